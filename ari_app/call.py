@@ -1,0 +1,230 @@
+"""One inbound call in the Stasis application, from the caller's arrival to the last leg gone.
+
+Every event of a call (its caller's channel, the seat's channel) goes into the call's own
+inbox and is handled by the call's one task, in order: two events of a call are never
+handled at once, so there are no races between them. Whatever happens, the call ends with
+no channel of its own left up and no bridge left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+from ari_app.client import Ari, AriError, Event
+from redlist.numbers import safe_number
+
+if TYPE_CHECKING:
+    from cdr.recorder import CallRecorder
+    from queues.seats import SeatPool
+
+log = logging.getLogger(__name__)
+
+_GONE = frozenset({"StasisEnd", "ChannelDestroyed", "ChannelHangupRequest"})
+SEAT_WAIT_POLL = 0.5
+
+
+class CallHost(Protocol):
+    """What a call needs from the application that hosts it."""
+
+    ari: Ari
+    seats: SeatPool
+    recorder: CallRecorder
+
+    def own(self, channel_id: str, call: InboundCall) -> None: ...
+    def forget(self, call: InboundCall) -> None: ...
+    def seats_for(self, queue: str) -> list[str]: ...
+    def ring_timeout(self, queue: str) -> int: ...
+
+
+class CallerLeft(Exception):
+    """The caller hung up; the call winds down."""
+
+
+@dataclass
+class SeatLeg:
+    seat_id: str
+    channel_id: str
+    answered: bool = False
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class InboundCall:
+    """A caller on the hotline number, served by one seat."""
+
+    def __init__(self, host: CallHost, start: Event) -> None:
+        channel = start["channel"]
+        self.host = host
+        self.caller_id: str = channel["id"]
+        self.linkedid: str | None = channel.get("linkedid")
+        self.caller_number = safe_number(channel.get("caller", {}).get("number"))
+        self.called_number = safe_number(channel.get("dialplan", {}).get("exten"))
+        self.queue = "enterprise"
+        self.bridge_id: str | None = None
+        self.seat: SeatLeg | None = None
+        self.outcome = "failed"
+        self._inbox: asyncio.Queue[Event] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.host.own(self.caller_id, self)
+        self.task = asyncio.create_task(self._run(), name=f"call-{self.caller_id}")
+
+    def post(self, event: Event) -> None:
+        """Hand an event of this call to its task."""
+        self._inbox.put_nowait(event)
+
+    async def _next(self, timeout: float | None) -> Event | None:
+        try:
+            return await asyncio.wait_for(self._inbox.get(), timeout)
+        except TimeoutError:
+            return None
+
+    def _is_caller_gone(self, event: Event) -> bool:
+        return event.get("type") in _GONE and event.get("channel", {}).get("id") == self.caller_id
+
+    async def _run(self) -> None:
+        try:
+            await self.host.recorder.entered(
+                self.caller_id, self.linkedid, self.caller_number, self.called_number, _now()
+            )
+            await self._serve()
+        except CallerLeft:
+            pass
+        except asyncio.CancelledError:
+            # The application is stopping, not the call: its legs stay up and keep their audio.
+            self.host.forget(self)
+            raise
+        except Exception:
+            log.exception("call %s failed; cleaning up", self.caller_id)
+            self.outcome = "failed"
+        await self._clean_up()
+        with contextlib.suppress(Exception):
+            await self.host.recorder.ended(self.caller_id, self.outcome, _now())
+        self.host.forget(self)
+
+    # --- the call ------------------------------------------------------------------------
+
+    async def _serve(self) -> None:
+        ari = self.host.ari
+        await ari.answer(self.caller_id)
+        await ari.start_moh(self.caller_id)
+        self.outcome = "abandoned"
+        tried: set[str] = set()
+        while self.seat is None or not self.seat.answered:
+            seat_id = await self._claim_seat(tried)
+            tried.add(seat_id)
+            await self._ring(seat_id)
+        await self._connect()
+        self.outcome = await self._wait_for_hangup()
+
+    async def _claim_seat(self, tried: set[str]) -> str:
+        """Wait (caller on hold) until a seat is free. Seats that already failed this call
+        are skipped until every seat has had its turn; then, after a pause, all are tried."""
+        while True:
+            fresh = [seat for seat in self.host.seats_for(self.queue) if seat not in tried]
+            if fresh:
+                seat = await self.host.seats.claim(self.caller_id, fresh)
+                if seat is not None:
+                    return seat
+            else:
+                tried.clear()
+            event = await self._next(SEAT_WAIT_POLL)
+            if event is not None and self._is_caller_gone(event):
+                raise CallerLeft
+
+    async def _ring(self, seat_id: str) -> None:
+        """Ring one seat; on return ``self.seat.answered`` says whether it picked up."""
+        channel_id = f"seat-{uuid.uuid4()}"
+        self.seat = SeatLeg(seat_id, channel_id)
+        self.host.own(channel_id, self)
+        try:
+            await self.host.ari.originate(
+                endpoint=f"PJSIP/{seat_id}", channel_id=channel_id,
+                app_args=f"seat,{self.caller_id}", caller_id=self.caller_number,
+                timeout=self.host.ring_timeout(self.queue), originator=self.caller_id,
+            )
+        except AriError as error:
+            log.warning("seat %s cannot be rung (%s); trying another", seat_id, error)
+            await self._free_seat()
+            return
+        while True:
+            event = await self._next(None)
+            assert event is not None
+            if self._is_caller_gone(event):
+                raise CallerLeft
+            if event.get("channel", {}).get("id") != channel_id:
+                continue
+            if event["type"] == "StasisStart":
+                self.seat.answered = True
+                await self.host.recorder.answered(self.caller_id, seat_id, channel_id, _now())
+                return
+            if event["type"] in _GONE:
+                log.info("seat %s did not answer (cause %s)", seat_id, event.get("cause"))
+                await self._free_seat()
+                return
+
+    async def _connect(self) -> None:
+        assert self.seat is not None
+        ari = self.host.ari
+        self.bridge_id = f"call-{uuid.uuid4()}"
+        await ari.create_bridge(self.bridge_id, name=f"call {self.caller_id}")
+        with contextlib.suppress(AriError):
+            await ari.stop_moh(self.caller_id)
+        await ari.add_to_bridge(self.bridge_id, self.caller_id)
+        await ari.add_to_bridge(self.bridge_id, self.seat.channel_id, absorb_dtmf=True)
+
+    async def _wait_for_hangup(self) -> str:
+        assert self.seat is not None
+        while True:
+            event = await self._next(None)
+            assert event is not None
+            if event.get("type") not in _GONE:
+                continue
+            channel = event.get("channel", {}).get("id")
+            if channel == self.caller_id:
+                return "caller-hangup"
+            if channel == self.seat.channel_id:
+                return "seat-hangup"
+
+    # --- winding down --------------------------------------------------------------------
+
+    async def _free_seat(self) -> None:
+        if self.seat is not None:
+            await self.host.seats.release(self.seat.seat_id, self.caller_id)
+            self.seat = None
+
+    async def _clean_up(self) -> None:
+        """Hang up every leg of the call that is still up and destroy its bridge."""
+        ari = self.host.ari
+        legs = [self.caller_id] + ([self.seat.channel_id] if self.seat else [])
+        for channel_id in legs:
+            await _quietly(lambda c=channel_id: ari.hangup(c))
+        if self.bridge_id is not None:
+            await _quietly(lambda: ari.destroy_bridge(self.bridge_id or ""))
+        with contextlib.suppress(Exception):
+            await self._free_seat()
+
+
+async def _quietly(action: Callable[[], object]) -> None:
+    """Run an ARI clean-up step; a leg or bridge that is already gone (404) is fine."""
+    try:
+        result = action()
+        if asyncio.iscoroutine(result):
+            await result
+    except AriError as error:
+        if error.status not in (404, 400):
+            log.warning("clean-up step failed: %s", error)
+    except Exception:
+        log.exception("clean-up step failed")

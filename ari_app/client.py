@@ -1,0 +1,171 @@
+"""A thin asynchronous client for Asterisk's REST Interface: REST calls and the event stream.
+
+Only what the hotline uses; each method is one ARI call. Errors become :class:`AriError`
+carrying the HTTP status, so callers can tell "no such channel" (404) from "endpoint has no
+contact" (500 on dial) and act on it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import websockets
+
+log = logging.getLogger(__name__)
+
+Event = dict[str, Any]
+
+
+class AriError(Exception):
+    """An ARI request failed."""
+
+    def __init__(self, method: str, path: str, status: int, body: str) -> None:
+        self.status = status
+        super().__init__(f"ARI {method} {path} answered {status}: {body[:200]}")
+
+
+@dataclass(frozen=True)
+class AriConfig:
+    """How to reach ARI: base URL like ``http://127.0.0.1:8088/ari``, user, password, app."""
+
+    url: str
+    user: str
+    password: str
+    app: str = "hotline"
+
+
+class Ari:
+    """REST calls to ARI. Use as ``async with Ari(config) as ari:``."""
+
+    def __init__(self, config: AriConfig, timeout: float = 5.0) -> None:
+        self.config = config
+        self._http = httpx.AsyncClient(
+            base_url=config.url.rstrip("/"), auth=(config.user, config.password), timeout=timeout
+        )
+
+    async def __aenter__(self) -> Ari:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def request(self, method: str, path: str, json_body: Any = None, **params: Any) -> Any:
+        """One ARI call; returns the decoded JSON (or None for 204)."""
+        query = {k: _param(v) for k, v in params.items() if v is not None}
+        response = await self._http.request(method, path, params=query, json=json_body)
+        if response.status_code >= 400:
+            raise AriError(method, path, response.status_code, response.text)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    # --- channels ----------------------------------------------------------------------
+
+    async def channels(self) -> list[Event]:
+        result: list[Event] = await self.request("GET", "/channels")
+        return result
+
+    async def channel(self, channel_id: str) -> Event:
+        result: Event = await self.request("GET", f"/channels/{channel_id}")
+        return result
+
+    async def answer(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/answer")
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        await self.request("DELETE", f"/channels/{channel_id}", reason=reason)
+
+    async def originate(
+        self, endpoint: str, channel_id: str, app_args: str, caller_id: str | None = None,
+        timeout: int = 30, variables: dict[str, str] | None = None, originator: str | None = None,
+    ) -> Event:
+        """Ring an endpoint; its channel enters the app (StasisStart) only when it answers."""
+        body = {"variables": variables} if variables else None
+        result: Event = await self.request(
+            "POST", "/channels", json_body=body, endpoint=endpoint, app=self.config.app,
+            appArgs=app_args, channelId=channel_id, callerId=caller_id, timeout=timeout,
+            originator=originator,
+        )
+        return result
+
+    async def start_moh(self, channel_id: str, moh_class: str = "default") -> None:
+        await self.request("POST", f"/channels/{channel_id}/moh", mohClass=moh_class)
+
+    async def stop_moh(self, channel_id: str) -> None:
+        await self.request("DELETE", f"/channels/{channel_id}/moh")
+
+    async def variable(self, channel_id: str, name: str) -> str | None:
+        try:
+            result = await self.request("GET", f"/channels/{channel_id}/variable", variable=name)
+        except AriError as error:
+            if error.status == 404:
+                return None
+            raise
+        return str(result.get("value")) if result else None
+
+    async def rtp_statistics(self, channel_id: str) -> Event:
+        result: Event = await self.request("GET", f"/channels/{channel_id}/rtp_statistics")
+        return result
+
+    # --- bridges -----------------------------------------------------------------------
+
+    async def bridges(self) -> list[Event]:
+        result: list[Event] = await self.request("GET", "/bridges")
+        return result
+
+    async def create_bridge(self, bridge_id: str, name: str = "") -> Event:
+        """A mixing bridge that still reports DTMF (a plain two-leg mixing bridge goes
+        native and the app would never see a seat's feature code)."""
+        result: Event = await self.request(
+            "POST", f"/bridges/{bridge_id}", type="mixing,dtmf_events", name=name or None
+        )
+        return result
+
+    async def add_to_bridge(self, bridge_id: str, channel_id: str, absorb_dtmf: bool = False) -> None:
+        await self.request(
+            "POST", f"/bridges/{bridge_id}/addChannel", channel=channel_id, absorbDTMF=absorb_dtmf
+        )
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        await self.request("DELETE", f"/bridges/{bridge_id}")
+
+    async def application(self) -> Event:
+        result: Event = await self.request("GET", f"/applications/{self.config.app}")
+        return result
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+async def event_stream(config: AriConfig) -> AsyncIterator[Event]:
+    """Yield the app's events from the ARI websocket until it closes.
+
+    Connecting registers the Stasis application: while no stream is open, Asterisk's
+    ``Stasis()`` fails and the dialplan's fallback takes the call.
+    """
+    parts = urlsplit(config.url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    url = f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}/events?app={config.app}"
+    token = base64.b64encode(f"{config.user}:{config.password}".encode()).decode()
+    async with websockets.connect(
+        url, additional_headers={"Authorization": f"Basic {token}"}, max_size=2**22,
+        ping_interval=20, ping_timeout=20,
+    ) as socket:
+        async for message in socket:
+            try:
+                yield json.loads(message)
+            except json.JSONDecodeError:
+                log.warning("ignored a non-JSON ARI message: %.200r", message)

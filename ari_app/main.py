@@ -1,0 +1,48 @@
+"""Run the Stasis application for a site until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from redis.asyncio import Redis
+
+from ari_app.app import StasisApp
+from ari_app.client import AriConfig
+from cdr.recorder import CallRecorder
+from hotline.asterisk_config import STASIS_APP
+from hotline.db import database_url, make_engine, sessions
+from hotline.paths import Paths
+from hotline.redis_server import redis_url
+from hotline.secrets import Secrets
+from hotline.site import Site
+from queues.seats import SeatPool
+
+
+def ari_config(site: Site, paths: Paths) -> AriConfig:
+    """How this installation reaches its Asterisk's ARI."""
+    secrets = Secrets.load_or_create(paths.secrets_file)
+    services = site.services
+    host = "127.0.0.1" if services.bind == "0.0.0.0" else services.bind
+    return AriConfig(
+        url=f"http://{host}:{services.ari_port}/ari",
+        user=secrets.ari_user, password=secrets.ari_password, app=STASIS_APP,
+    )
+
+
+async def serve(site: Site, paths: Paths) -> None:
+    """Connect to ARI, Redis and SQL and serve calls until told to stop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    redis = Redis.from_url(redis_url(paths))
+    engine = make_engine(database_url(paths))
+    app = StasisApp(ari_config(site, paths), site, SeatPool(redis), CallRecorder(sessions(engine)))
+    logging.getLogger(__name__).info("hotline Stasis app starting: %r", app)
+    try:
+        await app.run(stop)
+    finally:
+        await redis.aclose()
+        engine.dispose()

@@ -1,0 +1,31 @@
+"""What the hotline records about calls."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Float, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hotline.db import Base, UtcDateTime
+
+
+class CallLeg(Base):
+    """One inbound call and the seat that took it, as the Stasis application saw it."""
+
+    __tablename__ = "call_legs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    caller_channel: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    linkedid: Mapped[str | None] = mapped_column(String(64), index=True)
+    caller_number: Mapped[str] = mapped_column(String(40))
+    called_number: Mapped[str] = mapped_column(String(40))
+    seat_id: Mapped[str | None] = mapped_column(String(16), index=True)
+    seat_channel: Mapped[str | None] = mapped_column(String(64))
+    entered_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    wait_seconds: Mapped[float | None] = mapped_column(Float)
+    talk_seconds: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    """``caller-hangup``, ``seat-hangup``, ``abandoned``, ``no-seat`` or ``failed``."""

@@ -1,0 +1,64 @@
+"""Writes what happens to calls into SQL the moment it happens."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cdr.models import CallLeg
+
+
+class CallRecorder:
+    """Records call legs. SQL runs in a worker thread so the event loop never blocks on it."""
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._sessions = session_factory
+
+    async def entered(
+        self, caller_channel: str, linkedid: str | None, caller_number: str, called_number: str,
+        at: datetime,
+    ) -> None:
+        """A caller reached the application."""
+
+        def write() -> None:
+            with self._sessions.begin() as session:
+                session.add(CallLeg(
+                    caller_channel=caller_channel, linkedid=linkedid, caller_number=caller_number,
+                    called_number=called_number, entered_at=at,
+                ))
+
+        await asyncio.to_thread(write)
+
+    async def answered(self, caller_channel: str, seat_id: str, seat_channel: str, at: datetime) -> None:
+        """A seat answered the call."""
+
+        def write() -> None:
+            with self._sessions.begin() as session:
+                leg = self._leg(session, caller_channel)
+                leg.seat_id, leg.seat_channel, leg.answered_at = seat_id, seat_channel, at
+                leg.wait_seconds = (at - leg.entered_at).total_seconds()
+
+        await asyncio.to_thread(write)
+
+    async def ended(self, caller_channel: str, outcome: str, at: datetime) -> None:
+        """The call is over; ``outcome`` says how."""
+
+        def write() -> None:
+            with self._sessions.begin() as session:
+                leg = self._leg(session, caller_channel)
+                leg.ended_at, leg.outcome = at, outcome
+                if leg.answered_at is not None:
+                    leg.talk_seconds = (at - leg.answered_at).total_seconds()
+                else:
+                    leg.wait_seconds = (at - leg.entered_at).total_seconds()
+
+        await asyncio.to_thread(write)
+
+    @staticmethod
+    def _leg(session: Session, caller_channel: str) -> CallLeg:
+        return session.execute(
+            select(CallLeg).where(CallLeg.caller_channel == caller_channel)
+        ).scalar_one()

@@ -1,0 +1,110 @@
+"""Render Asterisk's configuration from the site file and the installation's secrets."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from hotline.secrets import Secrets
+from hotline.site import Site
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "asterisk-conf"
+STASIS_APP = "hotline"
+
+CONFIG_FILES = (
+    "asterisk.conf", "modules.conf", "logger.conf", "http.conf", "ari.conf", "manager.conf",
+    "rtp.conf", "musiconhold.conf", "cdr.conf", "cdr_manager.conf", "queues.conf",
+    "extensions.conf", "pjsip.conf", "indications.conf", "cel.conf", "features.conf",
+    "acl.conf", "websocket_client.conf", "udptl.conf", "pjproject.conf", "ccss.conf",
+)
+
+# Loaded explicitly (modules.conf has autoload = no). Dependencies come first.
+MODULES = (
+    "res_timing_timerfd", "res_sorcery_config", "res_sorcery_memory", "res_sorcery_astdb",
+    "res_pjproject", "res_pjsip", "res_pjsip_session", "res_pjsip_pubsub", "chan_pjsip",
+    "res_pjsip_sdp_rtp", "res_pjsip_authenticator_digest", "res_pjsip_endpoint_identifier_ip",
+    "res_pjsip_endpoint_identifier_user", "res_pjsip_registrar", "res_pjsip_caller_id",
+    "res_pjsip_dtmf_info", "res_pjsip_rfc3326", "res_pjsip_nat", "res_pjsip_acl",
+    "res_pjsip_outbound_authenticator_digest", "res_pjsip_header_funcs", "res_pjsip_diversion",
+    "res_pjsip_dlg_options", "res_pjsip_logger", "res_rtp_asterisk",
+    "res_http_websocket", "res_websocket_client", "res_stasis", "res_stasis_answer", "res_stasis_playback",
+    "res_stasis_recording", "res_stasis_snoop", "res_stasis_device_state", "app_stasis",
+    "res_ari", "res_ari_model", "res_ari_applications", "res_ari_asterisk", "res_ari_bridges",
+    "res_ari_channels", "res_ari_endpoints", "res_ari_events", "res_ari_playbacks",
+    "res_ari_recordings", "res_ari_sounds", "res_ari_device_states",
+    "res_speech", "res_agi", "res_musiconhold", "app_dial", "app_queue", "app_playback",
+    "app_read", "app_verbose", "bridge_simple", "bridge_softmix", "bridge_native_rtp",
+    "bridge_holding", "bridge_builtin_features", "chan_bridge_media", "codec_ulaw", "codec_alaw",
+    "codec_a_mu", "format_wav", "format_gsm", "format_pcm", "format_sln", "format_wav_gsm",
+    "func_callerid", "func_channel", "func_strings", "func_logic", "func_cdr",
+    "func_hangupcause", "func_math", "func_timeout", "func_uuid", "pbx_config",
+    "cdr_csv", "cdr_manager",
+)
+
+
+@dataclass(frozen=True)
+class AsteriskDirs:
+    """Asterisk's directories as Asterisk sees them (inside its root when it has one)."""
+
+    etc: str
+    lib: str
+    spool: str
+    run: str
+    log: str
+    data: str = "/usr/share/asterisk"
+    modules: str = "/usr/lib/x86_64-linux-gnu/asterisk/modules"
+
+    @classmethod
+    def under(cls, prefix: str, modules: str, data: str = "/usr/share/asterisk") -> AsteriskDirs:
+        """The layout used by hotline: everything of the installation below ``prefix``."""
+        return cls(etc=f"{prefix}/etc", lib=f"{prefix}/lib", spool=f"{prefix}/spool",
+                   run=f"{prefix}/run", log=f"{prefix}/log", data=data, modules=modules)
+
+
+def _ami_permit(bind: str) -> str:
+    """Which addresses may log in to AMI: loopback, or the bind address's /32."""
+    address = ipaddress.ip_address(bind)
+    if address.is_unspecified or address.is_loopback:
+        return "127.0.0.1/255.255.255.255"
+    return f"{address}/255.255.255.255"
+
+
+def render(site: Site, secrets: Secrets, dirs: AsteriskDirs, secrets_path: Path) -> dict[str, str]:
+    """Return ``{file name: text}`` for every Asterisk configuration file."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    seat_passwords = {
+        seat.id: secrets.seat_password(seat.id, secrets_path) for seat in site.seats if not seat.contact
+    }
+    queue_names = {queue.name for queue in site.queues}
+    context = {
+        "site": site,
+        "secrets": secrets,
+        "dirs": dirs,
+        "modules": MODULES,
+        "app_name": STASIS_APP,
+        "seat_passwords": seat_passwords,
+        "ami_permit": _ami_permit(site.services.bind),
+        "fallback_max_wait": site.queue("enterprise").max_wait if "enterprise" in queue_names else 600,
+    }
+    return {name: environment.get_template(f"{name}.j2").render(context) for name in CONFIG_FILES}
+
+
+def write_config(files: dict[str, str], etc_dir: Path) -> None:
+    """Write rendered files (mode 0600: they hold credentials), removing stale ones."""
+    etc_dir.mkdir(parents=True, exist_ok=True)
+    for stale in etc_dir.glob("*.conf"):
+        if stale.name not in files:
+            stale.unlink()
+    for name, text in files.items():
+        target = etc_dir / name
+        target.write_text(text, encoding="utf-8")
+        target.chmod(0o600)

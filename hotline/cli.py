@@ -1,0 +1,209 @@
+"""The ``hotline`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hotline.paths import Paths
+from hotline.site import Site, SiteError, load_site
+
+DEFAULT_SITE = Path(__file__).resolve().parent.parent / "sites" / "example.toml"
+
+app = typer.Typer(
+    help="The enterprise service line of a 12345 hotline, on a real Asterisk PBX.\n\n"
+         "Start with `hotline demo`: it brings up the PBX, Redis and the services, "
+         "plays a scenario of phone calls through them and prints what happened.",
+    no_args_is_help=True, add_completion=False,
+)
+pbx_app = typer.Typer(help="The Asterisk PBX: up, down, status, cli.", no_args_is_help=True)
+site_app = typer.Typer(help="The site file.", no_args_is_help=True)
+rig_app = typer.Typer(help="The softphone rig (SIPp phones).", no_args_is_help=True)
+app.add_typer(pbx_app, name="pbx")
+app.add_typer(site_app, name="site")
+app.add_typer(rig_app, name="rig")
+
+
+class _State:
+    site_file: Path = DEFAULT_SITE
+
+
+_state = _State()
+
+
+@app.callback()
+def _main(
+    site: Annotated[Path, typer.Option(envvar="HOTLINE_SITE", help="The site file (TOML).")] = DEFAULT_SITE,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+) -> None:
+    _state.site_file = site
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _site() -> Site:
+    try:
+        return load_site(_state.site_file)
+    except SiteError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+# --- site --------------------------------------------------------------------------------
+
+
+@site_app.command("check")
+def site_check(file: Annotated[Path | None, typer.Argument(help="Defaults to --site.")] = None) -> None:
+    """Check a site file; print every problem with the key it is at."""
+    if file is not None:
+        _state.site_file = file
+    site = _site()
+    typer.echo(f"{_state.site_file}: OK — {site.site.name}: {len(site.seats)} seats, "
+               f"{len(site.departments)} departments, {len(site.matters)} matters, "
+               f"hotline number(s) {', '.join(site.hotline_numbers)}")
+
+
+# --- pbx ---------------------------------------------------------------------------------
+
+
+def _pbx():  # type: ignore[no-untyped-def]
+    from hotline.pbx import Pbx, PbxError, locate_asterisk
+    from hotline.system import SetupError
+
+    paths = Paths.from_env()
+    paths.ensure()
+    try:
+        return Pbx(_site(), paths, locate_asterisk(paths, paths.logs / "provision.log"))
+    except (PbxError, SetupError) as error:
+        raise _fail(str(error)) from None
+
+
+@pbx_app.command("up")
+def pbx_up() -> None:
+    """Render the config from the site file, start Asterisk, wait until ARI answers."""
+    from hotline.pbx import PbxError
+
+    pbx = _pbx()
+    try:
+        listening = pbx.up()
+    except PbxError as error:
+        raise _fail(str(error)) from None
+    typer.echo(f"Asterisk {pbx.install.version} is up "
+               f"({'system' if pbx.install.root is None else 'private root ' + str(pbx.install.root)})")
+    typer.echo(f"  SIP  {listening.sip}\n  ARI  {listening.ari}\n  AMI  {listening.ami}")
+    typer.echo(f"  credentials: {pbx.paths.secrets_file} (mode 0600)")
+
+
+@pbx_app.command("down")
+def pbx_down() -> None:
+    """Stop Asterisk; no process and no mount are left."""
+    pbx = _pbx()
+    pbx.down()
+    typer.echo("Asterisk is down")
+
+
+@pbx_app.command("status")
+def pbx_status() -> None:
+    """Whether Asterisk runs, which one, and where it listens."""
+    for key, value in _pbx().status().items():
+        typer.echo(f"{key:>12}: {value}")
+
+
+@pbx_app.command("render")
+def pbx_render() -> None:
+    """Only render Asterisk's configuration from the site file."""
+    etc = _pbx().render()
+    typer.echo(f"rendered into {etc}")
+
+
+@pbx_app.command("cli", context_settings={"allow_extra_args": True})
+def pbx_cli(command: Annotated[str | None, typer.Argument(help="Run one command, e.g. 'core show channels'.")] = None) -> None:
+    """Asterisk's console (or one command with its output)."""
+    pbx = _pbx()
+    if command:
+        typer.echo(pbx.rx(command), nl=False)
+        return
+    argv = pbx.install.command("-C", pbx.config_file, "-r")
+    os.execvp(argv[0], argv)
+
+
+# --- services ----------------------------------------------------------------------------
+
+
+@app.command("app")
+def run_app() -> None:
+    """Run the Stasis application in the foreground (what `hotline demo` starts)."""
+    from ari_app.main import serve
+
+    asyncio.run(serve(_site(), Paths.from_env()))
+
+
+@app.command("seats")
+def seats() -> None:
+    """The seats' SIP accounts: how to point a desk phone or a softphone at the PBX."""
+    from hotline.secrets import Secrets
+
+    site, paths = _site(), Paths.from_env()
+    secrets = Secrets.load_or_create(paths.secrets_file)
+    server = f"{site.sip.external_address or site.sip.bind}:{site.sip.port}"
+    for seat in site.seats:
+        if seat.contact:
+            typer.echo(f"{seat.id:>8}  {seat.name:<24} fixed contact {seat.contact}")
+        else:
+            password = secrets.seat_password(seat.id, paths.secrets_file)
+            typer.echo(f"{seat.id:>8}  {seat.name:<24} register at {server} as {seat.id} / {password}")
+
+
+# --- rig and demo ------------------------------------------------------------------------
+
+
+@rig_app.command("run")
+def rig_run(scenario: Annotated[Path, typer.Argument(help="A scenario file (TOML).")]) -> None:
+    """Play a scenario against an already running PBX and app."""
+    from rig.scenario_file import load_scenario
+
+    site = _site()
+    report = asyncio.run(_play(site, load_scenario(scenario, site)))
+    typer.echo(report.render())
+
+
+async def _play(site: Site, scenario):  # type: ignore[no-untyped-def]
+    from rig.orchestrator import Rig
+
+    rig = Rig(Paths.from_env().state / "rig", pbx=(site.sip.bind, site.sip.port),
+              caller_ip=site.trunks[0].match[0].split("/")[0])
+    return await rig.run(scenario)
+
+
+@app.command("demo")
+def demo(
+    scenario: Annotated[Path | None, typer.Option(help="Scenario file; the built-in demo by default.")] = None,
+    keep_up: Annotated[bool, typer.Option(help="Leave the PBX and services running afterwards.")] = False,
+) -> None:
+    """Bring up the PBX, Redis and the services, play a scenario of real calls, print what
+    happened to every call, and shut everything down."""
+    from hotline.demo import run_demo
+
+    code = run_demo(_site(), _state.site_file, Paths.from_env(), scenario, keep_up)
+    raise typer.Exit(code)
+
+
+def main() -> None:  # pragma: no cover
+    app(prog_name="hotline")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,336 @@
+"""The site file: the one declarative TOML file an admin edits to describe a hotline site.
+
+Everything else (Asterisk's configuration, the queues, the transfer plan) is derived from
+it. :func:`load_site` refuses a wrong file before anything starts, with one sentence per
+problem naming the key, e.g. ``seats[2].queues: unknown queue 'enterprize'``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from hotline.worktime import DayRule, Period, Schedule
+
+_SIP_CONTACT = re.compile(r"^sip:(?:[A-Za-z0-9._+-]+@)?([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(?::(\d{1,5}))?$")
+
+Digits = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{3,20}$")]
+"""A dialable number: digits, optionally a leading +."""
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=80)]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")]
+
+
+class SiteError(Exception):
+    """A site file that cannot be used; ``problems`` holds one sentence per wrong key."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        listing = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"site file {source} has {len(problems)} problem(s):\n{listing}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_contact(value: str | None) -> str | None:
+    if value is not None and not _SIP_CONTACT.match(value):
+        raise ValueError(f"'{value}' is not a SIP contact like 'sip:192.0.2.10:5060'")
+    return value
+
+
+def _check_ip(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"'{value}' is not an IP address") from None
+    return value
+
+
+class HoursSpec(_Model):
+    """An opening schedule as written in the site file."""
+
+    days: DayRule = DayRule.EVERY_DAY
+    periods: list[str] = Field(min_length=1)
+
+    @field_validator("periods")
+    @classmethod
+    def _periods_parse(cls, periods: list[str]) -> list[str]:
+        for text in periods:
+            Period.parse(text)
+        return periods
+
+    def schedule(self, timezone: ZoneInfo) -> Schedule:
+        """The schedule in the site's time zone."""
+        return Schedule(self.days, tuple(Period.parse(p) for p in self.periods), timezone)
+
+
+class SiteInfo(_Model):
+    name: Name
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not a time zone name like 'Asia/Shanghai'") from None
+        return value
+
+
+class SipSettings(_Model):
+    """Where Asterisk takes SIP and RTP."""
+
+    bind: str = "127.0.0.1"
+    port: int = Field(default=5060, ge=1, le=65535)
+    external_address: str | None = None
+    rtp_ports: tuple[int, int] = (10000, 20000)
+
+    _bind_ip = field_validator("bind")(_check_ip)
+
+    @field_validator("rtp_ports")
+    @classmethod
+    def _rtp_range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        low, high = value
+        if not (1024 <= low < high <= 65535):
+            raise ValueError("must be [low, high] with 1024 <= low < high <= 65535")
+        if high - low < 100:
+            raise ValueError("leaves fewer than 50 calls' worth of RTP ports; widen it")
+        return value
+
+
+class ServiceSettings(_Model):
+    """Where the control interfaces listen. Loopback unless an admin decides otherwise."""
+
+    bind: str = "127.0.0.1"
+    ari_port: int = Field(default=8088, ge=1, le=65535)
+    ami_port: int = Field(default=5038, ge=1, le=65535)
+    agi_port: int = Field(default=4573, ge=1, le=65535)
+    web_port: int = Field(default=8080, ge=1, le=65535)
+
+    _bind_ip = field_validator("bind")(_check_ip)
+
+
+class Trunk(_Model):
+    """A SIP trunk from the carrier: calls to the hotline numbers arrive on it."""
+
+    name: Identifier
+    match: list[str] = Field(min_length=1)
+    numbers: list[Digits] = Field(min_length=1)
+    outbound_contact: str | None = None
+
+    _contact = field_validator("outbound_contact")(_check_contact)
+
+    @field_validator("match")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"'{value}' is not an address or network like 192.0.2.0/24") from None
+        return values
+
+
+class Queue(_Model):
+    """A seat queue (enterprise, citizen) and its opening schedule."""
+
+    name: Identifier
+    hours: HoursSpec = HoursSpec(periods=["06:00-24:00"])
+    ring_timeout: int = Field(default=15, ge=5, le=120)
+    wrap_up: int = Field(default=10, ge=0, le=600)
+    max_wait: int = Field(default=600, ge=30, le=7200)
+
+
+class Seat(_Model):
+    """A seat agent's SIP phone.
+
+    ``contact`` fixes where it is rung (a test-rig phone or a phone with a static address);
+    without it, the phone registers with username = ``id`` and a password generated for
+    this installation (``hotline seats`` prints it).
+    """
+
+    id: Annotated[str, StringConstraints(pattern=r"^[0-9]{2,8}$")]
+    name: Name
+    queues: list[Identifier] = Field(min_length=1)
+    contact: str | None = None
+
+    _contact = field_validator("contact")(_check_contact)
+
+
+class Department(_Model):
+    """A department whose specialists are brought into calls, numbers in forwarding order."""
+
+    code: Identifier
+    name: Name
+    numbers: list[Digits] = Field(min_length=1)
+    hours: HoursSpec = HoursSpec(days=DayRule.WORKING_DAYS, periods=["09:00-12:00", "13:30-17:30"])
+
+
+class Matter(_Model):
+    """A high-frequency enterprise matter, keyed by a code a seat can type on a keypad."""
+
+    code: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,6}$")]
+    name: Name
+    department: Identifier
+    numbers: list[Digits] = Field(default_factory=list)
+    script: str = ""
+
+
+class Phone(_Model):
+    """A specialist's phone on this PBX, reached directly rather than through a trunk."""
+
+    number: Digits
+    contact: str
+
+    _contact = field_validator("contact")(_check_contact)
+
+
+class Site(_Model):
+    """A whole site. Build it with :func:`load_site`, which checks cross-references too."""
+
+    site: SiteInfo
+    sip: SipSettings = SipSettings()
+    services: ServiceSettings = ServiceSettings()
+    trunks: list[Trunk] = Field(min_length=1)
+    queues: list[Queue] = Field(min_length=1)
+    seats: list[Seat] = Field(min_length=1)
+    departments: list[Department] = Field(default_factory=list)
+    matters: list[Matter] = Field(default_factory=list)
+    phones: list[Phone] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Site:
+        problems: list[str] = []
+        _unique(problems, "trunks", [t.name for t in self.trunks], "name")
+        _unique(problems, "queues", [q.name for q in self.queues], "name")
+        _unique(problems, "seats", [s.id for s in self.seats], "id")
+        _unique(problems, "departments", [d.code for d in self.departments], "code")
+        _unique(problems, "matters", [m.code for m in self.matters], "code")
+        _unique(problems, "phones", [p.number for p in self.phones], "number")
+
+        queue_names = {q.name for q in self.queues}
+        for i, seat in enumerate(self.seats):
+            for name in seat.queues:
+                if name not in queue_names:
+                    problems.append(f"seats[{i}].queues: unknown queue '{name}'")
+        # Seats and phones share one SIP endpoint namespace with the trunks.
+        endpoints = [s.id for s in self.seats] + [p.number for p in self.phones]
+        endpoints += [t.name for t in self.trunks]
+        clashes = sorted({e for e in endpoints if endpoints.count(e) > 1})
+        for clash in clashes:
+            problems.append(f"'{clash}' is used by more than one of seats, phones and trunks")
+
+        reachable_outside = any(t.outbound_contact for t in self.trunks)
+        local_numbers = {p.number for p in self.phones}
+        department_codes = {d.code for d in self.departments}
+        for i, department in enumerate(self.departments):
+            for j, number in enumerate(department.numbers):
+                if number not in local_numbers and not reachable_outside:
+                    problems.append(
+                        f"departments[{i}].numbers[{j}]: '{number}' is not one of the site's "
+                        "phones and no trunk has an outbound_contact to reach it"
+                    )
+        for i, matter in enumerate(self.matters):
+            if matter.department not in department_codes:
+                problems.append(f"matters[{i}].department: unknown department '{matter.department}'")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.site.timezone)
+
+    @property
+    def hotline_numbers(self) -> list[str]:
+        return [number for trunk in self.trunks for number in trunk.numbers]
+
+    def queue(self, name: str) -> Queue:
+        return next(q for q in self.queues if q.name == name)
+
+    def seats_of(self, queue: str) -> list[Seat]:
+        return [seat for seat in self.seats if queue in seat.queues]
+
+
+def _unique(problems: list[str], section: str, values: list[str], key: str) -> None:
+    seen: set[str] = set()
+    for i, value in enumerate(values):
+        if value in seen:
+            problems.append(f"{section}[{i}].{key}: '{value}' appears more than once")
+        seen.add(value)
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _sentences(error: ValidationError) -> list[str]:
+    problems: list[str] = []
+    for item in error.errors():
+        where = _location(tuple(item["loc"]))
+        kind = item["type"]
+        if kind == "missing":
+            problems.append(f"{where}: is required but missing")
+        elif kind == "extra_forbidden":
+            problems.append(f"{where}: is not a known key (check its spelling)")
+        elif kind == "string_pattern_mismatch":
+            problems.append(f"{where}: '{item['input']}' {_pattern_hint(where)}")
+        elif kind == "value_error":
+            message = str(item.get("ctx", {}).get("error", item["msg"]))
+            for line in message.splitlines():
+                problems.append(f"{where}: {line}" if where else line)
+        else:
+            problems.append(f"{where}: {item['msg']}")
+    return problems
+
+
+def _pattern_hint(where: str) -> str:
+    if where.endswith("code") and where.startswith("matters"):
+        return "must be 1 to 6 digits (seats key it on the phone)"
+    if where.startswith("seats") and where.endswith(".id"):
+        return "must be 2 to 8 digits (it is the phone's SIP username)"
+    if "numbers" in where or where.endswith("number"):
+        return "must be a dialable number: digits, optionally with a leading +"
+    return "must be letters, digits, '-' or '_' (at most 40)"
+
+
+def parse_site(data: dict[str, Any], source: str = "<site>") -> Site:
+    """Build a :class:`Site` from parsed TOML, raising :class:`SiteError` with every problem."""
+    try:
+        return Site.model_validate(data)
+    except ValidationError as error:
+        raise SiteError(source, _sentences(error)) from None
+
+
+def load_site(path: Path) -> Site:
+    """Read and check a site file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SiteError(str(path), ["the file does not exist (pass --site or set HOTLINE_SITE)"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise SiteError(str(path), [f"is not valid TOML: {error}"]) from None
+    return parse_site(data, str(path))

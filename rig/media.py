@@ -1,0 +1,94 @@
+"""Audio and DTMF for the rig's phones, written as pcap files that SIPp plays as RTP.
+
+SIPp's ``play_pcap_audio`` sends the RTP packets of a pcap with their recorded timing.
+We build them ourselves: a tone as G.711 µ-law (PT 0), and RFC 4733 key sequences (PT 101)
+with rising sequence numbers and timestamps, because Asterisk drops a digit whose numbers
+go backwards (the packaged one-digit pcaps, played one after another, lose digits).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from pathlib import Path
+
+_PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11, "A": 12, "B": 13, "C": 14, "D": 15}
+PACKET_MS = 20
+SAMPLES_PER_PACKET = 160
+
+
+def _ulaw(sample: int) -> int:
+    """G.711 µ-law encoding of one 16-bit sample."""
+    bias, clip = 0x84, 32635
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), clip) + bias
+    exponent = 7
+    for bit in range(7, -1, -1):
+        if magnitude & (1 << (bit + 7)):
+            exponent = bit
+            break
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def _frame(payload: bytes) -> bytes:
+    """Ethernet + IPv4 + UDP around an RTP packet (addresses are rewritten by SIPp)."""
+    udp = struct.pack("!HHHH", 6000, 6000, 8 + len(payload), 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                     bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]))
+    return b"\x00" * 12 + b"\x08\x00" + ip + udp
+
+
+def _rtp(payload_type: int, seq: int, timestamp: int, marker: bool, body: bytes, ssrc: int) -> bytes:
+    return struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | payload_type,
+                       seq & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc) + body
+
+
+def _write(path: Path, packets: list[tuple[float, bytes]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as out:
+        out.write(_PCAP_HEADER)
+        for at, rtp in packets:
+            frame = _frame(rtp)
+            seconds = int(at)
+            out.write(struct.pack("<IIII", seconds, int((at - seconds) * 1e6), len(frame), len(frame)))
+            out.write(frame)
+    return path
+
+
+def tone_pcap(path: Path, seconds: float, frequency: float = 440.0, ssrc: int = 0x484F544C) -> Path:
+    """``seconds`` of a sine tone as µ-law RTP, one packet every 20 ms."""
+    packets = []
+    for n in range(max(1, int(seconds * 1000 / PACKET_MS))):
+        body = bytes(
+            _ulaw(int(8000 * math.sin(2 * math.pi * frequency * (n * SAMPLES_PER_PACKET + i) / 8000)))
+            for i in range(SAMPLES_PER_PACKET)
+        )
+        packets.append((n * PACKET_MS / 1000, _rtp(0, n, n * SAMPLES_PER_PACKET, n == 0, body, ssrc)))
+    return _write(path, packets)
+
+
+def dtmf_pcap(path: Path, keys: str, key_ms: int = 160, gap_ms: int = 120, ssrc: int = 0x44544D46) -> Path:
+    """A key sequence as RFC 4733 events: for each key, packets every 20 ms while pressed
+    (marker on the first), then three end packets; numbering keeps rising across keys."""
+    unknown = [key for key in keys if key.upper() not in _EVENTS]
+    if unknown:
+        raise ValueError(f"DTMF keys must be 0-9, *, #, A-D; got {''.join(unknown)!r}")
+    packets: list[tuple[float, bytes]] = []
+    seq, clock = 0, 0.0
+    for key in keys.upper():
+        event = _EVENTS[key]
+        start_ts = int(clock * 8000)
+        steps = max(1, key_ms // PACKET_MS)
+        for step in range(1, steps + 1):
+            body = struct.pack("!BBH", event, 10, step * SAMPLES_PER_PACKET)
+            packets.append((clock + (step - 1) * PACKET_MS / 1000, _rtp(101, seq, start_ts, step == 1, body, ssrc)))
+            seq += 1
+        end_at = clock + steps * PACKET_MS / 1000
+        for repeat in range(3):
+            body = struct.pack("!BBH", event, 0x80 | 10, steps * SAMPLES_PER_PACKET)
+            packets.append((end_at + repeat * 0.005, _rtp(101, seq, start_ts, False, body, ssrc)))
+            seq += 1
+        clock = end_at + gap_ms / 1000
+    return _write(path, packets)

@@ -1,0 +1,318 @@
+"""The softphone rig: SIPp phones that call the hotline and answer as seats and specialists.
+
+A :class:`Scenario` describes a population of phones (seats and specialists with their
+behaviour) and callers with an arrival pattern. :meth:`Rig.run` starts every phone, lets
+the callers arrive on time, collects what happened to each call, and always leaves no SIPp
+process behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import re
+import signal
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from rig import media, sipp
+from rig.rtp_meter import RtpMeter
+
+SIPP = "sipp"
+
+
+class Behaviour(StrEnum):
+    ANSWER = "answer"
+    BUSY = "busy"
+    RING = "ring"
+
+
+@dataclass(frozen=True)
+class KeyPress:
+    """Digits keyed ``at`` seconds after the call is answered."""
+
+    at: float
+    digits: str
+
+
+@dataclass(frozen=True)
+class PhoneSpec:
+    """A seat's or specialist's phone listening on ``port``."""
+
+    name: str
+    port: int
+    behaviour: Behaviour = Behaviour.ANSWER
+    answer_after: float = 1.0
+    hold: float | None = None
+    keys: tuple[KeyPress, ...] = ()
+
+
+@dataclass(frozen=True)
+class CallerSpec:
+    """One caller: dials ``dial`` at ``at`` seconds, hangs up after ``hold`` seconds of talk
+    (None: waits for the other side to hang up)."""
+
+    number: str
+    at: float = 0.0
+    hold: float | None = 5.0
+    keys: tuple[KeyPress, ...] = ()
+    dial: str = "12345"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    phones: tuple[PhoneSpec, ...]
+    callers: tuple[CallerSpec, ...]
+    description: str = ""
+
+
+@dataclass
+class CallLog:
+    """What one phone saw of one call, in order."""
+
+    call_id: str
+    events: list[str] = field(default_factory=list)
+
+    def has(self, event: str) -> bool:
+        return event in self.events
+
+
+@dataclass
+class PhoneResult:
+    """A phone's outcome: its SIPp exit code, its calls, and RTP counted on the wire."""
+
+    name: str
+    role: str
+    exit_code: int | None
+    calls: list[CallLog]
+    rtp_received: int
+    rtp_sent: int
+    errors: str = ""
+
+    @property
+    def answered(self) -> int:
+        return sum(1 for call in self.calls if call.has("answered"))
+
+    def summary(self) -> str:
+        events = ", ".join(" → ".join(call.events) for call in self.calls) or "no call"
+        return (f"{self.role:<7} {self.name:<14} exit={self.exit_code!s:<4} "
+                f"rtp in/out={self.rtp_received}/{self.rtp_sent:<6} {events}")
+
+
+@dataclass
+class RigReport:
+    scenario: str
+    callers: list[PhoneResult]
+    phones: list[PhoneResult]
+
+    def phone(self, name: str) -> PhoneResult:
+        return next(result for result in self.phones + self.callers if result.name == name)
+
+    def render(self) -> str:
+        lines = [f"scenario {self.scenario}: {len(self.callers)} caller(s), {len(self.phones)} phone(s)"]
+        lines += [f"  {result.summary()}" for result in self.callers + self.phones]
+        return "\n".join(lines)
+
+
+_LOG_LINE = re.compile(r"^(\S+)\s+(\S+)\s*$")
+
+
+class Rig:
+    """Runs scenarios against a PBX at ``pbx`` (host, port); callers come from ``caller_ip``
+    (the address the site's trunk is matched by), phones listen on ``phone_ip``."""
+
+    def __init__(self, workdir: Path, pbx: tuple[str, int] = ("127.0.0.1", 5060),
+                 caller_ip: str = "127.0.0.2", phone_ip: str = "127.0.0.1",
+                 first_port: int = 31000) -> None:
+        self.workdir = workdir
+        self.pbx = pbx
+        self.caller_ip = caller_ip
+        self.phone_ip = phone_ip
+        self._ports = itertools.count(first_port, 4)
+        self._processes: list[asyncio.subprocess.Process] = []
+
+    async def run(self, scenario: Scenario, grace: float = 3.0) -> RigReport:
+        """Play a scenario to the end and report every phone's outcome."""
+        run_dir = self.workdir / f"{scenario.name}-{int(time.time() * 1000)}"
+        run_dir.mkdir(parents=True)
+        started = time.monotonic()
+        phones = [(spec, self._prepare_phone(spec, run_dir)) for spec in scenario.phones]
+        callers = [(spec, self._prepare_caller(spec, i, run_dir)) for i, spec in enumerate(scenario.callers)]
+        media_ports = {job.media_port for _, job in phones + callers}
+        try:
+            with RtpMeter(media_ports) as meter:
+                for _, job in phones:
+                    await self._spawn(job)
+                await asyncio.sleep(0.3)  # let the phones bind before calls arrive
+                await asyncio.gather(*(self._caller_at(spec, job, started) for spec, job in callers))
+                await self._settle(phones, grace)
+                for _, job in phones:
+                    await self._stop(job)
+                await asyncio.sleep(0.2)
+                results_callers = [job.result(meter) for _, job in callers]
+                results_phones = [job.result(meter) for _, job in phones]
+        finally:
+            await self.kill_all()
+        return RigReport(scenario.name, results_callers, results_phones)
+
+    # --- preparing phones ---------------------------------------------------------------
+
+    def _audio(self, run_dir: Path, seconds: float | None) -> str:
+        length = 60.0 if seconds is None else seconds + 1
+        path = run_dir / f"tone-{int(length)}s.pcap"
+        if not path.exists():
+            media.tone_pcap(path, length)
+        return str(path)
+
+    def _keys(self, run_dir: Path, keys: tuple[KeyPress, ...]) -> list[sipp.Keys]:
+        result = []
+        for press in keys:
+            path = run_dir / f"keys-{abs(hash(press.digits))}.pcap"
+            media.dtmf_pcap(path, press.digits)
+            result.append(sipp.Keys(int(press.at * 1000), str(path)))
+        return result
+
+    def _prepare_phone(self, spec: PhoneSpec, run_dir: Path) -> _Job:
+        hold_ms = None if spec.hold is None else int(spec.hold * 1000)
+        if spec.behaviour is Behaviour.ANSWER:
+            talk = sipp.Talk(self._audio(run_dir, spec.hold), hold_ms, self._keys(run_dir, spec.keys))
+            xml = sipp.answerer(talk, int(spec.answer_after * 1000))
+        elif spec.behaviour is Behaviour.BUSY:
+            xml = sipp.busy()
+        else:
+            xml = sipp.ringing()
+        media_port = next(self._ports)
+        job = _Job(spec.name, "phone", run_dir, media_port)
+        job.argv = [
+            SIPP, "-sf", job.write_scenario(xml), "-i", self.phone_ip, "-p", str(spec.port),
+            "-mp", str(media_port), "-cp", str(next(self._ports)), "-nostdin",
+            "-trace_logs", "-log_file", str(job.log_file), "-trace_err", "-error_file", str(job.error_file),
+            "-max_recv_loops", "100000",
+        ]
+        return job
+
+    def _prepare_caller(self, spec: CallerSpec, index: int, run_dir: Path) -> _Job:
+        hold_ms = None if spec.hold is None else int(spec.hold * 1000)
+        talk = sipp.Talk(self._audio(run_dir, spec.hold), hold_ms, self._keys(run_dir, spec.keys),
+                         wait_ms=120_000)
+        media_port = next(self._ports)
+        job = _Job(f"{spec.number}#{index}", "caller", run_dir, media_port)
+        host, port = self.pbx
+        timeout = 30 + (spec.hold or 120)
+        job.argv = [
+            SIPP, f"{host}:{port}", "-sf", job.write_scenario(sipp.caller(spec.number, talk)),
+            "-s", spec.dial, "-i", self.caller_ip, "-p", str(next(self._ports)),
+            "-mp", str(media_port), "-cp", str(next(self._ports)), "-m", "1", "-nostdin",
+            "-timeout", f"{int(timeout)}s", "-timeout_error",
+            "-trace_logs", "-log_file", str(job.log_file), "-trace_err", "-error_file", str(job.error_file),
+        ]
+        return job
+
+    # --- running ------------------------------------------------------------------------
+
+    async def _spawn(self, job: _Job) -> None:
+        job.process = await asyncio.create_subprocess_exec(
+            *job.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=open(job.stderr_file, "wb"), start_new_session=True,  # noqa: SIM115
+        )
+        self._processes.append(job.process)
+
+    async def _caller_at(self, spec: CallerSpec, job: _Job, started: float) -> None:
+        delay = spec.at - (time.monotonic() - started)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await self._spawn(job)
+        assert job.process is not None
+        await job.process.wait()
+
+    async def _settle(self, phones: list[tuple[PhoneSpec, _Job]], grace: float) -> None:
+        """Give phones a moment to see the last BYEs of calls the callers ended."""
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if all(job.calls_finished() for _, job in phones):
+                return
+            await asyncio.sleep(0.1)
+
+    async def _stop(self, job: _Job) -> None:
+        process = job.process
+        if process is None or process.returncode is not None:
+            return
+        # SIGUSR1 asks SIPp to quit cleanly (its logs are flushed); then insist.
+        for sig, wait in ((signal.SIGUSR1, 3.0), (signal.SIGTERM, 2.0), (signal.SIGKILL, 2.0)):
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(sig)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), wait)
+                return
+
+    async def kill_all(self) -> None:
+        """Kill every SIPp process this rig started (and their process groups)."""
+        for process in self._processes:
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(process.wait(), 2)
+        self._processes.clear()
+
+
+class _Job:
+    """One SIPp process: its files and, once started, its process."""
+
+    _counter = itertools.count()
+
+    def __init__(self, name: str, role: str, run_dir: Path, media_port: int) -> None:
+        self.name = name
+        self.role = role
+        self.media_port = media_port
+        stem = f"{next(self._counter):03d}-{re.sub(r'[^A-Za-z0-9]+', '_', name)}"
+        self.run_dir = run_dir
+        self.stem = stem
+        self.log_file = run_dir / f"{stem}.log"
+        self.error_file = run_dir / f"{stem}.errors"
+        self.stderr_file = run_dir / f"{stem}.stderr"
+        self.argv: list[str] = []
+        self.process: asyncio.subprocess.Process | None = None
+
+    def write_scenario(self, xml: str) -> str:
+        path = self.run_dir / f"{self.stem}.xml"
+        path.write_text(xml)
+        return str(path)
+
+    def events(self) -> dict[str, CallLog]:
+        calls: dict[str, CallLog] = defaultdict(lambda: CallLog(""))
+        try:
+            lines = self.log_file.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return {}
+        for line in lines:
+            match = _LOG_LINE.match(line.strip())
+            if match:
+                event, call_id = match.groups()
+                log = calls[call_id]
+                log.call_id = call_id
+                log.events.append(event)
+        return dict(calls)
+
+    def calls_finished(self) -> bool:
+        ended = {"remote-hangup", "local-hangup", "busy", "cancelled", "never-hung-up"}
+        return all(ended.intersection(log.events) for log in self.events().values())
+
+    def result(self, meter: RtpMeter) -> PhoneResult:
+        process = self.process
+        errors = ""
+        with contextlib.suppress(FileNotFoundError):
+            errors = self.error_file.read_text(errors="replace")[-2000:]
+        return PhoneResult(
+            name=self.name, role=self.role,
+            exit_code=process.returncode if process is not None else None,
+            calls=list(self.events().values()),
+            rtp_received=meter.received(self.media_port), rtp_sent=meter.sent(self.media_port),
+            errors=errors,
+        )

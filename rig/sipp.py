@@ -1,0 +1,233 @@
+"""SIPp scenarios for the rig's phones, generated from a phone's behaviour.
+
+Every scenario logs what happened to each call as ``<event> <call-id>`` lines
+(``answered``, ``remote-hangup``, ``local-hangup``, ``busy``, ``cancelled``...), which the
+orchestrator reads back as the phone's outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SDP = """v=0
+o=- 1 1 IN IP[local_ip_type] [local_ip]
+s=rig
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-16
+a=ptime:20
+a=sendrecv
+"""
+
+
+@dataclass(frozen=True)
+class Keys:
+    """DTMF keys a phone sends ``at_ms`` after its call is answered (a pcap built for them)."""
+
+    at_ms: int
+    pcap: str
+
+
+@dataclass(frozen=True)
+class Talk:
+    """What a phone does once its call is up: play audio, key digits, hang up after hold_ms
+    (None: wait for the other side to hang up, for at most ``wait_ms``)."""
+
+    audio: str | None
+    hold_ms: int | None
+    keys: list[Keys] = field(default_factory=list)
+    wait_ms: int = 600_000
+
+
+def _log(event: str) -> str:
+    return f'<nop><action><log message="{event} [call_id]"/></action></nop>'
+
+
+def _talk(talk: Talk, our_uri: str, their_header: str) -> str:
+    """The in-call part shared by callers and answering phones; ends at label 'end'."""
+    steps = [_log("answered")]
+    if talk.audio:
+        steps.append(f'<nop><action><exec play_pcap_audio="{talk.audio}"/></action></nop>')
+    elapsed = 0
+    for keys in sorted(talk.keys, key=lambda k: k.at_ms):
+        if keys.at_ms > elapsed:
+            steps.append(f'<pause milliseconds="{keys.at_ms - elapsed}"/>')
+            elapsed = keys.at_ms
+        steps.append(f'<nop><action><exec play_pcap_audio="{keys.pcap}"/>'
+                     f'<log message="keyed [call_id]"/></action></nop>')
+    remaining = (talk.hold_ms - elapsed) if talk.hold_ms is not None else talk.wait_ms
+    on_timeout = "hangup" if talk.hold_ms is not None else "waited-too-long"
+    steps.append(f'<recv request="BYE" timeout="{max(remaining, 1)}" ontimeout="{on_timeout}"/>')
+    steps.append(f"""<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>""")
+    steps.append(_log("remote-hangup"))
+    steps.append('<nop next="end"/>')
+    steps.append('<label id="hangup"/>')
+    steps.append(_log("local-hangup"))
+    steps.append(f"""<send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: {our_uri}
+To: {their_header}
+Call-ID: [call_id]
+CSeq: 20 BYE
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>""")
+    steps.append('<recv response="200" crlf="true"/>')
+    steps.append('<nop next="end"/>')
+    steps.append('<label id="waited-too-long"/>')
+    steps.append(_log("never-hung-up"))
+    steps.append('<label id="end"/>')
+    return "\n".join(steps)
+
+
+def _scenario(name: str, body: str) -> str:
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n<scenario name="{name}">\n{body}\n</scenario>\n'
+
+
+def caller(number: str, talk: Talk) -> str:
+    """A caller: INVITE the hotline number (SIPp's ``-s``), talk, hang up or be hung up on."""
+    invite = f"""<send retrans="500"><![CDATA[
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: "{number}" <sip:{number}@[local_ip]:[local_port]>;tag=[pid]rig[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:{number}@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+{SDP}]]></send>"""
+    body = "\n".join([
+        _log("calling"),
+        invite,
+        '<recv response="100" optional="true"/>',
+        '<recv response="180" optional="true"/>',
+        '<recv response="183" optional="true"/>',
+        '<recv response="200" rrs="true"/>',
+        """<send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: "{n}" <sip:{n}@[local_ip]:[local_port]>;tag=[pid]rig[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>""".replace("{n}", number),
+        # the far end's To (with its tag) is needed in our BYE: keep it
+        _talk(talk,
+              our_uri=f'"{number}" <sip:{number}@[local_ip]:[local_port]>;tag=[pid]rig[call_number]',
+              their_header="[$peer]"),
+    ])
+    # capture the 200 OK's To header for the BYE
+    body = body.replace(
+        '<recv response="200" rrs="true"/>',
+        '<recv response="200" rrs="true"><action>'
+        '<ereg regexp=".*" search_in="hdr" header="To:" assign_to="peer"/>'
+        "</action></recv>",
+    )
+    return _scenario("rig caller", body)
+
+
+def _uas_head(capture: str) -> str:
+    return f"""<recv request="INVITE" rrs="true"><action>{capture}</action></recv>
+{_log("ringing")}
+<send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]rig[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port]>
+Content-Length: 0
+
+]]></send>"""
+
+
+def answerer(talk: Talk, answer_after_ms: int = 0) -> str:
+    """A seat or specialist phone that rings, answers after a delay, and talks."""
+    body = "\n".join([
+        _uas_head('<ereg regexp=".*" search_in="hdr" header="From:" assign_to="peer"/>'),
+        f'<pause milliseconds="{max(answer_after_ms, 1)}"/>',
+        f"""<send retrans="500"><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]rig[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+{SDP}]]></send>""",
+        '<recv request="ACK" crlf="true"/>',
+        _talk(talk, our_uri="<sip:[local_ip]:[local_port]>;tag=[pid]rig[call_number]", their_header="[$peer]"),
+    ])
+    return _scenario("rig answering phone", body)
+
+
+def busy() -> str:
+    """A phone that answers every call with 486 Busy Here."""
+    body = f"""<recv request="INVITE"/>
+{_log("busy")}
+<send><![CDATA[
+SIP/2.0 486 Busy Here
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]rig[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+<recv request="ACK"/>"""
+    return _scenario("rig busy phone", body)
+
+
+def ringing() -> str:
+    """A phone that rings until the caller gives up (CANCEL), never answering."""
+    capture = '<ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="invite_cseq"/>'
+    body = f"""{_uas_head(capture)}
+<recv request="CANCEL"/>
+<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]rig[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+{_log("cancelled")}
+<send><![CDATA[
+SIP/2.0 487 Request Terminated
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]rig[call_number]
+[last_Call-ID:]
+CSeq: [$invite_cseq] INVITE
+Content-Length: 0
+
+]]></send>
+<recv request="ACK"/>"""
+    return _scenario("rig ringing phone", body)
