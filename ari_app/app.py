@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 class StasisApp:
     """Routes ARI events to calls; hosts the calls' shared services."""
 
-    def __init__(self, config: AriConfig, site: Site, seats: SeatPool, recorder: CallRecorder) -> None:
+    def __init__(
+        self, config: AriConfig, site: Site, seats: SeatPool, recorder: CallRecorder
+    ) -> None:
         self.config = config
         self.site = site
         self.seats = seats
@@ -31,6 +33,7 @@ class StasisApp:
         self.ari = Ari(config)
         self._owners: dict[str, InboundCall] = {}
         self.connected = asyncio.Event()
+        self._chores: set[asyncio.Task[None]] = set()
 
     # --- what calls ask of their host -----------------------------------------------------
 
@@ -98,7 +101,9 @@ class StasisApp:
             owner.post(event)
         elif kind == "StasisStart":
             # a leg nobody owns any more (its call already ended): never leave it up
-            asyncio.create_task(self._hang_up_stray(channel.get("id", "")))
+            task = asyncio.create_task(self._hang_up_stray(channel.get("id", "")))
+            self._chores.add(task)
+            task.add_done_callback(self._chores.discard)
 
     async def _hang_up_stray(self, channel_id: str) -> None:
         with contextlib.suppress(AriError):
@@ -124,4 +129,3 @@ class StasisApp:
 
     def __repr__(self) -> str:
         return f"StasisApp(app={self.config.app!r}, calls={len(self.calls)})"
-

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -85,9 +85,9 @@ class InboundCall:
         """Hand an event of this call to its task."""
         self._inbox.put_nowait(event)
 
-    async def _next(self, timeout: float | None) -> Event | None:
+    async def _next(self, wait: float | None) -> Event | None:
         try:
-            return await asyncio.wait_for(self._inbox.get(), timeout)
+            return await asyncio.wait_for(self._inbox.get(), wait)
         except TimeoutError:
             return None
 
@@ -151,9 +151,12 @@ class InboundCall:
         self.host.own(channel_id, self)
         try:
             await self.host.ari.originate(
-                endpoint=f"PJSIP/{seat_id}", channel_id=channel_id,
-                app_args=f"seat,{self.caller_id}", caller_id=self.caller_number,
-                timeout=self.host.ring_timeout(self.queue), originator=self.caller_id,
+                endpoint=f"PJSIP/{seat_id}",
+                channel_id=channel_id,
+                app_args=f"seat,{self.caller_id}",
+                caller_id=self.caller_number,
+                ring_seconds=self.host.ring_timeout(self.queue),
+                originator=self.caller_id,
             )
         except AriError as error:
             log.warning("seat %s cannot be rung (%s); trying another", seat_id, error)
@@ -210,19 +213,17 @@ class InboundCall:
         ari = self.host.ari
         legs = [self.caller_id] + ([self.seat.channel_id] if self.seat else [])
         for channel_id in legs:
-            await _quietly(lambda c=channel_id: ari.hangup(c))
+            await _quietly(ari.hangup(channel_id))
         if self.bridge_id is not None:
-            await _quietly(lambda: ari.destroy_bridge(self.bridge_id or ""))
+            await _quietly(ari.destroy_bridge(self.bridge_id))
         with contextlib.suppress(Exception):
             await self._free_seat()
 
 
-async def _quietly(action: Callable[[], object]) -> None:
+async def _quietly(step: Awaitable[None]) -> None:
     """Run an ARI clean-up step; a leg or bridge that is already gone (404) is fine."""
     try:
-        result = action()
-        if asyncio.iscoroutine(result):
-            await result
+        await step
     except AriError as error:
         if error.status not in (404, 400):
             log.warning("clean-up step failed: %s", error)

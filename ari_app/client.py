@@ -86,14 +86,27 @@ class Ari:
         await self.request("DELETE", f"/channels/{channel_id}", reason=reason)
 
     async def originate(
-        self, endpoint: str, channel_id: str, app_args: str, caller_id: str | None = None,
-        timeout: int = 30, variables: dict[str, str] | None = None, originator: str | None = None,
+        self,
+        endpoint: str,
+        channel_id: str,
+        app_args: str,
+        caller_id: str | None = None,
+        ring_seconds: int = 30,
+        variables: dict[str, str] | None = None,
+        originator: str | None = None,
     ) -> Event:
         """Ring an endpoint; its channel enters the app (StasisStart) only when it answers."""
         body = {"variables": variables} if variables else None
         result: Event = await self.request(
-            "POST", "/channels", json_body=body, endpoint=endpoint, app=self.config.app,
-            appArgs=app_args, channelId=channel_id, callerId=caller_id, timeout=timeout,
+            "POST",
+            "/channels",
+            json_body=body,
+            endpoint=endpoint,
+            app=self.config.app,
+            appArgs=app_args,
+            channelId=channel_id,
+            callerId=caller_id,
+            timeout=ring_seconds,
             originator=originator,
         )
         return result
@@ -131,7 +144,9 @@ class Ari:
         )
         return result
 
-    async def add_to_bridge(self, bridge_id: str, channel_id: str, absorb_dtmf: bool = False) -> None:
+    async def add_to_bridge(
+        self, bridge_id: str, channel_id: str, absorb_dtmf: bool = False
+    ) -> None:
         await self.request(
             "POST", f"/bridges/{bridge_id}/addChannel", channel=channel_id, absorbDTMF=absorb_dtmf
         )
@@ -161,8 +176,11 @@ async def event_stream(config: AriConfig) -> AsyncIterator[Event]:
     url = f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}/events?app={config.app}"
     token = base64.b64encode(f"{config.user}:{config.password}".encode()).decode()
     async with websockets.connect(
-        url, additional_headers={"Authorization": f"Basic {token}"}, max_size=2**22,
-        ping_interval=20, ping_timeout=20,
+        url,
+        additional_headers={"Authorization": f"Basic {token}"},
+        max_size=2**22,
+        ping_interval=20,
+        ping_timeout=20,
     ) as socket:
         async for message in socket:
             try:

@@ -27,7 +27,9 @@ def ari_config(site: Site, paths: Paths) -> AriConfig:
     host = "127.0.0.1" if services.bind == "0.0.0.0" else services.bind
     return AriConfig(
         url=f"http://{host}:{services.ari_port}/ari",
-        user=secrets.ari_user, password=secrets.ari_password, app=STASIS_APP,
+        user=secrets.ari_user,
+        password=secrets.ari_password,
+        app=STASIS_APP,
     )
 
 

@@ -18,21 +18,32 @@ class CallRecorder:
         self._sessions = session_factory
 
     async def entered(
-        self, caller_channel: str, linkedid: str | None, caller_number: str, called_number: str,
+        self,
+        caller_channel: str,
+        linkedid: str | None,
+        caller_number: str,
+        called_number: str,
         at: datetime,
     ) -> None:
         """A caller reached the application."""
 
         def write() -> None:
             with self._sessions.begin() as session:
-                session.add(CallLeg(
-                    caller_channel=caller_channel, linkedid=linkedid, caller_number=caller_number,
-                    called_number=called_number, entered_at=at,
-                ))
+                session.add(
+                    CallLeg(
+                        caller_channel=caller_channel,
+                        linkedid=linkedid,
+                        caller_number=caller_number,
+                        called_number=called_number,
+                        entered_at=at,
+                    )
+                )
 
         await asyncio.to_thread(write)
 
-    async def answered(self, caller_channel: str, seat_id: str, seat_channel: str, at: datetime) -> None:
+    async def answered(
+        self, caller_channel: str, seat_id: str, seat_channel: str, at: datetime
+    ) -> None:
         """A seat answered the call."""
 
         def write() -> None:

@@ -15,33 +15,111 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "asterisk-conf"
 STASIS_APP = "hotline"
 
 CONFIG_FILES = (
-    "asterisk.conf", "modules.conf", "logger.conf", "http.conf", "ari.conf", "manager.conf",
-    "rtp.conf", "musiconhold.conf", "cdr.conf", "cdr_manager.conf", "queues.conf",
-    "extensions.conf", "pjsip.conf", "indications.conf", "cel.conf", "features.conf",
-    "acl.conf", "websocket_client.conf", "udptl.conf", "pjproject.conf", "ccss.conf",
+    "asterisk.conf",
+    "modules.conf",
+    "logger.conf",
+    "http.conf",
+    "ari.conf",
+    "manager.conf",
+    "rtp.conf",
+    "musiconhold.conf",
+    "cdr.conf",
+    "cdr_manager.conf",
+    "queues.conf",
+    "extensions.conf",
+    "pjsip.conf",
+    "indications.conf",
+    "cel.conf",
+    "features.conf",
+    "acl.conf",
+    "websocket_client.conf",
+    "udptl.conf",
+    "pjproject.conf",
+    "ccss.conf",
 )
 
 # Loaded explicitly (modules.conf has autoload = no). Dependencies come first.
 MODULES = (
-    "res_timing_timerfd", "res_sorcery_config", "res_sorcery_memory", "res_sorcery_astdb",
-    "res_pjproject", "res_pjsip", "res_pjsip_session", "res_pjsip_pubsub", "chan_pjsip",
-    "res_pjsip_sdp_rtp", "res_pjsip_authenticator_digest", "res_pjsip_endpoint_identifier_ip",
-    "res_pjsip_endpoint_identifier_user", "res_pjsip_registrar", "res_pjsip_caller_id",
-    "res_pjsip_dtmf_info", "res_pjsip_rfc3326", "res_pjsip_nat", "res_pjsip_acl",
-    "res_pjsip_outbound_authenticator_digest", "res_pjsip_header_funcs", "res_pjsip_diversion",
-    "res_pjsip_dlg_options", "res_pjsip_logger", "res_rtp_asterisk",
-    "res_http_websocket", "res_websocket_client", "res_stasis", "res_stasis_answer", "res_stasis_playback",
-    "res_stasis_recording", "res_stasis_snoop", "res_stasis_device_state", "app_stasis",
-    "res_ari", "res_ari_model", "res_ari_applications", "res_ari_asterisk", "res_ari_bridges",
-    "res_ari_channels", "res_ari_endpoints", "res_ari_events", "res_ari_playbacks",
-    "res_ari_recordings", "res_ari_sounds", "res_ari_device_states",
-    "res_speech", "res_agi", "res_musiconhold", "app_dial", "app_queue", "app_playback",
-    "app_read", "app_verbose", "bridge_simple", "bridge_softmix", "bridge_native_rtp",
-    "bridge_holding", "bridge_builtin_features", "chan_bridge_media", "codec_ulaw", "codec_alaw",
-    "codec_a_mu", "format_wav", "format_gsm", "format_pcm", "format_sln", "format_wav_gsm",
-    "func_callerid", "func_channel", "func_strings", "func_logic", "func_cdr",
-    "func_hangupcause", "func_math", "func_timeout", "func_uuid", "pbx_config",
-    "cdr_csv", "cdr_manager",
+    "res_timing_timerfd",
+    "res_sorcery_config",
+    "res_sorcery_memory",
+    "res_sorcery_astdb",
+    "res_pjproject",
+    "res_pjsip",
+    "res_pjsip_session",
+    "res_pjsip_pubsub",
+    "chan_pjsip",
+    "res_pjsip_sdp_rtp",
+    "res_pjsip_authenticator_digest",
+    "res_pjsip_endpoint_identifier_ip",
+    "res_pjsip_endpoint_identifier_user",
+    "res_pjsip_registrar",
+    "res_pjsip_caller_id",
+    "res_pjsip_dtmf_info",
+    "res_pjsip_rfc3326",
+    "res_pjsip_nat",
+    "res_pjsip_acl",
+    "res_pjsip_outbound_authenticator_digest",
+    "res_pjsip_header_funcs",
+    "res_pjsip_diversion",
+    "res_pjsip_dlg_options",
+    "res_pjsip_logger",
+    "res_rtp_asterisk",
+    "res_http_websocket",
+    "res_websocket_client",
+    "res_stasis",
+    "res_stasis_answer",
+    "res_stasis_playback",
+    "res_stasis_recording",
+    "res_stasis_snoop",
+    "res_stasis_device_state",
+    "app_stasis",
+    "res_ari",
+    "res_ari_model",
+    "res_ari_applications",
+    "res_ari_asterisk",
+    "res_ari_bridges",
+    "res_ari_channels",
+    "res_ari_endpoints",
+    "res_ari_events",
+    "res_ari_playbacks",
+    "res_ari_recordings",
+    "res_ari_sounds",
+    "res_ari_device_states",
+    "res_speech",
+    "res_agi",
+    "res_musiconhold",
+    "app_dial",
+    "app_queue",
+    "app_playback",
+    "app_read",
+    "app_verbose",
+    "bridge_simple",
+    "bridge_softmix",
+    "bridge_native_rtp",
+    "bridge_holding",
+    "bridge_builtin_features",
+    "chan_bridge_media",
+    "codec_ulaw",
+    "codec_alaw",
+    "codec_a_mu",
+    "format_wav",
+    "format_gsm",
+    "format_pcm",
+    "format_sln",
+    "format_wav_gsm",
+    "func_callerid",
+    "func_channel",
+    "func_strings",
+    "func_logic",
+    "func_cdr",
+    "func_hangupcause",
+    "func_math",
+    "func_timeout",
+    "func_uuid",
+    "pbx_config",
+    "cdr_csv",
+    "cdr_manager",
 )
 
 
@@ -60,8 +138,15 @@ class AsteriskDirs:
     @classmethod
     def under(cls, prefix: str, modules: str, data: str = "/usr/share/asterisk") -> AsteriskDirs:
         """The layout used by hotline: everything of the installation below ``prefix``."""
-        return cls(etc=f"{prefix}/etc", lib=f"{prefix}/lib", spool=f"{prefix}/spool",
-                   run=f"{prefix}/run", log=f"{prefix}/log", data=data, modules=modules)
+        return cls(
+            etc=f"{prefix}/etc",
+            lib=f"{prefix}/lib",
+            spool=f"{prefix}/spool",
+            run=f"{prefix}/run",
+            log=f"{prefix}/log",
+            data=data,
+            modules=modules,
+        )
 
 
 def _ami_permit(bind: str) -> str:
@@ -82,7 +167,9 @@ def render(site: Site, secrets: Secrets, dirs: AsteriskDirs, secrets_path: Path)
         keep_trailing_newline=True,
     )
     seat_passwords = {
-        seat.id: secrets.seat_password(seat.id, secrets_path) for seat in site.seats if not seat.contact
+        seat.id: secrets.seat_password(seat.id, secrets_path)
+        for seat in site.seats
+        if not seat.contact
     }
     queue_names = {queue.name for queue in site.queues}
     context = {
@@ -93,7 +180,9 @@ def render(site: Site, secrets: Secrets, dirs: AsteriskDirs, secrets_path: Path)
         "app_name": STASIS_APP,
         "seat_passwords": seat_passwords,
         "ami_permit": _ami_permit(site.services.bind),
-        "fallback_max_wait": site.queue("enterprise").max_wait if "enterprise" in queue_names else 600,
+        "fallback_max_wait": site.queue("enterprise").max_wait
+        if "enterprise" in queue_names
+        else 600,
     }
     return {name: environment.get_template(f"{name}.j2").render(context) for name in CONFIG_FILES}
 

@@ -5,22 +5,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from hotline.paths import Paths
 from hotline.site import Site, SiteError, load_site
 
+if TYPE_CHECKING:
+    from hotline.pbx import Pbx
+    from rig.orchestrator import RigReport, Scenario
+
 DEFAULT_SITE = Path(__file__).resolve().parent.parent / "sites" / "example.toml"
 
 app = typer.Typer(
     help="The enterprise service line of a 12345 hotline, on a real Asterisk PBX.\n\n"
-         "Start with `hotline demo`: it brings up the PBX, Redis and the services, "
-         "plays a scenario of phone calls through them and prints what happened.",
-    no_args_is_help=True, add_completion=False,
+    "Start with `hotline demo`: it brings up the PBX, Redis and the services, "
+    "plays a scenario of phone calls through them and prints what happened.",
+    no_args_is_help=True,
+    add_completion=False,
 )
 pbx_app = typer.Typer(help="The Asterisk PBX: up, down, status, cli.", no_args_is_help=True)
 site_app = typer.Typer(help="The site file.", no_args_is_help=True)
@@ -39,7 +43,9 @@ _state = _State()
 
 @app.callback()
 def _main(
-    site: Annotated[Path, typer.Option(envvar="HOTLINE_SITE", help="The site file (TOML).")] = DEFAULT_SITE,
+    site: Annotated[
+        Path, typer.Option(envvar="HOTLINE_SITE", help="The site file (TOML).")
+    ] = DEFAULT_SITE,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
 ) -> None:
     _state.site_file = site
@@ -66,20 +72,24 @@ def _fail(message: str) -> typer.Exit:
 
 
 @site_app.command("check")
-def site_check(file: Annotated[Path | None, typer.Argument(help="Defaults to --site.")] = None) -> None:
+def site_check(
+    file: Annotated[Path | None, typer.Argument(help="Defaults to --site.")] = None,
+) -> None:
     """Check a site file; print every problem with the key it is at."""
     if file is not None:
         _state.site_file = file
     site = _site()
-    typer.echo(f"{_state.site_file}: OK — {site.site.name}: {len(site.seats)} seats, "
-               f"{len(site.departments)} departments, {len(site.matters)} matters, "
-               f"hotline number(s) {', '.join(site.hotline_numbers)}")
+    typer.echo(
+        f"{_state.site_file}: OK — {site.site.name}: {len(site.seats)} seats, "
+        f"{len(site.departments)} departments, {len(site.matters)} matters, "
+        f"hotline number(s) {', '.join(site.hotline_numbers)}"
+    )
 
 
 # --- pbx ---------------------------------------------------------------------------------
 
 
-def _pbx():  # type: ignore[no-untyped-def]
+def _pbx() -> Pbx:
     from hotline.pbx import Pbx, PbxError, locate_asterisk
     from hotline.system import SetupError
 
@@ -101,8 +111,10 @@ def pbx_up() -> None:
         listening = pbx.up()
     except PbxError as error:
         raise _fail(str(error)) from None
-    typer.echo(f"Asterisk {pbx.install.version} is up "
-               f"({'system' if pbx.install.root is None else 'private root ' + str(pbx.install.root)})")
+    typer.echo(
+        f"Asterisk {pbx.install.version} is up "
+        f"({'system' if pbx.install.root is None else 'private root ' + str(pbx.install.root)})"
+    )
     typer.echo(f"  SIP  {listening.sip}\n  ARI  {listening.ari}\n  AMI  {listening.ami}")
     typer.echo(f"  credentials: {pbx.paths.secrets_file} (mode 0600)")
 
@@ -130,7 +142,11 @@ def pbx_render() -> None:
 
 
 @pbx_app.command("cli", context_settings={"allow_extra_args": True})
-def pbx_cli(command: Annotated[str | None, typer.Argument(help="Run one command, e.g. 'core show channels'.")] = None) -> None:
+def pbx_cli(
+    command: Annotated[
+        str | None, typer.Argument(help="Run one command, e.g. 'core show channels'.")
+    ] = None,
+) -> None:
     """Asterisk's console (or one command with its output)."""
     pbx = _pbx()
     if command:
@@ -164,7 +180,9 @@ def seats() -> None:
             typer.echo(f"{seat.id:>8}  {seat.name:<24} fixed contact {seat.contact}")
         else:
             password = secrets.seat_password(seat.id, paths.secrets_file)
-            typer.echo(f"{seat.id:>8}  {seat.name:<24} register at {server} as {seat.id} / {password}")
+            typer.echo(
+                f"{seat.id:>8}  {seat.name:<24} register at {server} as {seat.id} / {password}"
+            )
 
 
 # --- rig and demo ------------------------------------------------------------------------
@@ -180,18 +198,25 @@ def rig_run(scenario: Annotated[Path, typer.Argument(help="A scenario file (TOML
     typer.echo(report.render())
 
 
-async def _play(site: Site, scenario):  # type: ignore[no-untyped-def]
+async def _play(site: Site, scenario: Scenario) -> RigReport:
     from rig.orchestrator import Rig
 
-    rig = Rig(Paths.from_env().state / "rig", pbx=(site.sip.bind, site.sip.port),
-              caller_ip=site.trunks[0].match[0].split("/")[0])
+    rig = Rig(
+        Paths.from_env().state / "rig",
+        pbx=(site.sip.bind, site.sip.port),
+        caller_ip=site.trunks[0].match[0].split("/")[0],
+    )
     return await rig.run(scenario)
 
 
 @app.command("demo")
 def demo(
-    scenario: Annotated[Path | None, typer.Option(help="Scenario file; the built-in demo by default.")] = None,
-    keep_up: Annotated[bool, typer.Option(help="Leave the PBX and services running afterwards.")] = False,
+    scenario: Annotated[
+        Path | None, typer.Option(help="Scenario file; the built-in demo by default.")
+    ] = None,
+    keep_up: Annotated[
+        bool, typer.Option(help="Leave the PBX and services running afterwards.")
+    ] = False,
 ) -> None:
     """Bring up the PBX, Redis and the services, play a scenario of real calls, print what
     happened to every call, and shut everything down."""
@@ -203,7 +228,3 @@ def demo(
 
 def main() -> None:  # pragma: no cover
     app(prog_name="hotline")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -24,17 +24,22 @@ def _call_table(paths: Paths, site: Site) -> str:
         legs = session.execute(select(CallLeg).order_by(CallLeg.entered_at)).scalars().all()
     engine.dispose()
     zone = site.timezone
-    lines = [f"{'entered (' + site.site.timezone + ')':<28}{'caller':<15}{'seat':<6}"
-             f"{'wait s':>7}{'talk s':>8}  outcome"]
+    lines = [
+        f"{'entered (' + site.site.timezone + ')':<28}{'caller':<15}{'seat':<6}"
+        f"{'wait s':>7}{'talk s':>8}  outcome"
+    ]
     for leg in legs:
         lines.append(
-            f"{leg.entered_at.astimezone(zone):%Y-%m-%d %H:%M:%S}         {leg.caller_number:<15}"
-            f"{leg.seat_id or '-':<6}{leg.wait_seconds or 0:>7.1f}{leg.talk_seconds or 0:>8.1f}  {leg.outcome}"
+            f"{leg.entered_at.astimezone(zone):%Y-%m-%d %H:%M:%S}         "
+            f"{leg.caller_number:<15}{leg.seat_id or '-':<6}"
+            f"{leg.wait_seconds or 0:>7.1f}{leg.talk_seconds or 0:>8.1f}  {leg.outcome}"
         )
     return "\n".join(lines)
 
 
-def run_demo(site: Site, site_file: Path, paths: Paths, scenario_file: Path | None, keep_up: bool) -> int:
+def run_demo(
+    site: Site, site_file: Path, paths: Paths, scenario_file: Path | None, keep_up: bool
+) -> int:
     """Bring everything up, play the scenario, print the report, bring everything down.
     Returns 0 when every caller's call went as the scenario expects."""
     scenario = load_scenario(scenario_file or BUILT_IN, site)
@@ -44,9 +49,13 @@ def run_demo(site: Site, site_file: Path, paths: Paths, scenario_file: Path | No
     try:
         print("bringing up Redis, the database, Asterisk and the Stasis app...")
         stack.up()
-        print(f"  Asterisk {stack.pbx.install.version}: SIP {stack.pbx.listening.sip}, ARI {stack.pbx.listening.ari}")
-        rig = Rig(paths.state / "rig", pbx=(site.sip.bind, site.sip.port),
-                  caller_ip=site.trunks[0].match[0].split("/")[0])
+        listening = stack.pbx.listening
+        print(f"  Asterisk {stack.pbx.install.version}: SIP {listening.sip}, ARI {listening.ari}")
+        rig = Rig(
+            paths.state / "rig",
+            pbx=(site.sip.bind, site.sip.port),
+            caller_ip=site.trunks[0].match[0].split("/")[0],
+        )
         report: RigReport = asyncio.run(rig.run(scenario))
         leftovers = stack.pbx.rx("core show channels count").strip().splitlines()
         print("\nwhat every phone saw (SIPp, RTP packets counted on the wire):")
@@ -54,8 +63,13 @@ def run_demo(site: Site, site_file: Path, paths: Paths, scenario_file: Path | No
         print("\nwhat the hotline recorded:")
         print(_call_table(paths, site))
         print("\nAsterisk afterwards: " + "; ".join(line for line in leftovers if line))
-        failed = [c for c in report.callers if c.exit_code != 0 or not c.calls or not c.calls[0].has("answered")]
-        print(f"\n{len(report.callers) - len(failed)}/{len(report.callers)} calls answered and ended cleanly")
+        failed = [
+            c
+            for c in report.callers
+            if c.exit_code != 0 or not c.calls or not c.calls[0].has("answered")
+        ]
+        good = len(report.callers) - len(failed)
+        print(f"\n{good}/{len(report.callers)} calls answered and ended cleanly")
         return 1 if failed else 0
     finally:
         if not keep_up:

@@ -30,8 +30,11 @@ from hotline.site import Site
 from hotline.system import SetupError, ensure_packages
 
 ROOT_PACKAGES = "asterisk,asterisk-modules,asterisk-core-sounds-en,asterisk-moh-opsound-wav"
-MODULE_DIRS = ("/usr/lib/x86_64-linux-gnu/asterisk/modules", "/usr/lib/asterisk/modules",
-               "/usr/lib64/asterisk/modules")
+MODULE_DIRS = (
+    "/usr/lib/x86_64-linux-gnu/asterisk/modules",
+    "/usr/lib/asterisk/modules",
+    "/usr/lib64/asterisk/modules",
+)
 _MARKER = ".hotline-provisioned"
 
 
@@ -99,7 +102,14 @@ def _debootstrap(root: Path, log: Path | None) -> None:
     mirror = os.environ.get("HOTLINE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
     partial = root.with_name(root.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    argv = ["debootstrap", "--variant=minbase", f"--include={ROOT_PACKAGES}", "sid", str(partial), mirror]
+    argv = [
+        "debootstrap",
+        "--variant=minbase",
+        f"--include={ROOT_PACKAGES}",
+        "sid",
+        str(partial),
+        mirror,
+    ]
     with contextlib.ExitStack() as stack:
         output = stack.enter_context(open(log, "a")) if log else subprocess.DEVNULL
         result = subprocess.run(argv, stdout=output, stderr=subprocess.STDOUT, check=False)
@@ -111,7 +121,12 @@ def _debootstrap(root: Path, log: Path | None) -> None:
         )
     # The copied resolver never answers here, and Asterisk blocks on DNS lookups.
     (partial / "etc/resolv.conf").write_text("nameserver 127.0.0.1\n")
-    for directory in ("var/lib/asterisk", "var/run/asterisk", "var/log/asterisk", "var/spool/asterisk"):
+    for directory in (
+        "var/lib/asterisk",
+        "var/run/asterisk",
+        "var/log/asterisk",
+        "var/spool/asterisk",
+    ):
         (partial / directory).mkdir(parents=True, exist_ok=True)
     shutil.rmtree(root, ignore_errors=True)
     partial.rename(root)
@@ -208,7 +223,9 @@ class Pbx:
             with open(self.log_file, "ab") as console:
                 process = subprocess.Popen(
                     self.install.command("-f", "-n", "-C", self.config_file),
-                    stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    stdout=console,
+                    stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
             self.pid_file.write_text(f"{process.pid}\n")
@@ -225,7 +242,10 @@ class Pbx:
         """Run one CLI command in the running Asterisk and return its output."""
         result = subprocess.run(
             self.install.command("-C", self.config_file, "-rx", command),
-            capture_output=True, text=True, timeout=timeout, check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         return result.stdout
 
@@ -235,11 +255,12 @@ class Pbx:
         try:
             response = httpx.get(
                 f"{self.listening.ari}/asterisk/info",
-                auth=(secrets.ari_user, secrets.ari_password), timeout=timeout,
+                auth=(secrets.ari_user, secrets.ari_password),
+                timeout=timeout,
             )
         except httpx.HTTPError:
             return None
-        return response.json() if response.status_code == 200 else None  # type: ignore[no-any-return]
+        return response.json() if response.status_code == 200 else None
 
     def _wait_for_ari(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -332,7 +353,9 @@ class Pbx:
         return {
             "running": self.pid() is not None,
             "pid": self.pid(),
-            "asterisk": system.get("version", self.install.version) if isinstance(system, dict) else None,
+            "asterisk": system.get("version", self.install.version)
+            if isinstance(system, dict)
+            else None,
             "root": str(self.install.root) if self.install.root else "system",
             "ari_answers": info is not None,
             **vars(self.listening),

@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import redis
 
@@ -41,10 +40,14 @@ class PrivateRedis:
         """Start the private server if needed (installing Debian's redis-server); return its URL."""
         url = redis_url(self.paths)
         if self.external:
-            self._wait(url, timeout, "REDIS_URL does not answer: start that Redis or unset REDIS_URL")
+            self._wait(
+                url, timeout, "REDIS_URL does not answer: start that Redis or unset REDIS_URL"
+            )
             return url
         if len(str(self.socket)) > 100:
-            raise RedisError(f"the state directory path is too long for a unix socket: {self.socket}")
+            raise RedisError(
+                f"the state directory path is too long for a unix socket: {self.socket}"
+            )
         self.paths.ensure()
         if self._ping(url):
             return url
@@ -55,17 +58,24 @@ class PrivateRedis:
             "port 0\n"
             f"unixsocket {self.socket}\nunixsocketperm 700\n"
             f"dir {self.paths.redis}\n"
-            "appendonly yes\nappendfsync everysec\nsave \"\"\n"
+            'appendonly yes\nappendfsync everysec\nsave ""\n'
             f"pidfile {self.pid_file}\n"
             f"logfile {self.paths.logs / 'redis.log'}\n"
             "daemonize no\n"
         )
         process = subprocess.Popen(
-            ["redis-server", str(config)], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            ["redis-server", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         self.pid_file.write_text(f"{process.pid}\n")
-        self._wait(url, timeout, f"the private redis-server did not start; see {self.paths.logs / 'redis.log'}")
+        self._wait(
+            url,
+            timeout,
+            f"the private redis-server did not start; see {self.paths.logs / 'redis.log'}",
+        )
         return url
 
     def down(self) -> None:
@@ -102,7 +112,3 @@ class PrivateRedis:
             time.sleep(0.05)
         raise RedisError(failure)
 
-
-def socket_path(url: str) -> Path | None:
-    """The socket file of a ``unix://`` URL."""
-    return Path(url.removeprefix("unix://")) if url.startswith("unix://") else None

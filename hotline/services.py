@@ -38,11 +38,18 @@ def start(paths: Paths, name: str, site_file: Path, extra_env: dict[str, str] | 
         return pid
     paths.ensure()
     log = open(paths.logs / f"{name}.log", "ab")  # noqa: SIM115  (the child keeps it open)
-    env = {**os.environ, "HOTLINE_STATE_DIR": str(paths.state), "HOTLINE_CACHE_DIR": str(paths.cache),
-           **(extra_env or {})}
+    env = {
+        **os.environ,
+        "HOTLINE_STATE_DIR": str(paths.state),
+        "HOTLINE_CACHE_DIR": str(paths.cache),
+        **(extra_env or {}),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "hotline", "--site", str(site_file), *SERVICES[name]],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
         start_new_session=True,
     )
     log.close()

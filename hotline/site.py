@@ -26,7 +26,9 @@ from pydantic import (
 
 from hotline.worktime import DayRule, Period, Schedule
 
-_SIP_CONTACT = re.compile(r"^sip:(?:[A-Za-z0-9._+-]+@)?([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(?::(\d{1,5}))?$")
+_SIP_CONTACT = re.compile(
+    r"^sip:(?:[A-Za-z0-9._+-]+@)?([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(?::(\d{1,5}))?$"
+)
 
 Digits = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{3,20}$")]
 """A dialable number: digits, optionally a leading +."""
@@ -145,7 +147,9 @@ class Trunk(_Model):
             try:
                 ipaddress.ip_network(value, strict=False)
             except ValueError:
-                raise ValueError(f"'{value}' is not an address or network like 192.0.2.0/24") from None
+                raise ValueError(
+                    f"'{value}' is not an address or network like 192.0.2.0/24"
+                ) from None
         return values
 
 
@@ -227,6 +231,10 @@ class Site(_Model):
         _unique(problems, "phones", [p.number for p in self.phones], "number")
 
         queue_names = {q.name for q in self.queues}
+        if "enterprise" not in queue_names:
+            problems.append(
+                "queues: the site needs a queue named 'enterprise' (the enterprise seats)"
+            )
         for i, seat in enumerate(self.seats):
             for name in seat.queues:
                 if name not in queue_names:
@@ -250,7 +258,9 @@ class Site(_Model):
                     )
         for i, matter in enumerate(self.matters):
             if matter.department not in department_codes:
-                problems.append(f"matters[{i}].department: unknown department '{matter.department}'")
+                problems.append(
+                    f"matters[{i}].department: unknown department '{matter.department}'"
+                )
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -328,7 +338,9 @@ def load_site(path: Path) -> Site:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SiteError(str(path), ["the file does not exist (pass --site or set HOTLINE_SITE)"]) from None
+        raise SiteError(
+            str(path), ["the file does not exist (pass --site or set HOTLINE_SITE)"]
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

@@ -30,7 +30,9 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.paths.ensure()
-        self.pbx = Pbx(self.site, self.paths, locate_asterisk(self.paths, self.paths.logs / "provision.log"))
+        self.pbx = Pbx(
+            self.site, self.paths, locate_asterisk(self.paths, self.paths.logs / "provision.log")
+        )
         self.redis = PrivateRedis(self.paths)
 
     def up(self) -> None:
@@ -60,11 +62,16 @@ class Stack:
         """Whether Asterisk has the hotline app registered with a live event stream."""
         secrets = Secrets.load_or_create(self.paths.secrets_file)
         try:
-            response = httpx.get(f"{self.pbx.listening.ari}/applications",
-                                 auth=(secrets.ari_user, secrets.ari_password), timeout=2)
+            response = httpx.get(
+                f"{self.pbx.listening.ari}/applications",
+                auth=(secrets.ari_user, secrets.ari_password),
+                timeout=2,
+            )
         except httpx.HTTPError:
             return False
-        return response.status_code == 200 and any(app.get("name") == "hotline" for app in response.json())
+        return response.status_code == 200 and any(
+            app.get("name") == "hotline" for app in response.json()
+        )
 
     def down(self) -> None:
         try:

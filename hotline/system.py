@@ -37,7 +37,12 @@ def ensure_packages(*packages: str) -> None:
         _updated = True
     result = subprocess.run(
         ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-        env=env, capture_output=True, text=True, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
-        raise SetupError(f"apt-get could not install {', '.join(missing)}:\n{result.stderr[-2000:]}")
+        raise SetupError(
+            f"apt-get could not install {', '.join(missing)}:\n{result.stderr[-2000:]}"
+        )

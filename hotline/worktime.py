@@ -43,7 +43,9 @@ class Period:
             raise ValueError(f"'{text}' is not a period like '09:00-17:30'")
         h1, m1, h2, m2 = (int(group) for group in match.groups())
         if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2 != 0):
-            raise ValueError(f"'{text}' has a time that does not exist (hours 00-24, minutes 00-59)")
+            raise ValueError(
+                f"'{text}' has a time that does not exist (hours 00-24, minutes 00-59)"
+            )
         start, end = timedelta(hours=h1, minutes=m1), timedelta(hours=h2, minutes=m2)
         if end <= start:
             raise ValueError(f"'{text}' ends before it starts (periods cannot cross midnight)")

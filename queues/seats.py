@@ -50,8 +50,8 @@ class SeatPool:
     async def sync(self, seat_ids: Iterable[str]) -> None:
         """Make the pool hold exactly these seats; new ones start idle, busy ones stay busy."""
         wanted = set(seat_ids)
-        known = {s.decode() for s in await self.redis.zrange(IDLE, 0, -1)}
-        busy = {s.decode() for s in await self.redis.hkeys(BUSY)}
+        known = {_text(s) for s in await self.redis.zrange(IDLE, 0, -1)}
+        busy = {_text(s) for s in await self.redis.hkeys(BUSY)}
         async with self.redis.pipeline(transaction=True) as pipe:
             for seat in known - wanted:
                 pipe.zrem(IDLE, seat)
@@ -65,7 +65,7 @@ class SeatPool:
         if not seats:
             return None
         seat = await self._claim(keys=[IDLE, BUSY], args=[call_id, *seats])
-        return seat.decode() if seat else None
+        return _text(seat) if seat else None
 
     async def release(self, seat_id: str, call_id: str, idle_since: float | None = None) -> bool:
         """Free a seat that this call holds; it queues behind seats idle for longer."""
@@ -76,4 +76,8 @@ class SeatPool:
     async def busy(self) -> dict[str, str]:
         """Busy seats and the call each one is on."""
         raw = await self.redis.hgetall(BUSY)
-        return {seat.decode(): call.decode() for seat, call in raw.items()}
+        return {_text(seat): _text(call) for seat, call in raw.items()}
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -35,14 +35,36 @@ def _ulaw(sample: int) -> int:
 def _frame(payload: bytes) -> bytes:
     """Ethernet + IPv4 + UDP around an RTP packet (addresses are rewritten by SIPp)."""
     udp = struct.pack("!HHHH", 6000, 6000, 8 + len(payload), 0) + payload
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
-                     bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]))
+    ip = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,
+        0,
+        20 + len(udp),
+        0,
+        0,
+        64,
+        17,
+        0,
+        bytes([127, 0, 0, 1]),
+        bytes([127, 0, 0, 1]),
+    )
     return b"\x00" * 12 + b"\x08\x00" + ip + udp
 
 
-def _rtp(payload_type: int, seq: int, timestamp: int, marker: bool, body: bytes, ssrc: int) -> bytes:
-    return struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | payload_type,
-                       seq & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc) + body
+def _rtp(
+    payload_type: int, seq: int, timestamp: int, marker: bool, body: bytes, ssrc: int
+) -> bytes:
+    return (
+        struct.pack(
+            "!BBHII",
+            0x80,
+            (0x80 if marker else 0) | payload_type,
+            seq & 0xFFFF,
+            timestamp & 0xFFFFFFFF,
+            ssrc,
+        )
+        + body
+    )
 
 
 def _write(path: Path, packets: list[tuple[float, bytes]]) -> Path:
@@ -52,7 +74,9 @@ def _write(path: Path, packets: list[tuple[float, bytes]]) -> Path:
         for at, rtp in packets:
             frame = _frame(rtp)
             seconds = int(at)
-            out.write(struct.pack("<IIII", seconds, int((at - seconds) * 1e6), len(frame), len(frame)))
+            out.write(
+                struct.pack("<IIII", seconds, int((at - seconds) * 1e6), len(frame), len(frame))
+            )
             out.write(frame)
     return path
 
@@ -62,14 +86,20 @@ def tone_pcap(path: Path, seconds: float, frequency: float = 440.0, ssrc: int = 
     packets = []
     for n in range(max(1, int(seconds * 1000 / PACKET_MS))):
         body = bytes(
-            _ulaw(int(8000 * math.sin(2 * math.pi * frequency * (n * SAMPLES_PER_PACKET + i) / 8000)))
+            _ulaw(
+                int(8000 * math.sin(2 * math.pi * frequency * (n * SAMPLES_PER_PACKET + i) / 8000))
+            )
             for i in range(SAMPLES_PER_PACKET)
         )
-        packets.append((n * PACKET_MS / 1000, _rtp(0, n, n * SAMPLES_PER_PACKET, n == 0, body, ssrc)))
+        packets.append(
+            (n * PACKET_MS / 1000, _rtp(0, n, n * SAMPLES_PER_PACKET, n == 0, body, ssrc))
+        )
     return _write(path, packets)
 
 
-def dtmf_pcap(path: Path, keys: str, key_ms: int = 160, gap_ms: int = 120, ssrc: int = 0x44544D46) -> Path:
+def dtmf_pcap(
+    path: Path, keys: str, key_ms: int = 160, gap_ms: int = 120, ssrc: int = 0x44544D46
+) -> Path:
     """A key sequence as RFC 4733 events: for each key, packets every 20 ms while pressed
     (marker on the first), then three end packets; numbering keeps rising across keys."""
     unknown = [key for key in keys if key.upper() not in _EVENTS]
@@ -83,7 +113,12 @@ def dtmf_pcap(path: Path, keys: str, key_ms: int = 160, gap_ms: int = 120, ssrc:
         steps = max(1, key_ms // PACKET_MS)
         for step in range(1, steps + 1):
             body = struct.pack("!BBH", event, 10, step * SAMPLES_PER_PACKET)
-            packets.append((clock + (step - 1) * PACKET_MS / 1000, _rtp(101, seq, start_ts, step == 1, body, ssrc)))
+            packets.append(
+                (
+                    clock + (step - 1) * PACKET_MS / 1000,
+                    _rtp(101, seq, start_ts, step == 1, body, ssrc),
+                )
+            )
             seq += 1
         end_at = clock + steps * PACKET_MS / 1000
         for repeat in range(3):

@@ -101,8 +101,10 @@ class PhoneResult:
 
     def summary(self) -> str:
         events = ", ".join(" → ".join(call.events) for call in self.calls) or "no call"
-        return (f"{self.role:<7} {self.name:<14} exit={self.exit_code!s:<4} "
-                f"rtp in/out={self.rtp_received}/{self.rtp_sent:<6} {events}")
+        return (
+            f"{self.role:<7} {self.name:<14} exit={self.exit_code!s:<4} "
+            f"rtp in/out={self.rtp_received}/{self.rtp_sent:<6} {events}"
+        )
 
 
 @dataclass
@@ -115,7 +117,9 @@ class RigReport:
         return next(result for result in self.phones + self.callers if result.name == name)
 
     def render(self) -> str:
-        lines = [f"scenario {self.scenario}: {len(self.callers)} caller(s), {len(self.phones)} phone(s)"]
+        lines = [
+            f"scenario {self.scenario}: {len(self.callers)} caller(s), {len(self.phones)} phone(s)"
+        ]
         lines += [f"  {result.summary()}" for result in self.callers + self.phones]
         return "\n".join(lines)
 
@@ -127,9 +131,14 @@ class Rig:
     """Runs scenarios against a PBX at ``pbx`` (host, port); callers come from ``caller_ip``
     (the address the site's trunk is matched by), phones listen on ``phone_ip``."""
 
-    def __init__(self, workdir: Path, pbx: tuple[str, int] = ("127.0.0.1", 5060),
-                 caller_ip: str = "127.0.0.2", phone_ip: str = "127.0.0.1",
-                 first_port: int = 31000) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        pbx: tuple[str, int] = ("127.0.0.1", 5060),
+        caller_ip: str = "127.0.0.2",
+        phone_ip: str = "127.0.0.1",
+        first_port: int = 31000,
+    ) -> None:
         self.workdir = workdir
         self.pbx = pbx
         self.caller_ip = caller_ip
@@ -143,14 +152,19 @@ class Rig:
         run_dir.mkdir(parents=True)
         started = time.monotonic()
         phones = [(spec, self._prepare_phone(spec, run_dir)) for spec in scenario.phones]
-        callers = [(spec, self._prepare_caller(spec, i, run_dir)) for i, spec in enumerate(scenario.callers)]
+        callers = [
+            (spec, self._prepare_caller(spec, i, run_dir))
+            for i, spec in enumerate(scenario.callers)
+        ]
         media_ports = {job.media_port for _, job in phones + callers}
         try:
             with RtpMeter(media_ports) as meter:
                 for _, job in phones:
                     await self._spawn(job)
                 await asyncio.sleep(0.3)  # let the phones bind before calls arrive
-                await asyncio.gather(*(self._caller_at(spec, job, started) for spec, job in callers))
+                await asyncio.gather(
+                    *(self._caller_at(spec, job, started) for spec, job in callers)
+                )
                 await self._settle(phones, grace)
                 for _, job in phones:
                     await self._stop(job)
@@ -181,7 +195,9 @@ class Rig:
     def _prepare_phone(self, spec: PhoneSpec, run_dir: Path) -> _Job:
         hold_ms = None if spec.hold is None else int(spec.hold * 1000)
         if spec.behaviour is Behaviour.ANSWER:
-            talk = sipp.Talk(self._audio(run_dir, spec.hold), hold_ms, self._keys(run_dir, spec.keys))
+            talk = sipp.Talk(
+                self._audio(run_dir, spec.hold), hold_ms, self._keys(run_dir, spec.keys)
+            )
             xml = sipp.answerer(talk, int(spec.answer_after * 1000))
         elif spec.behaviour is Behaviour.BUSY:
             xml = sipp.busy()
@@ -190,37 +206,83 @@ class Rig:
         media_port = next(self._ports)
         job = _Job(spec.name, "phone", run_dir, media_port)
         job.argv = [
-            SIPP, "-sf", job.write_scenario(xml), "-i", self.phone_ip, "-p", str(spec.port),
-            "-mp", str(media_port), "-cp", str(next(self._ports)), "-nostdin",
-            "-trace_logs", "-log_file", str(job.log_file), "-trace_err", "-error_file", str(job.error_file),
-            "-max_recv_loops", "100000",
+            SIPP,
+            "-sf",
+            job.write_scenario(xml),
+            "-i",
+            self.phone_ip,
+            "-p",
+            str(spec.port),
+            "-mp",
+            str(media_port),
+            "-cp",
+            str(next(self._ports)),
+            "-nostdin",
+            "-trace_logs",
+            "-log_file",
+            str(job.log_file),
+            "-trace_err",
+            "-error_file",
+            str(job.error_file),
         ]
         return job
 
     def _prepare_caller(self, spec: CallerSpec, index: int, run_dir: Path) -> _Job:
         hold_ms = None if spec.hold is None else int(spec.hold * 1000)
-        talk = sipp.Talk(self._audio(run_dir, spec.hold), hold_ms, self._keys(run_dir, spec.keys),
-                         wait_ms=120_000)
+        talk = sipp.Talk(
+            self._audio(run_dir, spec.hold),
+            hold_ms,
+            self._keys(run_dir, spec.keys),
+            wait_ms=120_000,
+        )
         media_port = next(self._ports)
         job = _Job(f"{spec.number}#{index}", "caller", run_dir, media_port)
         host, port = self.pbx
         timeout = 30 + (spec.hold or 120)
         job.argv = [
-            SIPP, f"{host}:{port}", "-sf", job.write_scenario(sipp.caller(spec.number, talk)),
-            "-s", spec.dial, "-i", self.caller_ip, "-p", str(next(self._ports)),
-            "-mp", str(media_port), "-cp", str(next(self._ports)), "-m", "1", "-nostdin",
-            "-timeout", f"{int(timeout)}s", "-timeout_error",
-            "-trace_logs", "-log_file", str(job.log_file), "-trace_err", "-error_file", str(job.error_file),
+            SIPP,
+            f"{host}:{port}",
+            "-sf",
+            job.write_scenario(sipp.caller(spec.number, talk)),
+            "-s",
+            spec.dial,
+            "-i",
+            self.caller_ip,
+            "-p",
+            str(next(self._ports)),
+            "-mp",
+            str(media_port),
+            "-cp",
+            str(next(self._ports)),
+            "-m",
+            "1",
+            "-nostdin",
+            "-timeout",
+            f"{int(timeout)}s",
+            "-timeout_error",
+            "-trace_logs",
+            "-log_file",
+            str(job.log_file),
+            "-trace_err",
+            "-error_file",
+            str(job.error_file),
         ]
         return job
 
     # --- running ------------------------------------------------------------------------
 
     async def _spawn(self, job: _Job) -> None:
-        job.process = await asyncio.create_subprocess_exec(
-            *job.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=open(job.stderr_file, "wb"), start_new_session=True,  # noqa: SIM115
-        )
+        stderr = os.open(job.stderr_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            job.process = await asyncio.create_subprocess_exec(
+                *job.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,
+            )
+        finally:
+            os.close(stderr)
         self._processes.append(job.process)
 
     async def _caller_at(self, spec: CallerSpec, job: _Job, started: float) -> None:
@@ -310,9 +372,11 @@ class _Job:
         with contextlib.suppress(FileNotFoundError):
             errors = self.error_file.read_text(errors="replace")[-2000:]
         return PhoneResult(
-            name=self.name, role=self.role,
+            name=self.name,
+            role=self.role,
             exit_code=process.returncode if process is not None else None,
             calls=list(self.events().values()),
-            rtp_received=meter.received(self.media_port), rtp_sent=meter.sent(self.media_port),
+            rtp_received=meter.received(self.media_port),
+            rtp_sent=meter.sent(self.media_port),
             errors=errors,
         )

@@ -56,12 +56,14 @@ def _talk(talk: Talk, our_uri: str, their_header: str) -> str:
         if keys.at_ms > elapsed:
             steps.append(f'<pause milliseconds="{keys.at_ms - elapsed}"/>')
             elapsed = keys.at_ms
-        steps.append(f'<nop><action><exec play_pcap_audio="{keys.pcap}"/>'
-                     f'<log message="keyed [call_id]"/></action></nop>')
+        steps.append(
+            f'<nop><action><exec play_pcap_audio="{keys.pcap}"/>'
+            f'<log message="keyed [call_id]"/></action></nop>'
+        )
     remaining = (talk.hold_ms - elapsed) if talk.hold_ms is not None else talk.wait_ms
     on_timeout = "hangup" if talk.hold_ms is not None else "waited-too-long"
     steps.append(f'<recv request="BYE" timeout="{max(remaining, 1)}" ontimeout="{on_timeout}"/>')
-    steps.append(f"""<send><![CDATA[
+    steps.append("""<send><![CDATA[
 SIP/2.0 200 OK
 [last_Via:]
 [last_From:]
@@ -95,11 +97,14 @@ Content-Length: 0
 
 
 def _scenario(name: str, body: str) -> str:
-    return f'<?xml version="1.0" encoding="UTF-8"?>\n<scenario name="{name}">\n{body}\n</scenario>\n'
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<scenario name="{name}">\n{body}\n</scenario>\n'
+    )
 
 
 def caller(number: str, talk: Talk) -> str:
     """A caller: INVITE the hotline number (SIPp's ``-s``), talk, hang up or be hung up on."""
+    from_header = f'"{number}" <sip:{number}@[local_ip]:[local_port]>'
     invite = f"""<send retrans="500"><![CDATA[
 INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -113,14 +118,15 @@ Content-Type: application/sdp
 Content-Length: [len]
 
 {SDP}]]></send>"""
-    body = "\n".join([
-        _log("calling"),
-        invite,
-        '<recv response="100" optional="true"/>',
-        '<recv response="180" optional="true"/>',
-        '<recv response="183" optional="true"/>',
-        '<recv response="200" rrs="true"/>',
-        """<send><![CDATA[
+    body = "\n".join(
+        [
+            _log("calling"),
+            invite,
+            '<recv response="100" optional="true"/>',
+            '<recv response="180" optional="true"/>',
+            '<recv response="183" optional="true"/>',
+            '<recv response="200" rrs="true"/>',
+            """<send><![CDATA[
 ACK [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 From: "{n}" <sip:{n}@[local_ip]:[local_port]>;tag=[pid]rig[call_number]
@@ -131,11 +137,10 @@ Max-Forwards: 70
 Content-Length: 0
 
 ]]></send>""".replace("{n}", number),
-        # the far end's To (with its tag) is needed in our BYE: keep it
-        _talk(talk,
-              our_uri=f'"{number}" <sip:{number}@[local_ip]:[local_port]>;tag=[pid]rig[call_number]',
-              their_header="[$peer]"),
-    ])
+            # the far end's To (with its tag) is needed in our BYE: keep it
+            _talk(talk, our_uri=f"{from_header};tag=[pid]rig[call_number]", their_header="[$peer]"),
+        ]
+    )
     # capture the 200 OK's To header for the BYE
     body = body.replace(
         '<recv response="200" rrs="true"/>',
@@ -164,10 +169,11 @@ Content-Length: 0
 
 def answerer(talk: Talk, answer_after_ms: int = 0) -> str:
     """A seat or specialist phone that rings, answers after a delay, and talks."""
-    body = "\n".join([
-        _uas_head('<ereg regexp=".*" search_in="hdr" header="From:" assign_to="peer"/>'),
-        f'<pause milliseconds="{max(answer_after_ms, 1)}"/>',
-        f"""<send retrans="500"><![CDATA[
+    body = "\n".join(
+        [
+            _uas_head('<ereg regexp=".*" search_in="hdr" header="From:" assign_to="peer"/>'),
+            f'<pause milliseconds="{max(answer_after_ms, 1)}"/>',
+            f"""<send retrans="500"><![CDATA[
 SIP/2.0 200 OK
 [last_Via:]
 [last_From:]
@@ -179,9 +185,14 @@ Content-Type: application/sdp
 Content-Length: [len]
 
 {SDP}]]></send>""",
-        '<recv request="ACK" crlf="true"/>',
-        _talk(talk, our_uri="<sip:[local_ip]:[local_port]>;tag=[pid]rig[call_number]", their_header="[$peer]"),
-    ])
+            '<recv request="ACK" crlf="true"/>',
+            _talk(
+                talk,
+                our_uri="<sip:[local_ip]:[local_port]>;tag=[pid]rig[call_number]",
+                their_header="[$peer]",
+            ),
+        ]
+    )
     return _scenario("rig answering phone", body)
 
 

@@ -9,8 +9,12 @@ import cdr.models  # noqa: F401  (registers the tables)
 from hotline.db import Base
 
 config = context.config
-url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
-connectable = engine_from_config({"sqlalchemy.url": url}, prefix="sqlalchemy.", poolclass=pool.NullPool)
+url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
+    "sqlalchemy.url"
+)
+connectable = engine_from_config(
+    {"sqlalchemy.url": url}, prefix="sqlalchemy.", poolclass=pool.NullPool
+)
 with connectable.connect() as connection:
     context.configure(
         connection=connection,

@@ -1,0 +1,91 @@
+"""Shared fixtures. Integration tests (marked ``pbx``) run against one real Asterisk, one
+Redis and the Stasis app for the whole session, with SIPp phones."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from ari_app.client import Ari
+from ari_app.main import ari_config
+from hotline.paths import Paths
+from hotline.site import Site, load_site
+from hotline.stack import Stack
+from rig.orchestrator import Rig
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_SITE = REPO / "sites" / "example.toml"
+
+
+@pytest.fixture(scope="session")
+def site() -> Site:
+    return load_site(EXAMPLE_SITE)
+
+
+@pytest.fixture(scope="session")
+def paths(tmp_path_factory: pytest.TempPathFactory) -> Paths:
+    """A fresh state directory per test session; the PBX root cache is shared."""
+    state = tmp_path_factory.mktemp("state")
+    cache = Path(os.environ.get("HOTLINE_CACHE_DIR") or Path.home() / ".cache/hotline")
+    os.environ["HOTLINE_STATE_DIR"] = str(state)
+    os.environ["HOTLINE_CACHE_DIR"] = str(cache)
+    return Paths(state=state, cache=cache)
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], within: float = 10.0, every: float = 0.1
+) -> bool:
+    """Poll ``check`` until it is true or ``within`` seconds pass; never sleeps blindly."""
+    deadline = time.monotonic() + within
+    while True:
+        if await check():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(every)
+
+
+@pytest.fixture(scope="session")
+def stack(site: Site, paths: Paths) -> Iterator[Stack]:
+    running = Stack(site, EXAMPLE_SITE, paths)
+    try:
+        running.up()
+        yield running
+    finally:
+        running.down()
+    assert running.pbx.pid() is None, "Asterisk still runs after down()"
+    own = running.pbx.prefix.lstrip("/")
+    assert not any(own in mount for mount in running.pbx.mounts()), "a mount was left behind"
+
+
+@pytest.fixture
+async def ari(stack: Stack) -> AsyncIterator[Ari]:
+    client = Ari(ari_config(stack.site, stack.paths))
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+def rig(stack: Stack, paths: Paths, site: Site) -> Rig:
+    return Rig(paths.state / "rig", pbx=(site.sip.bind, site.sip.port), caller_ip="127.0.0.2")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis for tests that need one: REDIS_URL, or a private server of their own."""
+    from hotline.redis_server import PrivateRedis
+
+    state = tmp_path_factory.mktemp("redis-state")
+    server = PrivateRedis(Paths(state=state, cache=state))
+    url = server.up()
+    try:
+        yield url
+    finally:
+        server.down()

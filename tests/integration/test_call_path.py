@@ -1,0 +1,70 @@
+"""A rig caller dials the hotline; a seat phone rings, answers and talks; whoever hangs up,
+the other leg is hung up too and Asterisk is left with no channel and no bridge."""
+
+from __future__ import annotations
+
+import pytest
+
+from ari_app.client import Ari
+from hotline.site import Site
+from rig.orchestrator import CallerSpec, PhoneResult, PhoneSpec, Rig, RigReport, Scenario
+from tests.conftest import eventually
+
+pytestmark = pytest.mark.pbx
+
+# 50 packets/s of 20 ms audio: a few seconds of talk must show hundreds, not a handful
+MIN_PACKETS = 100
+
+
+def enterprise_phones(site: Site, hold: float | None) -> tuple[PhoneSpec, ...]:
+    """A rig phone on every enterprise seat that has a fixed contact."""
+    return tuple(
+        PhoneSpec(seat.id, int(seat.contact.rsplit(":", 1)[1]), answer_after=0.5, hold=hold)
+        for seat in site.seats_of("enterprise")
+        if seat.contact
+    )
+
+
+def the_seat_that_answered(report: RigReport) -> PhoneResult:
+    rung = [phone for phone in report.phones if phone.calls]
+    assert len(rung) == 1, f"expected one seat rung, got {[p.summary() for p in rung]}"
+    return rung[0]
+
+
+async def _nothing_left(ari: Ari) -> bool:
+    return not await ari.channels() and not await ari.bridges()
+
+
+async def test_caller_hangs_up_and_the_seat_leg_follows(rig: Rig, ari: Ari, site: Site) -> None:
+    scenario = Scenario(
+        "caller-hangs-up",
+        phones=enterprise_phones(site, hold=None),
+        callers=(CallerSpec("02150009001", hold=4.0),),
+    )
+    report = await rig.run(scenario)
+
+    caller, seat = report.callers[0], the_seat_that_answered(report)
+    assert caller.exit_code == 0, caller.errors
+    assert [c.events for c in seat.calls] == [["ringing", "answered", "remote-hangup"]]
+    assert caller.calls[0].events == ["calling", "answered", "local-hangup"]
+    # RTP flowed both ways for each phone, counted on the wire, not just SIP
+    assert seat.rtp_received >= MIN_PACKETS and seat.rtp_sent >= MIN_PACKETS
+    assert caller.rtp_received >= MIN_PACKETS and caller.rtp_sent >= MIN_PACKETS
+    assert await eventually(lambda: _nothing_left(ari), within=5), "a channel or bridge was left"
+
+
+async def test_seat_hangs_up_and_the_caller_leg_follows(rig: Rig, ari: Ari, site: Site) -> None:
+    scenario = Scenario(
+        "seat-hangs-up",
+        phones=enterprise_phones(site, hold=3.0),
+        callers=(CallerSpec("02150009002", hold=None),),
+    )
+    report = await rig.run(scenario)
+
+    caller, seat = report.callers[0], the_seat_that_answered(report)
+    assert caller.exit_code == 0, caller.errors
+    assert [c.events for c in seat.calls] == [["ringing", "answered", "local-hangup"]]
+    assert caller.calls[0].events == ["calling", "answered", "remote-hangup"]
+    assert seat.rtp_received >= MIN_PACKETS and seat.rtp_sent >= MIN_PACKETS
+    assert caller.rtp_received >= MIN_PACKETS and caller.rtp_sent >= MIN_PACKETS
+    assert await eventually(lambda: _nothing_left(ari), within=5), "a channel or bridge was left"

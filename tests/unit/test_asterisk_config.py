@@ -1,0 +1,72 @@
+"""Asterisk's configuration as rendered from the example site: secure by default."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from hotline.asterisk_config import AsteriskDirs, render
+from hotline.secrets import Secrets
+from hotline.site import Site
+
+DIRS = AsteriskDirs.under("/installs/test", "/usr/lib/x86_64-linux-gnu/asterisk/modules")
+
+
+@pytest.fixture
+def rendered(site: Site, tmp_path: Path) -> dict[str, str]:
+    secrets_file = tmp_path / "secrets.json"
+    return render(site, Secrets.load_or_create(secrets_file), DIRS, secrets_file)
+
+
+def test_credentials_are_generated_per_installation_and_kept_private(
+    site: Site, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    one = render(site, Secrets.load_or_create(first), DIRS, first)
+    two = render(site, Secrets.load_or_create(second), DIRS, second)
+    assert one["ari.conf"] != two["ari.conf"] and one["manager.conf"] != two["manager.conf"]
+    assert first.stat().st_mode & 0o777 == 0o600
+    stored = json.loads(first.read_text())
+    assert f"password = {stored['ari_password']}" in one["ari.conf"]
+    # the registering seat (1009) gets a generated password; rig seats have none
+    assert f"password = {stored['seat_passwords']['1009']}" in one["pjsip.conf"]
+    assert set(stored["seat_passwords"]) == {"1009"}
+
+
+def test_control_interfaces_listen_on_loopback_only(rendered: dict[str, str]) -> None:
+    assert "bindaddr = 127.0.0.1" in rendered["http.conf"]
+    assert "bindaddr = 127.0.0.1" in rendered["manager.conf"]
+    assert "deny = 0.0.0.0/0.0.0.0" in rendered["manager.conf"]
+    assert "bind = 127.0.0.1:5060" in rendered["pjsip.conf"]
+
+
+def test_callers_have_no_route_to_outside_numbers(rendered: dict[str, str]) -> None:
+    dialplan = rendered["extensions.conf"]
+    assert "Dial(" not in dialplan, "no dialplan path may dial out: transfers are made by the app"
+    inbound = dialplan.split("[hotline-inbound]")[1].split("\n[")[0]
+    targets = re.findall(r"^exten => ([^,]+),1,(\w+)", inbound, flags=re.MULTILINE)
+    assert targets == [("12345", "Goto"), ("_[0-9+*#].", "Hangup"), ("i", "Hangup")]
+
+
+def test_unknown_sources_are_not_accepted(rendered: dict[str, str]) -> None:
+    pjsip = rendered["pjsip.conf"]
+    assert "endpoint_identifier_order = ip,username" in pjsip
+    assert "anonymous" not in pjsip
+    assert "match = 127.0.0.2" in pjsip
+
+
+def test_modules_are_listed_explicitly(rendered: dict[str, str]) -> None:
+    modules = rendered["modules.conf"]
+    assert "autoload = no" in modules
+    assert "load => res_ari.so" in modules and "load => chan_pjsip.so" in modules
+
+
+def test_the_fallback_queue_holds_the_enterprise_seats(rendered: dict[str, str]) -> None:
+    queues = rendered["queues.conf"]
+    enterprise = queues.split("[enterprise]")[1].split("\n[")[0]
+    assert re.findall(r"member => PJSIP/(\d+)", enterprise) == ["1001", "1002", "1003", "1009"]
+    assert "Stasis(hotline,inbound)" in rendered["extensions.conf"]
+    assert '"${STASISSTATUS}" = "FAILED"' in rendered["extensions.conf"]
