@@ -29,9 +29,11 @@ app = typer.Typer(
 pbx_app = typer.Typer(help="The Asterisk PBX: up, down, status, cli.", no_args_is_help=True)
 site_app = typer.Typer(help="The site file.", no_args_is_help=True)
 rig_app = typer.Typer(help="The softphone rig (SIPp phones).", no_args_is_help=True)
+db_app = typer.Typer(help="The SQL database.", no_args_is_help=True)
 app.add_typer(pbx_app, name="pbx")
 app.add_typer(site_app, name="site")
 app.add_typer(rig_app, name="rig")
+app.add_typer(db_app, name="db")
 
 
 class _State:
@@ -53,6 +55,9 @@ def _main(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:  # every ARI request and migration step is noise on a terminal
+        for chatty in ("httpx", "alembic"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def _site() -> Site:
@@ -154,6 +159,21 @@ def pbx_cli(
         return
     argv = pbx.install.command("-C", pbx.config_file, "-r")
     os.execvp(argv[0], argv)
+
+
+# --- database ------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema (SQLite file, or HOTLINE_DATABASE_URL)."""
+    from hotline.db import database_url, migrate
+
+    paths = Paths.from_env()
+    paths.ensure()
+    url = database_url(paths)
+    migrate(url)
+    typer.echo(f"database schema is current ({url.split('@')[-1]})")
 
 
 # --- services ----------------------------------------------------------------------------

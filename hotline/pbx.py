@@ -101,7 +101,7 @@ def _debootstrap(root: Path, log: Path | None) -> None:
     ensure_packages("debootstrap")
     mirror = os.environ.get("HOTLINE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
     partial = root.with_name(root.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    _remove_tree(partial)
     argv = [
         "debootstrap",
         "--variant=minbase",
@@ -114,7 +114,7 @@ def _debootstrap(root: Path, log: Path | None) -> None:
         output = stack.enter_context(open(log, "a")) if log else subprocess.DEVNULL
         result = subprocess.run(argv, stdout=output, stderr=subprocess.STDOUT, check=False)
     if result.returncode != 0:
-        shutil.rmtree(partial, ignore_errors=True)
+        _remove_tree(partial)
         raise PbxError(
             f"debootstrap of the Asterisk root failed (exit {result.returncode}); "
             f"see {log} and check that {mirror} is reachable"
@@ -128,13 +128,26 @@ def _debootstrap(root: Path, log: Path | None) -> None:
         "var/spool/asterisk",
     ):
         (partial / directory).mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(root, ignore_errors=True)
+    _remove_tree(root)
     partial.rename(root)
     (root / _MARKER).write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + "\n")
 
 
+def _remove_tree(path: Path) -> None:
+    """Delete a root tree, but never while something (like the host's /dev) is mounted in it."""
+    if _mounts_under(path):
+        raise PbxError(f"{path} has mounts inside it; run `hotline pbx down` before removing it")
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def locate_asterisk(paths: Paths, log: Path | None = None) -> AsteriskInstall:
-    """The system's Asterisk ≥ 20 if there is one, else the (provisioned) private root."""
+    """The system's Asterisk ≥ 20 if there is one, else the (provisioned) private root.
+
+    With ``HOTLINE_PBX=external`` Asterisk runs elsewhere (its own container) and reads the
+    configuration this installation renders; nothing is started here."""
+    if os.environ.get("HOTLINE_PBX") == "external":
+        modules = os.environ.get("HOTLINE_ASTERISK_MODULES", MODULE_DIRS[0])
+        return AsteriskInstall(root=None, modules_dir=modules, version="external")
     return find_system_asterisk() or provision_root(paths.pbx_root, log)
 
 

@@ -111,4 +111,3 @@ class PrivateRedis:
                 return
             time.sleep(0.05)
         raise RedisError(failure)
-
