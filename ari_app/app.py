@@ -47,6 +47,9 @@ class StasisApp:
     def seats_for(self, queue: str) -> list[str]:
         return [seat.id for seat in self.site.seats_of(queue)]
 
+    def has_queue(self, queue: str) -> bool:
+        return any(q.name == queue for q in self.site.queues)
+
     def ring_timeout(self, queue: str) -> int:
         return self.site.queue(queue).ring_timeout
 

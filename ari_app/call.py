@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from ari_app.client import Ari, AriError, Event
+from redlist.directory import CallerIdentity, CallerKind, display_safe
+from redlist.models import RedListTier
 from redlist.numbers import safe_number
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ class CallHost(Protocol):
     def own(self, channel_id: str, call: InboundCall) -> None: ...
     def forget(self, call: InboundCall) -> None: ...
     def seats_for(self, queue: str) -> list[str]: ...
+    def has_queue(self, queue: str) -> bool: ...
     def ring_timeout(self, queue: str) -> int: ...
 
 
@@ -52,6 +55,28 @@ class SeatLeg:
     seat_id: str
     channel_id: str
     answered: bool = False
+
+
+def caller_from_channel(channel: Event, number: str) -> CallerIdentity:
+    """What the front door decided, from the channel variables in the ARI snapshot.
+    Missing or garbled values fall back to an unknown caller for the enterprise queue."""
+    variables = channel.get("channelvars") or {}
+    try:
+        kind = CallerKind(variables.get("HOTLINE_CALLER_KIND") or "unknown")
+    except ValueError:
+        kind = CallerKind.UNKNOWN
+    try:
+        tier = RedListTier(variables["HOTLINE_TIER"]) if variables.get("HOTLINE_TIER") else None
+    except ValueError:
+        tier = None
+    enterprise = str(variables.get("HOTLINE_ENTERPRISE_ID") or "")
+    return CallerIdentity(
+        kind=kind,
+        number=number,
+        enterprise_id=int(enterprise) if enterprise.isdigit() else None,
+        name=display_safe(str(variables.get("HOTLINE_ENTERPRISE_NAME") or "")),
+        tier=tier,
+    )
 
 
 def _now() -> datetime:
@@ -68,7 +93,9 @@ class InboundCall:
         self.linkedid: str | None = channel.get("linkedid")
         self.caller_number = safe_number(channel.get("caller", {}).get("number"))
         self.called_number = safe_number(channel.get("dialplan", {}).get("exten"))
-        self.queue = "enterprise"
+        self.caller = caller_from_channel(channel, self.caller_number)
+        self.answered_by_front_door = channel.get("state") == "Up"
+        self.queue = self.caller.queue if host.has_queue(self.caller.queue) else "enterprise"
         self.bridge_id: str | None = None
         self.seat: SeatLeg | None = None
         self.outcome = "failed"
@@ -97,7 +124,13 @@ class InboundCall:
     async def _run(self) -> None:
         try:
             await self.host.recorder.entered(
-                self.caller_id, self.linkedid, self.caller_number, self.called_number, _now()
+                self.caller_id,
+                self.linkedid,
+                self.caller_number,
+                self.called_number,
+                _now(),
+                self.caller,
+                self.queue,
             )
             await self._serve()
         except CallerLeft:
@@ -118,7 +151,8 @@ class InboundCall:
 
     async def _serve(self) -> None:
         ari = self.host.ari
-        await ari.answer(self.caller_id)
+        if self.answered_by_front_door is False:
+            await ari.answer(self.caller_id)
         await ari.start_moh(self.caller_id)
         self.outcome = "abandoned"
         tried: set[str] = set()

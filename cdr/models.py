@@ -27,5 +27,11 @@ class CallLeg(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     wait_seconds: Mapped[float | None] = mapped_column(Float)
     talk_seconds: Mapped[float | None] = mapped_column(Float)
+    caller_kind: Mapped[str | None] = mapped_column(String(12))
+    """What the front door decided: ``enterprise``, ``citizen`` or ``unknown``."""
+    enterprise_id: Mapped[int | None] = mapped_column(Integer)
+    tier: Mapped[str | None] = mapped_column(String(30))
+    queue_prio: Mapped[int | None] = mapped_column(Integer)
+    queue: Mapped[str | None] = mapped_column(String(40))
     outcome: Mapped[str | None] = mapped_column(String(32))
     """``caller-hangup``, ``seat-hangup``, ``abandoned``, ``no-seat`` or ``failed``."""

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdr.models import CallLeg
+from redlist.directory import CallerIdentity
 
 
 class CallRecorder:
@@ -24,8 +25,10 @@ class CallRecorder:
         caller_number: str,
         called_number: str,
         at: datetime,
+        caller: CallerIdentity,
+        queue: str,
     ) -> None:
-        """A caller reached the application."""
+        """A caller reached the application, as the front door identified them."""
 
         def write() -> None:
             with self._sessions.begin() as session:
@@ -36,6 +39,11 @@ class CallRecorder:
                         caller_number=caller_number,
                         called_number=called_number,
                         entered_at=at,
+                        caller_kind=caller.kind.value,
+                        enterprise_id=caller.enterprise_id,
+                        tier=caller.tier.value if caller.tier else None,
+                        queue_prio=caller.queue_prio,
+                        queue=queue,
                     )
                 )
 

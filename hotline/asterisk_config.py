@@ -117,10 +117,22 @@ MODULES = (
     "func_math",
     "func_timeout",
     "func_uuid",
+    "func_global",
     "pbx_config",
     "cdr_csv",
     "cdr_manager",
 )
+
+
+CHANNEL_VARS = (
+    "HOTLINE_CALLER_KIND",
+    "HOTLINE_ENTERPRISE_ID",
+    "HOTLINE_ENTERPRISE_NAME",
+    "HOTLINE_TIER",
+    "QUEUE_PRIO",
+    "HOTLINE_QUEUE",
+)
+"""What the front door decides, carried in every ARI channel snapshot (ari.conf channelvars)."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +146,8 @@ class AsteriskDirs:
     log: str
     data: str = "/usr/share/asterisk"
     modules: str = "/usr/lib/x86_64-linux-gnu/asterisk/modules"
+    sounds: str = ""
+    """The hotline's own prompts (``<prefix>/sounds/hotline``)."""
 
     @classmethod
     def under(cls, prefix: str, modules: str, data: str = "/usr/share/asterisk") -> AsteriskDirs:
@@ -146,6 +160,7 @@ class AsteriskDirs:
             log=f"{prefix}/log",
             data=data,
             modules=modules,
+            sounds=f"{prefix}/sounds/hotline",
         )
 
 
@@ -180,6 +195,8 @@ def render(site: Site, secrets: Secrets, dirs: AsteriskDirs, secrets_path: Path)
         "app_name": STASIS_APP,
         "seat_passwords": seat_passwords,
         "ami_permit": _ami_permit(site.services.bind),
+        "agi_host": "127.0.0.1" if site.services.bind == "0.0.0.0" else site.services.bind,
+        "channel_vars": ",".join(CHANNEL_VARS),
         "fallback_max_wait": site.queue("enterprise").max_wait
         if "enterprise" in queue_names
         else 600,

@@ -15,6 +15,7 @@ from hotline.site import Site, SiteError, load_site
 
 if TYPE_CHECKING:
     from hotline.pbx import Pbx
+    from redlist.service import RedList
     from rig.orchestrator import RigReport, Scenario
 
 DEFAULT_SITE = Path(__file__).resolve().parent.parent / "sites" / "example.toml"
@@ -248,3 +249,92 @@ def demo(
 
 def main() -> None:  # pragma: no cover
     app(prog_name="hotline")
+
+
+# --- the front door and the red list -------------------------------------------------------
+
+redlist_app = typer.Typer(help="The enterprise registry and the red list.", no_args_is_help=True)
+app.add_typer(redlist_app, name="redlist")
+
+
+@app.command("agi")
+def run_agi() -> None:
+    """Run the FastAGI front door in the foreground."""
+    from agi.server import serve
+
+    asyncio.run(serve(_site(), Paths.from_env()))
+
+
+def _red_list() -> RedList:
+    from redis import Redis
+
+    from hotline.db import database_url, make_engine, migrate, sessions
+    from hotline.redis_server import PrivateRedis
+    from redlist.service import RedList
+
+    site, paths = _site(), Paths.from_env()
+    paths.ensure()
+    url = database_url(paths)
+    migrate(url)
+    redis = Redis.from_url(PrivateRedis(paths).up())
+    return RedList(sessions(make_engine(url)), redis, site.site.area_code, site.timezone)
+
+
+@redlist_app.command("import")
+def redlist_import(
+    file: Annotated[Path, typer.Argument(help="CSV: UTF-8 (with or without BOM) or GB18030/GBK.")],
+    actor: Annotated[str, typer.Option(help="Who makes the change (for the audit log).")] = "cli",
+) -> None:
+    """Import enterprises and red-list entries; a file with any bad row is refused whole."""
+    from redlist.importer import ImportRefused
+
+    try:
+        summary = _red_list().import_csv(file.read_bytes(), actor)
+    except ImportRefused as refused:
+        typer.echo(f"{file}: {refused}", err=True)
+        raise typer.Exit(1) from None
+    except OSError as error:
+        raise _fail(f"cannot read {file}: {error.strerror}") from None
+    typer.echo(f"{file}: {summary}")
+
+
+@redlist_app.command("export")
+def redlist_export(
+    file: Annotated[Path, typer.Argument(help="Where to write the CSV.")],
+    red_only: Annotated[bool, typer.Option(help="Only firms on the red list.")] = False,
+) -> None:
+    """Export the registry (or the red list) as CSV in the import format."""
+    from redlist import registry
+
+    with _red_list().sessions() as session:
+        text = registry.export_csv(session, red_only)
+    file.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {text.count(chr(10)) - 1} firms to {file}")
+
+
+@redlist_app.command("show")
+def redlist_show(
+    number: Annotated[str, typer.Argument(help="A caller number, as it arrives.")],
+) -> None:
+    """What the front door decides for a caller number."""
+    caller = _red_list().identify(number)
+    typer.echo(f"number:      {number!r} → {caller.number or '(not a phone number)'}")
+    typer.echo(
+        f"caller kind: {caller.kind.value}"
+        + (
+            ""
+            if caller.enterprise_id
+            else " (will hear the menu: press 2, key the company's number)"
+        )
+    )
+    if caller.enterprise_id:
+        typer.echo(f"enterprise:  #{caller.enterprise_id} {caller.name}")
+    typer.echo(f"red list:    {caller.tier.value if caller.tier else '-'}")
+    typer.echo(f"QUEUE_PRIO:  {caller.queue_prio}   queue: {caller.queue}")
+
+
+@redlist_app.command("rebuild")
+def redlist_rebuild() -> None:
+    """Rebuild the caller directory in Redis from SQL."""
+    count = _red_list().rebuild_directory()
+    typer.echo(f"caller directory rebuilt: {count} numbers")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from hotline import prompts
 from hotline.asterisk_config import AsteriskDirs, render, write_config
 from hotline.paths import Paths
 from hotline.secrets import Secrets
@@ -217,6 +218,7 @@ class Pbx:
         write_config(files, etc)
         for name in ("lib", "spool", "run", "log"):
             (self.paths.asterisk / name).mkdir(parents=True, exist_ok=True)
+        prompts.install(self.paths.asterisk / "sounds" / "hotline", self.paths.cache / "prompts")
         return etc
 
     def pid(self) -> int | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hotline.paths import Paths
 
-SERVICES = {"app": ["app"]}
+SERVICES = {"agi": ["agi"], "app": ["app"]}
 """Service name → ``hotline`` subcommand that runs it in the foreground."""
 
 

@@ -86,6 +86,8 @@ class HoursSpec(_Model):
 class SiteInfo(_Model):
     name: Name
     timezone: str = "Asia/Shanghai"
+    area_code: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{1,2}$")] | None = None
+    """The local telephone area code (without 0): numbers written without one get it."""
 
     @field_validator("timezone")
     @classmethod
@@ -316,6 +318,8 @@ def _sentences(error: ValidationError) -> list[str]:
 
 
 def _pattern_hint(where: str) -> str:
+    if where == "site.area_code":
+        return "must be the area code without its leading 0, e.g. '21' or '755'"
     if where.endswith("code") and where.startswith("matters"):
         return "must be 1 to 6 digits (seats key it on the phone)"
     if where.startswith("seats") and where.endswith(".id"):

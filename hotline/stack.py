@@ -3,6 +3,8 @@ together and always brought down together. Used by ``hotline demo`` and the test
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +41,24 @@ class Stack:
         self.redis.up()
         migrate(database_url(self.paths))
         self.pbx.up()
+        self.start_front_door()
         self.start_app()
+
+    def start_front_door(self, timeout: float = 20.0) -> None:
+        """Start the FastAGI front door and wait until it accepts connections."""
+        services.start(self.paths, "agi", self.site_file)
+        address = (self.site.services.bind, self.site.services.agi_port)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(address, timeout=1):
+                return
+            if services.running_pid(self.paths, "agi") is None:
+                break
+            time.sleep(0.1)
+        raise PbxError(f"the FastAGI front door did not start; see {self.paths.logs / 'agi.log'}")
+
+    def stop_front_door(self) -> None:
+        services.stop(self.paths, "agi")
 
     def start_app(self, timeout: float = 20.0) -> None:
         """Start the Stasis app and wait until Asterisk sees it connected."""
@@ -76,6 +95,7 @@ class Stack:
     def down(self) -> None:
         try:
             self.stop_app()
+            self.stop_front_door()
         finally:
             try:
                 self.pbx.down()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 _PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
 _EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11, "A": 12, "B": 13, "C": 14, "D": 15}
+AUDIO_SSRC = 0x484F544C
 PACKET_MS = 20
 SAMPLES_PER_PACKET = 160
 
@@ -81,35 +82,53 @@ def _write(path: Path, packets: list[tuple[float, bytes]]) -> Path:
     return path
 
 
-def tone_pcap(path: Path, seconds: float, frequency: float = 440.0, ssrc: int = 0x484F544C) -> Path:
-    """``seconds`` of a sine tone as µ-law RTP, one packet every 20 ms."""
+def _tone(
+    seconds: float, first_seq: int, first_ms: int, at: float, ssrc: int, frequency: float = 440.0
+) -> list[tuple[float, bytes]]:
+    """µ-law tone packets every 20 ms, numbered from ``first_seq``, stamped from ``first_ms``
+    into the stream, scheduled from ``at`` seconds into the pcap."""
     packets = []
     for n in range(max(1, int(seconds * 1000 / PACKET_MS))):
+        sample0 = (first_ms // PACKET_MS + n) * SAMPLES_PER_PACKET
         body = bytes(
-            _ulaw(
-                int(8000 * math.sin(2 * math.pi * frequency * (n * SAMPLES_PER_PACKET + i) / 8000))
-            )
+            _ulaw(int(8000 * math.sin(2 * math.pi * frequency * (sample0 + i) / 8000)))
             for i in range(SAMPLES_PER_PACKET)
         )
-        packets.append(
-            (n * PACKET_MS / 1000, _rtp(0, n, n * SAMPLES_PER_PACKET, n == 0, body, ssrc))
-        )
-    return _write(path, packets)
+        rtp = _rtp(0, first_seq + n, sample0, n == 0, body, ssrc)
+        packets.append((at + n * PACKET_MS / 1000, rtp))
+    return packets
+
+
+def tone_pcap(path: Path, seconds: float, ssrc: int = AUDIO_SSRC) -> Path:
+    """``seconds`` of a sine tone as µ-law RTP, one packet every 20 ms."""
+    return _write(path, _tone(seconds, 0, 0, 0.0, ssrc))
 
 
 def dtmf_pcap(
-    path: Path, keys: str, key_ms: int = 160, gap_ms: int = 120, ssrc: int = 0x44544D46
+    path: Path,
+    keys: str,
+    after_ms: int = 0,
+    key_ms: int = 160,
+    gap_ms: int = 120,
+    ssrc: int = AUDIO_SSRC,
+    then_audio: float = 0.0,
 ) -> Path:
     """A key sequence as RFC 4733 events: for each key, packets every 20 ms while pressed
-    (marker on the first), then three end packets; numbering keeps rising across keys."""
+    (marker on the first), then three end packets; numbering keeps rising across keys.
+
+    Keys pressed ``after_ms`` into a call whose audio (:func:`tone_pcap`) started at 0 carry
+    on that stream's SSRC, sequence numbers and timestamps, so Asterisk takes them as the
+    same stream moving forward rather than an old or foreign one. ``then_audio`` seconds of
+    tone follow the keys on the same stream (playing a pcap cuts off the previous one, so
+    without it a phone falls silent after keying)."""
     unknown = [key for key in keys if key.upper() not in _EVENTS]
     if unknown:
         raise ValueError(f"DTMF keys must be 0-9, *, #, A-D; got {''.join(unknown)!r}")
     packets: list[tuple[float, bytes]] = []
-    seq, clock = 0, 0.0
+    seq, clock = after_ms // PACKET_MS + 1, 0.0
     for key in keys.upper():
         event = _EVENTS[key]
-        start_ts = int(clock * 8000)
+        start_ts = int((clock + after_ms / 1000) * 8000)
         steps = max(1, key_ms // PACKET_MS)
         for step in range(1, steps + 1):
             body = struct.pack("!BBH", event, 10, step * SAMPLES_PER_PACKET)
@@ -126,4 +145,6 @@ def dtmf_pcap(
             packets.append((end_at + repeat * 0.005, _rtp(101, seq, start_ts, False, body, ssrc)))
             seq += 1
         clock = end_at + gap_ms / 1000
+    if then_audio > 0:
+        packets += _tone(then_audio, seq, after_ms + int(clock * 1000), clock, ssrc)
     return _write(path, packets)

@@ -62,6 +62,8 @@ class CallerSpec:
     hold: float | None = 5.0
     keys: tuple[KeyPress, ...] = ()
     dial: str = "12345"
+    display: str | None = None
+    """The display name sent with the caller ID (default: the number)."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ class PhoneResult:
     rtp_received: int
     rtp_sent: int
     errors: str = ""
+    started_at: float | None = None
+    """Wall-clock time its (first) SIPp process started: when a caller dialled."""
 
     @property
     def answered(self) -> int:
@@ -184,19 +188,23 @@ class Rig:
             media.tone_pcap(path, length)
         return str(path)
 
-    def _keys(self, run_dir: Path, keys: tuple[KeyPress, ...]) -> list[sipp.Keys]:
+    def _keys(
+        self, run_dir: Path, keys: tuple[KeyPress, ...], hold: float | None
+    ) -> list[sipp.Keys]:
         result = []
         for press in keys:
-            path = run_dir / f"keys-{abs(hash(press.digits))}.pcap"
-            media.dtmf_pcap(path, press.digits)
-            result.append(sipp.Keys(int(press.at * 1000), str(path)))
+            at_ms = int(press.at * 1000)
+            path = run_dir / f"keys-{at_ms}-{press.digits.replace('#', 'H').replace('*', 'S')}.pcap"
+            talk_on = 60.0 if hold is None else max(hold - press.at, 0.0) + 1
+            media.dtmf_pcap(path, press.digits, after_ms=at_ms, then_audio=talk_on)
+            result.append(sipp.Keys(at_ms, str(path)))
         return result
 
     def _prepare_phone(self, spec: PhoneSpec, run_dir: Path) -> _Job:
         hold_ms = None if spec.hold is None else int(spec.hold * 1000)
         if spec.behaviour is Behaviour.ANSWER:
             talk = sipp.Talk(
-                self._audio(run_dir, spec.hold), hold_ms, self._keys(run_dir, spec.keys)
+                self._audio(run_dir, spec.hold), hold_ms, self._keys(run_dir, spec.keys, spec.hold)
             )
             xml = sipp.answerer(talk, int(spec.answer_after * 1000))
         elif spec.behaviour is Behaviour.BUSY:
@@ -232,7 +240,7 @@ class Rig:
         talk = sipp.Talk(
             self._audio(run_dir, spec.hold),
             hold_ms,
-            self._keys(run_dir, spec.keys),
+            self._keys(run_dir, spec.keys, spec.hold),
             wait_ms=120_000,
         )
         media_port = next(self._ports)
@@ -243,7 +251,7 @@ class Rig:
             SIPP,
             f"{host}:{port}",
             "-sf",
-            job.write_scenario(sipp.caller(spec.number, talk)),
+            job.write_scenario(sipp.caller(spec.number, talk, spec.display)),
             "-s",
             spec.dial,
             "-i",
@@ -289,6 +297,7 @@ class Rig:
         delay = spec.at - (time.monotonic() - started)
         if delay > 0:
             await asyncio.sleep(delay)
+        job.started_at = time.time()
         await self._spawn(job)
         assert job.process is not None
         await job.process.wait()
@@ -333,7 +342,8 @@ class _Job:
         self.name = name
         self.role = role
         self.media_port = media_port
-        stem = f"{next(self._counter):03d}-{re.sub(r'[^A-Za-z0-9]+', '_', name)}"
+        # SIPp overflows a buffer on long paths: keep names short
+        stem = f"{next(self._counter):03d}-{re.sub(r'[^A-Za-z0-9]+', '_', name)[:32]}"
         self.run_dir = run_dir
         self.stem = stem
         self.log_file = run_dir / f"{stem}.log"
@@ -341,6 +351,7 @@ class _Job:
         self.stderr_file = run_dir / f"{stem}.stderr"
         self.argv: list[str] = []
         self.process: asyncio.subprocess.Process | None = None
+        self.started_at: float | None = None
 
     def write_scenario(self, xml: str) -> str:
         path = self.run_dir / f"{self.stem}.xml"
@@ -379,4 +390,5 @@ class _Job:
             rtp_received=meter.received(self.media_port),
             rtp_sent=meter.sent(self.media_port),
             errors=errors,
+            started_at=self.started_at,
         )

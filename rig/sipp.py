@@ -8,6 +8,7 @@ orchestrator reads back as the phone's outcome.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 SDP = """v=0
 o=- 1 1 IN IP[local_ip_type] [local_ip]
@@ -102,22 +103,49 @@ def _scenario(name: str, body: str) -> str:
     )
 
 
-def caller(number: str, talk: Talk) -> str:
+def identity_headers(user: str, display: str | None = None) -> tuple[str, str]:
+    """From (without tag) and Contact values for a caller ID, escaped so that any text, even
+    quotes, semicolons or Chinese, goes on the wire as valid SIP."""
+    uri_user = quote(user, safe="+-_.!~*'()")
+    userinfo = f"{uri_user}@" if user else ""
+    name = user if display is None else display
+    # SIPp reads [...] as its own keywords
+    name = name.replace("[", "(").replace("]", ")").replace("\\", "\\\\").replace('"', '\\"')
+    shown = f'"{name}" ' if name else ""
+    return (
+        f"{shown}<sip:{userinfo}[local_ip]:[local_port]>",
+        f"<sip:{userinfo}[local_ip]:[local_port]>",
+    )
+
+
+def caller(user: str, talk: Talk, display: str | None = None) -> str:
     """A caller: INVITE the hotline number (SIPp's ``-s``), talk, hang up or be hung up on."""
-    from_header = f'"{number}" <sip:{number}@[local_ip]:[local_port]>'
+    from_header, contact = identity_headers(user, display)
+    ours = f"{from_header};tag=[pid]rig[call_number]"
     invite = f"""<send retrans="500"><![CDATA[
 INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: "{number}" <sip:{number}@[local_ip]:[local_port]>;tag=[pid]rig[call_number]
+From: {ours}
 To: <sip:[service]@[remote_ip]:[remote_port]>
 Call-ID: [call_id]
 CSeq: 1 INVITE
-Contact: <sip:{number}@[local_ip]:[local_port]>
+Contact: {contact}
 Max-Forwards: 70
 Content-Type: application/sdp
 Content-Length: [len]
 
 {SDP}]]></send>"""
+    ack = f"""<send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: {ours}
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>"""
     body = "\n".join(
         [
             _log("calling"),
@@ -125,28 +153,13 @@ Content-Length: [len]
             '<recv response="100" optional="true"/>',
             '<recv response="180" optional="true"/>',
             '<recv response="183" optional="true"/>',
-            '<recv response="200" rrs="true"/>',
-            """<send><![CDATA[
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: "{n}" <sip:{n}@[local_ip]:[local_port]>;tag=[pid]rig[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>""".replace("{n}", number),
-            # the far end's To (with its tag) is needed in our BYE: keep it
-            _talk(talk, our_uri=f"{from_header};tag=[pid]rig[call_number]", their_header="[$peer]"),
+            # the far end's To (with its tag) goes into our BYE
+            '<recv response="200" rrs="true"><action>'
+            '<ereg regexp=".*" search_in="hdr" header="To:" assign_to="peer"/>'
+            "</action></recv>",
+            ack,
+            _talk(talk, our_uri=ours, their_header="[$peer]"),
         ]
-    )
-    # capture the 200 OK's To header for the BYE
-    body = body.replace(
-        '<recv response="200" rrs="true"/>',
-        '<recv response="200" rrs="true"><action>'
-        '<ereg regexp=".*" search_in="hdr" header="To:" assign_to="peer"/>'
-        "</action></recv>",
     )
     return _scenario("rig caller", body)
 

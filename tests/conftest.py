@@ -16,6 +16,7 @@ from ari_app.main import ari_config
 from hotline.paths import Paths
 from hotline.site import Site, load_site
 from hotline.stack import Stack
+from redlist.service import RedList
 from rig.orchestrator import Rig
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,6 +62,28 @@ def stack(site: Site, paths: Paths) -> Iterator[Stack]:
     assert running.pbx.pid() is None, "Asterisk still runs after down()"
     own = running.pbx.prefix.lstrip("/")
     assert not any(own in mount for mount in running.pbx.mounts()), "a mount was left behind"
+
+
+@pytest.fixture(scope="session")
+def registry(stack: Stack) -> Iterator[RedList]:
+    """The sample registry in the running stack: firms 0-9 of :mod:`redlist.synthetic`
+    (landlines 02150000000-09); the even ones are key firms on the red list."""
+    from redis import Redis
+
+    from hotline.db import database_url, make_engine, sessions
+    from hotline.redis_server import redis_url
+    from redlist.synthetic import csv_bytes, rows
+
+    engine = make_engine(database_url(stack.paths))
+    red_list = RedList(
+        sessions(engine),
+        Redis.from_url(redis_url(stack.paths)),
+        stack.site.site.area_code,
+        stack.site.timezone,
+    )
+    red_list.import_csv(csv_bytes(list(rows(10, red_every=2))), actor="test")
+    yield red_list
+    engine.dispose()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""A rig caller dials the hotline; a seat phone rings, answers and talks; whoever hangs up,
-the other leg is hung up too and Asterisk is left with no channel and no bridge."""
+"""A rig caller (a registered company, so no menu) dials the hotline; a seat phone rings,
+answers and talks; whoever hangs up, the other leg is hung up too and Asterisk is left with
+no channel and no bridge."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import pytest
 
 from ari_app.client import Ari
 from hotline.site import Site
+from redlist.service import RedList
+from redlist.synthetic import landline
 from rig.orchestrator import CallerSpec, PhoneResult, PhoneSpec, Rig, RigReport, Scenario
 from tests.conftest import eventually
 
@@ -35,11 +38,13 @@ async def _nothing_left(ari: Ari) -> bool:
     return not await ari.channels() and not await ari.bridges()
 
 
-async def test_caller_hangs_up_and_the_seat_leg_follows(rig: Rig, ari: Ari, site: Site) -> None:
+async def test_caller_hangs_up_and_the_seat_leg_follows(
+    rig: Rig, ari: Ari, site: Site, registry: RedList
+) -> None:
     scenario = Scenario(
         "caller-hangs-up",
         phones=enterprise_phones(site, hold=None),
-        callers=(CallerSpec("02150009001", hold=4.0),),
+        callers=(CallerSpec(landline(3), hold=4.0),),
     )
     report = await rig.run(scenario)
 
@@ -53,11 +58,13 @@ async def test_caller_hangs_up_and_the_seat_leg_follows(rig: Rig, ari: Ari, site
     assert await eventually(lambda: _nothing_left(ari), within=5), "a channel or bridge was left"
 
 
-async def test_seat_hangs_up_and_the_caller_leg_follows(rig: Rig, ari: Ari, site: Site) -> None:
+async def test_seat_hangs_up_and_the_caller_leg_follows(
+    rig: Rig, ari: Ari, site: Site, registry: RedList
+) -> None:
     scenario = Scenario(
         "seat-hangs-up",
         phones=enterprise_phones(site, hold=3.0),
-        callers=(CallerSpec("02150009002", hold=None),),
+        callers=(CallerSpec(landline(5), hold=None),),
     )
     report = await rig.run(scenario)
 

@@ -1,0 +1,103 @@
+"""The FastAGI server: one short conversation per call, on the site's AGI port.
+
+panoramisk's ``Request`` carries the AGI commands; the connection itself is handled here so
+that a bad request (not UTF-8, cut off, too slow) closes quickly instead of spinning, and
+every call gets an answer or a closed socket, never a wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections import OrderedDict
+
+from panoramisk.fast_agi import Request
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+
+from agi.front_door import FrontDoor
+from hotline.db import database_url, make_engine, sessions
+from hotline.paths import Paths
+from hotline.redis_server import redis_url
+from hotline.site import Site
+from redlist.directory import CALLERS, rebuild
+
+log = logging.getLogger(__name__)
+
+HEADER_TIMEOUT = 3.0
+CALL_BUDGET = 90.0
+"""The longest a caller can spend in the menu before the call goes on regardless."""
+
+
+async def read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
+    """The ``agi_*`` environment Asterisk sends first, ending with an empty line."""
+    headers: dict[str, str] = OrderedDict()
+    while True:
+        line = await reader.readline()
+        if not line:
+            raise ConnectionAbortedError("the connection closed before the AGI environment ended")
+        text = line.decode("utf-8", errors="replace").rstrip("\r\n")
+        if not text:
+            return headers
+        name, _, value = text.partition(": ")
+        headers[name] = value
+
+
+class FrontDoorServer:
+    """Accepts FastAGI connections and runs the front door for each."""
+
+    def __init__(self, door: FrontDoor) -> None:
+        self.door = door
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            headers = await asyncio.wait_for(read_headers(reader), HEADER_TIMEOUT)
+            script = headers.get("agi_network_script", "")
+            if script != "identify":
+                log.warning("FastAGI request for unknown script %r refused", script)
+                return
+            request = Request(app=None, headers=headers, reader=reader, writer=writer)
+            identity = await asyncio.wait_for(self.door.serve(request), CALL_BUDGET)
+            log.info(
+                "caller %s: %s tier=%s",
+                identity.number,
+                identity.kind.value,
+                identity.tier.value if identity.tier else "-",
+            )
+        except ConnectionAbortedError:
+            log.debug("a connection closed without a request (a health check)")
+        except Exception as error:  # the dialplan's defaults take over; the call goes on
+            log.warning("front door gave up on a call: %r", error)
+        finally:
+            writer.close()
+
+
+def rebuild_directory(paths: Paths) -> int:
+    """Rebuild the caller directory in Redis from SQL (after Redis lost it)."""
+    engine = make_engine(database_url(paths))
+    try:
+        with sessions(engine)() as session, SyncRedis.from_url(redis_url(paths)) as redis:
+            return rebuild(session, redis)
+    finally:
+        engine.dispose()
+
+
+async def serve(site: Site, paths: Paths) -> None:
+    """Run the FastAGI server until SIGTERM/SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    redis = Redis.from_url(redis_url(paths))
+    if not await redis.exists(CALLERS):
+        count = await asyncio.to_thread(rebuild_directory, paths)
+        log.info("caller directory rebuilt from SQL: %d numbers", count)
+    door = FrontDoor(redis, site.site.area_code, site.timezone)
+    server = await asyncio.start_server(
+        FrontDoorServer(door).handle, site.services.bind, site.services.agi_port
+    )
+    log.info("FastAGI front door listening on %s:%d", site.services.bind, site.services.agi_port)
+    async with server:
+        await stop.wait()
+    await redis.aclose()

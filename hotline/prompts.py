@@ -1,0 +1,86 @@
+"""Voice prompts, in Mandarin then English, generated with espeak-ng at setup.
+
+Each prompt is spoken by espeak-ng (``-v cmn`` and ``-v en``), joined and converted by sox to
+what Asterisk plays without transcoding cost (8 kHz, 16-bit, mono WAV). Results are cached
+by their text, so a prompt is generated once per machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from hotline.system import ensure_packages
+
+PROMPTS: dict[str, tuple[str, str]] = {
+    "menu": (
+        "企业事项请按2，其他事项请按1。",
+        "For business matters, press 2. Otherwise, press 1.",
+    ),
+    "company-number": (
+        "请输入企业登记电话，按井号键结束。",
+        "Enter your company's registered phone number, then the hash key.",
+    ),
+    "company-not-found": ("未找到该号码登记的企业。", "No company is registered with that number."),
+    "company-found": ("谢谢，请稍候。", "Thank you, please hold."),
+}
+"""Short on purpose: every second of prompt is a second the caller waits."""
+
+
+def _speak(text: str, voice: str, target: Path) -> None:
+    subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", "175", "-w", str(target), text],
+        check=True,
+        capture_output=True,
+    )
+
+
+def generate(name: str, cache: Path) -> Path:
+    """The cached WAV for a prompt, generating it if needed."""
+    mandarin, english = PROMPTS[name]
+    digest = hashlib.sha1(f"{mandarin}|{english}|v2".encode()).hexdigest()[:12]
+    cached = cache / f"{name}-{digest}.wav"
+    if cached.exists():
+        return cached
+    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
+        ensure_packages("espeak-ng", "sox")
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as work:
+        zh, en = Path(work) / "zh.wav", Path(work) / "en.wav"
+        _speak(mandarin, "cmn", zh)
+        _speak(english, "en", en)
+        partial = cached.with_suffix(".partial.wav")
+        subprocess.run(
+            [
+                "sox",
+                str(zh),
+                str(en),
+                "-r",
+                "8000",
+                "-c",
+                "1",
+                "-b",
+                "16",
+                str(partial),
+                "tempo",
+                "1.2",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        partial.rename(cached)
+    return cached
+
+
+def install(sounds_dir: Path, cache: Path) -> list[Path]:
+    """Put every prompt into ``sounds_dir`` (where Asterisk plays them from)."""
+    sounds_dir.mkdir(parents=True, exist_ok=True)
+    installed = []
+    for name in PROMPTS:
+        target = sounds_dir / f"{name}.wav"
+        shutil.copyfile(generate(name, cache), target)
+        installed.append(target)
+    return installed

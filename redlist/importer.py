@@ -1,0 +1,248 @@
+"""Import the enterprise registry and the red list from CSV as offices export it.
+
+A file is taken whole or not at all: every bad row is reported with its line number and
+reason, and nothing is written unless every row is good. Importing the same file again
+changes nothing. Encodings: UTF-8 with or without BOM, and GB18030 (a superset of GBK).
+
+Columns (Chinese or English headers; the first three are required):
+
+=================  =========================  ==========================================
+统一社会信用代码   ``uscc``                   the 18-character unified social credit code
+企业名称           ``name``
+联系电话           ``phones``                 one or more, separated by ``;`` ``；`` ``、`` or ``/``
+所属区             ``district``
+行业               ``industry``
+红名单等级         ``tier``                   ``key-firm`` / 重点企业; empty: not on the red list
+列入原因           ``reason``
+有效期起/有效期止  ``valid_from``/``valid_to`` ``YYYY-MM-DD``
+=================  =========================  ==========================================
+
+An import adds or updates firms and red-list entries; it never removes a firm from the red
+list (that is an explicit action with its own audit entry).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from stdnum.cn import uscc as uscc_code
+
+from redlist.models import RedListTier
+from redlist.numbers import normalise
+
+COLUMNS: dict[str, str] = {
+    "统一社会信用代码": "uscc",
+    "信用代码": "uscc",
+    "uscc": "uscc",
+    "credit_code": "uscc",
+    "企业名称": "name",
+    "名称": "name",
+    "name": "name",
+    "联系电话": "phones",
+    "电话": "phones",
+    "phones": "phones",
+    "phone": "phones",
+    "所属区": "district",
+    "区": "district",
+    "district": "district",
+    "行业": "industry",
+    "industry": "industry",
+    "红名单等级": "tier",
+    "红名单": "tier",
+    "tier": "tier",
+    "列入原因": "reason",
+    "原因": "reason",
+    "reason": "reason",
+    "有效期起": "valid_from",
+    "valid_from": "valid_from",
+    "有效期止": "valid_to",
+    "valid_to": "valid_to",
+}
+REQUIRED = ("uscc", "name", "phones")
+TIER_NAMES: dict[str, RedListTier] = {
+    "key-firm": RedListTier.KEY_FIRM,
+    "key firm": RedListTier.KEY_FIRM,
+    "重点企业": RedListTier.KEY_FIRM,
+}
+_KNOWN = ", ".join(sorted(set(COLUMNS.values())))
+_PHONE_SPLIT = re.compile(r"[;；、/|]+")
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One reason a file was refused."""
+
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+class ImportRefused(Exception):
+    """The file was refused whole; ``problems`` lists every bad line."""
+
+    def __init__(self, problems: list[RowProblem]) -> None:
+        self.problems = problems
+        listing = "\n".join(f"  {problem}" for problem in problems[:200])
+        more = f"\n  ... and {len(problems) - 200} more" if len(problems) > 200 else ""
+        super().__init__(f"nothing was imported: {len(problems)} problem(s)\n{listing}{more}")
+
+
+@dataclass(frozen=True)
+class FirmRow:
+    """One good row of an import file."""
+
+    line: int
+    uscc: str
+    name: str
+    phones: tuple[str, ...]
+    district: str = ""
+    industry: str = ""
+    tier: RedListTier | None = None
+    reason: str = ""
+    valid_from: date | None = None
+    valid_to: date | None = None
+
+
+@dataclass
+class ParsedFile:
+    rows: list[FirmRow] = field(default_factory=list)
+    encoding: str = "utf-8"
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Text and encoding of an office CSV: UTF-8 (BOM or not), else GB18030."""
+    try:
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030"), "gb18030"
+    except UnicodeDecodeError as error:
+        raise ImportRefused(
+            [RowProblem(1, f"the file is neither UTF-8 nor GB18030/GBK text ({error.reason})")]
+        ) from None
+
+
+def _date(text: str) -> date:
+    return datetime.strptime(text.replace("/", "-").replace(".", "-"), "%Y-%m-%d").date()
+
+
+def parse(data: bytes, area_code: str | None = None) -> ParsedFile:
+    """Check a whole file; raise :class:`ImportRefused` listing every bad row."""
+    text, encoding = decode(data)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ImportRefused([RowProblem(1, "the file is empty")]) from None
+    problems: list[RowProblem] = []
+    fields: list[str] = []
+    for name in header:
+        key = COLUMNS.get(name.strip().lower(), COLUMNS.get(name.strip()))
+        if key is None:
+            problems.append(
+                RowProblem(
+                    1,
+                    f"unknown column '{name.strip()}' (known: {_KNOWN})",
+                )
+            )
+        elif key in fields:
+            problems.append(RowProblem(1, f"column '{name.strip()}' appears twice"))
+        fields.append(key or "")
+    missing = [key for key in REQUIRED if key not in fields]
+    if missing:
+        problems.append(RowProblem(1, f"missing required column(s): {', '.join(missing)}"))
+    if problems:
+        raise ImportRefused(problems)
+
+    parsed = ParsedFile(encoding=encoding)
+    first_line_of_code: dict[str, int] = {}
+    first_line_of_phone: dict[str, int] = {}
+    for values in reader:
+        line = reader.line_num
+        if not any(value.strip() for value in values):
+            continue
+        if len(values) != len(fields):
+            problems.append(
+                RowProblem(line, f"has {len(values)} fields, the header has {len(fields)}")
+            )
+            continue
+        row = dict(zip(fields, (value.strip() for value in values), strict=True))
+        before = len(problems)
+        code = row["uscc"].upper()
+        if not uscc_code.is_valid(code):
+            problems.append(
+                RowProblem(line, f"'{row['uscc']}' is not a valid unified social credit code")
+            )
+        elif code in first_line_of_code:
+            problems.append(
+                RowProblem(
+                    line, f"credit code {code} already appears on line {first_line_of_code[code]}"
+                )
+            )
+        if not row["name"]:
+            problems.append(RowProblem(line, "the company name is empty"))
+        phones: list[str] = []
+        for raw in (p for p in _PHONE_SPLIT.split(row["phones"]) if p.strip()):
+            number = normalise(raw, area_code)
+            if number is None:
+                problems.append(RowProblem(line, f"'{raw.strip()}' is not a phone number"))
+            elif number in first_line_of_phone:
+                problems.append(
+                    RowProblem(
+                        line,
+                        f"phone {number} already appears on line {first_line_of_phone[number]}",
+                    )
+                )
+            elif number not in phones:
+                phones.append(number)
+        if not phones and not row["phones"].strip():
+            problems.append(RowProblem(line, "no phone number"))
+        tier = None
+        if row.get("tier"):
+            tier = TIER_NAMES.get(row["tier"].lower())
+            if tier is None:
+                problems.append(
+                    RowProblem(
+                        line, f"unknown red-list tier '{row['tier']}' (use key-firm or 重点企业)"
+                    )
+                )
+        dates: dict[str, date | None] = {"valid_from": None, "valid_to": None}
+        for key in dates:
+            if row.get(key):
+                try:
+                    dates[key] = _date(row[key])
+                except ValueError:
+                    problems.append(
+                        RowProblem(line, f"{key} '{row[key]}' is not a date like 2026-01-31")
+                    )
+        if dates["valid_from"] and dates["valid_to"] and dates["valid_to"] < dates["valid_from"]:
+            problems.append(RowProblem(line, "valid_to is before valid_from"))
+        if len(problems) > before:
+            continue
+        first_line_of_code[code] = line
+        for number in phones:
+            first_line_of_phone[number] = line
+        parsed.rows.append(
+            FirmRow(
+                line=line,
+                uscc=code,
+                name=row["name"][:200],
+                phones=tuple(sorted(phones)),
+                district=row.get("district", "")[:60],
+                industry=row.get("industry", "")[:60],
+                tier=tier,
+                reason=row.get("reason", "")[:200],
+                valid_from=dates["valid_from"],
+                valid_to=dates["valid_to"],
+            )
+        )
+    if problems:
+        raise ImportRefused(problems)
+    return parsed

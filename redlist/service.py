@@ -1,0 +1,85 @@
+"""The red list as the CLI and the admin API use it: SQL changes, then the caller directory
+brought in step, so the front door sees every change at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from redis import Redis
+from sqlalchemy.orm import Session, sessionmaker
+
+from redlist import directory, registry
+from redlist.directory import CallerIdentity, CallerKind
+from redlist.importer import FirmRow, parse
+from redlist.models import RedListTier
+from redlist.numbers import normalise
+
+
+@dataclass
+class RedList:
+    """The registry, the red list and the caller directory of one site."""
+
+    sessions: sessionmaker[Session]
+    redis: Redis
+    area_code: str | None
+    timezone: ZoneInfo
+
+    def today(self) -> date:
+        return datetime.now(UTC).astimezone(self.timezone).date()
+
+    def import_csv(self, data: bytes, actor: str) -> registry.ImportSummary:
+        """Import a whole file or nothing (see :mod:`redlist.importer`)."""
+        parsed = parse(data, self.area_code)
+        with self.sessions.begin() as session:
+            summary = registry.apply_import(session, parsed, actor, datetime.now(UTC), data)
+        if summary.changed_numbers:
+            with self.sessions() as session:
+                directory.refresh(session, self.redis, summary.changed_numbers)
+        return summary
+
+    def set_red_list(
+        self,
+        uscc: str,
+        tier: RedListTier,
+        reason: str,
+        valid_from: date | None,
+        valid_to: date | None,
+        actor: str,
+    ) -> None:
+        with self.sessions.begin() as session:
+            numbers = registry.set_red_list(
+                session, uscc, tier, reason, valid_from, valid_to, actor, datetime.now(UTC)
+            )
+        self._refresh(numbers)
+
+    def remove_from_red_list(self, uscc: str, actor: str) -> None:
+        with self.sessions.begin() as session:
+            numbers = registry.remove_from_red_list(session, uscc, actor, datetime.now(UTC))
+        self._refresh(numbers)
+
+    def remove_firm(self, uscc: str, actor: str) -> None:
+        with self.sessions.begin() as session:
+            numbers = registry.remove_firm(session, uscc, actor, datetime.now(UTC))
+        self._refresh(numbers)
+
+    def upsert_firm(self, row: FirmRow, actor: str) -> registry.ImportSummary:
+        with self.sessions.begin() as session:
+            summary = registry.upsert_firm(session, row, actor, datetime.now(UTC))
+        self._refresh(summary.changed_numbers)
+        return summary
+
+    def rebuild_directory(self) -> int:
+        with self.sessions() as session:
+            return directory.rebuild(session, self.redis)
+
+    def identify(self, raw_number: str) -> CallerIdentity:
+        """What the front door decides for a caller number (before any keypad menu)."""
+        number = normalise(raw_number, self.area_code)
+        found = directory.lookup_sync(self.redis, number, self.today())
+        return found or CallerIdentity(CallerKind.UNKNOWN, number)
+
+    def _refresh(self, numbers: set[str]) -> None:
+        with self.sessions() as session:
+            directory.refresh(session, self.redis, numbers)
