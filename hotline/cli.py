@@ -188,6 +188,39 @@ def run_app() -> None:
     asyncio.run(serve(_site(), Paths.from_env()))
 
 
+@app.command("web")
+def run_web() -> None:
+    """Run the web app (admin API) in the foreground on the site's web port."""
+    import uvicorn
+
+    from hotline.web import create_app
+
+    site = _site()
+    uvicorn.run(
+        create_app(site, Paths.from_env()), host=site.services.bind, port=site.services.web_port
+    )
+
+
+@app.command("services")
+def services_command(
+    action: Annotated[str, typer.Argument(help="up, down or status")],
+) -> None:
+    """Start, stop or list the hotline's own processes (front door, Stasis app, web app)."""
+    from hotline import services
+
+    paths = Paths.from_env()
+    if action not in ("up", "down", "status"):
+        raise _fail("the action is one of: up, down, status")
+    for name in services.SERVICES:
+        if action == "up":
+            services.start(paths, name, _state.site_file)
+        elif action == "down":
+            services.stop(paths, name)
+        pid = services.running_pid(paths, name)
+        state = f"running, pid {pid}" if pid else "stopped"
+        typer.echo(f"{name:>4}: {state}  (log: {paths.logs / (name + '.log')})")
+
+
 @app.command("seats")
 def seats() -> None:
     """The seats' SIP accounts: how to point a desk phone or a softphone at the PBX."""

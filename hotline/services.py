@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hotline.paths import Paths
 
-SERVICES = {"agi": ["agi"], "app": ["app"]}
+SERVICES = {"agi": ["agi"], "app": ["app"], "web": ["web"]}
 """Service name → ``hotline`` subcommand that runs it in the foreground."""
 
 

@@ -162,8 +162,7 @@ def parse(data: bytes, area_code: str | None = None) -> ParsedFile:
         raise ImportRefused(problems)
 
     parsed = ParsedFile(encoding=encoding)
-    first_line_of_code: dict[str, int] = {}
-    first_line_of_phone: dict[str, int] = {}
+    seen = _Seen()
     for values in reader:
         line = reader.line_num
         if not any(value.strip() for value in values):
@@ -174,75 +173,96 @@ def parse(data: bytes, area_code: str | None = None) -> ParsedFile:
             )
             continue
         row = dict(zip(fields, (value.strip() for value in values), strict=True))
-        before = len(problems)
-        code = row["uscc"].upper()
-        if not uscc_code.is_valid(code):
-            problems.append(
-                RowProblem(line, f"'{row['uscc']}' is not a valid unified social credit code")
-            )
-        elif code in first_line_of_code:
-            problems.append(
-                RowProblem(
-                    line, f"credit code {code} already appears on line {first_line_of_code[code]}"
-                )
-            )
-        if not row["name"]:
-            problems.append(RowProblem(line, "the company name is empty"))
-        phones: list[str] = []
-        for raw in (p for p in _PHONE_SPLIT.split(row["phones"]) if p.strip()):
-            number = normalise(raw, area_code)
-            if number is None:
-                problems.append(RowProblem(line, f"'{raw.strip()}' is not a phone number"))
-            elif number in first_line_of_phone:
-                problems.append(
-                    RowProblem(
-                        line,
-                        f"phone {number} already appears on line {first_line_of_phone[number]}",
-                    )
-                )
-            elif number not in phones:
-                phones.append(number)
-        if not phones and not row["phones"].strip():
-            problems.append(RowProblem(line, "no phone number"))
-        tier = None
-        if row.get("tier"):
-            tier = TIER_NAMES.get(row["tier"].lower())
-            if tier is None:
-                problems.append(
-                    RowProblem(
-                        line, f"unknown red-list tier '{row['tier']}' (use key-firm or 重点企业)"
-                    )
-                )
-        dates: dict[str, date | None] = {"valid_from": None, "valid_to": None}
-        for key in dates:
-            if row.get(key):
-                try:
-                    dates[key] = _date(row[key])
-                except ValueError:
-                    problems.append(
-                        RowProblem(line, f"{key} '{row[key]}' is not a date like 2026-01-31")
-                    )
-        if dates["valid_from"] and dates["valid_to"] and dates["valid_to"] < dates["valid_from"]:
-            problems.append(RowProblem(line, "valid_to is before valid_from"))
-        if len(problems) > before:
-            continue
-        first_line_of_code[code] = line
-        for number in phones:
-            first_line_of_phone[number] = line
-        parsed.rows.append(
-            FirmRow(
-                line=line,
-                uscc=code,
-                name=row["name"][:200],
-                phones=tuple(sorted(phones)),
-                district=row.get("district", "")[:60],
-                industry=row.get("industry", "")[:60],
-                tier=tier,
-                reason=row.get("reason", "")[:200],
-                valid_from=dates["valid_from"],
-                valid_to=dates["valid_to"],
-            )
-        )
+        firm = check_row(row, line, area_code, problems, seen)
+        if firm is not None:
+            parsed.rows.append(firm)
     if problems:
         raise ImportRefused(problems)
     return parsed
+
+
+@dataclass
+class _Seen:
+    """First line of each credit code and phone in a file, to report duplicates."""
+
+    codes: dict[str, int] = field(default_factory=dict)
+    phones: dict[str, int] = field(default_factory=dict)
+
+
+def check_firm(row: dict[str, str], area_code: str | None) -> FirmRow:
+    """Check one firm given field by field (the admin API); raise :class:`ImportRefused`."""
+    problems: list[RowProblem] = []
+    firm = check_row(
+        {key: str(value).strip() for key, value in row.items()}, 1, area_code, problems, _Seen()
+    )
+    if firm is None:
+        raise ImportRefused(problems)
+    return firm
+
+
+def check_row(
+    row: dict[str, str], line: int, area_code: str | None, problems: list[RowProblem], seen: _Seen
+) -> FirmRow | None:
+    """One row checked: a :class:`FirmRow`, or None with its problems appended."""
+    before = len(problems)
+    code = row["uscc"].upper()
+    if not uscc_code.is_valid(code):
+        problems.append(
+            RowProblem(line, f"'{row['uscc']}' is not a valid unified social credit code")
+        )
+    elif code in seen.codes:
+        problems.append(
+            RowProblem(line, f"credit code {code} already appears on line {seen.codes[code]}")
+        )
+    if not row["name"]:
+        problems.append(RowProblem(line, "the company name is empty"))
+    phones: list[str] = []
+    for raw in (p for p in _PHONE_SPLIT.split(row["phones"]) if p.strip()):
+        number = normalise(raw, area_code)
+        if number is None:
+            problems.append(RowProblem(line, f"'{raw.strip()}' is not a phone number"))
+        elif number in seen.phones:
+            problems.append(
+                RowProblem(line, f"phone {number} already appears on line {seen.phones[number]}")
+            )
+        elif number not in phones:
+            phones.append(number)
+    if not phones and not row["phones"].strip():
+        problems.append(RowProblem(line, "no phone number"))
+    tier = None
+    if row.get("tier"):
+        tier = TIER_NAMES.get(row["tier"].lower())
+        if tier is None:
+            problems.append(
+                RowProblem(
+                    line, f"unknown red-list tier '{row['tier']}' (use key-firm or 重点企业)"
+                )
+            )
+    dates: dict[str, date | None] = {"valid_from": None, "valid_to": None}
+    for key in dates:
+        if row.get(key):
+            try:
+                dates[key] = _date(row[key])
+            except ValueError:
+                problems.append(
+                    RowProblem(line, f"{key} '{row[key]}' is not a date like 2026-01-31")
+                )
+    if dates["valid_from"] and dates["valid_to"] and dates["valid_to"] < dates["valid_from"]:
+        problems.append(RowProblem(line, "valid_to is before valid_from"))
+    if len(problems) > before:
+        return None
+    seen.codes[code] = line
+    for number in phones:
+        seen.phones[number] = line
+    return FirmRow(
+        line=line,
+        uscc=code,
+        name=row["name"][:200],
+        phones=tuple(sorted(phones)),
+        district=row.get("district", "")[:60],
+        industry=row.get("industry", "")[:60],
+        tier=tier,
+        reason=row.get("reason", "")[:200],
+        valid_from=dates["valid_from"],
+        valid_to=dates["valid_to"],
+    )

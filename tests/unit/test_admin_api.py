@@ -1,0 +1,98 @@
+"""The admin API: authenticated, and the red list through it behaves like the CLI."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from redis import Redis
+
+from hotline.paths import Paths
+from hotline.secrets import Secrets
+from hotline.site import Site
+from hotline.web import create_app
+from redlist.directory import CALLERS
+from redlist.synthetic import credit_code, csv_bytes, landline, rows
+
+
+@pytest.fixture
+def client(
+    site: Site, tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[TestClient]:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.delenv("HOTLINE_DATABASE_URL", raising=False)
+    Redis.from_url(redis_url).delete(CALLERS)
+    paths = Paths(state=tmp_path / "state", cache=tmp_path / "cache")
+    paths.ensure()
+    with TestClient(create_app(site, paths)) as test_client:
+        token = Secrets.load_or_create(paths.secrets_file).admin_token
+        test_client.headers["Authorization"] = f"Bearer {token}"
+        yield test_client
+    Redis.from_url(redis_url).delete(CALLERS)
+    assert os.environ["REDIS_URL"] == redis_url
+
+
+def test_requests_without_the_token_are_refused(client: TestClient) -> None:
+    for headers in (
+        {"Authorization": ""},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Basic abc"},
+    ):
+        response = client.get("/api/enterprises", headers=headers)
+        assert response.status_code == 401
+    assert client.get("/healthz", headers={"Authorization": ""}).status_code == 200
+
+
+def test_import_search_red_list_and_audit_through_the_api(client: TestClient) -> None:
+    imported = client.post(
+        "/api/redlist/import", content=csv_bytes(list(rows(4)), encoding="gb18030")
+    )
+    assert imported.status_code == 200 and imported.json()["created"] == 4
+    found = client.get("/api/enterprises", params={"q": landline(2)}).json()
+    assert found["total"] == 1 and found["items"][0]["uscc"] == credit_code(2)
+
+    added = client.put(
+        f"/api/redlist/{credit_code(2)}",
+        json={"reason": "headquarters"},
+        headers={"X-Actor": "alice"},
+    )
+    assert added.status_code == 200 and added.json()["red_list"]["tier"] == "key-firm"
+    caller = client.get(f"/api/callers/+86 21 {landline(2)[3:]}").json()
+    assert (caller["kind"], caller["tier"], caller["queue_prio"]) == ("enterprise", "key-firm", 10)
+
+    assert client.delete(f"/api/redlist/{credit_code(2)}").status_code == 204
+    audit = client.get("/api/redlist/audit", params={"uscc": credit_code(2)}).json()
+    assert [(entry["action"], entry["actor"]) for entry in audit] == [
+        ("redlist.remove", "admin"),
+        ("redlist.add", "admin:alice"),
+    ]
+
+
+def test_a_bad_file_is_refused_with_its_lines(client: TestClient) -> None:
+    body = list(rows(3))
+    body[0][0] = "bad"
+    body[2][2] = "no phone"
+    refused = client.post("/api/redlist/import", content=csv_bytes(body))
+    assert refused.status_code == 422
+    assert [item["line"] for item in refused.json()["detail"]] == [2, 4]
+    assert client.get("/api/enterprises").json()["total"] == 0
+
+
+def test_enterprises_are_added_changed_and_exported(client: TestClient) -> None:
+    code = credit_code(7)
+    bad = client.put(f"/api/enterprises/{code}", json={"name": "X", "phones": ["not a phone"]})
+    assert bad.status_code == 422
+    assert (
+        client.put(
+            f"/api/enterprises/{code}", json={"name": "示例", "phones": ["021-5000 0007"]}
+        ).status_code
+        == 200
+    )
+    assert client.get(f"/api/enterprises/{code}").json()["phones"] == [landline(7)]
+    exported = client.get("/api/redlist/export", params={"red_only": False})
+    assert exported.status_code == 200 and code in exported.text
+    assert client.delete(f"/api/enterprises/{code}").status_code == 204
+    assert client.get(f"/api/enterprises/{code}").status_code == 404
