@@ -5,36 +5,59 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from redis import Redis
 from sqlalchemy import select
 
 from cdr.models import CallLeg
 from hotline.db import database_url, make_engine, sessions
 from hotline.paths import Paths
+from hotline.redis_server import redis_url
 from hotline.site import Site
 from hotline.stack import Stack
+from redlist.service import RedList
+from redlist.synthetic import csv_bytes, rows
 from rig.orchestrator import Rig, RigReport
 from rig.scenario_file import load_scenario
 
 BUILT_IN = Path(__file__).resolve().parent.parent / "rig" / "scenarios" / "demo.toml"
 
 
-def _call_table(paths: Paths, site: Site) -> str:
+def _legs(paths: Paths) -> list[CallLeg]:
     engine = make_engine(database_url(paths))
     with sessions(engine)() as session:
-        legs = session.execute(select(CallLeg).order_by(CallLeg.entered_at)).scalars().all()
+        legs = list(session.execute(select(CallLeg).order_by(CallLeg.entered_at)).scalars())
     engine.dispose()
+    return legs
+
+
+def _call_table(legs: list[CallLeg], site: Site) -> str:
     zone = site.timezone
     lines = [
-        f"{'entered (' + site.site.timezone + ')':<28}{'caller':<15}{'seat':<6}"
-        f"{'wait s':>7}{'talk s':>8}  outcome"
+        f"{'entered (' + site.site.timezone + ')':<28}{'caller':<15}{'kind':<11}{'tier':<9}"
+        f"{'queue':<11}{'seat':<6}{'wait s':>7}{'talk s':>8}  outcome"
     ]
     for leg in legs:
         lines.append(
             f"{leg.entered_at.astimezone(zone):%Y-%m-%d %H:%M:%S}         "
-            f"{leg.caller_number:<15}{leg.seat_id or '-':<6}"
+            f"{leg.caller_number:<15}{leg.caller_kind or '-':<11}{leg.tier or '-':<9}"
+            f"{leg.queue or '-':<11}{leg.seat_id or '-':<6}"
             f"{leg.wait_seconds or 0:>7.1f}{leg.talk_seconds or 0:>8.1f}  {leg.outcome}"
         )
     return "\n".join(lines)
+
+
+def seed_registry(stack: Stack) -> None:
+    """The sample registry the demo scenario's callers belong to."""
+    engine = make_engine(database_url(stack.paths))
+    red_list = RedList(
+        sessions(engine),
+        Redis.from_url(redis_url(stack.paths)),
+        stack.site.site.area_code,
+        stack.site.timezone,
+    )
+    summary = red_list.import_csv(csv_bytes(list(rows(10, red_every=2))), actor="demo")
+    engine.dispose()
+    print(f"  sample registry: firms 02150000000-09, the even ones on the red list ({summary})")
 
 
 def run_demo(
@@ -49,6 +72,7 @@ def run_demo(
     try:
         print("bringing up Redis, the database, Asterisk and the Stasis app...")
         stack.up()
+        seed_registry(stack)
         listening = stack.pbx.listening
         print(f"  Asterisk {stack.pbx.install.version}: SIP {listening.sip}, ARI {listening.ari}")
         rig = Rig(
@@ -61,16 +85,16 @@ def run_demo(
         print("\nwhat every phone saw (SIPp, RTP packets counted on the wire):")
         print(report.render())
         print("\nwhat the hotline recorded:")
-        print(_call_table(paths, site))
+        legs = _legs(paths)
+        print(_call_table(legs, site))
         print("\nAsterisk afterwards: " + "; ".join(line for line in leftovers if line))
-        failed = [
-            c
-            for c in report.callers
-            if c.exit_code != 0 or not c.calls or not c.calls[0].has("answered")
-        ]
-        good = len(report.callers) - len(failed)
-        print(f"\n{good}/{len(report.callers)} calls answered and ended cleanly")
-        return 1 if failed else 0
+        clean = sum(1 for caller in report.callers if caller.exit_code == 0)
+        served = sum(1 for leg in legs if leg.seat_id)
+        total = len(report.callers)
+        print(
+            f"\n{served}/{total} calls answered by a seat; {clean}/{total} ended cleanly on the caller's side"
+        )
+        return 0 if served == clean == total == len(legs) else 1
     finally:
         if not keep_up:
             print("shutting down...")
