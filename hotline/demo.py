@@ -92,7 +92,7 @@ def run_demo(
         served = sum(1 for leg in legs if leg.seat_id)
         total = len(report.callers)
         print(
-            f"\n{served}/{total} calls answered by a seat; {clean}/{total} ended cleanly on the caller's side"
+            f"\n{served}/{total} answered by a seat; {clean}/{total} ended cleanly for the caller"
         )
         return 0 if served == clean == total == len(legs) else 1
     finally:
