@@ -112,3 +112,48 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
     finally:
         server.down()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL: ``HOTLINE_TEST_POSTGRES_URL``, or a private throw-away cluster
+    (Debian's postgresql package, run as the postgres user on a unix socket only)."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    given = os.environ.get("HOTLINE_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    from hotline.system import ensure_packages
+
+    if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        ensure_packages("postgresql")
+    bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
+    data = Path(tempfile.mkdtemp(prefix="hotline-pg-"))
+    data.chmod(0o755)
+    shutil.chown(data, "postgres", "postgres")
+
+    def as_postgres(*argv: str) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True, capture_output=True)
+
+    port = "55432"
+    as_postgres(str(bindir / "initdb"), "-D", str(data / "db"), "-A", "trust", "-U", "postgres")
+    as_postgres(
+        str(bindir / "pg_ctl"),
+        "-D",
+        str(data / "db"),
+        "-w",
+        "-l",
+        str(data / "log"),
+        "-o",
+        f"-k {data} -p {port} -c listen_addresses=''",
+        "start",
+    )
+    try:
+        as_postgres(str(bindir / "createdb"), "-h", str(data), "-p", port, "hotline")
+        yield f"postgresql+psycopg://postgres@/hotline?host={data}&port={port}"
+    finally:
+        as_postgres(str(bindir / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop")
+        shutil.rmtree(data, ignore_errors=True)

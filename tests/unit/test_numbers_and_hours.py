@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hotline.worktime import DayRule, Period, Schedule, is_chinese_working_day
-from redlist.numbers import safe_number
+from redlist.numbers import normalise, safe_number
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -59,3 +59,28 @@ def test_naive_times_are_refused() -> None:
     line = Schedule(DayRule.EVERY_DAY, (Period.parse("00:00-24:00"),), SHANGHAI)
     with pytest.raises(ValueError, match="aware datetime"):
         line.is_open(datetime(2026, 1, 1, 12))
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("+86 21 6100 1001", "02161001001"),
+        ("0086-21-61001001", "02161001001"),
+        ("(021)61001001 转 123", "02161001001"),
+        ("021-61001001-123", "02161001001"),
+        ("02161001001,88", "02161001001"),
+        ("6100 1001", "02161001001"),  # the site's area code is added
+        ("+8613800138000", "13800138000"),
+        ("8613800138000", "13800138000"),
+        ("138-0013-8000", "13800138000"),
+        ("0755-8888 0000", "075588880000"),
+        ("0571-8888888", "05718888888"),
+        ("12345", "12345"),
+        ("+1 415 555 0100", None),  # foreign: no Chinese firm is registered there
+        ("abc", None),
+        ("", None),
+        ("9" * 200, None),
+    ],
+)
+def test_numbers_are_normalised_however_they_were_written(raw: str, expected: str | None) -> None:
+    assert normalise(raw, "21") == expected

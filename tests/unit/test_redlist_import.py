@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from redis import Redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from hotline.db import make_engine, migrate, sessions
 from redlist import registry
@@ -21,9 +21,23 @@ from redlist.service import RedList
 from redlist.synthetic import credit_code, csv_bytes, landline, rows
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Every test here runs on SQLite (the default) and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hotline.db'}"
+        return
+    url = request.getfixturevalue("postgres_url")
+    yield url
+    engine = make_engine(url)
+    with engine.begin() as connection:  # a clean schema for the next test
+        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+
+
 @pytest.fixture
-def red_list(tmp_path: Path, redis_url: str) -> Iterator[RedList]:
-    url = f"sqlite:///{tmp_path / 'hotline.db'}"
+def red_list(database: str, redis_url: str) -> Iterator[RedList]:
+    url = database
     migrate(url)
     engine = make_engine(url)
     redis = Redis.from_url(redis_url)
