@@ -107,7 +107,15 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{work / 'bench.db'}"
     migrate(url)
-    redis_url = PrivateRedis(Paths(state=work / "state", cache=work / "cache")).up()
+    server = PrivateRedis(Paths(state=work / "state", cache=work / "cache"))
+    redis_url = server.up()
+    try:
+        _run(args, work, url, redis_url)
+    finally:
+        server.down()
+
+
+def _run(args: argparse.Namespace, work: Path, url: str, redis_url: str) -> None:
     redis = Redis.from_url(redis_url)
     red_list = RedList(sessions(make_engine(url)), redis, "21", ZoneInfo("Asia/Shanghai"))
 

@@ -8,9 +8,10 @@ import pytest
 
 from ari_app.client import Ari
 from hotline.site import Site
+from queues.seats import IDLE
 from redlist.service import RedList
 from redlist.synthetic import landline
-from rig.orchestrator import CallerSpec, PhoneResult, PhoneSpec, Rig, RigReport, Scenario
+from rig.orchestrator import Behaviour, CallerSpec, PhoneResult, PhoneSpec, Rig, RigReport, Scenario
 from tests.conftest import eventually
 
 pytestmark = pytest.mark.pbx
@@ -74,4 +75,23 @@ async def test_seat_hangs_up_and_the_caller_leg_follows(
     assert caller.calls[0].events == ["calling", "answered", "remote-hangup"]
     assert seat.rtp_received >= MIN_PACKETS and seat.rtp_sent >= MIN_PACKETS
     assert caller.rtp_received >= MIN_PACKETS and caller.rtp_sent >= MIN_PACKETS
+    assert await eventually(lambda: _nothing_left(ari), within=5), "a channel or bridge was left"
+
+
+async def test_a_busy_seat_is_passed_over_for_the_next_one(
+    rig: Rig, ari: Ari, site: Site, registry: RedList
+) -> None:
+    busy, *others = enterprise_phones(site, hold=None)
+    scenario = Scenario(
+        "busy-seat",
+        phones=(PhoneSpec(busy.name, busy.port, behaviour=Behaviour.BUSY), *others),
+        callers=(CallerSpec(landline(7), hold=3.0),),
+    )
+    # make the busy phone the longest idle, so that it is rung first
+    registry.redis.zadd(IDLE, {busy.name: -1}, xx=True)
+    report = await rig.run(scenario)
+
+    assert report.callers[0].exit_code == 0, report.render()
+    assert [c.events for c in report.phone(busy.name).calls] == [["busy"]]
+    assert sum(phone.answered for phone in report.phones) == 1
     assert await eventually(lambda: _nothing_left(ari), within=5), "a channel or bridge was left"
