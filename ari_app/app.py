@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime
 
-from ari_app.call import InboundCall
-from ari_app.client import Ari, AriConfig, AriError, Event, event_stream
+from ari_app.call import InboundCall, SeatLeg
+from ari_app.client import CONNECTED, Ari, AriConfig, AriError, Event, event_stream
 from cdr.recorder import CallRecorder
 from hotline.site import Site
 from queues.seats import SeatPool
@@ -87,9 +88,12 @@ class StasisApp:
 
     async def _consume(self) -> None:
         async for event in event_stream(self.config):
-            if not self.connected.is_set():
-                self.connected.set()
+            if event.get("type") == CONNECTED:
+                # before any event of this connection is handled: the calls left to us
                 await self._release_orphan_seats()
+                await self._take_over_calls()
+                self.connected.set()
+                continue
             self.dispatch(event)
 
     def dispatch(self, event: Event) -> None:
@@ -97,7 +101,8 @@ class StasisApp:
         kind = event.get("type")
         channel = event.get("channel") or {}
         if kind == "StasisStart" and (event.get("args") or [None])[0] == "inbound":
-            InboundCall(self, event).start()
+            if channel.get("id") not in self._owners:  # not already taken over at connect
+                InboundCall(self, event).start()
             return
         owner = self._owners.get(channel.get("id", ""))
         if owner is not None:
@@ -123,6 +128,57 @@ class StasisApp:
             if call_id not in live:
                 log.info("seat %s was held for call %s which is gone; freeing it", seat_id, call_id)
                 await self.seats.release(seat_id, call_id)
+
+    async def _take_over_calls(self) -> None:
+        """After a restart, take over the calls an earlier process left in the application:
+        connected calls are watched until they end; waiting callers are served again; legs
+        without their other half are hung up. Calls keep their audio all along."""
+        try:
+            in_app = set((await self.ari.application()).get("channel_ids", []))
+            bridges = [
+                b for b in await self.ari.bridges() if str(b.get("id", "")).startswith("call-")
+            ]
+            held = {call: seat for seat, call in (await self.seats.busy()).items()}
+        except AriError as error:
+            log.warning("could not look for calls to take over: %s", error)
+            return
+        bridged: set[str] = set()
+        for bridge in bridges:
+            members = [c for c in bridge.get("channels", []) if c in in_app]
+            bridged |= set(members)
+            callers = [c for c in members if not c.startswith("seat-")]
+            seat_legs = [c for c in members if c.startswith("seat-")]
+            if callers and callers[0] in self._owners:
+                continue  # ours already (the event stream reconnected, the process did not restart)
+            if len(callers) == 1 and len(seat_legs) == 1 and callers[0] in held:
+                snapshot = await self.ari.channel(callers[0])
+                call = InboundCall(self, {"channel": snapshot})
+                call.resume_connected(
+                    bridge["id"], SeatLeg(held[callers[0]], seat_legs[0], answered=True)
+                )
+                log.info("took over connected call %s (seat %s)", callers[0], held[callers[0]])
+                continue
+            for channel_id in members:
+                await self._hang_up_stray(channel_id)
+            with contextlib.suppress(AriError):
+                await self.ari.destroy_bridge(bridge["id"])
+        for channel_id in in_app - bridged - set(self._owners):
+            if channel_id.startswith("seat-"):
+                await self._hang_up_stray(channel_id)
+                continue
+            if channel_id in held:  # a seat was ringing for it when the earlier process died
+                await self.seats.release(held[channel_id], channel_id)
+            try:
+                snapshot = await self.ari.channel(channel_id)
+            except AriError:
+                continue
+            InboundCall(self, {"channel": snapshot}).start()
+            log.info("took over waiting caller %s", channel_id)
+        closed = await self.recorder.close_unobserved(in_app, datetime.now(UTC))
+        if closed:
+            log.info(
+                "%d call record(s) closed: those calls ended while no application watched", closed
+            )
 
     async def _drain(self) -> None:
         tasks = [call.task for call in self.calls if call.task is not None]

@@ -108,6 +108,22 @@ class InboundCall:
         self.host.own(self.caller_id, self)
         self.task = asyncio.create_task(self._run(), name=f"call-{self.caller_id}")
 
+    def resume_connected(self, bridge_id: str, seat: SeatLeg) -> None:
+        """Take over a call that an earlier process had already connected (after a restart):
+        only its ending is left to handle."""
+        self.bridge_id, self.seat = bridge_id, seat
+        self.host.own(self.caller_id, self)
+        self.host.own(seat.channel_id, self)
+        self.task = asyncio.create_task(self._run_connected(), name=f"call-{self.caller_id}")
+
+    async def _run_connected(self) -> None:
+        try:
+            self.outcome = await self._gone_while_unwatched() or await self._wait_for_hangup()
+        except asyncio.CancelledError:
+            self.host.forget(self)
+            raise
+        await self._finish()
+
     def post(self, event: Event) -> None:
         """Hand an event of this call to its task."""
         self._inbox.put_nowait(event)
@@ -142,6 +158,9 @@ class InboundCall:
         except Exception:
             log.exception("call %s failed; cleaning up", self.caller_id)
             self.outcome = "failed"
+        await self._finish()
+
+    async def _finish(self) -> None:
         await self._clean_up()
         with contextlib.suppress(Exception):
             await self.host.recorder.ended(self.caller_id, self.outcome, _now())
@@ -193,8 +212,10 @@ class InboundCall:
                 originator=self.caller_id,
             )
         except AriError as error:
-            log.warning("seat %s cannot be rung (%s); trying another", seat_id, error)
             await self._free_seat()
+            if not await self._caller_present():
+                raise CallerLeft from None
+            log.warning("seat %s cannot be rung (%s); trying another", seat_id, error)
             return
         while True:
             event = await self._next(None)
@@ -212,6 +233,13 @@ class InboundCall:
                 await self._free_seat()
                 return
 
+    async def _caller_present(self) -> bool:
+        try:
+            await self.host.ari.channel(self.caller_id)
+        except AriError as error:
+            return error.status != 404
+        return True
+
     async def _connect(self) -> None:
         assert self.seat is not None
         ari = self.host.ari
@@ -221,6 +249,18 @@ class InboundCall:
             await ari.stop_moh(self.caller_id)
         await ari.add_to_bridge(self.bridge_id, self.caller_id)
         await ari.add_to_bridge(self.bridge_id, self.seat.channel_id, absorb_dtmf=True)
+
+    async def _gone_while_unwatched(self) -> str | None:
+        """A leg that hung up while no application was listening ends the call too."""
+        assert self.seat is not None
+        legs = ((self.caller_id, "caller-hangup"), (self.seat.channel_id, "seat-hangup"))
+        for channel_id, outcome in legs:
+            try:
+                await self.host.ari.channel(channel_id)
+            except AriError as error:
+                if error.status == 404:
+                    return outcome
+        return None
 
     async def _wait_for_hangup(self) -> str:
         assert self.seat is not None

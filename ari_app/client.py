@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
 
+CONNECTED = "hotline.StreamConnected"
+"""The first item of every event stream: the application is registered from here on."""
+
 
 class AriError(Exception):
     """An ARI request failed."""
@@ -166,7 +169,8 @@ def _param(value: Any) -> str:
 
 
 async def event_stream(config: AriConfig) -> AsyncIterator[Event]:
-    """Yield the app's events from the ARI websocket until it closes.
+    """Yield the app's events from the ARI websocket until it closes, starting with a
+    ``{"type": CONNECTED}`` marker as soon as the connection is up.
 
     Connecting registers the Stasis application: while no stream is open, Asterisk's
     ``Stasis()`` fails and the dialplan's fallback takes the call.
@@ -182,6 +186,7 @@ async def event_stream(config: AriConfig) -> AsyncIterator[Event]:
         ping_interval=20,
         ping_timeout=20,
     ) as socket:
+        yield {"type": CONNECTED}
         async for message in socket:
             try:
                 yield json.loads(message)

@@ -32,6 +32,8 @@ class CallRecorder:
 
         def write() -> None:
             with self._sessions.begin() as session:
+                if self._find(session, caller_channel) is not None:
+                    return  # a call resumed after a restart keeps its first record
                 session.add(
                     CallLeg(
                         caller_channel=caller_channel,
@@ -75,6 +77,29 @@ class CallRecorder:
                     leg.wait_seconds = (at - leg.entered_at).total_seconds()
 
         await asyncio.to_thread(write)
+
+    async def close_unobserved(self, live_channels: set[str], at: datetime) -> int:
+        """Close the records of calls that ended while no application was watching."""
+
+        def write() -> int:
+            with self._sessions.begin() as session:
+                open_legs = session.execute(
+                    select(CallLeg).where(CallLeg.ended_at.is_(None))
+                ).scalars()
+                closed = 0
+                for leg in open_legs:
+                    if leg.caller_channel not in live_channels:
+                        leg.ended_at, leg.outcome = at, "ended-unobserved"
+                        closed += 1
+                return closed
+
+        return await asyncio.to_thread(write)
+
+    @staticmethod
+    def _find(session: Session, caller_channel: str) -> CallLeg | None:
+        return session.execute(
+            select(CallLeg).where(CallLeg.caller_channel == caller_channel)
+        ).scalar_one_or_none()
 
     @staticmethod
     def _leg(session: Session, caller_channel: str) -> CallLeg:

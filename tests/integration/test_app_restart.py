@@ -1,0 +1,67 @@
+"""The Stasis application dies in the middle of a call and is started again: the call keeps
+its audio meanwhile, the new process takes it over, and when one side hangs up the other leg
+is hung up and nothing is left in Asterisk."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import pytest
+from sqlalchemy import select
+
+from ari_app.client import Ari
+from cdr.models import CallLeg
+from hotline import services
+from hotline.stack import Stack
+from redlist.service import RedList
+from redlist.synthetic import landline
+from rig.orchestrator import CallerSpec, PhoneSpec, Rig, Scenario
+from tests.conftest import eventually
+
+pytestmark = pytest.mark.pbx
+
+TALK = 9.0  # seconds the seat talks before hanging up
+
+
+async def test_a_call_survives_a_restart_of_the_app_and_ends_cleanly(
+    rig: Rig, ari: Ari, stack: Stack, registry: RedList
+) -> None:
+    phones = tuple(
+        PhoneSpec(seat.id, int(seat.contact.rsplit(":", 1)[1]), answer_after=0.5, hold=TALK)
+        for seat in stack.site.seats_of("enterprise")
+        if seat.contact
+    )
+    playing = asyncio.create_task(
+        rig.run(Scenario("restart", phones, (CallerSpec(landline(9), hold=None),)))
+    )
+
+    async def connected() -> bool:
+        return any(len(bridge["channels"]) == 2 for bridge in await ari.bridges())
+
+    assert await eventually(connected, within=10), "the call was never connected"
+    await asyncio.to_thread(services.stop, stack.paths, "app", 5.0, signal.SIGKILL)
+    await asyncio.sleep(2.0)  # the call goes on with no application at all
+    assert await connected(), "killing the app must not break the call"
+    await asyncio.to_thread(stack.start_app)
+    report = await playing
+
+    caller = report.callers[0]
+    assert caller.exit_code == 0, report.render()
+    assert caller.calls[0].events == ["calling", "answered", "remote-hangup"], report.render()
+    seat = next(phone for phone in report.phones if phone.calls)
+    assert seat.calls[0].events == ["ringing", "answered", "local-hangup"]
+    # audio all along: ~50 packets/s for the whole talk, across the outage
+    assert seat.rtp_received > 0.8 * 50 * TALK and caller.rtp_received > 0.8 * 50 * TALK
+
+    async def nothing_left() -> bool:
+        return not await ari.channels() and not await ari.bridges()
+
+    assert await eventually(nothing_left, within=5), "a channel or bridge was left"
+    with registry.sessions() as session:
+        leg = session.execute(
+            select(CallLeg).where(CallLeg.caller_number == landline(9))
+        ).scalar_one()
+    assert (leg.seat_id, leg.outcome) == (seat.name, "seat-hangup"), (
+        "the new process recorded the end"
+    )
