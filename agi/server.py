@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from collections import OrderedDict
 
 from panoramisk.fast_agi import Request
@@ -20,6 +19,7 @@ from agi.front_door import FrontDoor
 from hotline.db import database_url, make_engine, sessions
 from hotline.paths import Paths
 from hotline.redis_server import redis_url
+from hotline.services import stop_on_signals
 from hotline.site import Site
 from redlist.directory import CALLERS, rebuild
 
@@ -85,10 +85,7 @@ def rebuild_directory(paths: Paths) -> int:
 
 async def serve(site: Site, paths: Paths) -> None:
     """Run the FastAGI server until SIGTERM/SIGINT."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     redis = Redis.from_url(redis_url(paths))
     if not await redis.exists(CALLERS):
         count = await asyncio.to_thread(rebuild_directory, paths)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 
 from redis.asyncio import Redis
 
@@ -16,6 +14,7 @@ from hotline.db import database_url, make_engine, sessions
 from hotline.paths import Paths
 from hotline.redis_server import redis_url
 from hotline.secrets import Secrets
+from hotline.services import stop_on_signals
 from hotline.site import Site
 from queues.seats import SeatPool
 
@@ -35,10 +34,7 @@ def ari_config(site: Site, paths: Paths) -> AriConfig:
 
 async def serve(site: Site, paths: Paths) -> None:
     """Connect to ARI, Redis and SQL and serve calls until told to stop."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     redis = Redis.from_url(redis_url(paths))
     engine = make_engine(database_url(paths))
     app = StasisApp(ari_config(site, paths), site, SeatPool(redis), CallRecorder(sessions(engine)))

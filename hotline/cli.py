@@ -299,18 +299,13 @@ def run_agi() -> None:
 
 
 def _red_list() -> RedList:
-    from redis import Redis
-
-    from hotline.db import database_url, make_engine, migrate, sessions
     from hotline.redis_server import PrivateRedis
     from redlist.service import RedList
 
     site, paths = _site(), Paths.from_env()
     paths.ensure()
-    url = database_url(paths)
-    migrate(url)
-    redis = Redis.from_url(PrivateRedis(paths).up())
-    return RedList(sessions(make_engine(url)), redis, site.site.area_code, site.timezone)
+    PrivateRedis(paths).up()
+    return RedList.for_installation(site, paths)
 
 
 @redlist_app.command("import")

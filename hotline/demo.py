@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from redis import Redis
 from sqlalchemy import select
 
 from cdr.models import CallLeg
 from hotline.db import database_url, make_engine, sessions
 from hotline.paths import Paths
-from hotline.redis_server import redis_url
 from hotline.site import Site
 from hotline.stack import Stack
 from redlist.service import RedList
@@ -48,15 +46,9 @@ def _call_table(legs: list[CallLeg], site: Site) -> str:
 
 def seed_registry(stack: Stack) -> None:
     """The sample registry the demo scenario's callers belong to."""
-    engine = make_engine(database_url(stack.paths))
-    red_list = RedList(
-        sessions(engine),
-        Redis.from_url(redis_url(stack.paths)),
-        stack.site.site.area_code,
-        stack.site.timezone,
-    )
+    red_list = RedList.for_installation(stack.site, stack.paths)
     summary = red_list.import_csv(csv_bytes(list(rows(10, red_every=2))), actor="demo")
-    engine.dispose()
+    red_list.close()
     print(f"  sample registry: firms 02150000000-09, the even ones on the red list ({summary})")
 
 

@@ -3,6 +3,7 @@ the web app) as background processes with pid files in the state directory."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -15,6 +16,15 @@ from hotline.paths import Paths
 
 SERVICES = {"agi": ["agi"], "app": ["app"], "web": ["web"]}
 """Service name → ``hotline`` subcommand that runs it in the foreground."""
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event that SIGTERM or SIGINT sets: how a running service is told to stop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 def _pid_file(paths: Paths, name: str) -> Path:

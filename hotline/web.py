@@ -12,11 +12,8 @@ import secrets as tokens
 from typing import Annotated
 
 from fastapi import FastAPI, Header, HTTPException
-from redis import Redis
 
-from hotline.db import database_url, make_engine, migrate, sessions
 from hotline.paths import Paths
-from hotline.redis_server import redis_url
 from hotline.secrets import Secrets
 from hotline.site import Site
 from redlist.api import router as redlist_router
@@ -28,14 +25,7 @@ _ACTOR = re.compile(r"[^\w.@-]")
 def create_app(site: Site, paths: Paths) -> FastAPI:
     """The FastAPI application for one installation."""
     secrets = Secrets.load_or_create(paths.secrets_file)
-    url = database_url(paths)
-    migrate(url)
-    red_list = RedList(
-        sessions(make_engine(url)),
-        Redis.from_url(redis_url(paths)),
-        site.site.area_code,
-        site.timezone,
-    )
+    red_list = RedList.for_installation(site, paths)
 
     def actor(
         authorization: Annotated[str | None, Header()] = None,

@@ -63,6 +63,18 @@ COLUMNS: dict[str, str] = {
     "valid_to": "valid_to",
 }
 REQUIRED = ("uscc", "name", "phones")
+STANDARD_HEADER = [
+    "统一社会信用代码",
+    "企业名称",
+    "联系电话",
+    "所属区",
+    "行业",
+    "红名单等级",
+    "列入原因",
+    "有效期起",
+    "有效期止",
+]
+"""The header export writes (and the order of its columns)."""
 TIER_NAMES: dict[str, RedListTier] = {
     "key-firm": RedListTier.KEY_FIRM,
     "key firm": RedListTier.KEY_FIRM,

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from redlist.importer import FirmRow, ImportRefused, ParsedFile, RowProblem
+from redlist.importer import STANDARD_HEADER, FirmRow, ImportRefused, ParsedFile, RowProblem
 from redlist.models import Enterprise, EnterprisePhone, RedListAudit, RedListEntry, RedListTier
 
 _CHUNK = 5000
@@ -385,26 +385,13 @@ def audit_log(session: Session, uscc: str | None = None, limit: int = 100) -> li
     return list(session.execute(query).scalars())
 
 
-EXPORT_HEADER = [
-    "统一社会信用代码",
-    "企业名称",
-    "联系电话",
-    "所属区",
-    "行业",
-    "红名单等级",
-    "列入原因",
-    "有效期起",
-    "有效期止",
-]
-
-
 def export_csv(session: Session, red_only: bool = False) -> str:
     """The registry (or only the red list) as CSV in the import format (UTF-8 with BOM, which
     spreadsheet programs open correctly); importing it back changes nothing."""
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(EXPORT_HEADER)
+    writer.writerow(STANDARD_HEADER)
     query = (
         select(Enterprise)
         .order_by(Enterprise.uscc)

@@ -10,6 +10,10 @@ from zoneinfo import ZoneInfo
 from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from hotline.db import database_url, make_engine, migrate, sessions
+from hotline.paths import Paths
+from hotline.redis_server import redis_url
+from hotline.site import Site
 from redlist import directory, registry
 from redlist.directory import CallerIdentity, CallerKind
 from redlist.importer import FirmRow, parse
@@ -26,6 +30,24 @@ class RedList:
     area_code: str | None
     timezone: ZoneInfo
 
+    @classmethod
+    def for_installation(cls, site: Site, paths: Paths) -> RedList:
+        """The red list of an installation: its database (migrated) and its Redis."""
+        url = database_url(paths)
+        migrate(url)
+        return cls(
+            sessions(make_engine(url)),
+            Redis.from_url(redis_url(paths)),
+            site.site.area_code,
+            site.timezone,
+        )
+
+    def close(self) -> None:
+        bind = self.sessions.kw.get("bind")
+        if bind is not None:
+            bind.dispose()
+        self.redis.close()
+
     def today(self) -> date:
         return datetime.now(UTC).astimezone(self.timezone).date()
 
@@ -34,9 +56,7 @@ class RedList:
         parsed = parse(data, self.area_code)
         with self.sessions.begin() as session:
             summary = registry.apply_import(session, parsed, actor, datetime.now(UTC), data)
-        if summary.changed_numbers:
-            with self.sessions() as session:
-                directory.refresh(session, self.redis, summary.changed_numbers)
+        self._refresh(summary.changed_numbers)
         return summary
 
     def set_red_list(
@@ -81,5 +101,7 @@ class RedList:
         return found or CallerIdentity(CallerKind.UNKNOWN, number)
 
     def _refresh(self, numbers: set[str]) -> None:
+        if not numbers:
+            return
         with self.sessions() as session:
             directory.refresh(session, self.redis, numbers)

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 from stdnum.cn import uscc as uscc_code
 
+from redlist.importer import STANDARD_HEADER
+
 DISTRICTS = (
     "浦东新区",
     "黄浦区",
@@ -51,22 +53,9 @@ def rows(count: int, red_every: int = 0, start: int = 0) -> Iterator[list[str]]:
         ]
 
 
-HEADER = [
-    "统一社会信用代码",
-    "企业名称",
-    "联系电话",
-    "所属区",
-    "行业",
-    "红名单等级",
-    "列入原因",
-    "有效期起",
-    "有效期止",
-]
-
-
 def csv_bytes(body: list[list[str]], encoding: str = "utf-8-sig") -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(HEADER)
+    writer.writerow(STANDARD_HEADER)
     writer.writerows(body)
     return out.getvalue().encode(encoding)

@@ -68,22 +68,12 @@ def stack(site: Site, paths: Paths) -> Iterator[Stack]:
 def registry(stack: Stack) -> Iterator[RedList]:
     """The sample registry in the running stack: firms 0-9 of :mod:`redlist.synthetic`
     (landlines 02150000000-09); the even ones are key firms on the red list."""
-    from redis import Redis
-
-    from hotline.db import database_url, make_engine, sessions
-    from hotline.redis_server import redis_url
     from redlist.synthetic import csv_bytes, rows
 
-    engine = make_engine(database_url(stack.paths))
-    red_list = RedList(
-        sessions(engine),
-        Redis.from_url(redis_url(stack.paths)),
-        stack.site.site.area_code,
-        stack.site.timezone,
-    )
+    red_list = RedList.for_installation(stack.site, stack.paths)
     red_list.import_csv(csv_bytes(list(rows(10, red_every=2))), actor="test")
     yield red_list
-    engine.dispose()
+    red_list.close()
 
 
 @pytest.fixture
