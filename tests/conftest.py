@@ -17,7 +17,7 @@ from hotline.paths import Paths
 from hotline.site import Site, load_site
 from hotline.stack import Stack
 from redlist.service import RedList
-from rig.orchestrator import Rig
+from rig.orchestrator import PhoneSpec, Rig
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_SITE = REPO / "sites" / "example.toml"
@@ -36,6 +36,20 @@ def paths(tmp_path_factory: pytest.TempPathFactory) -> Paths:
     os.environ["HOTLINE_STATE_DIR"] = str(state)
     os.environ["HOTLINE_CACHE_DIR"] = str(cache)
     return Paths(state=state, cache=cache)
+
+
+def seat_phones(
+    site: Site, queue: str | None = None, answer_after: float = 0.5, hold: float | None = None
+) -> tuple[PhoneSpec, ...]:
+    """A rig phone on every seat with a fixed contact (of one queue, or all)."""
+    seats = site.seats_of(queue) if queue else site.seats
+    return tuple(
+        PhoneSpec(
+            seat.id, int(seat.contact.rsplit(":", 1)[1]), answer_after=answer_after, hold=hold
+        )
+        for seat in seats
+        if seat.contact
+    )
 
 
 async def eventually(

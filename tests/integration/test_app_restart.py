@@ -16,8 +16,8 @@ from hotline import services
 from hotline.stack import Stack
 from redlist.service import RedList
 from redlist.synthetic import landline
-from rig.orchestrator import CallerSpec, PhoneSpec, Rig, Scenario
-from tests.conftest import eventually
+from rig.orchestrator import CallerSpec, Rig, Scenario
+from tests.conftest import eventually, seat_phones
 
 pytestmark = pytest.mark.pbx
 
@@ -27,11 +27,7 @@ TALK = 9.0  # seconds the seat talks before hanging up
 async def test_a_call_survives_a_restart_of_the_app_and_ends_cleanly(
     rig: Rig, ari: Ari, stack: Stack, registry: RedList
 ) -> None:
-    phones = tuple(
-        PhoneSpec(seat.id, int(seat.contact.rsplit(":", 1)[1]), answer_after=0.5, hold=TALK)
-        for seat in stack.site.seats_of("enterprise")
-        if seat.contact
-    )
+    phones = seat_phones(stack.site, "enterprise", hold=TALK)
     playing = asyncio.create_task(
         rig.run(Scenario("restart", phones, (CallerSpec(landline(9), hold=None),)))
     )

@@ -12,21 +12,12 @@ from queues.seats import IDLE
 from redlist.service import RedList
 from redlist.synthetic import landline
 from rig.orchestrator import Behaviour, CallerSpec, PhoneResult, PhoneSpec, Rig, RigReport, Scenario
-from tests.conftest import eventually
+from tests.conftest import eventually, seat_phones
 
 pytestmark = pytest.mark.pbx
 
 # 50 packets/s of 20 ms audio: a few seconds of talk must show hundreds, not a handful
 MIN_PACKETS = 100
-
-
-def enterprise_phones(site: Site, hold: float | None) -> tuple[PhoneSpec, ...]:
-    """A rig phone on every enterprise seat that has a fixed contact."""
-    return tuple(
-        PhoneSpec(seat.id, int(seat.contact.rsplit(":", 1)[1]), answer_after=0.5, hold=hold)
-        for seat in site.seats_of("enterprise")
-        if seat.contact
-    )
 
 
 def the_seat_that_answered(report: RigReport) -> PhoneResult:
@@ -44,7 +35,7 @@ async def test_caller_hangs_up_and_the_seat_leg_follows(
 ) -> None:
     scenario = Scenario(
         "caller-hangs-up",
-        phones=enterprise_phones(site, hold=None),
+        phones=seat_phones(site, "enterprise", hold=None),
         callers=(CallerSpec(landline(3), hold=4.0),),
     )
     report = await rig.run(scenario)
@@ -64,7 +55,7 @@ async def test_seat_hangs_up_and_the_caller_leg_follows(
 ) -> None:
     scenario = Scenario(
         "seat-hangs-up",
-        phones=enterprise_phones(site, hold=3.0),
+        phones=seat_phones(site, "enterprise", hold=3.0),
         callers=(CallerSpec(landline(5), hold=None),),
     )
     report = await rig.run(scenario)
@@ -81,7 +72,7 @@ async def test_seat_hangs_up_and_the_caller_leg_follows(
 async def test_a_busy_seat_is_passed_over_for_the_next_one(
     rig: Rig, ari: Ari, site: Site, registry: RedList
 ) -> None:
-    busy, *others = enterprise_phones(site, hold=None)
+    busy, *others = seat_phones(site, "enterprise", hold=None)
     scenario = Scenario(
         "busy-seat",
         phones=(PhoneSpec(busy.name, busy.port, behaviour=Behaviour.BUSY), *others),

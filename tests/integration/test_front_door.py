@@ -17,24 +17,13 @@ from hotline.db import database_url, make_engine, sessions
 from hotline.stack import Stack
 from redlist.service import RedList
 from redlist.synthetic import landline
-from rig.orchestrator import CallerSpec, KeyPress, PhoneSpec, Rig, RigReport, Scenario
+from rig.orchestrator import CallerSpec, KeyPress, Rig, RigReport, Scenario
+from tests.conftest import seat_phones
 
 pytestmark = pytest.mark.pbx
 
 RED_FIRM = landline(0)  # 02150000000: a key firm
 PLAIN_FIRM = landline(1)  # 02150000001: registered, not on the red list
-
-
-def all_seat_phones(
-    stack: Stack, answer_after: float = 0.5, hold: float | None = None
-) -> tuple[PhoneSpec, ...]:
-    return tuple(
-        PhoneSpec(
-            seat.id, int(seat.contact.rsplit(":", 1)[1]), answer_after=answer_after, hold=hold
-        )
-        for seat in stack.site.seats
-        if seat.contact
-    )
 
 
 def legs_since(stack: Stack, since: datetime) -> list[CallLeg]:
@@ -68,7 +57,7 @@ async def test_callers_are_recognised_and_reach_stasis_with_their_tier(
     since = datetime.now(UTC)
     scenario = Scenario(
         "front-door",
-        all_seat_phones(stack),
+        seat_phones(stack.site),
         callers=(
             CallerSpec(RED_FIRM, hold=3.0),
             CallerSpec(PLAIN_FIRM, at=0.2, hold=3.0),
@@ -126,7 +115,7 @@ async def test_garbage_caller_ids_never_break_the_call(
         )
         for i, spec in enumerate(GARBAGE)
     )
-    report = await rig.run(Scenario("garbage", all_seat_phones(stack, hold=2.0), callers))
+    report = await rig.run(Scenario("garbage", seat_phones(stack.site, hold=2.0), callers))
     answered_by_a_seat(report)
     legs = legs_since(stack, since)
     assert len(legs) == len(GARBAGE) and all(leg.seat_id for leg in legs)
@@ -141,7 +130,7 @@ async def test_with_the_front_door_down_calls_reach_stasis_within_two_seconds(
     stack.stop_front_door()
     try:
         report = await rig.run(
-            Scenario("agi-down", all_seat_phones(stack), (CallerSpec(RED_FIRM, hold=2.0),))
+            Scenario("agi-down", seat_phones(stack.site), (CallerSpec(RED_FIRM, hold=2.0),))
         )
     finally:
         stack.start_front_door()
@@ -172,7 +161,7 @@ async def test_with_the_app_down_asterisk_queues_the_call_with_its_priority(
         report = await rig.run(
             Scenario(
                 "app-down",
-                all_seat_phones(stack, answer_after=2.0),
+                seat_phones(stack.site, answer_after=2.0),
                 (CallerSpec(RED_FIRM, hold=4.0),),
             )
         )
