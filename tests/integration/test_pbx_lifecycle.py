@@ -60,6 +60,10 @@ def test_pbx_up_status_down_leaves_nothing_behind(tmp_path: Path) -> None:
 
     status = _hotline(site, state, "pbx", "status")
     assert "running: True" in status.stdout and "ari_answers: True" in status.stdout
+    version = _hotline(site, state, "pbx", "cli", "core show version")
+    assert version.stdout.startswith("Asterisk 2"), version.stdout + version.stderr
+    modules = _hotline(site, state, "pbx", "cli", "module show like chan_")
+    assert "chan_pjsip" in modules.stdout and "chan_iax2" not in modules.stdout  # explicit list
 
     down = _hotline(site, state, "pbx", "down")
     assert down.returncode == 0, down.stderr

@@ -1,0 +1,73 @@
+"""`hotline redlist import | show | export` as an admin uses them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hotline.paths import Paths
+from hotline.redis_server import PrivateRedis
+from redlist.synthetic import credit_code, csv_bytes, rows
+from tests.conftest import EXAMPLE_SITE
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[Path]:
+    state = tmp_path / "state"
+    yield state
+    PrivateRedis(
+        Paths(state=state, cache=tmp_path)
+    ).down()  # the CLI starts the installation's Redis
+
+
+def hotline(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "HOTLINE_DATABASE_URL")}
+    env["HOTLINE_STATE_DIR"] = str(state)
+    return subprocess.run(
+        [sys.executable, "-m", "hotline", "--site", str(EXAMPLE_SITE), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_import_show_and_export_from_the_command_line(state: Path, tmp_path: Path) -> None:
+    good = tmp_path / "firms.csv"
+    good.write_bytes(csv_bytes(list(rows(4, red_every=2)), encoding="gb18030"))
+    imported = hotline(state, "redlist", "import", str(good), "--actor", "alice")
+    assert imported.returncode == 0, imported.stderr
+    assert "4 created" in imported.stdout and "red list: 2 added" in imported.stdout
+
+    shown = hotline(state, "redlist", "show", "+86 21 5000 0002")
+    assert (
+        "enterprise" in shown.stdout
+        and "key-firm" in shown.stdout
+        and "QUEUE_PRIO:  10" in shown.stdout
+    )
+    unknown = hotline(state, "redlist", "show", "13900000000")
+    assert "unknown" in unknown.stdout and "press 2" in unknown.stdout
+
+    exported = tmp_path / "back.csv"
+    assert hotline(state, "redlist", "export", str(exported)).returncode == 0
+    assert credit_code(3) in exported.read_text(encoding="utf-8-sig")
+    again = hotline(state, "redlist", "import", str(exported))
+    assert "0 created, 0 updated, 4 unchanged" in again.stdout
+
+
+def test_a_bad_file_is_refused_with_every_bad_line(state: Path, tmp_path: Path) -> None:
+    body = list(rows(3))
+    body[0][0] = "not-a-code"
+    body[2][2] = "none"
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(csv_bytes(body))
+    refused = hotline(state, "redlist", "import", str(bad))
+    assert refused.returncode == 1
+    assert "nothing was imported: 2 problem(s)" in refused.stderr
+    assert "line 2:" in refused.stderr and "line 4:" in refused.stderr
