@@ -16,6 +16,7 @@ from ari_app.call import InboundCall, SeatLeg
 from ari_app.client import CONNECTED, Ari, AriConfig, AriError, Event, event_stream
 from cdr.recorder import CallRecorder
 from hotline.site import Site
+from queues.line import WaitingLine
 from queues.seats import SeatPool
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,10 @@ class StasisApp:
         self.seats = seats
         self.recorder = recorder
         self.ari = Ari(config)
+        self._lines = {
+            queue.name: WaitingLine(seats.redis, queue.name, queue.red_list_head_start)
+            for queue in site.queues
+        }
         self._owners: dict[str, InboundCall] = {}
         self.connected = asyncio.Event()
         self._chores: set[asyncio.Task[None]] = set()
@@ -47,6 +52,9 @@ class StasisApp:
 
     def seats_for(self, queue: str) -> list[str]:
         return [seat.id for seat in self.site.seats_of(queue)]
+
+    def line(self, queue: str) -> WaitingLine:
+        return self._lines[queue]
 
     def has_queue(self, queue: str) -> bool:
         return any(q.name == queue for q in self.site.queues)

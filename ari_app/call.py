@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from redlist.numbers import safe_number
 
 if TYPE_CHECKING:
     from cdr.recorder import CallRecorder
+    from queues.line import WaitingLine
     from queues.seats import SeatPool
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ class CallHost(Protocol):
     def forget(self, call: InboundCall) -> None: ...
     def seats_for(self, queue: str) -> list[str]: ...
     def has_queue(self, queue: str) -> bool: ...
+    def line(self, queue: str) -> WaitingLine: ...
     def ring_timeout(self, queue: str) -> int: ...
 
 
@@ -96,6 +99,8 @@ class InboundCall:
         self.caller = caller_from_channel(channel, self.caller_number)
         self.answered_by_front_door = channel.get("state") == "Up"
         self.queue = self.caller.queue if host.has_queue(self.caller.queue) else "enterprise"
+        self.line = host.line(self.queue)
+        self.arrived = time.time()
         self.bridge_id: str | None = None
         self.seat: SeatLeg | None = None
         self.outcome = "failed"
@@ -174,6 +179,7 @@ class InboundCall:
             await ari.answer(self.caller_id)
         await ari.start_moh(self.caller_id)
         self.outcome = "abandoned"
+        await self.line.join(self.caller_id, self.arrived, self.caller.tier)
         tried: set[str] = set()
         while self.seat is None or not self.seat.answered:
             seat_id = await self._claim_seat(tried)
@@ -188,7 +194,7 @@ class InboundCall:
         while True:
             fresh = [seat for seat in self.host.seats_for(self.queue) if seat not in tried]
             if fresh:
-                seat = await self.host.seats.claim(self.caller_id, fresh)
+                seat = await self.host.seats.claim(self.caller_id, fresh, self.line)
                 if seat is not None:
                     return seat
             else:
@@ -213,6 +219,7 @@ class InboundCall:
             )
         except AriError as error:
             await self._free_seat()
+            await self.line.not_answered(self.caller_id)
             if not await self._caller_present():
                 raise CallerLeft from None
             log.warning("seat %s cannot be rung (%s); trying another", seat_id, error)
@@ -226,11 +233,13 @@ class InboundCall:
                 continue
             if event["type"] == "StasisStart":
                 self.seat.answered = True
+                await self.line.leave(self.caller_id)
                 await self.host.recorder.answered(self.caller_id, seat_id, channel_id, _now())
                 return
             if event["type"] in _GONE:
                 log.info("seat %s did not answer (cause %s)", seat_id, event.get("cause"))
                 await self._free_seat()
+                await self.line.not_answered(self.caller_id)
                 return
 
     async def _caller_present(self) -> bool:
@@ -292,6 +301,8 @@ class InboundCall:
             await _quietly(ari.destroy_bridge(self.bridge_id))
         with contextlib.suppress(Exception):
             await self._free_seat()
+        with contextlib.suppress(Exception):
+            await self.line.leave(self.caller_id)
 
 
 async def _quietly(step: Awaitable[None]) -> None:

@@ -1,28 +1,45 @@
 """Which seats are free, claimed atomically in Redis.
 
 A seat is either idle (in a sorted set scored by the time it became free, so the
-longest-idle seat comes first) or busy with exactly one call (in a hash seat → call).
-Claiming moves a seat from idle to busy in one Lua script, so several application
-processes sharing one Redis can never ring one seat for two calls.
+longest-idle seat comes first) or busy with exactly one call (in a hash seat → call); a
+paused seat is never offered a call. Claiming moves a seat from idle to busy in one Lua
+script — and, for a caller in a :class:`~queues.line.WaitingLine`, only when it is that
+caller's turn — so several application processes sharing one Redis can never ring one seat
+for two calls, nor let a caller jump the line.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
+if TYPE_CHECKING:
+    from queues.line import WaitingLine
+
 IDLE = "hotline:seats:idle"
 BUSY = "hotline:seats:busy"
+PAUSED = "hotline:seats:paused"
 
+# KEYS: idle, busy, paused[, waiting, ringing]   ARGV: call id, candidate seats...
 _CLAIM = """
+if #KEYS == 5 then
+  local turn = false
+  for _, caller in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
+    if redis.call('HEXISTS', KEYS[5], caller) == 0 then turn = caller; break end
+  end
+  if turn ~= ARGV[1] then return false end
+end
 local wanted = {}
 for i = 2, #ARGV do wanted[ARGV[i]] = true end
 for _, seat in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if wanted[seat] and redis.call('HEXISTS', KEYS[2], seat) == 0 then
+  if wanted[seat] and redis.call('HEXISTS', KEYS[2], seat) == 0
+     and redis.call('HEXISTS', KEYS[3], seat) == 0 then
     redis.call('ZREM', KEYS[1], seat)
     redis.call('HSET', KEYS[2], seat, ARGV[1])
+    if #KEYS == 5 then redis.call('HSET', KEYS[5], ARGV[1], seat) end
     return seat
   end
 end
@@ -59,13 +76,28 @@ class SeatPool:
                 pipe.zadd(IDLE, {seat: 0}, nx=True)
             await pipe.execute()
 
-    async def claim(self, call_id: str, candidates: Iterable[str]) -> str | None:
-        """Take the longest-idle free seat among ``candidates`` for a call, or None."""
+    async def claim(
+        self, call_id: str, candidates: Iterable[str], line: WaitingLine | None = None
+    ) -> str | None:
+        """Take the longest-idle free seat among ``candidates`` for a call, or None. With a
+        ``line``, only when it is this caller's turn in it (see :mod:`queues.line`)."""
         seats = list(candidates)
         if not seats:
             return None
-        seat = await self._claim(keys=[IDLE, BUSY], args=[call_id, *seats])
+        keys = [IDLE, BUSY, PAUSED] + ([line.waiting, line.ringing] if line else [])
+        seat = await self._claim(keys=keys, args=[call_id, *seats])
         return _text(seat) if seat else None
+
+    async def pause(self, seat_id: str, reason: str) -> None:
+        """Offer this seat no calls until :meth:`resume` (a call in progress goes on)."""
+        await self.redis.hset(PAUSED, seat_id, reason or "paused")
+
+    async def resume(self, seat_id: str) -> None:
+        await self.redis.hdel(PAUSED, seat_id)
+
+    async def paused(self) -> dict[str, str]:
+        raw = await self.redis.hgetall(PAUSED)
+        return {_text(seat): _text(reason) for seat, reason in raw.items()}
 
     async def release(self, seat_id: str, call_id: str, idle_since: float | None = None) -> bool:
         """Free a seat that this call holds; it queues behind seats idle for longer."""

@@ -154,7 +154,6 @@ class Rig:
         """Play a scenario to the end and report every phone's outcome."""
         run_dir = self.workdir / f"{scenario.name}-{int(time.time() * 1000)}"
         run_dir.mkdir(parents=True)
-        started = time.monotonic()
         phones = [(spec, self._prepare_phone(spec, run_dir)) for spec in scenario.phones]
         callers = [
             (spec, self._prepare_caller(spec, i, run_dir))
@@ -166,6 +165,7 @@ class Rig:
                 for _, job in phones:
                     await self._spawn(job)
                 await asyncio.sleep(0.3)  # let the phones bind before calls arrive
+                started = time.monotonic()  # callers' `at` counts from here
                 await asyncio.gather(
                     *(self._caller_at(spec, job, started) for spec, job in callers)
                 )
@@ -181,9 +181,10 @@ class Rig:
 
     # --- preparing phones ---------------------------------------------------------------
 
-    def _audio(self, run_dir: Path, seconds: float | None) -> str:
+    def _audio(self, seconds: float | None) -> str:
+        """A tone pcap long enough for the talk, shared by every run of this rig."""
         length = 60.0 if seconds is None else seconds + 1
-        path = run_dir / f"tone-{int(length)}s.pcap"
+        path = self.workdir / "media" / f"tone-{int(length)}s.pcap"
         if not path.exists():
             media.tone_pcap(path, length)
         return str(path)
@@ -204,7 +205,7 @@ class Rig:
         hold_ms = None if spec.hold is None else int(spec.hold * 1000)
         if spec.behaviour is Behaviour.ANSWER:
             talk = sipp.Talk(
-                self._audio(run_dir, spec.hold), hold_ms, self._keys(run_dir, spec.keys, spec.hold)
+                self._audio(spec.hold), hold_ms, self._keys(run_dir, spec.keys, spec.hold)
             )
             xml = sipp.answerer(talk, int(spec.answer_after * 1000))
         elif spec.behaviour is Behaviour.BUSY:
@@ -238,7 +239,7 @@ class Rig:
     def _prepare_caller(self, spec: CallerSpec, index: int, run_dir: Path) -> _Job:
         hold_ms = None if spec.hold is None else int(spec.hold * 1000)
         talk = sipp.Talk(
-            self._audio(run_dir, spec.hold),
+            self._audio(spec.hold),
             hold_ms,
             self._keys(run_dir, spec.keys, spec.hold),
             wait_ms=120_000,

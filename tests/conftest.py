@@ -23,9 +23,26 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_SITE = REPO / "sites" / "example.toml"
 
 
+HEAD_START = 5
+"""The red-list head start of the test site (60 s in the example): the aging rule is
+tested in seconds, not minutes."""
+
+
 @pytest.fixture(scope="session")
-def site() -> Site:
-    return load_site(EXAMPLE_SITE)
+def site_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example site, with a short red-list head start."""
+    text = EXAMPLE_SITE.read_text(encoding="utf-8")
+    assert "red_list_head_start = 60" in text
+    path = tmp_path_factory.mktemp("site") / "site.toml"
+    path.write_text(
+        text.replace("red_list_head_start = 60", f"red_list_head_start = {HEAD_START}"), "utf-8"
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def site(site_file: Path) -> Site:
+    return load_site(site_file)
 
 
 @pytest.fixture(scope="session")
@@ -66,8 +83,8 @@ async def eventually(
 
 
 @pytest.fixture(scope="session")
-def stack(site: Site, paths: Paths) -> Iterator[Stack]:
-    running = Stack(site, EXAMPLE_SITE, paths)
+def stack(site: Site, site_file: Path, paths: Paths) -> Iterator[Stack]:
+    running = Stack(site, site_file, paths)
     try:
         running.up()
         yield running

@@ -1,0 +1,82 @@
+"""Red-list firms first, nobody starved: the waiting line's rule on real calls, one seat."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import select
+
+from cdr.models import CallLeg
+from hotline.redis_server import redis_url
+from hotline.stack import Stack
+from queues.seats import SeatPool
+from redlist.service import RedList
+from redlist.synthetic import landline
+from rig.orchestrator import CallerSpec, Rig, Scenario
+from tests.conftest import HEAD_START, seat_phones
+
+pytestmark = pytest.mark.pbx
+
+RED = landline(0)  # a key firm in the sample registry
+PLAIN = (landline(1), landline(3), landline(5))
+
+
+@pytest.fixture
+async def one_seat(stack: Stack) -> AsyncIterator[str]:
+    """Every enterprise seat but 1001 paused for the test."""
+    redis = Redis.from_url(redis_url(stack.paths))
+    seats = SeatPool(redis)
+    others = [seat.id for seat in stack.site.seats if seat.id != "1001"]
+    for seat in others:
+        await seats.pause(seat, "test: one seat only")
+    try:
+        yield "1001"
+    finally:
+        for seat in others:
+            await seats.resume(seat)
+        await redis.aclose()
+
+
+def answer_order(registry: RedList, since: datetime) -> list[str]:
+    with registry.sessions() as session:
+        legs = session.execute(
+            select(CallLeg)
+            .where(CallLeg.entered_at >= since, CallLeg.answered_at.is_not(None))
+            .order_by(CallLeg.answered_at)
+        ).scalars()
+        return [leg.caller_number for leg in legs]
+
+
+async def test_a_red_list_firm_arriving_last_is_answered_first(
+    rig: Rig, stack: Stack, registry: RedList, one_seat: str
+) -> None:
+    since = datetime.now(UTC)
+    phones = tuple(p for p in seat_phones(stack.site, hold=4.0) if p.name == one_seat)
+    callers = (
+        CallerSpec(PLAIN[0], at=0.0, hold=None),  # takes the seat
+        CallerSpec(PLAIN[1], at=1.5, hold=None),  # then three wait...
+        CallerSpec(PLAIN[2], at=2.0, hold=None),
+        CallerSpec(RED, at=2.5, hold=None),  # ...and the red-list firm comes last
+    )
+    report = await rig.run(Scenario("red-first", phones, callers))
+    assert all(caller.exit_code == 0 for caller in report.callers), report.render()
+    assert answer_order(registry, since) == [PLAIN[0], RED, PLAIN[1], PLAIN[2]]
+
+
+async def test_a_caller_who_waited_past_the_head_start_goes_before_a_red_list_firm(
+    rig: Rig, stack: Stack, registry: RedList, one_seat: str
+) -> None:
+    since = datetime.now(UTC)
+    talk = HEAD_START + 3.0
+    phones = tuple(p for p in seat_phones(stack.site, hold=talk) if p.name == one_seat)
+    callers = (
+        CallerSpec(PLAIN[0], at=0.0, hold=None),  # holds the seat for `talk` seconds
+        CallerSpec(PLAIN[1], at=0.5, hold=None),  # waits past the head start by 1.5 s...
+        CallerSpec(RED, at=0.5 + HEAD_START + 1.5, hold=None),  # ...when the red-list firm calls
+    )
+    report = await rig.run(Scenario("aging", phones, callers))
+    assert all(caller.exit_code == 0 for caller in report.callers), report.render()
+    assert answer_order(registry, since) == [PLAIN[0], PLAIN[1], RED]
