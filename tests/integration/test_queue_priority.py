@@ -1,7 +1,10 @@
-"""Red-list firms first, nobody starved: the waiting line's rule on real calls, one seat."""
+"""The waiting line on real calls with one seat: red-list firms first, nobody starved,
+abandoned callers recorded, waiting callers kept through a crash of the application."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -9,14 +12,17 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
 
+from ari_app.client import Ari
 from cdr.models import CallLeg
+from hotline import services
 from hotline.redis_server import redis_url
 from hotline.stack import Stack
+from queues.line import WaitingLine
 from queues.seats import SeatPool
 from redlist.service import RedList
 from redlist.synthetic import landline
 from rig.orchestrator import CallerSpec, Rig, Scenario
-from tests.conftest import HEAD_START, seat_phones
+from tests.conftest import HEAD_START, eventually, seat_phones
 
 pytestmark = pytest.mark.pbx
 
@@ -80,3 +86,54 @@ async def test_a_caller_who_waited_past_the_head_start_goes_before_a_red_list_fi
     report = await rig.run(Scenario("aging", phones, callers))
     assert all(caller.exit_code == 0 for caller in report.callers), report.render()
     assert answer_order(registry, since) == [PLAIN[0], PLAIN[1], RED]
+
+
+async def test_a_caller_who_hangs_up_while_waiting_is_recorded_as_abandoned(
+    rig: Rig, ari: Ari, stack: Stack, registry: RedList, one_seat: str
+) -> None:
+    since = datetime.now(UTC)
+    phones = tuple(p for p in seat_phones(stack.site, hold=6.0) if p.name == one_seat)
+    callers = (
+        CallerSpec(PLAIN[0], at=0.0, hold=None),  # holds the only seat
+        CallerSpec(PLAIN[1], at=1.0, hold=3.0),  # waits on hold, gives up after 3 s
+    )
+    report = await rig.run(Scenario("abandon", phones, callers))
+    assert all(caller.exit_code == 0 for caller in report.callers), report.render()
+    with registry.sessions() as session:
+        leg = session.execute(
+            select(CallLeg).where(CallLeg.entered_at >= since, CallLeg.caller_number == PLAIN[1])
+        ).scalar_one()
+    assert (leg.outcome, leg.seat_id) == ("abandoned", None)
+    assert leg.wait_seconds is not None and 2.5 < leg.wait_seconds < 4.5
+
+    async def nothing_left() -> bool:
+        return not await ari.channels() and not await ari.bridges()
+
+    assert await eventually(nothing_left, within=5), "a channel or bridge was left"
+    assert (
+        await WaitingLine(
+            Redis.from_url(redis_url(stack.paths)), "enterprise", HEAD_START
+        ).callers()
+        == []
+    )
+
+
+async def test_callers_waiting_when_the_app_is_killed_are_still_served(
+    rig: Rig, stack: Stack, registry: RedList, one_seat: str
+) -> None:
+    since = datetime.now(UTC)
+    phones = tuple(p for p in seat_phones(stack.site, hold=4.0) if p.name == one_seat)
+    callers = (
+        CallerSpec(PLAIN[0], at=0.0, hold=None),
+        CallerSpec(PLAIN[1], at=1.0, hold=None),
+        CallerSpec(RED, at=1.5, hold=None),
+    )
+    playing = asyncio.create_task(rig.run(Scenario("killed-while-waiting", phones, callers)))
+    await asyncio.sleep(3.0)  # one caller talking, two waiting
+    await asyncio.to_thread(services.stop, stack.paths, "app", 5.0, signal.SIGKILL)
+    await asyncio.sleep(1.0)
+    await asyncio.to_thread(stack.start_app)
+    report = await playing
+    assert all(caller.exit_code == 0 for caller in report.callers), report.render()
+    # everyone was answered by the seat, the red-list firm still ahead of the plain caller
+    assert answer_order(registry, since) == [PLAIN[0], RED, PLAIN[1]]
