@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 _GONE = frozenset({"StasisEnd", "ChannelDestroyed", "ChannelHangupRequest"})
 SEAT_WAIT_POLL = 0.5
+UNREACHABLE_REST = 30
 
 
 class CallHost(Protocol):
@@ -142,16 +143,25 @@ class InboundCall:
     def _is_caller_gone(self, event: Event) -> bool:
         return event.get("type") in _GONE and event.get("channel", {}).get("id") == self.caller_id
 
+    async def _record(self, step: Awaitable[None]) -> None:
+        """Write a record; if the database is down the call still goes on (logged)."""
+        try:
+            await step
+        except Exception:
+            log.exception("could not record call %s; the call goes on", self.caller_id)
+
     async def _run(self) -> None:
         try:
-            await self.host.recorder.entered(
-                self.caller_id,
-                self.linkedid,
-                self.caller_number,
-                self.called_number,
-                _now(),
-                self.caller,
-                self.queue,
+            await self._record(
+                self.host.recorder.entered(
+                    self.caller_id,
+                    self.linkedid,
+                    self.caller_number,
+                    self.called_number,
+                    _now(),
+                    self.caller,
+                    self.queue,
+                )
             )
             await self._serve()
         except CallerLeft:
@@ -167,8 +177,7 @@ class InboundCall:
 
     async def _finish(self) -> None:
         await self._clean_up()
-        with contextlib.suppress(Exception):
-            await self.host.recorder.ended(self.caller_id, self.outcome, _now())
+        await self._record(self.host.recorder.ended(self.caller_id, self.outcome, _now()))
         self.host.forget(self)
 
     # --- the call ------------------------------------------------------------------------
@@ -177,7 +186,10 @@ class InboundCall:
         ari = self.host.ari
         if self.answered_by_front_door is False:
             await ari.answer(self.caller_id)
-        await ari.start_moh(self.caller_id)
+        try:
+            await ari.start_moh(self.caller_id)
+        except AriError as error:  # silence is bad, losing the call is worse
+            log.warning("no music on hold for %s: %s", self.caller_id, error)
         self.outcome = "abandoned"
         await self.line.join(self.caller_id, self.arrived, self.caller.tier)
         tried: set[str] = set()
@@ -222,7 +234,14 @@ class InboundCall:
             await self.line.not_answered(self.caller_id)
             if not await self._caller_present():
                 raise CallerLeft from None
-            log.warning("seat %s cannot be rung (%s); trying another", seat_id, error)
+            # no phone registered, or none reachable: leave it out for a while
+            log.warning(
+                "seat %s cannot be rung (%s); not offered calls for %d s",
+                seat_id,
+                error,
+                UNREACHABLE_REST,
+            )
+            await self.host.seats.rest(seat_id, UNREACHABLE_REST)
             return
         while True:
             event = await self._next(None)
@@ -234,7 +253,9 @@ class InboundCall:
             if event["type"] == "StasisStart":
                 self.seat.answered = True
                 await self.line.leave(self.caller_id)
-                await self.host.recorder.answered(self.caller_id, seat_id, channel_id, _now())
+                await self._record(
+                    self.host.recorder.answered(self.caller_id, seat_id, channel_id, _now())
+                )
                 return
             if event["type"] in _GONE:
                 log.info("seat %s did not answer (cause %s)", seat_id, event.get("cause"))

@@ -22,24 +22,28 @@ if TYPE_CHECKING:
 IDLE = "hotline:seats:idle"
 BUSY = "hotline:seats:busy"
 PAUSED = "hotline:seats:paused"
+RESTING = "hotline:seats:resting"
+"""Seats not offered calls until a moment (epoch seconds): unreachable phones for now."""
 
-# KEYS: idle, busy, paused[, waiting, ringing]   ARGV: call id, candidate seats...
+# KEYS: idle, busy, paused, resting[, waiting, ringing]   ARGV: call id, candidate seats...
 _CLAIM = """
-if #KEYS == 5 then
+if #KEYS == 6 then
   local turn = false
-  for _, caller in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
-    if redis.call('HEXISTS', KEYS[5], caller) == 0 then turn = caller; break end
+  for _, caller in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do
+    if redis.call('HEXISTS', KEYS[6], caller) == 0 then turn = caller; break end
   end
   if turn ~= ARGV[1] then return false end
 end
+local now = tonumber(redis.call('TIME')[1])
 local wanted = {}
 for i = 2, #ARGV do wanted[ARGV[i]] = true end
 for _, seat in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if wanted[seat] and redis.call('HEXISTS', KEYS[2], seat) == 0
-     and redis.call('HEXISTS', KEYS[3], seat) == 0 then
+     and redis.call('HEXISTS', KEYS[3], seat) == 0
+     and (tonumber(redis.call('ZSCORE', KEYS[4], seat)) or 0) <= now then
     redis.call('ZREM', KEYS[1], seat)
     redis.call('HSET', KEYS[2], seat, ARGV[1])
-    if #KEYS == 5 then redis.call('HSET', KEYS[5], ARGV[1], seat) end
+    if #KEYS == 6 then redis.call('HSET', KEYS[6], ARGV[1], seat) end
     return seat
   end
 end
@@ -84,7 +88,7 @@ class SeatPool:
         seats = list(candidates)
         if not seats:
             return None
-        keys = [IDLE, BUSY, PAUSED] + ([line.waiting, line.ringing] if line else [])
+        keys = [IDLE, BUSY, PAUSED, RESTING] + ([line.waiting, line.ringing] if line else [])
         seat = await self._claim(keys=keys, args=[call_id, *seats])
         return _text(seat) if seat else None
 
@@ -94,6 +98,10 @@ class SeatPool:
 
     async def resume(self, seat_id: str) -> None:
         await self.redis.hdel(PAUSED, seat_id)
+
+    async def rest(self, seat_id: str, seconds: float) -> None:
+        """Offer this seat no calls for ``seconds`` (a phone that cannot be reached now)."""
+        await self.redis.zadd(RESTING, {seat_id: time.time() + seconds})
 
     async def paused(self) -> dict[str, str]:
         raw = await self.redis.hgetall(PAUSED)

@@ -8,7 +8,7 @@ import pytest
 from redis.asyncio import Redis
 
 from queues.line import WaitingLine
-from queues.seats import BUSY, IDLE, PAUSED, SeatPool
+from queues.seats import BUSY, IDLE, PAUSED, RESTING, SeatPool
 from redlist.models import RedListTier
 
 SEATS = ["1001", "1002"]
@@ -19,9 +19,9 @@ KEY_FIRM = RedListTier.KEY_FIRM
 async def redis(redis_url: str) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_url)
     line = WaitingLine(client, "test", 60)
-    await client.delete(IDLE, BUSY, PAUSED, line.waiting, line.ringing)
+    await client.delete(IDLE, BUSY, PAUSED, RESTING, line.waiting, line.ringing)
     yield client
-    await client.delete(IDLE, BUSY, PAUSED, line.waiting, line.ringing)
+    await client.delete(IDLE, BUSY, PAUSED, RESTING, line.waiting, line.ringing)
     await client.aclose()
 
 
@@ -80,3 +80,13 @@ async def test_a_paused_seat_is_never_offered_and_joining_twice_keeps_the_place(
     assert await redis.zscore(line.waiting, "caller") == 1000.0
     assert await seats.claim("caller", SEATS, line) == "1002"
     assert await seats.paused() == {"1001": "lunch"}
+
+
+async def test_an_unreachable_seat_rests_before_it_is_offered_again(redis: Redis) -> None:
+    seats = SeatPool(redis)
+    await seats.sync(SEATS)
+    await seats.rest("1001", 30)
+    assert await seats.claim("call-a", SEATS) == "1002"
+    assert await seats.claim("call-b", ["1001"]) is None
+    await seats.rest("1001", -1)  # its rest is over
+    assert await seats.claim("call-b", ["1001"]) == "1001"
