@@ -151,6 +151,7 @@ class StasisApp:
             log.warning("could not look for calls to take over: %s", error)
             return
         bridged: set[str] = set()
+        ended: set[str] = set()
         for bridge in bridges:
             members = [c for c in bridge.get("channels", []) if c in in_app]
             bridged |= set(members)
@@ -166,8 +167,12 @@ class StasisApp:
                 )
                 log.info("took over connected call %s (seat %s)", callers[0], held[callers[0]])
                 continue
+            # half a call (one side hung up while nobody watched): end it, free its seat
             for channel_id in members:
                 await self._hang_up_stray(channel_id)
+                ended.add(channel_id)
+                if channel_id in held:
+                    await self.seats.release(held[channel_id], channel_id)
             with contextlib.suppress(AriError):
                 await self.ari.destroy_bridge(bridge["id"])
         for channel_id in in_app - bridged - set(self._owners):
@@ -182,7 +187,7 @@ class StasisApp:
                 continue
             InboundCall(self, {"channel": snapshot}).start()
             log.info("took over waiting caller %s", channel_id)
-        closed = await self.recorder.close_unobserved(in_app, datetime.now(UTC))
+        closed = await self.recorder.close_unobserved(in_app - ended, datetime.now(UTC))
         if closed:
             log.info(
                 "%d call record(s) closed: those calls ended while no application watched", closed

@@ -178,3 +178,24 @@ def postgres_url() -> Iterator[str]:
     finally:
         as_postgres(str(bindir / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop")
         shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+async def one_seat(stack: Stack) -> AsyncIterator[str]:
+    """Every seat but 1001 paused for the test."""
+    from redis.asyncio import Redis
+
+    from hotline.redis_server import redis_url
+    from queues.seats import SeatPool
+
+    redis = Redis.from_url(redis_url(stack.paths))
+    seats = SeatPool(redis)
+    others = [seat.id for seat in stack.site.seats if seat.id != "1001"]
+    for seat in others:
+        await seats.pause(seat, "test: one seat only")
+    try:
+        yield "1001"
+    finally:
+        for seat in others:
+            await seats.resume(seat)
+        await redis.aclose()

@@ -61,3 +61,35 @@ async def test_a_call_survives_a_restart_of_the_app_and_ends_cleanly(
     assert (leg.seat_id, leg.outcome) == (seat.name, "seat-hangup"), (
         "the new process recorded the end"
     )
+
+
+async def test_a_side_that_hangs_up_while_no_app_runs_ends_the_call_at_restart(
+    rig: Rig, ari: Ari, stack: Stack, registry: RedList, one_seat: str
+) -> None:
+    phones = tuple(p for p in seat_phones(stack.site, hold=3.0) if p.name == one_seat)
+    callers = (
+        CallerSpec(landline(7), hold=None),  # its seat hangs up while the app is dead
+        CallerSpec(landline(5), at=9.0, hold=2.0),  # later: the same seat must be free again
+    )
+    playing = asyncio.create_task(rig.run(Scenario("gone-while-down", phones, callers)))
+
+    async def connected() -> bool:
+        return any(len(bridge["channels"]) == 2 for bridge in await ari.bridges())
+
+    assert await eventually(connected, within=10), "the call was never connected"
+    await asyncio.to_thread(services.stop, stack.paths, "app", 5.0, signal.SIGKILL)
+
+    async def seat_gone() -> bool:
+        return all(len(bridge["channels"]) < 2 for bridge in await ari.bridges())
+
+    assert await eventually(seat_gone, within=10), "the seat should have hung up meanwhile"
+    await asyncio.to_thread(stack.start_app)
+    report = await playing
+
+    assert [c.events for c in report.callers[0].calls] == [["calling", "answered", "remote-hangup"]]
+    assert report.phone(one_seat).answered == 2, report.render()
+    with registry.sessions() as session:
+        leg = session.execute(
+            select(CallLeg).where(CallLeg.caller_number == landline(7))
+        ).scalar_one()
+    assert leg.outcome == "ended-unobserved" and leg.ended_at is not None

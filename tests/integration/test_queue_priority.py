@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -18,7 +17,6 @@ from hotline import services
 from hotline.redis_server import redis_url
 from hotline.stack import Stack
 from queues.line import WaitingLine
-from queues.seats import SeatPool
 from redlist.service import RedList
 from redlist.synthetic import landline
 from rig.orchestrator import CallerSpec, Rig, Scenario
@@ -28,22 +26,6 @@ pytestmark = pytest.mark.pbx
 
 RED = landline(0)  # a key firm in the sample registry
 PLAIN = (landline(1), landline(3), landline(5))
-
-
-@pytest.fixture
-async def one_seat(stack: Stack) -> AsyncIterator[str]:
-    """Every enterprise seat but 1001 paused for the test."""
-    redis = Redis.from_url(redis_url(stack.paths))
-    seats = SeatPool(redis)
-    others = [seat.id for seat in stack.site.seats if seat.id != "1001"]
-    for seat in others:
-        await seats.pause(seat, "test: one seat only")
-    try:
-        yield "1001"
-    finally:
-        for seat in others:
-            await seats.resume(seat)
-        await redis.aclose()
 
 
 def answer_order(registry: RedList, since: datetime) -> list[str]:
@@ -122,9 +104,9 @@ async def test_callers_waiting_when_the_app_is_killed_are_still_served(
     rig: Rig, stack: Stack, registry: RedList, one_seat: str
 ) -> None:
     since = datetime.now(UTC)
-    phones = tuple(p for p in seat_phones(stack.site, hold=4.0) if p.name == one_seat)
+    phones = tuple(p for p in seat_phones(stack.site, hold=8.0) if p.name == one_seat)
     callers = (
-        CallerSpec(PLAIN[0], at=0.0, hold=None),
+        CallerSpec(PLAIN[0], at=0.0, hold=None),  # talking through the restart
         CallerSpec(PLAIN[1], at=1.0, hold=None),
         CallerSpec(RED, at=1.5, hold=None),
     )
