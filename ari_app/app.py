@@ -59,6 +59,9 @@ class StasisApp:
     def has_queue(self, queue: str) -> bool:
         return any(q.name == queue for q in self.site.queues)
 
+    def wrap_up(self, queue: str) -> int:
+        return self.site.queue(queue).wrap_up
+
     def ring_timeout(self, queue: str) -> int:
         return self.site.queue(queue).ring_timeout
 

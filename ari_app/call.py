@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 _GONE = frozenset({"StasisEnd", "ChannelDestroyed", "ChannelHangupRequest"})
 SEAT_WAIT_POLL = 0.5
+CAUSE_NO_ANSWER = 19
 UNREACHABLE_REST = 30
 
 
@@ -47,6 +48,7 @@ class CallHost(Protocol):
     def seats_for(self, queue: str) -> list[str]: ...
     def has_queue(self, queue: str) -> bool: ...
     def line(self, queue: str) -> WaitingLine: ...
+    def wrap_up(self, queue: str) -> int: ...
     def ring_timeout(self, queue: str) -> int: ...
 
 
@@ -258,9 +260,12 @@ class InboundCall:
                 )
                 return
             if event["type"] in _GONE:
-                log.info("seat %s did not answer (cause %s)", seat_id, event.get("cause"))
+                cause = event.get("cause")
+                log.info("seat %s did not answer (cause %s)", seat_id, cause)
                 await self._free_seat()
                 await self.line.not_answered(self.caller_id)
+                if cause == CAUSE_NO_ANSWER:  # rang out: the agent is not at the phone
+                    await self.host.seats.pause(seat_id, "no-answer")
                 return
 
     async def _caller_present(self) -> bool:
@@ -308,9 +313,11 @@ class InboundCall:
     # --- winding down --------------------------------------------------------------------
 
     async def _free_seat(self) -> None:
+        """Give the seat back; after a call it took, it first gets its wrap-up time."""
         if self.seat is not None:
-            await self.host.seats.release(self.seat.seat_id, self.caller_id)
-            self.seat = None
+            seat, self.seat = self.seat, None
+            if await self.host.seats.release(seat.seat_id, self.caller_id) and seat.answered:
+                await self.host.seats.rest(seat.seat_id, self.host.wrap_up(self.queue))
 
     async def _clean_up(self) -> None:
         """Hang up every leg of the call that is still up and destroy its bridge."""

@@ -10,6 +10,7 @@ for two calls, nor let a caller jump the line.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from redis.asyncio import Redis
 if TYPE_CHECKING:
     from queues.line import WaitingLine
 
+EVENTS = "hotline:events"
 IDLE = "hotline:seats:idle"
 BUSY = "hotline:seats:busy"
 PAUSED = "hotline:seats:paused"
@@ -93,15 +95,25 @@ class SeatPool:
         return _text(seat) if seat else None
 
     async def pause(self, seat_id: str, reason: str) -> None:
-        """Offer this seat no calls until :meth:`resume` (a call in progress goes on)."""
+        """Offer this seat no calls until :meth:`resume` (a call in progress goes on).
+        Logging out is a pause with the reason ``logged-out``."""
         await self.redis.hset(PAUSED, seat_id, reason or "paused")
+        await self._announce(seat_id, "paused", reason=reason or "paused")
 
     async def resume(self, seat_id: str) -> None:
         await self.redis.hdel(PAUSED, seat_id)
+        await self._announce(seat_id, "available")
 
     async def rest(self, seat_id: str, seconds: float) -> None:
-        """Offer this seat no calls for ``seconds`` (a phone that cannot be reached now)."""
+        """Offer this seat no calls for ``seconds``: wrap-up after a call, or a phone that
+        cannot be reached now."""
         await self.redis.zadd(RESTING, {seat_id: time.time() + seconds})
+        await self._announce(seat_id, "resting", seconds=seconds)
+
+    async def _announce(self, seat_id: str, state: str, **details: object) -> None:
+        """Seat state changes go out on Redis pub/sub (the live dashboard listens)."""
+        event = {"type": "seat", "seat": seat_id, "state": state, "at": time.time(), **details}
+        await self.redis.publish(EVENTS, json.dumps(event))
 
     async def paused(self) -> dict[str, str]:
         raw = await self.redis.hgetall(PAUSED)

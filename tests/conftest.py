@@ -26,17 +26,22 @@ EXAMPLE_SITE = REPO / "sites" / "example.toml"
 HEAD_START = 5
 """The red-list head start of the test site (60 s in the example): the aging rule is
 tested in seconds, not minutes."""
+RING_TIMEOUT = 5
+WRAP_UP = 2
 
 
 @pytest.fixture(scope="session")
 def site_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example site, with a short red-list head start."""
+    """The example site, with a short red-list head start, ring timeout and wrap-up."""
     text = EXAMPLE_SITE.read_text(encoding="utf-8")
-    assert "red_list_head_start = 60" in text
-    path = tmp_path_factory.mktemp("site") / "site.toml"
-    path.write_text(
-        text.replace("red_list_head_start = 60", f"red_list_head_start = {HEAD_START}"), "utf-8"
+    assert all(
+        key in text for key in ("red_list_head_start = 60", "ring_timeout = 15", "wrap_up = 10")
     )
+    text = text.replace("red_list_head_start = 60", f"red_list_head_start = {HEAD_START}")
+    text = text.replace("ring_timeout = 15", f"ring_timeout = {RING_TIMEOUT}")
+    text = text.replace("wrap_up = 10", f"wrap_up = {WRAP_UP}")
+    path = tmp_path_factory.mktemp("site") / "site.toml"
+    path.write_text(text, "utf-8")
     return path
 
 

@@ -1,0 +1,71 @@
+"""Seats on real phones: a seat that lets a call ring out is paused and the call goes to the
+next seat; a seat in its wrap-up time after a call is not rung."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import select
+
+from cdr.models import CallLeg
+from hotline.redis_server import redis_url
+from hotline.stack import Stack
+from queues.seats import IDLE, SeatPool
+from redlist.service import RedList
+from redlist.synthetic import landline
+from rig.orchestrator import Behaviour, CallerSpec, PhoneSpec, Rig, Scenario
+from tests.conftest import WRAP_UP, seat_phones
+
+pytestmark = pytest.mark.pbx
+
+
+async def test_a_seat_that_does_not_answer_is_paused_and_the_next_seat_takes_the_call(
+    rig: Rig, stack: Stack, registry: RedList
+) -> None:
+    redis = Redis.from_url(redis_url(stack.paths))
+    seats = SeatPool(redis)
+    away, present = "1001", "1002"
+    others = [seat.id for seat in stack.site.seats if seat.id not in (away, present)]
+    for seat in others:
+        await seats.pause(seat, "test")
+    await redis.zadd(IDLE, {away: -1}, xx=True)  # the absent agent's seat is rung first
+    phones = {p.name: p for p in seat_phones(stack.site, hold=2.0)}
+    try:
+        report = await rig.run(
+            Scenario(
+                "rings-out",
+                (PhoneSpec(away, phones[away].port, behaviour=Behaviour.RING), phones[present]),
+                (CallerSpec(landline(3), hold=None),),
+            )
+        )
+        paused = await seats.paused()
+    finally:
+        for seat in [*others, away]:
+            await seats.resume(seat)
+        await redis.aclose()
+
+    assert report.callers[0].exit_code == 0, report.render()
+    assert [c.events for c in report.phone(away).calls] == [["ringing", "cancelled"]]
+    assert report.phone(present).answered == 1
+    assert paused.get(away) == "no-answer"
+
+
+async def test_a_seat_in_wrap_up_is_not_rung(
+    rig: Rig, stack: Stack, registry: RedList, one_seat: str
+) -> None:
+    since = datetime.now(UTC)
+    phones = tuple(p for p in seat_phones(stack.site, hold=1.5) if p.name == one_seat)
+    callers = (
+        CallerSpec(landline(1), at=0.0, hold=None),
+        CallerSpec(landline(3), at=2.5, hold=None),  # arrives during the seat's wrap-up
+    )
+    report = await rig.run(Scenario("wrap-up", phones, callers))
+    assert all(caller.exit_code == 0 for caller in report.callers), report.render()
+    with registry.sessions() as session:
+        first, second = session.execute(
+            select(CallLeg).where(CallLeg.entered_at >= since).order_by(CallLeg.entered_at)
+        ).scalars()
+    assert first.ended_at is not None and second.answered_at is not None
+    assert (second.answered_at - first.ended_at).total_seconds() >= WRAP_UP - 0.3
