@@ -172,7 +172,7 @@ class Seat(_Model):
 
     ``contact`` fixes where it is rung (a test-rig phone or a phone with a static address);
     without it, the phone registers with username = ``id`` and a password generated for
-    this installation (``hotline seats`` prints it).
+    this installation (``hotline seats accounts`` prints it).
     """
 
     id: Annotated[str, StringConstraints(pattern=r"^[0-9]{2,8}$")]

@@ -12,10 +12,14 @@ import secrets as tokens
 from typing import Annotated
 
 from fastapi import FastAPI, Header, HTTPException
+from redis.asyncio import Redis as AsyncRedis
 
 from hotline.paths import Paths
+from hotline.redis_server import redis_url
 from hotline.secrets import Secrets
 from hotline.site import Site
+from queues.api import router as seats_router
+from queues.seats import SeatPool
 from redlist.api import router as redlist_router
 from redlist.service import RedList
 
@@ -45,6 +49,7 @@ def create_app(site: Site, paths: Paths) -> FastAPI:
 
     app = FastAPI(title="hotline", summary="The 12345 enterprise service line: admin API.")
     app.include_router(redlist_router(red_list, actor))
+    app.include_router(seats_router(site, SeatPool(AsyncRedis.from_url(redis_url(paths))), actor))
 
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:

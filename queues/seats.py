@@ -125,6 +125,24 @@ class SeatPool:
         released = await self._release(keys=[IDLE, BUSY], args=[seat_id, call_id, stamp])
         return bool(released)
 
+    async def states(self, seat_ids: Iterable[str]) -> dict[str, dict[str, object]]:
+        """Each seat's state: ``busy`` (with its call), ``paused`` (with the reason),
+        ``resting`` (wrap-up or unreachable, until when) or ``available``."""
+        busy, paused = await self.busy(), await self.paused()
+        now = time.time()
+        states: dict[str, dict[str, object]] = {}
+        for seat in seat_ids:
+            until = await self.redis.zscore(RESTING, seat)
+            if seat in busy:
+                states[seat] = {"state": "busy", "call": busy[seat]}
+            elif seat in paused:
+                states[seat] = {"state": "paused", "reason": paused[seat]}
+            elif until is not None and until > now:
+                states[seat] = {"state": "resting", "until": until}
+            else:
+                states[seat] = {"state": "available"}
+        return states
+
     async def busy(self) -> dict[str, str]:
         """Busy seats and the call each one is on."""
         raw = await self.redis.hgetall(BUSY)

@@ -96,3 +96,26 @@ def test_enterprises_are_added_changed_and_exported(client: TestClient) -> None:
     assert exported.status_code == 200 and code in exported.text
     assert client.delete(f"/api/enterprises/{code}").status_code == 204
     assert client.get(f"/api/enterprises/{code}").status_code == 404
+
+
+def test_seats_are_paused_resumed_logged_out_and_in(client: TestClient, redis_url: str) -> None:
+    Redis.from_url(redis_url).delete(
+        "hotline:seats:paused", "hotline:seats:busy", "hotline:seats:resting"
+    )
+    assert client.post("/api/seats/1001/pause", json={"reason": "lunch"}).json() == {
+        "state": "paused",
+        "reason": "lunch",
+    }
+    assert client.post("/api/seats/1002/logout").json() == {
+        "state": "paused",
+        "reason": "logged-out",
+    }
+    listed = {seat["id"]: seat for seat in client.get("/api/seats").json()}
+    assert listed["1001"]["state"] == "paused" and listed["1003"]["state"] == "available"
+    assert client.post("/api/seats/1001/resume").json() == {"state": "available"}
+    assert client.post("/api/seats/1002/login").json() == {"state": "available"}
+    assert client.post("/api/seats/9999/pause", json={"reason": "x"}).status_code == 404
+    assert (
+        client.post("/api/seats/1001/pause", json={}, headers={"Authorization": ""}).status_code
+        == 401
+    )
