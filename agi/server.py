@@ -16,11 +16,13 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from agi.front_door import FrontDoor
+from agi.seat_codes import apply_code
 from hotline.db import database_url, make_engine, sessions
 from hotline.paths import Paths
 from hotline.redis_server import redis_url
 from hotline.services import stop_on_signals
 from hotline.site import Site
+from queues.seats import SeatPool
 from redlist.directory import CALLERS, rebuild
 
 log = logging.getLogger(__name__)
@@ -45,19 +47,25 @@ async def read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
 
 
 class FrontDoorServer:
-    """Accepts FastAGI connections and runs the front door for each."""
+    """Accepts FastAGI connections: the front door for callers (``identify``) and the
+    seats' feature codes (``seat``)."""
 
-    def __init__(self, door: FrontDoor) -> None:
+    def __init__(self, door: FrontDoor, seats: SeatPool, seat_ids: set[str]) -> None:
         self.door = door
+        self.seats = seats
+        self.seat_ids = seat_ids
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             headers = await asyncio.wait_for(read_headers(reader), HEADER_TIMEOUT)
             script = headers.get("agi_network_script", "")
+            request = Request(app=None, headers=headers, reader=reader, writer=writer)
+            if script == "seat":
+                await asyncio.wait_for(apply_code(request, self.seats, self.seat_ids), CALL_BUDGET)
+                return
             if script != "identify":
                 log.warning("FastAGI request for unknown script %r refused", script)
                 return
-            request = Request(app=None, headers=headers, reader=reader, writer=writer)
             identity = await asyncio.wait_for(self.door.serve(request), CALL_BUDGET)
             log.info(
                 "caller %s: %s tier=%s",
@@ -91,9 +99,8 @@ async def serve(site: Site, paths: Paths) -> None:
         count = await asyncio.to_thread(rebuild_directory, paths)
         log.info("caller directory rebuilt from SQL: %d numbers", count)
     door = FrontDoor(redis, site.site.area_code, site.timezone)
-    server = await asyncio.start_server(
-        FrontDoorServer(door).handle, site.services.bind, site.services.agi_port
-    )
+    handler = FrontDoorServer(door, SeatPool(redis), {seat.id for seat in site.seats})
+    server = await asyncio.start_server(handler.handle, site.services.bind, site.services.agi_port)
     log.info("FastAGI front door listening on %s:%d", site.services.bind, site.services.agi_port)
     async with server:
         await stop.wait()

@@ -26,6 +26,7 @@ PROMPTS: dict[str, tuple[str, str]] = {
     ),
     "company-not-found": ("未找到该号码登记的企业。", "No company is registered with that number."),
     "company-found": ("谢谢，请稍候。", "Thank you, please hold."),
+    "seat-done": ("好的。", "Done."),
 }
 """Short on purpose: every second of prompt is a second the caller waits."""
 

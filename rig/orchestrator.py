@@ -64,6 +64,9 @@ class CallerSpec:
     dial: str = "12345"
     display: str | None = None
     """The display name sent with the caller ID (default: the number)."""
+    source: str | None = None
+    """The address to call from (default: the rig's carrier address); a seat's phone
+    dialling a feature code calls from the phones' address."""
 
 
 @dataclass(frozen=True)
@@ -256,7 +259,7 @@ class Rig:
             "-s",
             spec.dial,
             "-i",
-            self.caller_ip,
+            spec.source or self.caller_ip,
             "-p",
             str(next(self._ports)),
             "-mp",

@@ -26,7 +26,7 @@ from hotline.site import Site
 from rig.orchestrator import Behaviour, CallerSpec, KeyPress, PhoneSpec, Scenario
 
 _PHONE_KEYS = {"seat", "number", "behaviour", "answer_after", "hold", "keys"}
-_CALLER_KEYS = {"number", "count", "at", "every", "hold", "keys", "dial"}
+_CALLER_KEYS = {"number", "count", "at", "every", "hold", "keys", "dial", "source"}
 
 
 class ScenarioError(Exception):
@@ -93,6 +93,7 @@ def parse_scenario(data: dict[str, Any], site: Site, source: str = "<scenario>")
                     hold=float(raw["hold"]) if "hold" in raw else None,
                     keys=_keys(raw.get("keys", []), where),
                     dial=str(raw.get("dial", site.hotline_numbers[0])),
+                    source=raw.get("source"),
                 )
             )
     if not callers:

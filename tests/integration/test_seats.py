@@ -69,3 +69,29 @@ async def test_a_seat_in_wrap_up_is_not_rung(
         ).scalars()
     assert first.ended_at is not None and second.answered_at is not None
     assert (second.answered_at - first.ended_at).total_seconds() >= WRAP_UP - 0.3
+
+
+async def test_a_seat_logs_out_and_in_with_feature_codes_on_its_phone(
+    rig: Rig, stack: Stack
+) -> None:
+    redis = Redis.from_url(redis_url(stack.paths))
+    seats = SeatPool(redis)
+
+    async def key(code: str) -> dict[str, object]:
+        phone = CallerSpec(
+            "1003", dial=code, hold=None, source="127.0.0.1"
+        )  # seat 1003's own phone
+        report = await rig.run(Scenario(f"code-{code}", (), (phone,)))
+        assert report.callers[0].calls[0].events == ["calling", "answered", "remote-hangup"], (
+            report.render()
+        )
+        return (await seats.states(["1003"]))["1003"]
+
+    try:
+        assert await key("*42") == {"state": "paused", "reason": "logged-out"}
+        assert await key("*41") == {"state": "available"}
+        assert await key("*43") == {"state": "paused", "reason": "phone"}
+        assert await key("*44") == {"state": "available"}
+    finally:
+        await seats.resume("1003")
+        await redis.aclose()

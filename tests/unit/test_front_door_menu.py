@@ -103,3 +103,11 @@ async def test_redis_down_means_unknown_not_stuck(door: FrontDoor) -> None:
     door.redis = Redis.from_url("unix:///nonexistent/redis.sock")
     identity = await door.identify(ScriptedCall("02150000000", keyed=["1"]))
     assert identity.kind is CallerKind.CITIZEN
+
+
+def test_the_seat_behind_a_feature_code_is_the_phones_own_endpoint() -> None:
+    from agi.seat_codes import seat_of
+
+    assert seat_of("PJSIP/1001-0000002a") == "1001"
+    assert seat_of("PJSIP/carrier-00000001") == "carrier"
+    assert seat_of("Local/1001@x-0001;1") is None
