@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from ari_app.call import InboundCall, SeatLeg
 from ari_app.client import CONNECTED, Ari, AriConfig, AriError, Event, event_stream
 from cdr.recorder import CallRecorder
+from hotline import clock
 from hotline.site import Site
 from queues.line import WaitingLine
 from queues.seats import SeatPool
@@ -40,6 +41,7 @@ class StasisApp:
         self._owners: dict[str, InboundCall] = {}
         self.connected = asyncio.Event()
         self._chores: set[asyncio.Task[None]] = set()
+        self._sounds = "hotline"
 
     # --- what calls ask of their host -----------------------------------------------------
 
@@ -58,6 +60,15 @@ class StasisApp:
 
     def has_queue(self, queue: str) -> bool:
         return any(q.name == queue for q in self.site.queues)
+
+    @property
+    def sounds(self) -> str:
+        """Where Asterisk finds the hotline's prompts (the HOTLINE_SOUNDS global)."""
+        return self._sounds
+
+    def is_open(self, queue: str) -> bool:
+        """Whether a queue takes calls now (its hours, the site's time zone, Chinese holidays)."""
+        return self.site.queue(queue).hours.schedule(self.site.timezone).is_open(clock.now())
 
     def wrap_up(self, queue: str) -> int:
         return self.site.queue(queue).wrap_up
@@ -100,6 +111,7 @@ class StasisApp:
     async def _consume(self) -> None:
         async for event in event_stream(self.config):
             if event.get("type") == CONNECTED:
+                self._sounds = await self._sounds_dir()
                 # before any event of this connection is handled: the calls left to us
                 await self._release_orphan_seats()
                 await self._take_over_calls()
@@ -115,6 +127,10 @@ class StasisApp:
             if channel.get("id") not in self._owners:  # not already taken over at connect
                 InboundCall(self, event).start()
             return
+        if not channel and kind and kind.startswith("Playback"):  # playbacks name their channel
+            channel = {
+                "id": str(event.get("playback", {}).get("target_uri", "")).removeprefix("channel:")
+            }
         owner = self._owners.get(channel.get("id", ""))
         if owner is not None:
             owner.post(event)
@@ -123,6 +139,13 @@ class StasisApp:
             task = asyncio.create_task(self._hang_up_stray(channel.get("id", "")))
             self._chores.add(task)
             task.add_done_callback(self._chores.discard)
+
+    async def _sounds_dir(self) -> str:
+        try:
+            value = await self.ari.global_variable("HOTLINE_SOUNDS")
+        except AriError:
+            value = None
+        return value or self._sounds
 
     async def _hang_up_stray(self, channel_id: str) -> None:
         with contextlib.suppress(AriError):

@@ -49,6 +49,10 @@ class CallHost(Protocol):
     def has_queue(self, queue: str) -> bool: ...
     def line(self, queue: str) -> WaitingLine: ...
     def wrap_up(self, queue: str) -> int: ...
+    def is_open(self, queue: str) -> bool: ...
+    @property
+    def sounds(self) -> str: ...
+
     def ring_timeout(self, queue: str) -> int: ...
 
 
@@ -188,6 +192,9 @@ class InboundCall:
         ari = self.host.ari
         if self.answered_by_front_door is False:
             await ari.answer(self.caller_id)
+        if not self.host.is_open(self.queue):
+            await self._closed()
+            return
         try:
             await ari.start_moh(self.caller_id)
         except AriError as error:  # silence is bad, losing the call is worse
@@ -201,6 +208,27 @@ class InboundCall:
             await self._ring(seat_id)
         await self._connect()
         self.outcome = await self._wait_for_hangup()
+
+    async def _closed(self) -> None:
+        """Out of the queue's hours: say so, note a call-back request, end the call."""
+        self.outcome = "closed"
+        await self._record(
+            self.host.recorder.callback_requested(self.caller_id, self.queue, "closed", _now())
+        )
+        try:
+            playback = await self.host.ari.play(self.caller_id, f"sound:{self.host.sounds}/closed")
+        except AriError as error:
+            log.warning("could not play the closed message to %s: %s", self.caller_id, error)
+            return
+        while True:  # until the message has been played, or the caller is gone
+            event = await self._next(30.0)
+            if event is None or self._is_caller_gone(event):
+                return
+            if (
+                event.get("type") == "PlaybackFinished"
+                and event.get("playback", {}).get("id") == playback
+            ):
+                return
 
     async def _claim_seat(self, tried: set[str]) -> str:
         """Wait (caller on hold) until a seat is free. Seats that already failed this call

@@ -129,6 +129,15 @@ class Ari:
             raise
         return str(result.get("value")) if result else None
 
+    async def play(self, channel_id: str, media: str) -> str:
+        """Start playing ``media`` (e.g. ``sound:/path/prompt``) to a channel; the playback id."""
+        result: Event = await self.request("POST", f"/channels/{channel_id}/play", media=media)
+        return str(result["id"])
+
+    async def global_variable(self, name: str) -> str | None:
+        result = await self.request("GET", "/asterisk/variable", variable=name)
+        return str(result.get("value")) if result and result.get("value") else None
+
     async def rtp_statistics(self, channel_id: str) -> Event:
         result: Event = await self.request("GET", f"/channels/{channel_id}/rtp_statistics")
         return result

@@ -35,3 +35,18 @@ class CallLeg(Base):
     queue: Mapped[str | None] = mapped_column(String(40))
     outcome: Mapped[str | None] = mapped_column(String(32))
     """``caller-hangup``, ``seat-hangup``, ``abandoned``, ``no-seat`` or ``failed``."""
+
+
+class CallbackRequest(Base):
+    """A caller to call back: the queue was closed, or nobody could take the call in time.
+    The hook where work orders (the transfer issue) take over."""
+
+    __tablename__ = "callback_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    caller_channel: Mapped[str] = mapped_column(String(64), index=True)
+    caller_number: Mapped[str] = mapped_column(String(40))
+    queue: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(String(40))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cdr.models import CallLeg
+from cdr.models import CallbackRequest, CallLeg
 from redlist.directory import CallerIdentity
 
 
@@ -75,6 +75,26 @@ class CallRecorder:
                     leg.talk_seconds = (at - leg.answered_at).total_seconds()
                 else:
                     leg.wait_seconds = (at - leg.entered_at).total_seconds()
+
+        await asyncio.to_thread(write)
+
+    async def callback_requested(
+        self, caller_channel: str, queue: str, reason: str, at: datetime
+    ) -> None:
+        """Note that this caller is to be called back."""
+
+        def write() -> None:
+            with self._sessions.begin() as session:
+                leg = self._leg(session, caller_channel)
+                session.add(
+                    CallbackRequest(
+                        caller_channel=caller_channel,
+                        caller_number=leg.caller_number,
+                        queue=queue,
+                        reason=reason,
+                        requested_at=at,
+                    )
+                )
 
         await asyncio.to_thread(write)
 

@@ -27,6 +27,11 @@ PROMPTS: dict[str, tuple[str, str]] = {
     "company-not-found": ("未找到该号码登记的企业。", "No company is registered with that number."),
     "company-found": ("谢谢，请稍候。", "Thank you, please hold."),
     "seat-done": ("好的。", "Done."),
+    "closed": (
+        "企业服务专线现在不在服务时间。我们已记录您的来电，将在服务时间内回电。",
+        "The enterprise line is closed now. We have noted your call, "
+        "and will call you back when we open.",
+    ),
 }
 """Short on purpose: every second of prompt is a second the caller waits."""
 

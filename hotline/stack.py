@@ -60,9 +60,10 @@ class Stack:
     def stop_front_door(self) -> None:
         services.stop(self.paths, "agi")
 
-    def start_app(self, timeout: float = 20.0) -> None:
-        """Start the Stasis app and wait until Asterisk sees it connected."""
-        services.start(self.paths, "app", self.site_file)
+    def start_app(self, timeout: float = 20.0, env: dict[str, str] | None = None) -> None:
+        """Start the Stasis app (with extra environment, e.g. an injected ``HOTLINE_CLOCK``)
+        and wait until Asterisk sees it connected."""
+        services.start(self.paths, "app", self.site_file, env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.app_connected():
