@@ -70,6 +70,9 @@ class StasisApp:
         """Whether a queue takes calls now (its hours, the site's time zone, Chinese holidays)."""
         return self.site.queue(queue).hours.schedule(self.site.timezone).is_open(clock.now())
 
+    def max_wait(self, queue: str) -> int:
+        return self.site.queue(queue).max_wait
+
     def wrap_up(self, queue: str) -> int:
         return self.site.queue(queue).wrap_up
 

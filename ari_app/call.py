@@ -50,6 +50,7 @@ class CallHost(Protocol):
     def line(self, queue: str) -> WaitingLine: ...
     def wrap_up(self, queue: str) -> int: ...
     def is_open(self, queue: str) -> bool: ...
+    def max_wait(self, queue: str) -> int: ...
     @property
     def sounds(self) -> str: ...
 
@@ -58,6 +59,10 @@ class CallHost(Protocol):
 
 class CallerLeft(Exception):
     """The caller hung up; the call winds down."""
+
+
+class MaxWaitReached(Exception):
+    """The caller has waited the queue's maximum: no more waiting for a seat."""
 
 
 @dataclass
@@ -193,7 +198,7 @@ class InboundCall:
         if self.answered_by_front_door is False:
             await ari.answer(self.caller_id)
         if not self.host.is_open(self.queue):
-            await self._closed()
+            await self._send_off("closed")
             return
         try:
             await ari.start_moh(self.caller_id)
@@ -203,22 +208,32 @@ class InboundCall:
         await self.line.join(self.caller_id, self.arrived, self.caller.tier)
         tried: set[str] = set()
         while self.seat is None or not self.seat.answered:
-            seat_id = await self._claim_seat(tried)
+            try:
+                seat_id = await self._claim_seat(tried)
+            except MaxWaitReached:
+                await self.line.leave(self.caller_id)
+                await self._send_off("max-wait")
+                return
             tried.add(seat_id)
             await self._ring(seat_id)
         await self._connect()
         self.outcome = await self._wait_for_hangup()
 
-    async def _closed(self) -> None:
-        """Out of the queue's hours: say so, note a call-back request, end the call."""
-        self.outcome = "closed"
+    async def _send_off(self, reason: str) -> None:
+        """End the call with a message and a call-back request: the queue is ``closed``, or
+        the caller reached the queue's ``max-wait``. The prompt has the reason's name."""
+        self.outcome = reason
         await self._record(
-            self.host.recorder.callback_requested(self.caller_id, self.queue, "closed", _now())
+            self.host.recorder.callback_requested(self.caller_id, self.queue, reason, _now())
         )
+        with contextlib.suppress(AriError):
+            await self.host.ari.stop_moh(self.caller_id)
         try:
-            playback = await self.host.ari.play(self.caller_id, f"sound:{self.host.sounds}/closed")
+            playback = await self.host.ari.play(
+                self.caller_id, f"sound:{self.host.sounds}/{reason}"
+            )
         except AriError as error:
-            log.warning("could not play the closed message to %s: %s", self.caller_id, error)
+            log.warning("could not play the %s message to %s: %s", reason, self.caller_id, error)
             return
         while True:  # until the message has been played, or the caller is gone
             event = await self._next(30.0)
@@ -234,6 +249,8 @@ class InboundCall:
         """Wait (caller on hold) until a seat is free. Seats that already failed this call
         are skipped until every seat has had its turn; then, after a pause, all are tried."""
         while True:
+            if time.time() - self.arrived >= self.host.max_wait(self.queue):
+                raise MaxWaitReached
             fresh = [seat for seat in self.host.seats_for(self.queue) if seat not in tried]
             if fresh:
                 seat = await self.host.seats.claim(self.caller_id, fresh, self.line)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -61,6 +62,14 @@ def run_demo(
     print(f"hotline demo — {site.site.name}")
     print(f"scenario: {scenario.name}: {scenario.description}")
     stack = Stack(site, site_file, paths)
+    local = datetime.now(UTC).astimezone(site.timezone)
+    if not site.queue("enterprise").hours.schedule(site.timezone).is_open(local):
+        opening = local.replace(hour=10, minute=0, second=0, microsecond=0)
+        stack.app_env = {"HOTLINE_CLOCK": opening.isoformat()}
+        print(
+            f"  the enterprise queue is closed now ({local:%H:%M} {site.site.timezone}); "
+            f"the demo runs the app's clock from {opening:%H:%M} so that seats answer"
+        )
     try:
         print("bringing up Redis, the database, Asterisk and the Stasis app...")
         stack.up()

@@ -27,6 +27,10 @@ PROMPTS: dict[str, tuple[str, str]] = {
     "company-not-found": ("未找到该号码登记的企业。", "No company is registered with that number."),
     "company-found": ("谢谢，请稍候。", "Thank you, please hold."),
     "seat-done": ("好的。", "Done."),
+    "max-wait": (
+        "坐席繁忙。我们已记录您的来电，稍后将给您回电。",
+        "All our agents are busy. We have noted your call and will call you back.",
+    ),
     "closed": (
         "企业服务专线现在不在服务时间。我们已记录您的来电，将在服务时间内回电。",
         "The enterprise line is closed now. We have noted your call, "

@@ -162,7 +162,8 @@ class Queue(_Model):
     hours: HoursSpec = HoursSpec(periods=["06:00-24:00"])
     ring_timeout: int = Field(default=15, ge=5, le=120)
     wrap_up: int = Field(default=10, ge=0, le=600)
-    max_wait: int = Field(default=600, ge=30, le=7200)
+    max_wait: int = Field(default=600, ge=10, le=7200)
+    """Seconds a caller may wait for a seat; then a message and a call-back request."""
     red_list_head_start: int = Field(default=60, ge=0, le=3600)
     """Seconds a red-list firm is placed ahead in the line (see queues.line for the rule)."""
 

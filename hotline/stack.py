@@ -29,6 +29,8 @@ class Stack:
     paths: Paths
     pbx: Pbx = field(init=False)
     redis: PrivateRedis = field(init=False)
+    app_env: dict[str, str] = field(default_factory=dict)
+    """Extra environment for the Stasis app (e.g. an injected HOTLINE_CLOCK)."""
 
     def __post_init__(self) -> None:
         self.paths.ensure()
@@ -63,7 +65,7 @@ class Stack:
     def start_app(self, timeout: float = 20.0, env: dict[str, str] | None = None) -> None:
         """Start the Stasis app (with extra environment, e.g. an injected ``HOTLINE_CLOCK``)
         and wait until Asterisk sees it connected."""
-        services.start(self.paths, "app", self.site_file, env)
+        services.start(self.paths, "app", self.site_file, self.app_env if env is None else env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.app_connected():

@@ -28,18 +28,22 @@ HEAD_START = 5
 tested in seconds, not minutes."""
 RING_TIMEOUT = 5
 WRAP_UP = 2
+MAX_WAIT = 45
+OPEN_MOMENT = "2026-11-23T10:00:00+08:00"
+"""The app's clock in tests: a Monday morning in Shanghai, when every queue is open."""
 
 
 @pytest.fixture(scope="session")
 def site_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example site, with a short red-list head start, ring timeout and wrap-up."""
+    """The example site, with a short red-list head start, ring timeout, wrap-up and
+    maximum wait."""
     text = EXAMPLE_SITE.read_text(encoding="utf-8")
-    assert all(
-        key in text for key in ("red_list_head_start = 60", "ring_timeout = 15", "wrap_up = 10")
-    )
+    keys = ("red_list_head_start = 60", "ring_timeout = 15", "wrap_up = 10", "max_wait = 600")
+    assert all(key in text for key in keys)
     text = text.replace("red_list_head_start = 60", f"red_list_head_start = {HEAD_START}")
     text = text.replace("ring_timeout = 15", f"ring_timeout = {RING_TIMEOUT}")
     text = text.replace("wrap_up = 10", f"wrap_up = {WRAP_UP}")
+    text = text.replace("max_wait = 600", f"max_wait = {MAX_WAIT}")
     path = tmp_path_factory.mktemp("site") / "site.toml"
     path.write_text(text, "utf-8")
     return path
@@ -90,6 +94,8 @@ async def eventually(
 @pytest.fixture(scope="session")
 def stack(site: Site, site_file: Path, paths: Paths) -> Iterator[Stack]:
     running = Stack(site, site_file, paths)
+    # the queues' hours must not depend on when the tests run: the app lives at an open moment
+    running.app_env = {"HOTLINE_CLOCK": OPEN_MOMENT}
     try:
         running.up()
         yield running

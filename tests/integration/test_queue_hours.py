@@ -14,7 +14,7 @@ from hotline.stack import Stack
 from redlist.service import RedList
 from redlist.synthetic import landline
 from rig.orchestrator import CallerSpec, Rig, Scenario
-from tests.conftest import seat_phones
+from tests.conftest import MAX_WAIT, seat_phones
 
 pytestmark = pytest.mark.pbx
 
@@ -50,3 +50,27 @@ async def test_out_of_hours_callers_hear_the_closed_message_and_get_a_call_back(
         "enterprise",
         "closed",
     )
+
+
+async def test_a_caller_who_reaches_the_maximum_wait_gets_a_message_and_a_call_back(
+    rig: Rig, stack: Stack, registry: RedList, one_seat: str
+) -> None:
+    since = datetime.now(UTC)
+    phones = tuple(p for p in seat_phones(stack.site) if p.name == one_seat)
+    callers = (
+        CallerSpec(landline(3), hold=MAX_WAIT + 8.0),  # keeps the only seat busy throughout
+        CallerSpec(landline(5), at=1.0, hold=None),  # waits, until the maximum sends it off
+    )
+    report = await rig.run(Scenario("max-wait", phones, callers))
+
+    waiting = report.callers[1]
+    assert waiting.calls[0].events == ["calling", "answered", "remote-hangup"], report.render()
+    with registry.sessions() as session:
+        leg = session.execute(
+            select(CallLeg).where(CallLeg.entered_at >= since, CallLeg.caller_number == landline(5))
+        ).scalar_one()
+        request = session.execute(
+            select(CallbackRequest).where(CallbackRequest.caller_channel == leg.caller_channel)
+        ).scalar_one()
+    assert (leg.outcome, leg.seat_id, request.reason) == ("max-wait", None, "max-wait")
+    assert leg.wait_seconds is not None and leg.wait_seconds >= MAX_WAIT
