@@ -195,7 +195,7 @@ class InboundCall:
 
     async def _serve(self) -> None:
         ari = self.host.ari
-        if self.answered_by_front_door is False:
+        if not self.answered_by_front_door:
             await ari.answer(self.caller_id)
         if not self.host.is_open(self.queue):
             await self._send_off("closed")

@@ -120,15 +120,6 @@ class Ari:
     async def stop_moh(self, channel_id: str) -> None:
         await self.request("DELETE", f"/channels/{channel_id}/moh")
 
-    async def variable(self, channel_id: str, name: str) -> str | None:
-        try:
-            result = await self.request("GET", f"/channels/{channel_id}/variable", variable=name)
-        except AriError as error:
-            if error.status == 404:
-                return None
-            raise
-        return str(result.get("value")) if result else None
-
     async def play(self, channel_id: str, media: str) -> str:
         """Start playing ``media`` (e.g. ``sound:/path/prompt``) to a channel; the playback id."""
         result: Event = await self.request("POST", f"/channels/{channel_id}/play", media=media)
@@ -137,12 +128,6 @@ class Ari:
     async def global_variable(self, name: str) -> str | None:
         result = await self.request("GET", "/asterisk/variable", variable=name)
         return str(result.get("value")) if result and result.get("value") else None
-
-    async def rtp_statistics(self, channel_id: str) -> Event:
-        result: Event = await self.request("GET", f"/channels/{channel_id}/rtp_statistics")
-        return result
-
-    # --- bridges -----------------------------------------------------------------------
 
     async def bridges(self) -> list[Event]:
         result: list[Event] = await self.request("GET", "/bridges")

@@ -41,10 +41,6 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def database_url(paths: Paths) -> str:
     """``HOTLINE_DATABASE_URL`` or the installation's SQLite file."""
     return os.environ.get("HOTLINE_DATABASE_URL") or f"sqlite:///{paths.state / 'hotline.db'}"

@@ -124,7 +124,6 @@ class FirmRow:
 @dataclass
 class ParsedFile:
     rows: list[FirmRow] = field(default_factory=list)
-    encoding: str = "utf-8"
 
 
 def decode(data: bytes) -> tuple[str, str]:
@@ -147,7 +146,7 @@ def _date(text: str) -> date:
 
 def parse(data: bytes, area_code: str | None = None) -> ParsedFile:
     """Check a whole file; raise :class:`ImportRefused` listing every bad row."""
-    text, encoding = decode(data)
+    text, _encoding = decode(data)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
@@ -173,7 +172,7 @@ def parse(data: bytes, area_code: str | None = None) -> ParsedFile:
     if problems:
         raise ImportRefused(problems)
 
-    parsed = ParsedFile(encoding=encoding)
+    parsed = ParsedFile()
     seen = _Seen()
     for values in reader:
         line = reader.line_num
