@@ -50,3 +50,43 @@ class CallbackRequest(Base):
     reason: Mapped[str] = mapped_column(String(40))
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     done_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class QueueVisit(Base):
+    """One stay of a caller in one queue: from joining it to being answered, giving up,
+    being sent off (``closed``, ``max-wait``) or moved to another queue. A call moved from
+    the citizen queue to the enterprise queue has two."""
+
+    __tablename__ = "queue_visits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    caller_channel: Mapped[str] = mapped_column(String(64), index=True)
+    queue: Mapped[str] = mapped_column(String(40))
+    tier: Mapped[str | None] = mapped_column(String(30))
+    entered_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    left_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    wait_seconds: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    """``answered``, ``abandoned``, ``closed``, ``max-wait``, ``failed``, or ``moved`` (the
+    seat that answered moved the caller on to another queue)."""
+    seat_id: Mapped[str | None] = mapped_column(String(16))
+    """The seat that answered."""
+
+
+class SeatAttempt(Base):
+    """One seat rung for one caller, and what came of it."""
+
+    __tablename__ = "seat_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    caller_channel: Mapped[str] = mapped_column(String(64), index=True)
+    queue: Mapped[str] = mapped_column(String(40))
+    seat_id: Mapped[str] = mapped_column(String(16), index=True)
+    seat_channel: Mapped[str] = mapped_column(String(64), unique=True)
+    rung_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    rang_seconds: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    """``answered``, ``no-answer`` (rang out), ``declined`` (busy or rejected),
+    ``unreachable`` (no phone to ring) or ``caller-left`` (the caller hung up first)."""
+    cause: Mapped[int | None] = mapped_column(Integer)
+    """The Q.850 hangup cause Asterisk gave for the seat's leg, when it did not answer."""

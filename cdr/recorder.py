@@ -8,8 +8,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cdr.models import CallbackRequest, CallLeg
+from cdr.models import CallbackRequest, CallLeg, QueueVisit, SeatAttempt
 from redlist.directory import CallerIdentity
+
+_LEFT_WAITING = frozenset({"abandoned", "closed", "max-wait"})
+"""Call outcomes that end a stay in a queue before any seat answered."""
 
 
 class CallRecorder:
@@ -48,6 +51,50 @@ class CallRecorder:
                         queue=queue,
                     )
                 )
+                session.add(
+                    QueueVisit(
+                        caller_channel=caller_channel,
+                        queue=queue,
+                        tier=caller.tier.value if caller.tier else None,
+                        entered_at=at,
+                    )
+                )
+
+        await asyncio.to_thread(write)
+
+    async def seat_rung(
+        self, caller_channel: str, queue: str, seat_id: str, seat_channel: str, at: datetime
+    ) -> None:
+        """A seat's phone is being rung for this caller."""
+
+        def write() -> None:
+            with self._sessions.begin() as session:
+                session.add(
+                    SeatAttempt(
+                        caller_channel=caller_channel,
+                        queue=queue,
+                        seat_id=seat_id,
+                        seat_channel=seat_channel,
+                        rung_at=at,
+                    )
+                )
+
+        await asyncio.to_thread(write)
+
+    async def seat_attempt_ended(
+        self, seat_channel: str, outcome: str, at: datetime, cause: int | None = None
+    ) -> None:
+        """The seat rung on ``seat_channel`` answered, or did not (``outcome``, ``cause``)."""
+
+        def write() -> None:
+            with self._sessions.begin() as session:
+                attempt = session.execute(
+                    select(SeatAttempt).where(SeatAttempt.seat_channel == seat_channel)
+                ).scalar_one_or_none()
+                if attempt is None or attempt.outcome is not None:
+                    return
+                attempt.outcome, attempt.cause = outcome, cause
+                attempt.rang_seconds = (at - attempt.rung_at).total_seconds()
 
         await asyncio.to_thread(write)
 
@@ -59,8 +106,9 @@ class CallRecorder:
         def write() -> None:
             with self._sessions.begin() as session:
                 leg = self._leg(session, caller_channel)
+                self._leave_queue(session, caller_channel, "answered", at, seat_id)
                 leg.seat_id, leg.seat_channel, leg.answered_at = seat_id, seat_channel, at
-                leg.wait_seconds = (at - leg.entered_at).total_seconds()
+                leg.wait_seconds = self._waited(session, caller_channel)
 
         await asyncio.to_thread(write)
 
@@ -71,10 +119,40 @@ class CallRecorder:
             with self._sessions.begin() as session:
                 leg = self._leg(session, caller_channel)
                 leg.ended_at, leg.outcome = at, outcome
+                visit_outcome = outcome if outcome in _LEFT_WAITING else "failed"
+                self._leave_queue(session, caller_channel, visit_outcome, at)
                 if leg.answered_at is not None:
                     leg.talk_seconds = (at - leg.answered_at).total_seconds()
                 else:
-                    leg.wait_seconds = (at - leg.entered_at).total_seconds()
+                    leg.wait_seconds = self._waited(session, caller_channel)
+
+        await asyncio.to_thread(write)
+
+    async def moved(self, caller_channel: str, to_queue: str, at: datetime) -> None:
+        """The seat that answered moved the caller on to another queue: that stay is marked
+        ``moved`` and a new one begins in ``to_queue``."""
+
+        def write() -> None:
+            with self._sessions.begin() as session:
+                leg = self._leg(session, caller_channel)
+                answered = (
+                    session.execute(
+                        select(QueueVisit)
+                        .where(QueueVisit.caller_channel == caller_channel)
+                        .order_by(QueueVisit.id.desc())
+                    )
+                    .scalars()
+                    .first()
+                )
+                if answered is not None:
+                    answered.outcome = "moved"
+                session.add(
+                    QueueVisit(
+                        caller_channel=caller_channel, queue=to_queue, tier=leg.tier, entered_at=at
+                    )
+                )
+                leg.queue, leg.seat_id, leg.seat_channel = to_queue, None, None
+                leg.answered_at = None
 
         await asyncio.to_thread(write)
 
@@ -114,6 +192,40 @@ class CallRecorder:
                 return closed
 
         return await asyncio.to_thread(write)
+
+    @staticmethod
+    def _open_visit(session: Session, caller_channel: str) -> QueueVisit | None:
+        return (
+            session.execute(
+                select(QueueVisit).where(
+                    QueueVisit.caller_channel == caller_channel, QueueVisit.left_at.is_(None)
+                )
+            )
+            .scalars()
+            .first()
+        )
+
+    @classmethod
+    def _leave_queue(
+        cls,
+        session: Session,
+        caller_channel: str,
+        outcome: str,
+        at: datetime,
+        seat_id: str | None = None,
+    ) -> None:
+        visit = cls._open_visit(session, caller_channel)
+        if visit is not None:
+            visit.left_at, visit.outcome, visit.seat_id = at, outcome, seat_id
+            visit.wait_seconds = (at - visit.entered_at).total_seconds()
+
+    @staticmethod
+    def _waited(session: Session, caller_channel: str) -> float:
+        """Seconds the caller spent waiting in queues, over all their stays."""
+        visits = session.execute(
+            select(QueueVisit).where(QueueVisit.caller_channel == caller_channel)
+        ).scalars()
+        return sum(visit.wait_seconds or 0.0 for visit in visits)
 
     @staticmethod
     def _find(session: Session, caller_channel: str) -> CallLeg | None:

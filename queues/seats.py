@@ -10,17 +10,17 @@ for two calls, nor let a caller jump the line.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
+from queues.events import publish
+
 if TYPE_CHECKING:
     from queues.line import WaitingLine
 
-EVENTS = "hotline:events"
 IDLE = "hotline:seats:idle"
 BUSY = "hotline:seats:busy"
 PAUSED = "hotline:seats:paused"
@@ -112,8 +112,7 @@ class SeatPool:
 
     async def _announce(self, seat_id: str, state: str, **details: object) -> None:
         """Seat state changes go out on Redis pub/sub (the live dashboard listens)."""
-        event = {"type": "seat", "seat": seat_id, "state": state, "at": time.time(), **details}
-        await self.redis.publish(EVENTS, json.dumps(event))
+        await publish(self.redis, "seat", seat=seat_id, state=state, **details)
 
     async def paused(self) -> dict[str, str]:
         raw = await self.redis.hgetall(PAUSED)
