@@ -19,12 +19,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from ari_app.client import Ari, AriError, Event
+from hotline.prompts import position_prompt
+from queues.events import publish
 from redlist.directory import CallerIdentity, CallerKind, display_safe
 from redlist.models import RedListTier
 from redlist.numbers import safe_number
 
 if TYPE_CHECKING:
     from cdr.recorder import CallRecorder
+    from hotline.site import Queue
     from queues.line import WaitingLine
     from queues.seats import SeatPool
 
@@ -33,12 +36,21 @@ log = logging.getLogger(__name__)
 _GONE = frozenset({"StasisEnd", "ChannelDestroyed", "ChannelHangupRequest"})
 SEAT_WAIT_POLL = 0.5
 CAUSE_NO_ANSWER = 19
+DECLINED_CAUSES = frozenset({17, 21})
+"""Q.850 user busy and call rejected: the agent turned the call down."""
 UNREACHABLE_REST = 30
+FIRST_ANNOUNCEMENT = 3.0
+"""Seconds on hold before a waiting caller first hears how many are ahead of them."""
+MOVE_KEY = "#"
+"""The key a seat presses to move the caller to its queue's ``move_to`` queue."""
+MOVED = "moved"
 
 
 class CallHost(Protocol):
     """What a call needs from the application that hosts it."""
 
+    name: str
+    """The application's name (one per process)."""
     ari: Ari
     seats: SeatPool
     recorder: CallRecorder
@@ -48,13 +60,10 @@ class CallHost(Protocol):
     def seats_for(self, queue: str) -> list[str]: ...
     def has_queue(self, queue: str) -> bool: ...
     def line(self, queue: str) -> WaitingLine: ...
-    def wrap_up(self, queue: str) -> int: ...
+    def settings(self, queue: str) -> Queue: ...
     def is_open(self, queue: str) -> bool: ...
-    def max_wait(self, queue: str) -> int: ...
     @property
     def sounds(self) -> str: ...
-
-    def ring_timeout(self, queue: str) -> int: ...
 
 
 class CallerLeft(Exception):
@@ -99,10 +108,12 @@ def _now() -> datetime:
 
 
 class InboundCall:
-    """A caller on the hotline number, served by one seat."""
+    """A caller on the hotline number, served by one seat (or moved on by one to another
+    queue, and served there)."""
 
     def __init__(self, host: CallHost, start: Event) -> None:
         channel = start["channel"]
+        variables = channel.get("channelvars") or {}
         self.host = host
         self.caller_id: str = channel["id"]
         self.linkedid: str | None = channel.get("linkedid")
@@ -110,14 +121,26 @@ class InboundCall:
         self.called_number = safe_number(channel.get("dialplan", {}).get("exten"))
         self.caller = caller_from_channel(channel, self.caller_number)
         self.answered_by_front_door = channel.get("state") == "Up"
-        self.queue = self.caller.queue if host.has_queue(self.caller.queue) else "enterprise"
+        queue = str(variables.get("HOTLINE_QUEUE") or self.caller.queue)
+        self.queue = queue if host.has_queue(queue) else "enterprise"
         self.line = host.line(self.queue)
-        self.arrived = time.time()
+        self.arrived = _arrival(variables.get("HOTLINE_ARRIVED"))
+        """When the caller first arrived: their place in every line they join."""
+        self.joined = self.arrived
+        """When the caller joined the queue they are in now: the maximum wait counts from it."""
         self.bridge_id: str | None = None
         self.seat: SeatLeg | None = None
         self.outcome = "failed"
+        self._on_hold = False
+        self._announcement: str | None = None
+        self._next_announcement = float("inf")
         self._inbox: asyncio.Queue[Event] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
+
+    @property
+    def settings(self) -> Queue:
+        """The settings of the queue the caller is in now."""
+        return self.host.settings(self.queue)
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -127,7 +150,7 @@ class InboundCall:
 
     def resume_connected(self, bridge_id: str, seat: SeatLeg) -> None:
         """Take over a call that an earlier process had already connected (after a restart):
-        only its ending is left to handle."""
+        it goes on from the talk with its seat."""
         self.bridge_id, self.seat = bridge_id, seat
         self.host.own(self.caller_id, self)
         self.host.own(seat.channel_id, self)
@@ -135,10 +158,18 @@ class InboundCall:
 
     async def _run_connected(self) -> None:
         try:
-            self.outcome = await self._gone_while_unwatched() or await self._wait_for_hangup()
+            self.outcome = await self._gone_while_unwatched() or await self._talk()
+            if self.outcome == MOVED:
+                await self._move_on()
+                await self._serve_in_queues()
+        except CallerLeft:
+            pass
         except asyncio.CancelledError:
             self.host.forget(self)
             raise
+        except Exception:
+            log.exception("call %s failed; cleaning up", self.caller_id)
+            self.outcome = "failed"
         await self._finish()
 
     def post(self, event: Event) -> None:
@@ -146,10 +177,18 @@ class InboundCall:
         self._inbox.put_nowait(event)
 
     async def _next(self, wait: float | None) -> Event | None:
-        try:
-            return await asyncio.wait_for(self._inbox.get(), wait)
-        except TimeoutError:
-            return None
+        """The call's next event, or None after ``wait`` seconds. The end of a position
+        announcement is handled here, wherever the call is: music on hold comes back."""
+        loop = asyncio.get_running_loop()
+        deadline = None if wait is None else loop.time() + wait
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - loop.time())
+            try:
+                event = await asyncio.wait_for(self._inbox.get(), remaining)
+            except TimeoutError:
+                return None
+            if not await self._announcement_event(event):
+                return event
 
     def _is_caller_gone(self, event: Event) -> bool:
         return event.get("type") in _GONE and event.get("channel", {}).get("id") == self.caller_id
@@ -160,6 +199,16 @@ class InboundCall:
             await step
         except Exception:
             log.exception("could not record call %s; the call goes on", self.caller_id)
+
+    async def _publish(self, kind: str, **details: object) -> None:
+        await publish(
+            self.host.seats.redis,
+            kind,
+            queue=self.queue,
+            caller=self.caller_id,
+            app=self.host.name,
+            **details,
+        )
 
     async def _run(self) -> None:
         try:
@@ -174,7 +223,9 @@ class InboundCall:
                     self.queue,
                 )
             )
-            await self._serve()
+            if not self.answered_by_front_door:
+                await self.host.ari.answer(self.caller_id)
+            await self._serve_in_queues()
         except CallerLeft:
             pass
         except asyncio.CancelledError:
@@ -188,24 +239,26 @@ class InboundCall:
 
     async def _finish(self) -> None:
         await self._clean_up()
+        if self._on_hold:
+            await self._publish("caller-left", reason=self.outcome, waited=self._waited())
         await self._record(self.host.recorder.ended(self.caller_id, self.outcome, _now()))
+        await self._publish("call-ended", outcome=self.outcome)
         self.host.forget(self)
 
     # --- the call ------------------------------------------------------------------------
 
-    async def _serve(self) -> None:
-        ari = self.host.ari
-        if not self.answered_by_front_door:
-            await ari.answer(self.caller_id)
+    async def _serve_in_queues(self) -> None:
+        """Serve the caller in their queue, and again in the next one each time a seat
+        moves them on."""
+        while await self._serve() == MOVED:
+            await self._move_on()
+
+    async def _serve(self) -> str:
+        """Wait in line for a seat and talk to it; the outcome (``moved``: go on)."""
         if not self.host.is_open(self.queue):
             await self._send_off("closed")
-            return
-        try:
-            await ari.start_moh(self.caller_id)
-        except AriError as error:  # silence is bad, losing the call is worse
-            log.warning("no music on hold for %s: %s", self.caller_id, error)
-        self.outcome = "abandoned"
-        await self.line.join(self.caller_id, self.arrived, self.caller.tier)
+            return self.outcome
+        await self._wait_in_line()
         tried: set[str] = set()
         while self.seat is None or not self.seat.answered:
             try:
@@ -213,16 +266,48 @@ class InboundCall:
             except MaxWaitReached:
                 await self.line.leave(self.caller_id)
                 await self._send_off("max-wait")
-                return
+                return self.outcome
             tried.add(seat_id)
             await self._ring(seat_id)
         await self._connect()
-        self.outcome = await self._wait_for_hangup()
+        self.outcome = await self._talk()
+        return self.outcome
+
+    async def _wait_in_line(self) -> None:
+        """Music on hold (unless a message is still playing) and a place in the line."""
+        self.outcome = "abandoned"
+        self._on_hold = True
+        if self._announcement is None:
+            await self._hold_music()
+        ari = self.host.ari
+        await _quietly(ari.set_variable(self.caller_id, "HOTLINE_ARRIVED", f"{self.arrived:.3f}"))
+        await self.line.join(self.caller_id, self.arrived, self.caller.tier)
+        if self.settings.announce_every:
+            self._next_announcement = self.joined + FIRST_ANNOUNCEMENT
+        await self._publish(
+            "caller-joined",
+            number=self.caller_number,
+            tier=self.caller.tier.value if self.caller.tier else None,
+            position=await self.line.ahead_of(self.caller_id),
+        )
+
+    async def _hold_music(self) -> None:
+        try:
+            await self.host.ari.start_moh(self.caller_id)
+        except AriError as error:  # silence is bad, losing the call is worse
+            log.warning("no music on hold for %s: %s", self.caller_id, error)
+
+    def _waited(self) -> float:
+        return round(time.time() - self.joined, 3)
 
     async def _send_off(self, reason: str) -> None:
         """End the call with a message and a call-back request: the queue is ``closed``, or
         the caller reached the queue's ``max-wait``. The prompt has the reason's name."""
         self.outcome = reason
+        if self._on_hold:
+            self._on_hold = False
+            await self._publish("caller-left", reason=reason, waited=self._waited())
+        await self._end_announcement()
         await self._record(
             self.host.recorder.callback_requested(self.caller_id, self.queue, reason, _now())
         )
@@ -245,12 +330,57 @@ class InboundCall:
             ):
                 return
 
+    # --- telling waiting callers where they are -------------------------------------------
+
+    async def _announce(self, prompt: str) -> None:
+        """Play a prompt to the caller on hold in place of the music (back when it ends)."""
+        await self._end_announcement()
+        with contextlib.suppress(AriError):
+            await self.host.ari.stop_moh(self.caller_id)
+        try:
+            self._announcement = await self.host.ari.play(
+                self.caller_id, f"sound:{self.host.sounds}/{prompt}"
+            )
+        except AriError as error:
+            log.warning("could not play %s to %s: %s", prompt, self.caller_id, error)
+            await self._hold_music()
+
+    async def _announce_position(self) -> None:
+        ahead = await self.line.ahead_of(self.caller_id)
+        if ahead is not None:
+            await self._announce(position_prompt(ahead))
+
+    async def _announcement_event(self, event: Event) -> bool:
+        """Whether ``event`` is about the announcement playing (and was dealt with)."""
+        playback = event.get("playback") or {}
+        if self._announcement is None or playback.get("id") != self._announcement:
+            return False
+        if event.get("type") == "PlaybackStarted":
+            media = str(playback.get("media_uri", "")).rsplit("/", 1)[-1]
+            await self._publish("caller-announced", prompt=media)
+        elif event.get("type") == "PlaybackFinished":
+            self._announcement = None
+            if self._on_hold:
+                await self._hold_music()
+        return True
+
+    async def _end_announcement(self) -> None:
+        if self._announcement is not None:
+            playback, self._announcement = self._announcement, None
+            await _quietly(self.host.ari.stop_playback(playback))
+
+    # --- finding and ringing a seat -------------------------------------------------------
+
     async def _claim_seat(self, tried: set[str]) -> str:
         """Wait (caller on hold) until a seat is free. Seats that already failed this call
         are skipped until every seat has had its turn; then, after a pause, all are tried."""
         while True:
-            if time.time() - self.arrived >= self.host.max_wait(self.queue):
+            now = time.time()
+            if now - self.joined >= self.settings.max_wait:
                 raise MaxWaitReached
+            if now >= self._next_announcement and self._announcement is None:
+                self._next_announcement = now + self.settings.announce_every
+                await self._announce_position()
             fresh = [seat for seat in self.host.seats_for(self.queue) if seat not in tried]
             if fresh:
                 seat = await self.host.seats.claim(self.caller_id, fresh, self.line)
@@ -267,16 +397,22 @@ class InboundCall:
         channel_id = f"seat-{uuid.uuid4()}"
         self.seat = SeatLeg(seat_id, channel_id)
         self.host.own(channel_id, self)
+        recorder = self.host.recorder
+        await self._record(
+            recorder.seat_rung(self.caller_id, self.queue, seat_id, channel_id, _now())
+        )
+        await self._publish("seat-ringing", seat=seat_id)
         try:
             await self.host.ari.originate(
                 endpoint=f"PJSIP/{seat_id}",
                 channel_id=channel_id,
                 app_args=f"seat,{self.caller_id}",
                 caller_id=self.caller_number,
-                ring_seconds=self.host.ring_timeout(self.queue),
+                ring_seconds=self.settings.ring_timeout,
                 originator=self.caller_id,
             )
         except AriError as error:
+            await self._record(recorder.seat_attempt_ended(channel_id, "unreachable", _now()))
             await self._free_seat()
             await self.line.not_answered(self.caller_id)
             if not await self._caller_present():
@@ -292,26 +428,47 @@ class InboundCall:
             return
         while True:
             event = await self._next(None)
-            assert event is not None
+            if event is None:
+                continue
             if self._is_caller_gone(event):
+                await self._record(recorder.seat_attempt_ended(channel_id, "caller-left", _now()))
                 raise CallerLeft
             if event.get("channel", {}).get("id") != channel_id:
                 continue
             if event["type"] == "StasisStart":
                 self.seat.answered = True
                 await self.line.leave(self.caller_id)
-                await self._record(
-                    self.host.recorder.answered(self.caller_id, seat_id, channel_id, _now())
-                )
+                await self._record(recorder.seat_attempt_ended(channel_id, "answered", _now()))
+                await self._record(recorder.answered(self.caller_id, seat_id, channel_id, _now()))
                 return
             if event["type"] in _GONE:
-                cause = event.get("cause")
-                log.info("seat %s did not answer (cause %s)", seat_id, cause)
-                await self._free_seat()
-                await self.line.not_answered(self.caller_id)
-                if cause == CAUSE_NO_ANSWER:  # rang out: the agent is not at the phone
-                    await self.host.seats.pause(seat_id, "no-answer")
+                await self._not_answered(event.get("cause"))
                 return
+
+    async def _not_answered(self, cause: object) -> None:
+        """The seat being rung did not answer. Rang out: its agent is away, the seat is
+        paused. Turned down: the next seat is tried. Anything else (no phone answering
+        on the network): the seat is left out for a while."""
+        assert self.seat is not None
+        seat_id, channel_id = self.seat.seat_id, self.seat.channel_id
+        if cause == CAUSE_NO_ANSWER:
+            outcome = "no-answer"
+        elif cause in DECLINED_CAUSES:
+            outcome = "declined"
+        else:
+            outcome = "unreachable"
+        log.info("seat %s did not answer (%s, cause %s)", seat_id, outcome, cause)
+        await self._record(
+            self.host.recorder.seat_attempt_ended(
+                channel_id, outcome, _now(), cause if isinstance(cause, int) else None
+            )
+        )
+        await self._free_seat()
+        await self.line.not_answered(self.caller_id)
+        if outcome == "no-answer":
+            await self.host.seats.pause(seat_id, "no-answer")
+        elif outcome == "unreachable":
+            await self.host.seats.rest(seat_id, UNREACHABLE_REST)
 
     async def _caller_present(self) -> bool:
         try:
@@ -320,9 +477,14 @@ class InboundCall:
             return error.status != 404
         return True
 
+    # --- talking -------------------------------------------------------------------------
+
     async def _connect(self) -> None:
         assert self.seat is not None
         ari = self.host.ari
+        self._on_hold = False
+        await self._publish("caller-answered", seat=self.seat.seat_id, waited=self._waited())
+        await self._end_announcement()
         self.bridge_id = f"call-{uuid.uuid4()}"
         await ari.create_bridge(self.bridge_id, name=f"call {self.caller_id}")
         with contextlib.suppress(AriError):
@@ -342,18 +504,46 @@ class InboundCall:
                     return outcome
         return None
 
-    async def _wait_for_hangup(self) -> str:
+    async def _talk(self) -> str:
+        """Caller and seat talk until one hangs up (``caller-hangup``, ``seat-hangup``) or
+        the seat keys :data:`MOVE_KEY` in a queue that moves callers on (``moved``). The
+        seat's keys reach the app only: the caller does not hear them."""
         assert self.seat is not None
         while True:
             event = await self._next(None)
-            assert event is not None
-            if event.get("type") not in _GONE:
+            if event is None:
                 continue
-            channel = event.get("channel", {}).get("id")
-            if channel == self.caller_id:
+            kind, channel = event.get("type"), event.get("channel", {}).get("id")
+            if kind in _GONE and channel == self.caller_id:
                 return "caller-hangup"
-            if channel == self.seat.channel_id:
+            if kind in _GONE and channel == self.seat.channel_id:
                 return "seat-hangup"
+            if (
+                kind == "ChannelDtmfReceived"
+                and channel == self.seat.channel_id
+                and event.get("digit") == MOVE_KEY
+                and self.settings.move_to is not None
+            ):
+                return MOVED
+
+    async def _move_on(self) -> None:
+        """The seat moved the caller to its queue's ``move_to`` queue: the seat is let go
+        (to its wrap-up), the caller hears that they are being moved and waits there, with
+        their place by first arrival."""
+        assert self.seat is not None and self.settings.move_to is not None
+        ari, target, seat = self.host.ari, self.settings.move_to, self.seat
+        log.info("seat %s moves %s from %s to %s", seat.seat_id, self.caller_id, self.queue, target)
+        await self._publish("caller-left", reason=MOVED, to=target, seat=seat.seat_id)
+        if self.bridge_id is not None:
+            await _quietly(ari.destroy_bridge(self.bridge_id))
+            self.bridge_id = None
+        await _quietly(ari.hangup(seat.channel_id))
+        await self._free_seat()
+        await self._record(self.host.recorder.moved(self.caller_id, target, _now()))
+        self.queue, self.line, self.joined = target, self.host.line(target), time.time()
+        await _quietly(ari.set_variable(self.caller_id, "HOTLINE_QUEUE", target))
+        self._on_hold = True
+        await self._announce("moving")
 
     # --- winding down --------------------------------------------------------------------
 
@@ -362,7 +552,7 @@ class InboundCall:
         if self.seat is not None:
             seat, self.seat = self.seat, None
             if await self.host.seats.release(seat.seat_id, self.caller_id) and seat.answered:
-                await self.host.seats.rest(seat.seat_id, self.host.wrap_up(self.queue))
+                await self.host.seats.rest(seat.seat_id, self.settings.wrap_up)
 
     async def _clean_up(self) -> None:
         """Hang up every leg of the call that is still up and destroy its bridge."""
@@ -376,6 +566,17 @@ class InboundCall:
             await self._free_seat()
         with contextlib.suppress(Exception):
             await self.line.leave(self.caller_id)
+
+
+def _arrival(value: object) -> float:
+    """When the caller first arrived (the app notes it on the channel, so a restart or a
+    move keeps it); now if it is missing or not believable."""
+    now = time.time()
+    try:
+        arrived = float(str(value))
+    except ValueError:
+        return now
+    return arrived if now - 86400 < arrived <= now else now
 
 
 async def _quietly(step: Awaitable[None]) -> None:

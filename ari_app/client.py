@@ -125,6 +125,12 @@ class Ari:
         result: Event = await self.request("POST", f"/channels/{channel_id}/play", media=media)
         return str(result["id"])
 
+    async def stop_playback(self, playback_id: str) -> None:
+        await self.request("DELETE", f"/playbacks/{playback_id}")
+
+    async def set_variable(self, channel_id: str, name: str, value: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/variable", variable=name, value=value)
+
     async def global_variable(self, name: str) -> str | None:
         result = await self.request("GET", "/asterisk/variable", variable=name)
         return str(result.get("value")) if result and result.get("value") else None
@@ -151,9 +157,23 @@ class Ari:
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self.request("DELETE", f"/bridges/{bridge_id}")
 
-    async def application(self) -> Event:
-        result: Event = await self.request("GET", f"/applications/{self.config.app}")
+    async def application(self, name: str | None = None) -> Event:
+        """An application's state (this client's own by default): its channels, bridges."""
+        result: Event = await self.request("GET", f"/applications/{name or self.config.app}")
         return result
+
+    async def subscribe(self, sources: list[str]) -> None:
+        """Have this client's application receive the events of channels or bridges
+        (``channel:ID``, ``bridge:ID``) that are in another application."""
+        await self.request(
+            "POST", f"/applications/{self.config.app}/subscription", eventSource=",".join(sources)
+        )
+
+    async def move(self, channel_id: str, app_args: str) -> None:
+        """Move a channel from the application it is in into this client's application."""
+        await self.request(
+            "POST", f"/channels/{channel_id}/move", app=self.config.app, appArgs=app_args
+        )
 
 
 def _param(value: Any) -> str:

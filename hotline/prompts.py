@@ -31,6 +31,10 @@ PROMPTS: dict[str, tuple[str, str]] = {
         "坐席繁忙。我们已记录您的来电，稍后将给您回电。",
         "All our agents are busy. We have noted your call and will call you back.",
     ),
+    "moving": (
+        "正在为您转接企业服务专席，请稍候。",
+        "Transferring you to the enterprise service line. Please hold.",
+    ),
     "closed": (
         "企业服务专线现在不在服务时间。我们已记录您的来电，将在服务时间内回电。",
         "The enterprise line is closed now. We have noted your call, "
@@ -38,6 +42,26 @@ PROMPTS: dict[str, tuple[str, str]] = {
     ),
 }
 """Short on purpose: every second of prompt is a second the caller waits."""
+
+POSITION_PROMPTS = 10
+"""Callers hear how many are ahead of them up to this many; beyond, "more than ten"."""
+_CHINESE_NUMBERS = "一二三四五六七八九"
+PROMPTS["ahead-0"] = ("您是下一位，请稍候。", "You are next in line. Please hold.")
+for _ahead in range(1, POSITION_PROMPTS):
+    PROMPTS[f"ahead-{_ahead}"] = (
+        f"您前面还有{_CHINESE_NUMBERS[_ahead - 1]}位来电，请稍候。",
+        f"There {'is one caller' if _ahead == 1 else f'are {_ahead} callers'} ahead of you. "
+        "Please hold.",
+    )
+PROMPTS["ahead-many"] = (
+    "您前面还有十位以上来电，请稍候。",
+    "There are more than ten callers ahead of you. Please hold.",
+)
+
+
+def position_prompt(ahead: int) -> str:
+    """The prompt telling a waiting caller how many callers are ahead of them."""
+    return f"ahead-{ahead}" if 0 <= ahead < POSITION_PROMPTS else "ahead-many"
 
 
 def _speak(text: str, voice: str, target: Path) -> None:

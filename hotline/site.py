@@ -128,6 +128,8 @@ class ServiceSettings(_Model):
     ami_port: int = Field(default=5038, ge=1, le=65535)
     agi_port: int = Field(default=4573, ge=1, le=65535)
     web_port: int = Field(default=8080, ge=1, le=65535)
+    app_processes: int = Field(default=1, ge=1, le=8)
+    """How many Stasis application processes share the calls (``hotline app --instance N``)."""
 
     _bind_ip = field_validator("bind")(_check_ip)
 
@@ -166,6 +168,11 @@ class Queue(_Model):
     """Seconds a caller may wait for a seat; then a message and a call-back request."""
     red_list_head_start: int = Field(default=60, ge=0, le=3600)
     """Seconds a red-list firm is placed ahead in the line (see queues.line for the rule)."""
+    announce_every: int = Field(default=30, ge=0, le=600)
+    """Seconds between telling a waiting caller how many are ahead of them (0: never)."""
+    move_to: Identifier | None = None
+    """A queue this queue's seats can move a caller to with one key (``#``), the caller
+    keeping their place by first arrival: the citizen line's one-key transfer."""
 
 
 class Seat(_Model):
@@ -240,6 +247,9 @@ class Site(_Model):
             problems.append(
                 "queues: the site needs a queue named 'enterprise' (the enterprise seats)"
             )
+        for i, queue in enumerate(self.queues):
+            if queue.move_to is not None and queue.move_to not in queue_names - {queue.name}:
+                problems.append(f"queues[{i}].move_to: unknown queue '{queue.move_to}'")
         for i, seat in enumerate(self.seats):
             for name in seat.queues:
                 if name not in queue_names:

@@ -62,6 +62,11 @@ class WaitingLine:
             pipe.hdel(self.ringing, caller_id)
             await pipe.execute()
 
+    async def ahead_of(self, caller_id: str) -> int | None:
+        """How many callers are ahead of this one (None: not in the line)."""
+        rank = await self.redis.zrank(self.waiting, caller_id)
+        return rank if isinstance(rank, int) else None
+
     async def callers(self) -> list[str]:
         """Everyone in the line, in the order they will be served."""
         return [

@@ -4,6 +4,7 @@ Redis and the Stasis app for the whole session, with SIPp phones."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -36,14 +37,17 @@ OPEN_MOMENT = "2026-11-23T10:00:00+08:00"
 @pytest.fixture(scope="session")
 def site_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example site, with a short red-list head start, ring timeout, wrap-up and
-    maximum wait."""
+    maximum wait, and two Stasis app processes."""
     text = EXAMPLE_SITE.read_text(encoding="utf-8")
     keys = ("red_list_head_start = 60", "ring_timeout = 15", "wrap_up = 10", "max_wait = 600")
+    keys += ("app_processes = 1",)
     assert all(key in text for key in keys)
     text = text.replace("red_list_head_start = 60", f"red_list_head_start = {HEAD_START}")
     text = text.replace("ring_timeout = 15", f"ring_timeout = {RING_TIMEOUT}")
     text = text.replace("wrap_up = 10", f"wrap_up = {WRAP_UP}")
     text = text.replace("max_wait = 600", f"max_wait = {MAX_WAIT}")
+    # the dialplan knows two app processes; one runs unless a test starts the second
+    text = text.replace("app_processes = 1", "app_processes = 2")
     path = tmp_path_factory.mktemp("site") / "site.toml"
     path.write_text(text, "utf-8")
     return path
@@ -91,11 +95,56 @@ async def eventually(
         await asyncio.sleep(every)
 
 
+class EventLog:
+    """The events published on Redis pub/sub while a test runs (see queues.events)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.events: list[dict[str, object]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> EventLog:
+        import json
+
+        from redis.asyncio import Redis
+
+        from queues.events import EVENTS
+
+        redis = Redis.from_url(self.url)
+        pubsub = redis.pubsub()
+        await pubsub.subscribe(EVENTS)
+
+        async def listen() -> None:
+            try:
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+                    if message is not None:
+                        self.events.append(json.loads(message["data"]))
+            finally:
+                await pubsub.aclose()
+                await redis.aclose()
+
+        self._task = asyncio.create_task(listen())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        await asyncio.sleep(0.3)  # the last events of the run are still on their way
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    def of(self, caller: str) -> list[dict[str, object]]:
+        """The events about one caller's channel, in order."""
+        return [event for event in self.events if event.get("caller") == caller]
+
+
 @pytest.fixture(scope="session")
 def stack(site: Site, site_file: Path, paths: Paths) -> Iterator[Stack]:
     running = Stack(site, site_file, paths)
     # the queues' hours must not depend on when the tests run: the app lives at an open moment
     running.app_env = {"HOTLINE_CLOCK": OPEN_MOMENT}
+    running.app_processes = 1
     try:
         running.up()
         yield running

@@ -67,6 +67,13 @@ def test_modules_are_listed_explicitly(rendered: dict[str, str]) -> None:
 def test_the_fallback_queue_holds_the_enterprise_seats(rendered: dict[str, str]) -> None:
     queues = rendered["queues.conf"]
     enterprise = queues.split("[enterprise]")[1].split("\n[")[0]
-    assert re.findall(r"member => PJSIP/(\d+)", enterprise) == ["1001", "1002", "1003", "1009"]
+    assert re.findall(r"member => PJSIP/(\d+)", enterprise) == [
+        "1001",
+        "1002",
+        "1003",
+        "1004",
+        "1005",
+        "1009",
+    ]
     assert "Stasis(hotline,inbound)" in rendered["extensions.conf"]
     assert '"${STASISSTATUS}" = "FAILED"' in rendered["extensions.conf"]

@@ -23,7 +23,14 @@ def _example() -> dict[str, Any]:
 def test_the_example_site_is_valid() -> None:
     site = load_site(EXAMPLE_SITE)
     assert site.hotline_numbers == ["12345"]
-    assert [seat.id for seat in site.seats_of("enterprise")] == ["1001", "1002", "1003", "1009"]
+    assert [seat.id for seat in site.seats_of("enterprise")] == [
+        "1001",
+        "1002",
+        "1003",
+        "1004",
+        "1005",
+        "1009",
+    ]
 
 
 BROKEN: list[tuple[str, Mutation, str]] = [
