@@ -10,26 +10,46 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 
 from ari_app.call import InboundCall, SeatLeg
 from ari_app.client import CONNECTED, Ari, AriConfig, AriError, Event, event_stream
+from ari_app.presence import BEAT_EVERY, LOCK_TTL, Presence
 from cdr.recorder import CallRecorder
 from hotline import clock
-from hotline.site import Site
+from hotline.site import Queue, Site
 from queues.line import WaitingLine
 from queues.seats import SeatPool
 
 log = logging.getLogger(__name__)
+
+WATCH_MAX = 86400
+"""Seconds a note that a peer watches an adopted call is kept at most."""
+
+
+def _watcher_key(caller: str) -> str:
+    return f"hotline:watcher:{caller}"
 
 
 class StasisApp:
     """Routes ARI events to calls; hosts the calls' shared services."""
 
     def __init__(
-        self, config: AriConfig, site: Site, seats: SeatPool, recorder: CallRecorder
+        self,
+        config: AriConfig,
+        site: Site,
+        seats: SeatPool,
+        recorder: CallRecorder,
+        peers: Sequence[str] = (),
     ) -> None:
         self.config = config
+        self.name = config.app
+        self.peers = [peer for peer in peers if peer != self.name]
+        """The other application processes' names: their calls are adopted if they go."""
+        self.redis = seats.redis
+        self.presence = Presence(seats.redis, self.name)
+        self._watching: set[str] = set()
         self.site = site
         self.seats = seats
         self.recorder = recorder
@@ -51,6 +71,13 @@ class StasisApp:
     def forget(self, call: InboundCall) -> None:
         for channel_id in [c for c, owner in self._owners.items() if owner is call]:
             del self._owners[channel_id]
+        if call.caller_id in self._watching:
+            self._watching.discard(call.caller_id)
+            self._chore(self._unwatch(call.caller_id))
+
+    async def _unwatch(self, caller: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.redis.delete(_watcher_key(caller))
 
     def seats_for(self, queue: str) -> list[str]:
         return [seat.id for seat in self.site.seats_of(queue)]
@@ -70,14 +97,8 @@ class StasisApp:
         """Whether a queue takes calls now (its hours, the site's time zone, Chinese holidays)."""
         return self.site.queue(queue).hours.schedule(self.site.timezone).is_open(clock.now())
 
-    def max_wait(self, queue: str) -> int:
-        return self.site.queue(queue).max_wait
-
-    def wrap_up(self, queue: str) -> int:
-        return self.site.queue(queue).wrap_up
-
-    def ring_timeout(self, queue: str) -> int:
-        return self.site.queue(queue).ring_timeout
+    def settings(self, queue: str) -> Queue:
+        return self.site.queue(queue)
 
     @property
     def calls(self) -> list[InboundCall]:
@@ -89,6 +110,8 @@ class StasisApp:
         """Serve calls until ``stop`` is set, reconnecting to ARI whenever the stream drops."""
         stop = stop or asyncio.Event()
         await self.seats.sync(seat.id for seat in self.site.seats)
+        await self.presence.beat(serving=False)
+        peers = asyncio.create_task(self._look_after_peers())
         delay = 0.5
         try:
             while not stop.is_set():
@@ -108,7 +131,12 @@ class StasisApp:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         finally:
+            peers.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await peers
             await self._drain()
+            with contextlib.suppress(Exception):  # the peers take over this process's calls
+                await self.presence.leave()
             await self.ari.close()
 
     async def _consume(self) -> None:
@@ -116,9 +144,11 @@ class StasisApp:
             if event.get("type") == CONNECTED:
                 self._sounds = await self._sounds_dir()
                 # before any event of this connection is handled: the calls left to us
-                await self._release_orphan_seats()
-                await self._take_over_calls()
+                async with self.presence.takeover(self.name, wait=LOCK_TTL):
+                    await self._release_orphan_seats()
+                    await self._take_over(self.name)
                 self.connected.set()
+                await self.presence.beat(serving=True)
                 continue
             self.dispatch(event)
 
@@ -139,9 +169,12 @@ class StasisApp:
             owner.post(event)
         elif kind == "StasisStart":
             # a leg nobody owns any more (its call already ended): never leave it up
-            task = asyncio.create_task(self._hang_up_stray(channel.get("id", "")))
-            self._chores.add(task)
-            task.add_done_callback(self._chores.discard)
+            self._chore(self._hang_up_stray(channel.get("id", "")))
+
+    def _chore(self, work: Coroutine[object, object, None]) -> None:
+        task = asyncio.create_task(work)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
 
     async def _sounds_dir(self) -> str:
         try:
@@ -166,61 +199,120 @@ class StasisApp:
                 log.info("seat %s was held for call %s which is gone; freeing it", seat_id, call_id)
                 await self.seats.release(seat_id, call_id)
 
-    async def _take_over_calls(self) -> None:
-        """After a restart, take over the calls an earlier process left in the application:
-        connected calls are watched until they end; waiting callers are served again; legs
-        without their other half are hung up. Calls keep their audio all along."""
+    # --- taking over calls ----------------------------------------------------------------
+
+    async def _look_after_peers(self) -> None:
+        """Beat this process's heartbeat; adopt the calls of any peer that has gone."""
+        while True:
+            try:
+                await self.presence.beat(serving=self.connected.is_set())
+                if self.connected.is_set():
+                    for peer in self.peers:
+                        if not await self.presence.alive(peer):
+                            await self._adopt(peer)
+            except Exception:
+                log.exception("looking after the peers failed; trying again")
+            await asyncio.sleep(BEAT_EVERY)
+
+    async def _adopt(self, peer: str) -> None:
+        async with self.presence.takeover(peer) as mine:
+            if mine and not await self.presence.alive(peer):
+                await self._take_over(peer)
+
+    async def _take_over(self, app: str) -> None:
+        """Take over the calls left in ``app``: this process's own application after a
+        restart, or the application of a peer process that stopped or died.
+
+        Connected calls are watched until they end (a peer's are subscribed to, so their
+        events come here); waiting callers are served again in their place in line (a
+        peer's are moved into this application); legs without their other half are hung
+        up. Calls keep their audio all along.
+        """
+        adopting = app != self.name
         try:
-            in_app = set((await self.ari.application()).get("channel_ids", []))
+            in_app = set((await self.ari.application(app)).get("channel_ids", []))
+            if adopting and not in_app:
+                return  # a peer gone with no call left behind: nothing to do
+            live = {channel["id"] for channel in await self.ari.channels()}
             bridges = [
                 b for b in await self.ari.bridges() if str(b.get("id", "")).startswith("call-")
             ]
             held = {call: seat for seat, call in (await self.seats.busy()).items()}
         except AriError as error:
-            log.warning("could not look for calls to take over: %s", error)
+            if error.status != 404:  # 404: that application never ran
+                log.warning("could not look for calls to take over in %s: %s", app, error)
             return
         bridged: set[str] = set()
         ended: set[str] = set()
         for bridge in bridges:
             members = [c for c in bridge.get("channels", []) if c in in_app]
+            if not members:
+                continue  # another application's call
             bridged |= set(members)
             callers = [c for c in members if not c.startswith("seat-")]
             seat_legs = [c for c in members if c.startswith("seat-")]
-            if callers and callers[0] in self._owners:
-                continue  # ours already (the event stream reconnected, the process did not restart)
+            if callers and (
+                callers[0] in self._owners or await self._watched_elsewhere(callers[0])
+            ):
+                continue  # watched already: ours (the stream reconnected), or a peer's
             if len(callers) == 1 and len(seat_legs) == 1 and callers[0] in held:
-                snapshot = await self.ari.channel(callers[0])
+                caller, seat_leg = callers[0], seat_legs[0]
+                if adopting:
+                    await self.ari.subscribe(
+                        [f"channel:{caller}", f"channel:{seat_leg}", f"bridge:{bridge['id']}"]
+                    )
+                    await self.redis.set(_watcher_key(caller), self.name, ex=WATCH_MAX)
+                    self._watching.add(caller)
+                snapshot = await self.ari.channel(caller)
                 call = InboundCall(self, {"channel": snapshot})
-                call.resume_connected(
-                    bridge["id"], SeatLeg(held[callers[0]], seat_legs[0], answered=True)
-                )
-                log.info("took over connected call %s (seat %s)", callers[0], held[callers[0]])
+                call.resume_connected(bridge["id"], SeatLeg(held[caller], seat_leg, answered=True))
+                log.info("took over connected call %s from %s (seat %s)", caller, app, held[caller])
                 continue
             # half a call (one side hung up while nobody watched): end it, free its seat
             for channel_id in members:
                 await self._hang_up_stray(channel_id)
-                ended.add(channel_id)
                 if channel_id in held:
                     await self.seats.release(held[channel_id], channel_id)
+                    outcome = "seat-hangup" if not seat_legs else "caller-hangup"
+                    await self._record_end(channel_id, outcome)
+                    ended.add(channel_id)
             with contextlib.suppress(AriError):
                 await self.ari.destroy_bridge(bridge["id"])
         for channel_id in in_app - bridged - set(self._owners):
-            if channel_id.startswith("seat-"):
+            if channel_id.startswith("seat-"):  # a seat still ringing: its caller rings again
                 await self._hang_up_stray(channel_id)
+                await self.recorder.seat_attempt_ended(channel_id, "interrupted", datetime.now(UTC))
                 continue
             if channel_id in held:  # a seat was ringing for it when the earlier process died
                 await self.seats.release(held[channel_id], channel_id)
+            for line in self._lines.values():
+                await line.not_answered(channel_id)
             try:
-                snapshot = await self.ari.channel(channel_id)
+                if adopting:  # its StasisStart here starts the call again
+                    await self.ari.move(channel_id, "inbound")
+                else:
+                    snapshot = await self.ari.channel(channel_id)
+                    InboundCall(self, {"channel": snapshot}).start()
             except AriError:
                 continue
-            InboundCall(self, {"channel": snapshot}).start()
-            log.info("took over waiting caller %s", channel_id)
-        closed = await self.recorder.close_unobserved(in_app - ended, datetime.now(UTC))
+            log.info("took over waiting caller %s from %s", channel_id, app)
+        closed = await self.recorder.close_unobserved(live - ended, datetime.now(UTC))
         if closed:
             log.info(
                 "%d call record(s) closed: those calls ended while no application watched", closed
             )
+
+    async def _record_end(self, caller: str, outcome: str) -> None:
+        try:
+            await self.recorder.ended(caller, outcome, datetime.now(UTC))
+        except Exception as error:  # no record (the database was down): nothing to close
+            log.warning("could not record the end of %s: %s", caller, error)
+
+    async def _watched_elsewhere(self, caller: str) -> bool:
+        """Whether a live peer adopted this connected call while this process was away."""
+        watcher = await self.redis.get(_watcher_key(caller))
+        name = watcher.decode() if isinstance(watcher, bytes) else watcher
+        return bool(name) and name != self.name and await self.presence.alive(str(name))
 
     async def _drain(self) -> None:
         tasks = [call.task for call in self.calls if call.task is not None]

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from ari_app.app import StasisApp
 from ari_app.client import AriConfig
 from cdr.recorder import CallRecorder
-from hotline.asterisk_config import STASIS_APP
+from hotline.asterisk_config import stasis_app_name, stasis_app_names
 from hotline.db import database_url, make_engine, sessions
 from hotline.paths import Paths
 from hotline.redis_server import redis_url
@@ -19,8 +19,8 @@ from hotline.site import Site
 from queues.seats import SeatPool
 
 
-def ari_config(site: Site, paths: Paths) -> AriConfig:
-    """How this installation reaches its Asterisk's ARI."""
+def ari_config(site: Site, paths: Paths, instance: int = 1) -> AriConfig:
+    """How this installation's app process ``instance`` reaches its Asterisk's ARI."""
     secrets = Secrets.load_or_create(paths.secrets_file)
     services = site.services
     host = "127.0.0.1" if services.bind == "0.0.0.0" else services.bind
@@ -28,16 +28,23 @@ def ari_config(site: Site, paths: Paths) -> AriConfig:
         url=f"http://{host}:{services.ari_port}/ari",
         user=secrets.ari_user,
         password=secrets.ari_password,
-        app=STASIS_APP,
+        app=stasis_app_name(instance),
     )
 
 
-async def serve(site: Site, paths: Paths) -> None:
-    """Connect to ARI, Redis and SQL and serve calls until told to stop."""
+async def serve(site: Site, paths: Paths, instance: int = 1) -> None:
+    """Connect to ARI, Redis and SQL and serve calls until told to stop, as app process
+    ``instance`` of the site's ``services.app_processes``."""
     stop = stop_on_signals()
     redis = Redis.from_url(redis_url(paths))
     engine = make_engine(database_url(paths))
-    app = StasisApp(ari_config(site, paths), site, SeatPool(redis), CallRecorder(sessions(engine)))
+    app = StasisApp(
+        ari_config(site, paths, instance),
+        site,
+        SeatPool(redis),
+        CallRecorder(sessions(engine)),
+        peers=stasis_app_names(site),
+    )
     logging.getLogger(__name__).info("hotline Stasis app starting: %r", app)
     try:
         await app.run(stop)

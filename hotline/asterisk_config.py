@@ -14,6 +14,17 @@ from hotline.site import Site
 TEMPLATES = Path(__file__).resolve().parent.parent / "asterisk-conf"
 STASIS_APP = "hotline"
 
+
+def stasis_app_name(instance: int = 1) -> str:
+    """The ARI application name of one Stasis app process: ``hotline``, ``hotline-2``, ..."""
+    return STASIS_APP if instance == 1 else f"{STASIS_APP}-{instance}"
+
+
+def stasis_app_names(site: Site) -> list[str]:
+    """Every application process's name; the dialplan spreads calls between them."""
+    return [stasis_app_name(n) for n in range(1, site.services.app_processes + 1)]
+
+
 CONFIG_FILES = (
     "asterisk.conf",
     "modules.conf",
@@ -118,6 +129,7 @@ MODULES = (
     "func_timeout",
     "func_uuid",
     "func_global",
+    "func_rand",
     "pbx_config",
     "cdr_csv",
     "cdr_manager",
@@ -131,8 +143,10 @@ CHANNEL_VARS = (
     "HOTLINE_TIER",
     "QUEUE_PRIO",
     "HOTLINE_QUEUE",
+    "HOTLINE_ARRIVED",
 )
-"""What the front door decides, carried in every ARI channel snapshot (ari.conf channelvars)."""
+"""What the front door decides, carried in every ARI channel snapshot (ari.conf channelvars);
+the app adds when the caller first arrived and moves ``HOTLINE_QUEUE`` with the caller."""
 
 
 @dataclass(frozen=True)
@@ -192,7 +206,7 @@ def render(site: Site, secrets: Secrets, dirs: AsteriskDirs, secrets_path: Path)
         "secrets": secrets,
         "dirs": dirs,
         "modules": MODULES,
-        "app_name": STASIS_APP,
+        "app_names": stasis_app_names(site),
         "seat_passwords": seat_passwords,
         "ami_permit": _ami_permit(site.services.bind),
         "agi_host": "127.0.0.1" if site.services.bind == "0.0.0.0" else site.services.bind,

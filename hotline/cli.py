@@ -181,11 +181,21 @@ def db_upgrade() -> None:
 
 
 @app.command("app")
-def run_app() -> None:
+def run_app(
+    instance: Annotated[
+        int, typer.Option(help="which of the site's services.app_processes this one is")
+    ] = 1,
+) -> None:
     """Run the Stasis application in the foreground (what `hotline demo` starts)."""
     from ari_app.main import serve
 
-    asyncio.run(serve(_site(), Paths.from_env()))
+    site = _site()
+    if not 1 <= instance <= site.services.app_processes:
+        raise _fail(
+            f"--instance must be 1 to {site.services.app_processes} "
+            "(services.app_processes in the site file)"
+        )
+    asyncio.run(serve(site, Paths.from_env(), instance))
 
 
 @app.command("web")
@@ -211,14 +221,14 @@ def services_command(
     paths = Paths.from_env()
     if action not in ("up", "down", "status"):
         raise _fail("the action is one of: up, down, status")
-    for name in services.SERVICES:
+    for name in services.names(_site()):
         if action == "up":
             services.start(paths, name, _state.site_file)
         elif action == "down":
             services.stop(paths, name)
         pid = services.running_pid(paths, name)
         state = f"running, pid {pid}" if pid else "stopped"
-        typer.echo(f"{name:>4}: {state}  (log: {paths.logs / (name + '.log')})")
+        typer.echo(f"{name:>5}: {state}  (log: {paths.logs / (name + '.log')})")
 
 
 seats_app = typer.Typer(

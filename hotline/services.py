@@ -13,9 +13,31 @@ import time
 from pathlib import Path
 
 from hotline.paths import Paths
+from hotline.site import Site
 
 SERVICES = {"agi": ["agi"], "app": ["app"], "web": ["web"]}
-"""Service name → ``hotline`` subcommand that runs it in the foreground."""
+"""Service name → ``hotline`` subcommand that runs it in the foreground. Further Stasis
+app processes are ``app-2``, ``app-3``, ... (``hotline app --instance N``)."""
+
+
+def app_service(instance: int = 1) -> str:
+    """The service name of one Stasis app process."""
+    return "app" if instance == 1 else f"app-{instance}"
+
+
+def names(site: Site) -> list[str]:
+    """Every service of a site: the front door, each app process, the web app."""
+    apps = [app_service(n) for n in range(1, site.services.app_processes + 1)]
+    return ["agi", *apps, "web"]
+
+
+def _command(name: str) -> list[str]:
+    if name in SERVICES:
+        return SERVICES[name]
+    instance = name.removeprefix("app-")
+    if name.startswith("app-") and instance.isdigit():
+        return ["app", "--instance", instance]
+    raise ValueError(f"unknown service {name!r}")
 
 
 def stop_on_signals() -> asyncio.Event:
@@ -55,7 +77,7 @@ def start(paths: Paths, name: str, site_file: Path, extra_env: dict[str, str] | 
         **(extra_env or {}),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "hotline", "--site", str(site_file), *SERVICES[name]],
+        [sys.executable, "-m", "hotline", "--site", str(site_file), *_command(name)],
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -10,12 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from redis import Redis
 
+from ari_app.presence import heartbeat_key, heartbeat_value
 from hotline import services
+from hotline.asterisk_config import stasis_app_name
 from hotline.db import database_url, migrate
 from hotline.paths import Paths
 from hotline.pbx import Pbx, PbxError, locate_asterisk
-from hotline.redis_server import PrivateRedis
+from hotline.redis_server import PrivateRedis, redis_url
 from hotline.secrets import Secrets
 from hotline.site import Site
 
@@ -31,6 +34,8 @@ class Stack:
     redis: PrivateRedis = field(init=False)
     app_env: dict[str, str] = field(default_factory=dict)
     """Extra environment for the Stasis app (e.g. an injected HOTLINE_CLOCK)."""
+    app_processes: int | None = None
+    """How many Stasis app processes ``up()`` starts (default: the site's app_processes)."""
 
     def __post_init__(self) -> None:
         self.paths.ensure()
@@ -44,7 +49,8 @@ class Stack:
         migrate(database_url(self.paths))
         self.pbx.up()
         self.start_front_door()
-        self.start_app()
+        for instance in range(1, (self.app_processes or self.site.services.app_processes) + 1):
+            self.start_app(instance)
 
     def start_front_door(self, timeout: float = 20.0) -> None:
         """Start the FastAGI front door and wait until it accepts connections."""
@@ -62,42 +68,51 @@ class Stack:
     def stop_front_door(self) -> None:
         services.stop(self.paths, "agi")
 
-    def start_app(self, timeout: float = 20.0, env: dict[str, str] | None = None) -> None:
-        """Start the Stasis app (with extra environment, e.g. an injected ``HOTLINE_CLOCK``)
-        and wait until Asterisk sees it connected."""
-        services.start(self.paths, "app", self.site_file, self.app_env if env is None else env)
+    def start_app(
+        self, instance: int = 1, timeout: float = 20.0, env: dict[str, str] | None = None
+    ) -> None:
+        """Start Stasis app process ``instance`` (with extra environment, e.g. an injected
+        ``HOTLINE_CLOCK``) and wait until it is connected and serving."""
+        name = services.app_service(instance)
+        services.start(self.paths, name, self.site_file, self.app_env if env is None else env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.app_connected():
+            if self.app_connected(instance):
                 return
-            if services.running_pid(self.paths, "app") is None:
+            if services.running_pid(self.paths, name) is None:
                 break
             time.sleep(0.1)
-        log = self.paths.logs / "app.log"
+        log = self.paths.logs / f"{name}.log"
         tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
         raise PbxError(f"the Stasis app did not connect to ARI; its log ends:\n{tail}")
 
-    def stop_app(self) -> None:
-        services.stop(self.paths, "app")
+    def stop_app(self, instance: int = 1) -> None:
+        services.stop(self.paths, services.app_service(instance))
 
-    def app_connected(self) -> bool:
-        """Whether Asterisk has the hotline app registered with a live event stream."""
+    def app_connected(self, instance: int = 1) -> bool:
+        """Whether app process ``instance`` is alive and has taken over what was left to it
+        (its heartbeat is in Redis) and Asterisk has its event stream."""
+        name = stasis_app_name(instance)
+        pid = services.running_pid(self.paths, services.app_service(instance))
+        with Redis.from_url(redis_url(self.paths)) as redis:
+            beat = redis.get(heartbeat_key(name))
+        if pid is None or beat != heartbeat_value(pid, serving=True).encode():
+            return False
         secrets = Secrets.load_or_create(self.paths.secrets_file)
         try:
             response = httpx.get(
-                f"{self.pbx.listening.ari}/applications",
+                f"{self.pbx.listening.ari}/applications/{name}",
                 auth=(secrets.ari_user, secrets.ari_password),
                 timeout=2,
             )
         except httpx.HTTPError:
             return False
-        return response.status_code == 200 and any(
-            app.get("name") == "hotline" for app in response.json()
-        )
+        return response.status_code == 200
 
     def down(self) -> None:
         try:
-            self.stop_app()
+            for instance in range(self.site.services.app_processes, 0, -1):
+                self.stop_app(instance)
             self.stop_front_door()
         finally:
             try:
