@@ -92,4 +92,5 @@ async def test_a_side_that_hangs_up_while_no_app_runs_ends_the_call_at_restart(
         leg = session.execute(
             select(CallLeg).where(CallLeg.caller_number == landline(7))
         ).scalar_one()
-    assert leg.outcome == "ended-unobserved" and leg.ended_at is not None
+    # the new process found the seat's leg gone: the seat ended the call
+    assert leg.outcome == "seat-hangup" and leg.ended_at is not None

@@ -75,5 +75,7 @@ def test_the_fallback_queue_holds_the_enterprise_seats(rendered: dict[str, str])
         "1005",
         "1009",
     ]
-    assert "Stasis(hotline,inbound)" in rendered["extensions.conf"]
-    assert '"${STASISSTATUS}" = "FAILED"' in rendered["extensions.conf"]
+    dialplan = rendered["extensions.conf"]
+    assert "HOTLINE_APP_1 = hotline\n" in dialplan  # the one app process of the example
+    assert "Stasis(${HOTLINE_APP_${HOTLINE_TRY}},inbound)" in dialplan
+    assert '"${STASISSTATUS}" != "FAILED"' in dialplan and "Goto(fallback,1)" in dialplan
