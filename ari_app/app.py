@@ -9,18 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ari_app.call import InboundCall, SeatLeg
+from ari_app.call import COMMAND, InboundCall, SeatLeg
 from ari_app.client import CONNECTED, Ari, AriConfig, AriError, Event, event_stream
 from ari_app.presence import BEAT_EVERY, LOCK_TTL, Presence
 from cdr.recorder import CallRecorder
 from hotline import clock
 from hotline.site import Queue, Site
+from queues.events import COMMANDS
 from queues.line import WaitingLine
 from queues.seats import SeatPool
+from transfer.dialer import CallSide, Transfer
+from transfer.machine import LIVE_SPECIALIST, TransferState, TransferStatus
+from transfer.machine import load as load_transfer
+from transfer.orders import WorkOrders
+from transfer.plan import TransferPlan
+from transfer.records import TransferRecorder
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +41,15 @@ def _watcher_key(caller: str) -> str:
     return f"hotline:watcher:{caller}"
 
 
+@dataclass(frozen=True)
+class TransferServices:
+    """What the three-way transfer needs: the plan, its records, the work orders."""
+
+    plan: TransferPlan
+    recorder: TransferRecorder
+    orders: WorkOrders
+
+
 class StasisApp:
     """Routes ARI events to calls; hosts the calls' shared services."""
 
@@ -41,6 +59,7 @@ class StasisApp:
         site: Site,
         seats: SeatPool,
         recorder: CallRecorder,
+        transfer: TransferServices,
         peers: Sequence[str] = (),
     ) -> None:
         self.config = config
@@ -48,6 +67,7 @@ class StasisApp:
         self.peers = [peer for peer in peers if peer != self.name]
         """The other application processes' names: their calls are adopted if they go."""
         self.redis = seats.redis
+        self.plan, self.transfers, self.orders = transfer.plan, transfer.recorder, transfer.orders
         self.presence = Presence(seats.redis, self.name)
         self._watching: set[str] = set()
         self.site = site
@@ -100,6 +120,15 @@ class StasisApp:
     def settings(self, queue: str) -> Queue:
         return self.site.queue(queue)
 
+    def endpoint_for(self, number: str) -> str | None:
+        return self.site.endpoint_for(number)
+
+    def transfer_ring_timeout(self) -> int:
+        return self.site.transfer.ring_timeout
+
+    def transfer_caller_id(self) -> str:
+        return self.site.transfer_caller_id
+
     @property
     def calls(self) -> list[InboundCall]:
         return list({id(call): call for call in self._owners.values()}.values())
@@ -112,6 +141,7 @@ class StasisApp:
         await self.seats.sync(seat.id for seat in self.site.seats)
         await self.presence.beat(serving=False)
         peers = asyncio.create_task(self._look_after_peers())
+        commands = asyncio.create_task(self._listen_for_commands())
         delay = 0.5
         try:
             while not stop.is_set():
@@ -131,9 +161,10 @@ class StasisApp:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         finally:
-            peers.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await peers
+            for task in (peers, commands):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await self._drain()
             with contextlib.suppress(Exception):  # the peers take over this process's calls
                 await self.presence.leave()
@@ -165,6 +196,13 @@ class StasisApp:
                 "id": str(event.get("playback", {}).get("target_uri", "")).removeprefix("channel:")
             }
         owner = self._owners.get(channel.get("id", ""))
+        if owner is None and kind == "StasisStart":
+            # a leg the app dialled for a call: "seat,<caller>" or "specialist,<caller>"
+            args = event.get("args") or []
+            caller = self._owners.get(str(args[1])) if len(args) > 1 else None
+            if caller is not None and caller.expects(channel.get("id", "")):
+                owner = caller
+                self.own(channel["id"], caller)
         if owner is not None:
             owner.post(event)
         elif kind == "StasisStart":
@@ -198,6 +236,30 @@ class StasisApp:
             if call_id not in live:
                 log.info("seat %s was held for call %s which is gone; freeing it", seat_id, call_id)
                 await self.seats.release(seat_id, call_id)
+
+    async def _listen_for_commands(self) -> None:
+        """Commands for calls sent through the API (``hotline:commands``): the process
+        that owns the call hands it to the call's task; the others ignore it."""
+        while True:
+            try:
+                pubsub = self.redis.pubsub()
+                await pubsub.subscribe(COMMANDS)
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
+                    if message is None:
+                        continue
+                    try:
+                        command = json.loads(message["data"])
+                    except ValueError:
+                        continue
+                    owner = self._owners.get(str(command.get("call", "")))
+                    if owner is not None:
+                        owner.post({**command, "type": COMMAND})
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("listening for commands failed (%s); again in 1 s", error)
+                await asyncio.sleep(1.0)
 
     # --- taking over calls ----------------------------------------------------------------
 
@@ -249,24 +311,33 @@ class StasisApp:
             if not members:
                 continue  # another application's call
             bridged |= set(members)
-            callers = [c for c in members if not c.startswith("seat-")]
+            callers = [c for c in members if not c.startswith(("seat-", "spec-"))]
             seat_legs = [c for c in members if c.startswith("seat-")]
+            specialists = [c for c in members if c.startswith("spec-")]
             if callers and (
                 callers[0] in self._owners or await self._watched_elsewhere(callers[0])
             ):
                 continue  # watched already: ours (the stream reconnected), or a peer's
-            if len(callers) == 1 and len(seat_legs) == 1 and callers[0] in held:
-                caller, seat_leg = callers[0], seat_legs[0]
+            caller = callers[0] if len(callers) == 1 else None
+            seat = (
+                SeatLeg(held[caller], seat_legs[0], answered=True)
+                if caller in held and len(seat_legs) == 1
+                else None
+            )
+            transfer = await self._transfer_of(caller, specialists) if caller else None
+            if caller is not None and (seat is not None or transfer is not None):
                 if adopting:
+                    legs = [caller, *seat_legs, *specialists]
                     await self.ari.subscribe(
-                        [f"channel:{caller}", f"channel:{seat_leg}", f"bridge:{bridge['id']}"]
+                        [f"channel:{c}" for c in legs] + [f"bridge:{bridge['id']}"]
                     )
                     await self.redis.set(_watcher_key(caller), self.name, ex=WATCH_MAX)
                     self._watching.add(caller)
                 snapshot = await self.ari.channel(caller)
-                call = InboundCall(self, {"channel": snapshot})
-                call.resume_connected(bridge["id"], SeatLeg(held[caller], seat_leg, answered=True))
-                log.info("took over connected call %s from %s (seat %s)", caller, app, held[caller])
+                InboundCall(self, {"channel": snapshot}).resume_connected(
+                    bridge["id"], seat, transfer
+                )
+                log.info("took over connected call %s from %s", caller, app)
                 continue
             # half a call (one side hung up while nobody watched): end it, free its seat
             for channel_id in members:
@@ -301,6 +372,26 @@ class StasisApp:
             log.info(
                 "%d call record(s) closed: those calls ended while no application watched", closed
             )
+
+    async def _transfer_of(self, caller: str, specialists: list[str]) -> TransferStatus | None:
+        """The transfer of a connected call found at takeover, if its specialist is on the
+        line; a transfer that was still dialling is dropped (its leg hung up)."""
+        try:
+            data = await load_transfer(self.redis, caller)
+            status = TransferStatus.from_dict(data) if data else None
+        except (ValueError, TypeError, KeyError) as error:
+            log.warning("unreadable transfer state for %s: %s", caller, error)
+            return None
+        if status is None:
+            return None
+        if status.state in LIVE_SPECIALIST and status.specialist_channel in specialists:
+            return status
+        if status.state in (TransferState.DIALING, TransferState.RINGING):
+            route = await asyncio.to_thread(self.plan.route, status.matter)
+            if route is not None:
+                side = CallSide(caller, None, "", None, "", None)
+                await Transfer(self, side, route, status).interrupted()
+        return None
 
     async def _record_end(self, caller: str, outcome: str) -> None:
         try:

@@ -24,12 +24,23 @@ from queues.events import publish
 from redlist.directory import CallerIdentity, CallerKind, display_safe
 from redlist.models import RedListTier
 from redlist.numbers import safe_number
+from transfer.dialer import CallSide, Transfer, TransferHost
+from transfer.keys import (
+    CancelTransfer,
+    Command,
+    LeaveCall,
+    MoveCaller,
+    SeatKeypad,
+    StartTransfer,
+)
+from transfer.machine import TransferState, TransferStatus
 
 if TYPE_CHECKING:
     from cdr.recorder import CallRecorder
     from hotline.site import Queue
     from queues.line import WaitingLine
     from queues.seats import SeatPool
+    from transfer.plan import TransferPlan
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +52,12 @@ DECLINED_CAUSES = frozenset({17, 21})
 UNREACHABLE_REST = 30
 FIRST_ANNOUNCEMENT = 3.0
 """Seconds on hold before a waiting caller first hears how many are ahead of them."""
-MOVE_KEY = "#"
-"""The key a seat presses to move the caller to its queue's ``move_to`` queue."""
 MOVED = "moved"
+COMMAND = "HotlineCommand"
+"""The event type of a command sent to a call through the API (``ari_app.app``)."""
 
 
-class CallHost(Protocol):
+class CallHost(TransferHost, Protocol):
     """What a call needs from the application that hosts it."""
 
     name: str
@@ -54,6 +65,7 @@ class CallHost(Protocol):
     ari: Ari
     seats: SeatPool
     recorder: CallRecorder
+    plan: TransferPlan
 
     def own(self, channel_id: str, call: InboundCall) -> None: ...
     def forget(self, call: InboundCall) -> None: ...
@@ -136,6 +148,9 @@ class InboundCall:
         self._next_announcement = float("inf")
         self._inbox: asyncio.Queue[Event] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
+        self.keypad = SeatKeypad()
+        self.transfer: Transfer | None = None
+        self._resumed_transfer: TransferStatus | None = None
 
     @property
     def settings(self) -> Queue:
@@ -148,16 +163,24 @@ class InboundCall:
         self.host.own(self.caller_id, self)
         self.task = asyncio.create_task(self._run(), name=f"call-{self.caller_id}")
 
-    def resume_connected(self, bridge_id: str, seat: SeatLeg) -> None:
+    def resume_connected(
+        self, bridge_id: str, seat: SeatLeg | None, transfer: TransferStatus | None = None
+    ) -> None:
         """Take over a call that an earlier process had already connected (after a restart):
-        it goes on from the talk with its seat."""
+        it goes on from the talk with its seat, its specialist, or both."""
         self.bridge_id, self.seat = bridge_id, seat
         self.host.own(self.caller_id, self)
-        self.host.own(seat.channel_id, self)
+        if seat is not None:
+            self.host.own(seat.channel_id, self)
+        if transfer is not None and transfer.specialist_channel:
+            self.host.own(transfer.specialist_channel, self)
+        self._resumed_transfer = transfer
         self.task = asyncio.create_task(self._run_connected(), name=f"call-{self.caller_id}")
 
     async def _run_connected(self) -> None:
         try:
+            if self._resumed_transfer is not None:
+                self.transfer = await self._resume_transfer(self._resumed_transfer)
             self.outcome = await self._gone_while_unwatched() or await self._talk()
             if self.outcome == MOVED:
                 await self._move_on()
@@ -171,6 +194,12 @@ class InboundCall:
             log.exception("call %s failed; cleaning up", self.caller_id)
             self.outcome = "failed"
         await self._finish()
+
+    def expects(self, channel_id: str) -> bool:
+        """Whether this call dialled the leg ``channel_id`` (its seat or its specialist)."""
+        transfer = self.transfer.status.specialist_channel if self.transfer else None
+        seat = self.seat.channel_id if self.seat else None
+        return channel_id in (transfer, seat)
 
     def post(self, event: Event) -> None:
         """Hand an event of this call to its task."""
@@ -493,38 +522,135 @@ class InboundCall:
         await ari.add_to_bridge(self.bridge_id, self.seat.channel_id, absorb_dtmf=True)
 
     async def _gone_while_unwatched(self) -> str | None:
-        """A leg that hung up while no application was listening ends the call too."""
-        assert self.seat is not None
-        legs = ((self.caller_id, "caller-hangup"), (self.seat.channel_id, "seat-hangup"))
-        for channel_id, outcome in legs:
-            try:
-                await self.host.ari.channel(channel_id)
-            except AriError as error:
-                if error.status == 404:
-                    return outcome
+        """A leg that hung up while no application was listening: the caller ends the call;
+        the seat or the specialist leave it (and if nobody is left with the caller, it ends)."""
+        ari = self.host.ari
+        if not await _exists(ari, self.caller_id):
+            return "caller-hangup"
+        if self.seat is not None and not await _exists(ari, self.seat.channel_id):
+            if self.transfer is None or not self.transfer.specialist_on_line:
+                return "seat-hangup"
+            await self._seat_leaves(hang_up=False)
+        transfer = self.transfer
+        specialist = transfer.status.specialist_channel if transfer else None
+        if transfer is not None and specialist and not await _exists(ari, specialist):
+            await transfer.handle({"type": "ChannelDestroyed", "channel": {"id": specialist}})
+            return await self._after_transfer_step()
         return None
 
     async def _talk(self) -> str:
-        """Caller and seat talk until one hangs up (``caller-hangup``, ``seat-hangup``) or
-        the seat keys :data:`MOVE_KEY` in a queue that moves callers on (``moved``). The
-        seat's keys reach the app only: the caller does not hear them."""
-        assert self.seat is not None
+        """The call once a seat has answered, until it ends: caller and seat talk, a
+        specialist may be brought in (keys or API), the seat may leave. Returns how it ended
+        (``caller-hangup``, ``seat-hangup``, ``specialist-hangup``, ``transfer-failed``) or
+        ``moved``. The seat's keys reach the app only: the caller does not hear them."""
         while True:
             event = await self._next(None)
             if event is None:
                 continue
+            if self.transfer is not None and self.transfer.owns(event):
+                await self.transfer.handle(event)
+                ended = await self._after_transfer_step()
+                if ended is not None:
+                    return ended
+                continue
             kind, channel = event.get("type"), event.get("channel", {}).get("id")
+            seat = self.seat.channel_id if self.seat is not None else None
             if kind in _GONE and channel == self.caller_id:
+                if self.transfer is not None:
+                    await self.transfer.caller_gone()
                 return "caller-hangup"
-            if kind in _GONE and channel == self.seat.channel_id:
-                return "seat-hangup"
-            if (
-                kind == "ChannelDtmfReceived"
-                and channel == self.seat.channel_id
-                and event.get("digit") == MOVE_KEY
-                and self.settings.move_to is not None
-            ):
-                return MOVED
+            if kind in _GONE and channel is not None and channel == seat:
+                if self.transfer is None or not self.transfer.active:
+                    return "seat-hangup"
+                await self._seat_leaves(hang_up=False)  # the transfer goes on without the seat
+            elif kind == "ChannelDtmfReceived" and channel is not None and channel == seat:
+                command = self.keypad.press(str(event.get("digit", "")), time.monotonic())
+                if command is not None and await self._obey(command, "keypad") == MOVED:
+                    return MOVED
+            elif kind == COMMAND:
+                command = _command_from(event)
+                if command is not None:
+                    await self._obey(command, str(event.get("via") or "api"))
+
+    async def _obey(self, command: Command, via: str) -> str | None:
+        """Carry out a seat's command; ``moved`` when the caller is to be moved on."""
+        transfer, seat = self.transfer, self.seat
+        if isinstance(command, MoveCaller):
+            idle = transfer is None or not transfer.active
+            return MOVED if idle and self.settings.move_to is not None and seat else None
+        if isinstance(command, StartTransfer):
+            if transfer is not None and transfer.active:
+                await self._publish("transfer-refused", reason="a transfer is already on")
+                return None
+            route = await asyncio.to_thread(self.host.plan.route, command.matter)
+            if route is None or self.bridge_id is None:
+                await self._publish("transfer-refused", reason=f"no matter {command.matter}")
+                return None
+            side = CallSide(
+                self.caller_id,
+                self.linkedid,
+                self.caller_number,
+                self.caller.enterprise_id,
+                self.bridge_id,
+                seat.seat_id if seat else None,
+            )
+            self.transfer = await Transfer.begin(self.host, side, route, via)
+            if self.transfer.status.specialist_channel:
+                self.host.own(self.transfer.status.specialist_channel, self)
+        elif isinstance(command, CancelTransfer) and transfer is not None:
+            await transfer.cancel(seat.seat_id if seat else None)
+        elif (
+            isinstance(command, LeaveCall)
+            and transfer is not None
+            and transfer.status.state is TransferState.CONNECTED
+        ):
+            await self._seat_leaves(hang_up=True)
+        return None
+
+    async def _after_transfer_step(self) -> str | None:
+        """After a transfer moved on: own its new leg; end the call if nobody but the
+        caller is left; forget a finished transfer."""
+        transfer = self.transfer
+        assert transfer is not None
+        if transfer.status.specialist_channel:
+            self.host.own(transfer.status.specialist_channel, self)
+        state = transfer.status.state
+        if state is TransferState.ENDED:
+            self.transfer = None
+            return "specialist-hangup" if self.seat is None else None
+        if state is TransferState.ORDERED and transfer.message_done.is_set():
+            self.transfer = None
+            return "transfer-failed" if self.seat is None else None
+        if state is TransferState.CANCELLED:
+            self.transfer = None
+            return "seat-hangup" if self.seat is None else None
+        return None
+
+    async def _seat_leaves(self, hang_up: bool) -> None:
+        """The seat leaves the call (to its wrap-up); the transfer goes on without it."""
+        seat = self.seat
+        if seat is None:
+            return
+        if hang_up:
+            await _quietly(self.host.ari.hangup(seat.channel_id))
+        await self._free_seat()
+        await self._publish("seat-left", seat=seat.seat_id)
+        if self.transfer is not None:
+            await self.transfer.seat_gone()
+
+    async def _resume_transfer(self, status: TransferStatus) -> Transfer | None:
+        route = await asyncio.to_thread(self.host.plan.route, status.matter)
+        if route is None or self.bridge_id is None:
+            return None
+        side = CallSide(
+            self.caller_id,
+            self.linkedid,
+            self.caller_number,
+            self.caller.enterprise_id,
+            self.bridge_id,
+            self.seat.seat_id if self.seat else None,
+        )
+        return Transfer(self.host, side, route, status)
 
     async def _move_on(self) -> None:
         """The seat moved the caller to its queue's ``move_to`` queue: the seat is let go
@@ -558,6 +684,8 @@ class InboundCall:
         """Hang up every leg of the call that is still up and destroy its bridge."""
         ari = self.host.ari
         legs = [self.caller_id] + ([self.seat.channel_id] if self.seat else [])
+        if self.transfer is not None and self.transfer.status.specialist_channel:
+            legs.append(self.transfer.status.specialist_channel)
         for channel_id in legs:
             await _quietly(ari.hangup(channel_id))
         if self.bridge_id is not None:
@@ -566,6 +694,27 @@ class InboundCall:
             await self._free_seat()
         with contextlib.suppress(Exception):
             await self.line.leave(self.caller_id)
+
+
+async def _exists(ari: Ari, channel_id: str) -> bool:
+    """Whether Asterisk still has the channel (an error other than 404 counts as yes)."""
+    try:
+        await ari.channel(channel_id)
+    except AriError as error:
+        return error.status != 404
+    return True
+
+
+def _command_from(event: Event) -> Command | None:
+    """A command the API sent to this call (see ``ari_app.app``)."""
+    action = event.get("action")
+    if action == "transfer" and str(event.get("matter", "")).isdigit():
+        return StartTransfer(str(event["matter"]))
+    if action == "cancel":
+        return CancelTransfer()
+    if action == "leave":
+        return LeaveCall()
+    return None
 
 
 def _arrival(value: object) -> float:

@@ -154,6 +154,11 @@ class Ari:
             "POST", f"/bridges/{bridge_id}/addChannel", channel=channel_id, absorbDTMF=absorb_dtmf
         )
 
+    async def play_to_bridge(self, bridge_id: str, media: str) -> str:
+        """Start playing ``media`` to everyone in a bridge; the playback id."""
+        result: Event = await self.request("POST", f"/bridges/{bridge_id}/play", media=media)
+        return str(result["id"])
+
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self.request("DELETE", f"/bridges/{bridge_id}")
 

@@ -6,7 +6,7 @@ import logging
 
 from redis.asyncio import Redis
 
-from ari_app.app import StasisApp
+from ari_app.app import StasisApp, TransferServices
 from ari_app.client import AriConfig
 from cdr.recorder import CallRecorder
 from hotline.asterisk_config import stasis_app_name, stasis_app_names
@@ -17,6 +17,9 @@ from hotline.secrets import Secrets
 from hotline.services import stop_on_signals
 from hotline.site import Site
 from queues.seats import SeatPool
+from transfer.orders import WorkOrders
+from transfer.plan import TransferPlan
+from transfer.records import TransferRecorder
 
 
 def ari_config(site: Site, paths: Paths, instance: int = 1) -> AriConfig:
@@ -38,11 +41,19 @@ async def serve(site: Site, paths: Paths, instance: int = 1) -> None:
     stop = stop_on_signals()
     redis = Redis.from_url(redis_url(paths))
     engine = make_engine(database_url(paths))
+    session_factory = sessions(engine)
+    plan = TransferPlan(session_factory, site.timezone)
+    plan.seed(site)
     app = StasisApp(
         ari_config(site, paths, instance),
         site,
         SeatPool(redis),
-        CallRecorder(sessions(engine)),
+        CallRecorder(session_factory),
+        TransferServices(
+            plan,
+            TransferRecorder(session_factory),
+            WorkOrders(session_factory, site.timezone, redis),
+        ),
         peers=stasis_app_names(site),
     )
     logging.getLogger(__name__).info("hotline Stasis app starting: %r", app)

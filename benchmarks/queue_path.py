@@ -51,12 +51,16 @@ OPEN_MOMENT = "2026-11-23T10:00:00+08:00"
 # --- 1. claims in Redis ------------------------------------------------------------------
 
 
-async def _timed(operation: Callable[[], Awaitable[None]], count: int) -> list[float]:
+async def _timed(
+    operation: Callable[[], Awaitable[str]], undo: Callable[[str], Awaitable[None]], count: int
+) -> list[float]:
+    """Seconds each ``operation`` took; ``undo`` (not timed) puts things back after it."""
     samples = []
     for _ in range(count):
         started = time.perf_counter()
-        await operation()
+        result = await operation()
         samples.append(time.perf_counter() - started)
+        await undo(result)
     return samples
 
 
@@ -77,31 +81,41 @@ async def bench_claims(url: str, count: int) -> None:
     for n in range(50):
         await line.join(f"caller-{n}", time.time() + n, None)
 
-    async def claim_in_turn() -> None:
+    async def claim_in_turn() -> str:
         seat = await pool.claim("caller-0", seats, line)
         assert seat is not None
+        return seat
+
+    async def undo_in_turn(seat: str) -> None:
         await pool.release(seat, "caller-0")
         await line.not_answered("caller-0")
 
-    async def claim_alone() -> None:
+    async def claim_alone() -> str:
         seat = await pool.claim("call", seats)
         assert seat is not None
+        return seat
+
+    async def undo_alone(seat: str) -> None:
         await pool.release(seat, "call")
 
-    async def bare() -> None:
+    async def bare() -> str:
         async with redis.pipeline(transaction=True) as pipe:
             pipe.zpopmin(IDLE)
             pipe.hset(BUSY, "x", "call")
             popped, _ = await pipe.execute()
+        return str(popped[0][0].decode())
+
+    async def undo_bare(seat: str) -> None:
         async with redis.pipeline(transaction=True) as pipe:
             pipe.hdel(BUSY, "x")
-            pipe.zadd(IDLE, {popped[0][0]: time.time()})
+            pipe.zadd(IDLE, {seat: time.time()})
             await pipe.execute()
 
-    print(f"seat claims in Redis ({count:,} each, one client; a claim is timed with its release)")
-    print(_line("claim in turn (Lua, 50 callers in line)", await _timed(claim_in_turn, count)))
-    print(_line("claim without a line (Lua)", await _timed(claim_alone, count)))
-    print(_line("baseline: bare MULTI ZPOPMIN+HSET", await _timed(bare, count)))
+    print(f"seat claims in Redis ({count:,} each, one client, one round trip per claim)")
+    line_claims = await _timed(claim_in_turn, undo_in_turn, count)
+    print(_line("claim in turn (Lua, 50 callers in line)", line_claims))
+    print(_line("claim without a line (Lua)", await _timed(claim_alone, undo_alone, count)))
+    print(_line("baseline: bare MULTI ZPOPMIN+HSET", await _timed(bare, undo_bare, count)))
 
     async def worker(n: int) -> int:
         done = 0
@@ -136,9 +150,10 @@ def bench_site(work: Path) -> Path:
     return path
 
 
-def _phones(stack: Stack) -> tuple[PhoneSpec, ...]:
+def _phones(stack: Stack, talk: float) -> tuple[PhoneSpec, ...]:
+    """A rig phone on every enterprise seat: answers after 0.2 s, hangs up after ``talk``."""
     return tuple(
-        PhoneSpec(seat.id, int(seat.contact.rsplit(":", 1)[1]), answer_after=0.2, hold=1.0)
+        PhoneSpec(seat.id, int(seat.contact.rsplit(":", 1)[1]), answer_after=0.2, hold=talk)
         for seat in stack.site.seats_of("enterprise")
         if seat.contact
     )
@@ -160,8 +175,10 @@ def _ring_delays(meter: SipMeter, seat_ports: set[int], sip_port: int) -> list[f
     return delays
 
 
-async def _play(rig: Rig, stack: Stack, name: str, callers: tuple[CallerSpec, ...]) -> RigReport:
-    report = await rig.run(Scenario(name, _phones(stack), callers), grace=4.0)
+async def _play(
+    rig: Rig, phones: tuple[PhoneSpec, ...], name: str, callers: tuple[CallerSpec, ...]
+) -> RigReport:
+    report = await rig.run(Scenario(name, phones, callers), grace=4.0)
     await asyncio.sleep(2.0)  # the last calls' seats are free again
     return report
 
@@ -172,8 +189,11 @@ def _failed(report: RigReport) -> int:
     return max(unclean, unanswered)
 
 
-async def bench_path(stack: Stack, rig: Rig, calls: int, rates: list[int], step: float) -> None:
-    seat_ports = {phone.port for phone in _phones(stack)}
+async def bench_path(
+    stack: Stack, rig: Rig, calls: int, rates: list[int], step: float, talk: float
+) -> None:
+    phones = _phones(stack, talk)
+    seat_ports = {phone.port for phone in phones}
     sip_port = stack.site.sip.port
     paths = {"full path (front door, Stasis, queue)": True, "baseline: Asterisk Queue()": False}
     delays: dict[str, list[float]] = {}
@@ -191,7 +211,7 @@ async def bench_path(stack: Stack, rig: Rig, calls: int, rates: list[int], step:
         )
         first += calls
         with SipMeter() as meter:
-            report = await _play(rig, stack, "latency", callers)
+            report = await _play(rig, phones, "latency", callers)
         delays[label] = _ring_delays(meter, seat_ports, sip_port)
         if _failed(report):
             print(f"  ({label}: {_failed(report)} of {calls} latency calls failed)")
@@ -203,7 +223,7 @@ async def bench_path(stack: Stack, rig: Rig, calls: int, rates: list[int], step:
                 for n in range(count)
             )
             first += count
-            report = await _play(rig, stack, f"rate-{rate}", callers)
+            report = await _play(rig, phones, f"rate-{rate}", callers)
             carried[label].append((rate, count, _failed(report)))
 
     print(f"\ncaller INVITE → seat INVITE, on the wire ({calls} calls each, one every 0.7 s)")
@@ -218,7 +238,10 @@ async def bench_path(stack: Stack, rig: Rig, calls: int, rates: list[int], step:
             f"  {label:<42} p50 {p50 * 1000:>6.1f} ms   p90 {p90 * 1000:>6.1f} ms   "
             f"max {ordered[-1] * 1000:>6.1f} ms   (n={len(ordered)})"
         )
-    print(f"\ncalls per second carried with zero failed calls ({step:.0f} s at each rate)")
+    print(
+        f"\ncalls per second carried with zero failed calls ({step:.0f} s at each rate, "
+        f"seats talk {talk:.1f} s)"
+    )
     for label, steps in carried.items():
         cells = "  ".join(f"{rate}/s: {failed} failed of {count}" for rate, count, failed in steps)
         best = 0
@@ -235,6 +258,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=30)
     parser.add_argument("--rates", default="2,4,6,8")
     parser.add_argument("--step", type=float, default=10.0, help="seconds at each rate")
+    parser.add_argument("--talk", type=float, default=1.0, help="seconds a seat talks")
     parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one)")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -266,7 +290,7 @@ def main() -> None:
             f"\nAsterisk {stack.pbx.install.version}, {os.cpu_count()} cores, "
             "the rig on the same machine"
         )
-        asyncio.run(bench_path(stack, rig, args.calls, rates, args.step))
+        asyncio.run(bench_path(stack, rig, args.calls, rates, args.step, args.talk))
     finally:
         stack.down()
 

@@ -200,6 +200,11 @@ def render(site: Site, secrets: Secrets, dirs: AsteriskDirs, secrets_path: Path)
         for seat in site.seats
         if not seat.contact
     }
+    seat_passwords |= {
+        phone.number: secrets.seat_password(phone.number, secrets_path)
+        for phone in site.phones
+        if not phone.contact
+    }
     queue_names = {queue.name for queue in site.queues}
     context = {
         "site": site,

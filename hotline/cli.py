@@ -253,6 +253,13 @@ def seats_accounts() -> None:
             typer.echo(
                 f"{seat.id:>8}  {seat.name:<24} register at {server} as {seat.id} / {password}"
             )
+    for phone in site.phones:
+        if not phone.contact:
+            password = secrets.seat_password(phone.number, paths.secrets_file)
+            typer.echo(
+                f"{phone.number:>8}  {'specialist phone':<24} register at {server} as "
+                f"{phone.number} / {password}"
+            )
 
 
 def _seat_action(seat_id: str | None, action: str, reason: str = "") -> None:

@@ -35,6 +35,16 @@ PROMPTS: dict[str, tuple[str, str]] = {
         "正在为您转接企业服务专席，请稍候。",
         "Transferring you to the enterprise service line. Please hold.",
     ),
+    "transfer-failed": (
+        "相关部门暂时无法接通，已为您登记工单，部门将在二十四个工作小时内答复。",
+        "The department cannot be reached now. A work order has been made; "
+        "the department will answer within twenty-four working hours.",
+    ),
+    "department-closed": (
+        "相关部门现在不在工作时间，已为您登记工单，部门将在二十四个工作小时内答复。",
+        "The department is closed now. A work order has been made; "
+        "the department will answer within twenty-four working hours.",
+    ),
     "closed": (
         "企业服务专线现在不在服务时间。我们已记录您的来电，将在服务时间内回电。",
         "The enterprise line is closed now. We have noted your call, "

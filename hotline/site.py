@@ -211,12 +211,22 @@ class Matter(_Model):
 
 
 class Phone(_Model):
-    """A specialist's phone on this PBX, reached directly rather than through a trunk."""
+    """A specialist's phone on this PBX, reached directly rather than through a trunk.
+    Without ``contact`` it registers (username = number, generated password)."""
 
     number: Digits
-    contact: str
+    contact: str | None = None
 
     _contact = field_validator("contact")(_check_contact)
+
+
+class TransferSettings(_Model):
+    """How specialists are dialled."""
+
+    ring_timeout: int = Field(default=20, ge=5, le=120)
+    """Seconds a specialist's phone rings before the next number is tried."""
+    caller_id: Digits | None = None
+    """The number specialists see (default: the first hotline number)."""
 
 
 class Site(_Model):
@@ -231,6 +241,7 @@ class Site(_Model):
     departments: list[Department] = Field(default_factory=list)
     matters: list[Matter] = Field(default_factory=list)
     phones: list[Phone] = Field(default_factory=list)
+    transfer: TransferSettings = TransferSettings()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Site:
@@ -276,6 +287,12 @@ class Site(_Model):
                 problems.append(
                     f"matters[{i}].department: unknown department '{matter.department}'"
                 )
+            for j, number in enumerate(matter.numbers):
+                if number not in local_numbers and not reachable_outside:
+                    problems.append(
+                        f"matters[{i}].numbers[{j}]: '{number}' is not one of the site's "
+                        "phones and no trunk has an outbound_contact to reach it"
+                    )
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -293,6 +310,18 @@ class Site(_Model):
 
     def seats_of(self, queue: str) -> list[Seat]:
         return [seat for seat in self.seats if queue in seat.queues]
+
+    def endpoint_for(self, number: str) -> str | None:
+        """How Asterisk dials a specialist's number: the site's own phone, or out through
+        the first trunk that has an outbound contact; None if neither."""
+        if any(phone.number == number for phone in self.phones):
+            return f"PJSIP/{number}"
+        trunk = next((t for t in self.trunks if t.outbound_contact), None)
+        return f"PJSIP/{number}@{trunk.name}" if trunk else None
+
+    @property
+    def transfer_caller_id(self) -> str:
+        return self.transfer.caller_id or self.hotline_numbers[0]
 
 
 def _unique(problems: list[str], section: str, values: list[str], key: str) -> None:

@@ -7,13 +7,18 @@ installation (``secrets.json``, or ``HOTLINE_ADMIN_TOKEN``). A person can name t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import re
 import secrets as tokens
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import FastAPI, Header, HTTPException
 from redis.asyncio import Redis as AsyncRedis
 
+from hotline.db import database_url, make_engine, sessions
 from hotline.paths import Paths
 from hotline.redis_server import redis_url
 from hotline.secrets import Secrets
@@ -22,6 +27,13 @@ from queues.api import router as seats_router
 from queues.seats import SeatPool
 from redlist.api import router as redlist_router
 from redlist.service import RedList
+from transfer.api import router as transfer_router
+from transfer.orders import WorkOrders
+from transfer.plan import TransferPlan
+
+log = logging.getLogger(__name__)
+OVERDUE_CHECK_EVERY = 60.0
+"""Seconds between checks for work orders past their deadline."""
 
 _ACTOR = re.compile(r"[^\w.@-]")
 
@@ -47,12 +59,48 @@ def create_app(site: Site, paths: Paths) -> FastAPI:
         person = _ACTOR.sub("", x_actor or "")[:40]
         return f"admin:{person}" if person else "admin"
 
-    app = FastAPI(title="hotline", summary="The 12345 enterprise service line: admin API.")
+    redis = AsyncRedis.from_url(redis_url(paths))
+    engine = make_engine(database_url(paths))
+    session_factory = sessions(engine)
+    plan = TransferPlan(session_factory, site.timezone)
+    plan.seed(site)
+    orders = WorkOrders(session_factory, site.timezone, redis)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        chase = asyncio.create_task(_chase_overdue(orders))
+        try:
+            yield
+        finally:
+            chase.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await chase
+            await redis.aclose()
+            engine.dispose()
+
+    app = FastAPI(
+        title="hotline",
+        summary="The 12345 enterprise service line: admin API.",
+        lifespan=lifespan,
+    )
     app.include_router(redlist_router(red_list, actor))
-    app.include_router(seats_router(site, SeatPool(AsyncRedis.from_url(redis_url(paths))), actor))
+    app.include_router(seats_router(site, SeatPool(redis), actor))
+    app.include_router(transfer_router(plan, orders, redis, actor))
 
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
     return app
+
+
+async def _chase_overdue(orders: WorkOrders) -> None:
+    """Mark work orders past their deadline overdue (a reminder event each), every minute."""
+    while True:
+        try:
+            marked = await orders.mark_overdue()
+            if marked:
+                log.info("work orders now overdue: %s", ", ".join(marked))
+        except Exception:
+            log.exception("the overdue check failed; trying again")
+        await asyncio.sleep(OVERDUE_CHECK_EVERY)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -85,3 +86,49 @@ class Schedule:
         if self.days is DayRule.WORKING_DAYS and not is_chinese_working_day(local.date()):
             return False
         return any(period.contains(local.time()) for period in self.periods)
+
+    def is_open_day(self, day: date) -> bool:
+        """Whether the schedule opens at all on this (local) day."""
+        return self.days is DayRule.EVERY_DAY or is_chinese_working_day(day)
+
+    def _open_spans(self, after: datetime) -> Iterator[tuple[datetime, datetime]]:
+        """The open periods from ``after`` on, as aware (start, end) pairs, clipped to begin
+        no earlier than ``after``. Gives up after ten years without an open period."""
+        local = after.astimezone(self.timezone)
+        day = local.date()
+        for _ in range(3660):
+            if self.is_open_day(day):
+                midnight = datetime.combine(day, time(), self.timezone)
+                for period in sorted(self.periods, key=lambda p: p.start):
+                    start, end = midnight + period.start, midnight + period.end
+                    if end > local:
+                        yield max(start, local), end
+            day += timedelta(days=1)
+
+    def add_open_time(self, start: datetime, amount: timedelta) -> datetime:
+        """The moment at which ``amount`` of open time has passed since ``start``: a
+        deadline "within 24 hours of working time" counts only the open periods."""
+        if start.tzinfo is None:
+            raise ValueError("add_open_time needs an aware datetime (store and pass UTC)")
+        left = amount
+        for span_start, span_end in self._open_spans(start):
+            if span_end - span_start >= left:
+                return (span_start + left).astimezone(start.tzinfo)
+            left -= span_end - span_start
+        raise ValueError("the schedule never opens")
+
+    def add_open_days(self, start: datetime, days: int) -> datetime:
+        """The close of the ``days``-th open day after the day of ``start``: a deadline
+        "within 3 working days"."""
+        if start.tzinfo is None:
+            raise ValueError("add_open_days needs an aware datetime (store and pass UTC)")
+        day, counted = start.astimezone(self.timezone).date(), 0
+        last = max(period.end for period in self.periods)
+        for _ in range(3660):
+            day += timedelta(days=1)
+            if self.is_open_day(day):
+                counted += 1
+                if counted == days:
+                    close = datetime.combine(day, time(), self.timezone) + last
+                    return close.astimezone(start.tzinfo)
+        raise ValueError("the schedule never opens")

@@ -25,6 +25,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 EVENTS = "hotline:events"
+COMMANDS = "hotline:commands"
+"""Commands for live calls from the API (JSON with the ``call`` and an ``action``): the
+application process that owns the call carries them out."""
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,41 @@ tested in seconds, not minutes."""
 RING_TIMEOUT = 5
 WRAP_UP = 2
 MAX_WAIT = 45
+SPECIALIST_RING_TIMEOUT = 5
 OPEN_MOMENT = "2026-11-23T10:00:00+08:00"
 """The app's clock in tests: a Monday morning in Shanghai, when every queue is open."""
+
+
+SPECIALIST_A, SPECIALIST_B, SPECIALIST_C = "02161001001", "02161001002", "02161002001"
+"""Rig specialists' phones of the example site (ports 5081, 5082, 5083)."""
+DESK_PHONE = "02161001009"
+"""A specialist's desk phone that registers: never registered in the tests (unavailable)."""
+TEST_PLAN = f"""
+[[matters]]
+code = "901"
+name = "Test: two numbers"
+department = "tax"
+numbers = ["{SPECIALIST_A}", "{SPECIALIST_B}"]
+
+[[matters]]
+code = "902"
+name = "Test: rings out, unregistered, answers"
+department = "tax"
+numbers = ["{SPECIALIST_A}", "{DESK_PHONE}", "{SPECIALIST_B}"]
+
+[[departments]]
+code = "night"
+name = "Test: a department open at night only"
+numbers = ["{SPECIALIST_A}"]
+hours = {{ days = "every-day", periods = ["01:00-02:00"] }}
+
+[[matters]]
+code = "903"
+name = "Test: closed department"
+department = "night"
+"""
+"""Matters of the test site with known numbers; the app's clock is Monday 10:00 in Shanghai,
+when the tax bureau is open and the night department closed."""
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +81,9 @@ def site_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     text = text.replace("max_wait = 600", f"max_wait = {MAX_WAIT}")
     # the dialplan knows two app processes; one runs unless a test starts the second
     text = text.replace("app_processes = 1", "app_processes = 2")
+    assert "ring_timeout = 20" in text
+    text = text.replace("ring_timeout = 20", f"ring_timeout = {SPECIALIST_RING_TIMEOUT}")
+    text += TEST_PLAN
     path = tmp_path_factory.mktemp("site") / "site.toml"
     path.write_text(text, "utf-8")
     return path

@@ -7,6 +7,7 @@ from sqlalchemy import engine_from_config, pool
 
 import cdr.models  # noqa: F401  (registers the tables)
 import redlist.models  # noqa: F401
+import transfer.models  # noqa: F401
 from hotline.db import Base
 
 config = context.config

@@ -31,9 +31,10 @@ def test_credentials_are_generated_per_installation_and_kept_private(
     assert first.stat().st_mode & 0o777 == 0o600
     stored = json.loads(first.read_text())
     assert f"password = {stored['ari_password']}" in one["ari.conf"]
-    # the registering seat (1009) gets a generated password; rig seats have none
+    # the registering seat (1009) and desk phone get generated passwords; rig phones have none
     assert f"password = {stored['seat_passwords']['1009']}" in one["pjsip.conf"]
-    assert set(stored["seat_passwords"]) == {"1009"}
+    assert f"password = {stored['seat_passwords']['02161001009']}" in one["pjsip.conf"]
+    assert set(stored["seat_passwords"]) == {"1009", "02161001009"}
 
 
 def test_control_interfaces_listen_on_loopback_only(rendered: dict[str, str]) -> None:

@@ -1,0 +1,204 @@
+"""Work orders: what a department must answer, and by when, counted in its working time.
+
+**Levels and deadlines.** ``second-urgent`` (a transfer nobody answered, or a department
+that was closed): 24 hours of the department's working time. ``immediate``: 2 hours of
+working time. ``3-days``, ``7-days``, ``15-days``: the close of the 3rd, 7th, 15th working
+day after the day the order was made. Working time follows the department's schedule,
+Chinese public holidays and make-up working days.
+
+**States.** ``open`` → ``accepted`` (the department took it) → ``replied`` (it answered the
+company and reported back to the hotline: both texts are kept, the dual feedback) →
+``closed`` (the hotline closes it). An open or accepted order past its deadline becomes
+``overdue`` (it can still be accepted and replied to) and a reminder event is published once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hotline.worktime import Schedule
+from queues.events import publish
+from transfer.models import Department, WorkOrder
+from transfer.plan import schedule_of
+
+
+class Level(StrEnum):
+    IMMEDIATE = "immediate"
+    THREE_DAYS = "3-days"
+    SEVEN_DAYS = "7-days"
+    FIFTEEN_DAYS = "15-days"
+    SECOND_URGENT = "second-urgent"
+
+
+class State(StrEnum):
+    OPEN = "open"
+    ACCEPTED = "accepted"
+    REPLIED = "replied"
+    CLOSED = "closed"
+    OVERDUE = "overdue"
+
+
+_MOVES: dict[str, set[State]] = {
+    "accept": {State.OPEN, State.OVERDUE},
+    "reply": {State.OPEN, State.ACCEPTED, State.OVERDUE},
+    "close": {State.REPLIED},
+}
+"""Which states each action may start from."""
+
+
+class OrderError(ValueError):
+    """An order action that cannot be taken; the message says why."""
+
+
+def deadline(level: Level, created: datetime, hours: Schedule) -> datetime:
+    """When an order of ``level`` made at ``created`` is due, in the department's time."""
+    if level is Level.SECOND_URGENT:
+        return hours.add_open_time(created, timedelta(hours=24))
+    if level is Level.IMMEDIATE:
+        return hours.add_open_time(created, timedelta(hours=2))
+    days = {Level.THREE_DAYS: 3, Level.SEVEN_DAYS: 7, Level.FIFTEEN_DAYS: 15}[level]
+    return hours.add_open_days(created, days)
+
+
+class WorkOrders:
+    """Creates work orders and moves them through their states."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], timezone: ZoneInfo, redis: Redis | None = None
+    ) -> None:
+        self.sessions = sessions
+        self.timezone = timezone
+        self.redis = redis
+
+    def create(
+        self,
+        department: str,
+        level: Level,
+        reason: str,
+        at: datetime,
+        *,
+        matter: str | None = None,
+        enterprise_id: int | None = None,
+        caller_number: str | None = None,
+        caller_channel: str | None = None,
+        transfer_request_id: int | None = None,
+    ) -> dict[str, Any]:
+        """Make an order for a department, due by its level in the department's time."""
+        with self.sessions.begin() as session:
+            owner = session.get(Department, department)
+            if owner is None:
+                raise OrderError(f"unknown department '{department}'")
+            local_day = at.astimezone(self.timezone).strftime("%Y%m%d")
+            made_today = session.execute(
+                select(func.count()).where(WorkOrder.number.like(f"WO{local_day}-%"))
+            ).scalar_one()
+            order = WorkOrder(
+                number=f"WO{local_day}-{made_today + 1:04d}",
+                department_code=department,
+                matter_code=matter,
+                level=level.value,
+                reason=reason,
+                state=State.OPEN.value,
+                enterprise_id=enterprise_id,
+                caller_number=caller_number,
+                caller_channel=caller_channel,
+                transfer_request_id=transfer_request_id,
+                created_at=at,
+                deadline_at=deadline(level, at, schedule_of(owner, self.timezone)),
+            )
+            session.add(order)
+            session.flush()
+            return order.as_dict()
+
+    def get(self, number: str) -> dict[str, Any] | None:
+        with self.sessions() as session:
+            order = session.execute(
+                select(WorkOrder).where(WorkOrder.number == number)
+            ).scalar_one_or_none()
+            return order.as_dict() if order else None
+
+    def search(
+        self, department: str | None = None, state: str | None = None, limit: int = 200
+    ) -> list[dict[str, Any]]:
+        with self.sessions() as session:
+            query = select(WorkOrder).order_by(WorkOrder.created_at.desc()).limit(limit)
+            if department:
+                query = query.where(WorkOrder.department_code == department)
+            if state:
+                query = query.where(WorkOrder.state == state)
+            return [order.as_dict() for order in session.execute(query).scalars()]
+
+    def act(
+        self,
+        number: str,
+        action: str,
+        at: datetime,
+        reply_to_company: str | None = None,
+        report_to_hotline: str | None = None,
+    ) -> dict[str, Any]:
+        """``accept``, ``reply`` (both texts required: the dual feedback) or ``close``."""
+        if action not in _MOVES:
+            raise OrderError(f"unknown action '{action}' (accept, reply or close)")
+        with self.sessions.begin() as session:
+            order = session.execute(
+                select(WorkOrder).where(WorkOrder.number == number)
+            ).scalar_one_or_none()
+            if order is None:
+                raise OrderError(f"no work order {number}")
+            if State(order.state) not in _MOVES[action]:
+                raise OrderError(f"order {number} is {order.state}; it cannot be {action}ed now")
+            if action == "accept":
+                order.state, order.accepted_at = State.ACCEPTED.value, at
+            elif action == "reply":
+                if not (reply_to_company or "").strip() or not (report_to_hotline or "").strip():
+                    raise OrderError(
+                        "a reply needs both the answer given to the company and the report to "
+                        "the hotline"
+                    )
+                order.state, order.replied_at = State.REPLIED.value, at
+                order.reply_to_company, order.report_to_hotline = (
+                    reply_to_company,
+                    report_to_hotline,
+                )
+            else:
+                order.state, order.closed_at = State.CLOSED.value, at
+            return order.as_dict()
+
+    async def mark_overdue(self, at: datetime | None = None) -> list[str]:
+        """Mark open and accepted orders past their deadline overdue; publish a reminder for
+        each (once). Returns the numbers marked."""
+        now = at or datetime.now(UTC)
+
+        def write() -> list[dict[str, Any]]:
+            with self.sessions.begin() as session:
+                late = session.execute(
+                    select(WorkOrder).where(
+                        WorkOrder.state.in_([State.OPEN.value, State.ACCEPTED.value]),
+                        WorkOrder.deadline_at < now,
+                    )
+                ).scalars()
+                marked = []
+                for order in late:
+                    order.state, order.reminded_at = State.OVERDUE.value, now
+                    marked.append(order.as_dict())
+                return marked
+
+        marked = await asyncio.to_thread(write)
+        if self.redis is not None:
+            for order in marked:
+                await publish(
+                    self.redis,
+                    "order-overdue",
+                    order=order["number"],
+                    department=order["department_code"],
+                    deadline=order["deadline_at"].isoformat(),
+                )
+        return [order["number"] for order in marked]
