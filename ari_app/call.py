@@ -593,10 +593,9 @@ class InboundCall:
                 self.caller.enterprise_id,
                 self.bridge_id,
                 seat.seat_id if seat else None,
+                self._claim_leg,
             )
             self.transfer = await Transfer.begin(self.host, side, route, via)
-            if self.transfer.status.specialist_channel:
-                self.host.own(self.transfer.status.specialist_channel, self)
         elif isinstance(command, CancelTransfer) and transfer is not None:
             await transfer.cancel(seat.seat_id if seat else None)
         elif (
@@ -612,8 +611,6 @@ class InboundCall:
         caller is left; forget a finished transfer."""
         transfer = self.transfer
         assert transfer is not None
-        if transfer.status.specialist_channel:
-            self.host.own(transfer.status.specialist_channel, self)
         state = transfer.status.state
         if state is TransferState.ENDED:
             self.transfer = None
@@ -649,8 +646,12 @@ class InboundCall:
             self.caller.enterprise_id,
             self.bridge_id,
             self.seat.seat_id if self.seat else None,
+            self._claim_leg,
         )
         return Transfer(self.host, side, route, status)
+
+    def _claim_leg(self, channel_id: str) -> None:
+        self.host.own(channel_id, self)
 
     async def _move_on(self) -> None:
         """The seat moved the caller to its queue's ``move_to`` queue: the seat is let go

@@ -22,7 +22,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -261,6 +263,8 @@ def main() -> None:
     parser.add_argument("--talk", type=float, default=1.0, help="seconds a seat talks")
     parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one)")
     args = parser.parse_args()
+    # stopped with SIGTERM, still bring the PBX and the app down (the finally blocks below)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if os.geteuid() != 0:
         raise SystemExit("the wire meter needs root (an AF_PACKET socket on lo)")
     work = args.work or Path(tempfile.mkdtemp(prefix="hotline-bench-"))

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -94,6 +94,9 @@ class CallSide:
     enterprise_id: int | None
     bridge_id: str
     seat_id: str | None
+    claim_leg: Callable[[str], None] = lambda channel_id: None
+    """Called with a specialist leg's channel id before it is dialled, so that its events
+    (a busy answer comes within milliseconds) already reach the call."""
 
 
 class Transfer:
@@ -226,6 +229,7 @@ class Transfer:
             assert number is not None
             channel = f"spec-{uuid.uuid4()}"
             self.status.specialist_channel = channel
+            self.call.claim_leg(channel)
             await self.host.transfers.attempt_started(
                 self.status.request_id, self.status.attempt, number, channel, _now()
             )
