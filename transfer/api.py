@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from queues.events import COMMANDS
 from transfer.machine import load
-from transfer.orders import OrderError, WorkOrders
+from transfer.orders import Level, OrderError, WorkOrders
 from transfer.plan import PlanError, TransferPlan
 
 Number = Annotated[str, Field(pattern=r"^\+?[0-9]{3,20}$")]
@@ -41,6 +41,13 @@ class MatterIn(BaseModel):
 class TransferIn(BaseModel):
     matter: str = Field(pattern=r"^[0-9]{1,6}$")
     via: str = Field(default="api", pattern=r"^(api|console)$")
+
+
+class OrderIn(BaseModel):
+    department: str = Field(min_length=1, max_length=40)
+    level: Level = Level.THREE_DAYS
+    matter: str | None = Field(default=None, pattern=r"^[0-9]{1,6}$")
+    caller_number: str | None = Field(default=None, max_length=40)
 
 
 class ReplyIn(BaseModel):
@@ -123,6 +130,21 @@ def router(plan: TransferPlan, orders: WorkOrders, redis: Redis, actor_of: Any) 
         _: Actor, department: str | None = None, state: str | None = None
     ) -> list[dict[str, Any]]:
         return orders.search(department, state)
+
+    @api.post("/orders", status_code=201)
+    def create_order(body: OrderIn, _: Actor) -> dict[str, Any]:
+        """A work order made by hand (a seat's or supervisor's), due by its level."""
+        try:
+            return orders.create(
+                body.department,
+                body.level,
+                "manual",
+                datetime.now(UTC),
+                matter=body.matter,
+                caller_number=body.caller_number,
+            )
+        except OrderError as error:
+            raise HTTPException(422, str(error)) from None
 
     @api.get("/orders/{number}")
     def get_order(number: str, _: Actor) -> dict[str, Any]:

@@ -154,7 +154,8 @@ class WorkOrders:
             if order is None:
                 raise OrderError(f"no work order {number}")
             if State(order.state) not in _MOVES[action]:
-                raise OrderError(f"order {number} is {order.state}; it cannot be {action}ed now")
+                done = {"accept": "accepted", "reply": "replied to", "close": "closed"}[action]
+                raise OrderError(f"order {number} is {order.state}; it cannot be {done} now")
             if action == "accept":
                 order.state, order.accepted_at = State.ACCEPTED.value, at
             elif action == "reply":

@@ -119,3 +119,36 @@ def test_seats_are_paused_resumed_logged_out_and_in(client: TestClient, redis_ur
         client.post("/api/seats/1001/pause", json={}, headers={"Authorization": ""}).status_code
         == 401
     )
+
+
+def test_the_transfer_plan_and_work_orders_through_the_api(client: TestClient) -> None:
+    assert client.get("/api/matters", headers={"Authorization": ""}).status_code == 401
+    found = client.get("/api/matters", params={"search": "VAT"}).json()
+    assert [m["code"] for m in found] == ["101"] and found[0]["department"] == "tax"
+    refused = client.put("/api/matters/990", json={"name": "x", "department": "nowhere"})
+    assert refused.status_code == 422 and "unknown department" in refused.json()["detail"]
+    department = {"name": "Customs", "numbers": ["02161009001"], "periods": ["09:00-17:00"]}
+    assert client.put("/api/departments/customs", json=department).status_code == 200
+    bad_hours = {**department, "periods": ["17:00-09:00"]}
+    assert client.put("/api/departments/customs", json=bad_hours).status_code == 422
+    matter = {"name": "Import declarations", "department": "customs"}
+    assert client.put("/api/matters/990", json=matter).json()["department_name"] == "Customs"
+    in_use = client.delete("/api/departments/customs")
+    assert in_use.status_code == 409 and "still has matters" in in_use.json()["detail"]
+
+    made = client.post("/api/orders", json={"department": "customs", "level": "3-days"})
+    assert made.status_code == 201
+    number = made.json()["number"]
+    assert client.post(f"/api/orders/{number}/close").status_code == 409
+    reply = {"reply_to_company": "called back", "report_to_hotline": "done"}
+    assert client.post(f"/api/orders/{number}/reply", json=reply).json()["state"] == "replied"
+    assert client.post(f"/api/orders/{number}/close").json()["state"] == "closed"
+    assert client.get("/api/orders", params={"state": "closed"}).json()[0]["number"] == number
+    assert client.get("/api/orders/WO-none").status_code == 404
+
+
+def test_a_transfer_asked_for_with_no_app_running_says_what_to_do(client: TestClient) -> None:
+    answer = client.post("/api/calls/1234.5/transfer", json={"matter": "101"})
+    assert answer.status_code == 503 and "hotline app" in answer.json()["detail"]
+    assert client.post("/api/calls/1234.5/transfer", json={"matter": "999"}).status_code == 404
+    assert client.get("/api/calls/1234.5/transfer").status_code == 404
