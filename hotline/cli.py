@@ -245,7 +245,10 @@ def seats_accounts() -> None:
     site, paths = _site(), Paths.from_env()
     secrets = Secrets.load_or_create(paths.secrets_file)
     server = f"{site.sip.external_address or site.sip.bind}:{site.sip.port}"
+    web = f"http://{site.services.bind}:{site.services.web_port}"
     for seat in site.seats:
+        console = f"{web}/console/{seat.id}#token={secrets.console_token(seat.id)}"
+        typer.echo(f"{seat.id:>8}  {seat.name:<24} console {console}")
         if seat.contact:
             typer.echo(f"{seat.id:>8}  {seat.name:<24} fixed contact {seat.contact}")
         else:

@@ -7,6 +7,7 @@ Values can be given from the environment instead (for the docker-compose deploym
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import secrets
@@ -48,6 +49,12 @@ class Secrets:
             if os.environ.get(variable):
                 setattr(loaded, attribute, os.environ[variable])
         return loaded
+
+    def console_token(self, seat_id: str) -> str:
+        """The token of a seat's console: it opens that seat's console and nothing else.
+        Derived from the admin token, so every process (and a restart) agrees on it."""
+        digest = hmac.new(self.admin_token.encode(), f"console:{seat_id}".encode(), "sha256")
+        return digest.hexdigest()[:32]
 
     def seat_password(self, seat_id: str, path: Path) -> str:
         """The SIP password of a registering seat phone, generated on first use."""

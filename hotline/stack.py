@@ -68,6 +68,22 @@ class Stack:
     def stop_front_door(self) -> None:
         services.stop(self.paths, "agi")
 
+    def start_web(self, timeout: float = 30.0) -> str:
+        """Start the web app (admin API, consoles) and wait until it answers; its address."""
+        services.start(self.paths, "web", self.site_file)
+        services_ = self.site.services
+        host = "127.0.0.1" if services_.bind == "0.0.0.0" else services_.bind
+        address = f"http://{host}:{services_.web_port}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{address}/healthz", timeout=1).status_code == 200:
+                    return address
+            if services.running_pid(self.paths, "web") is None:
+                break
+            time.sleep(0.2)
+        raise PbxError(f"the web app did not start; see {self.paths.logs / 'web.log'}")
+
     def start_app(
         self, instance: int = 1, timeout: float = 20.0, env: dict[str, str] | None = None
     ) -> None:
@@ -114,6 +130,7 @@ class Stack:
             for instance in range(self.site.services.app_processes, 0, -1):
                 self.stop_app(instance)
             self.stop_front_door()
+            services.stop(self.paths, "web")
         finally:
             try:
                 self.pbx.down()

@@ -18,6 +18,7 @@ from typing import Annotated
 from fastapi import FastAPI, Header, HTTPException
 from redis.asyncio import Redis as AsyncRedis
 
+from hotline.console import router as console_router
 from hotline.db import database_url, make_engine, sessions
 from hotline.paths import Paths
 from hotline.redis_server import redis_url
@@ -86,6 +87,28 @@ def create_app(site: Site, paths: Paths) -> FastAPI:
     app.include_router(redlist_router(red_list, actor))
     app.include_router(seats_router(site, SeatPool(redis), actor))
     app.include_router(transfer_router(plan, orders, redis, actor))
+
+    def seat_of(
+        seat_id: str,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> str:
+        """A console request: the seat's own console token, or the admin token."""
+        scheme, _, token = (authorization or "").partition(" ")
+        allowed = (secrets.admin_token, secrets.console_token(seat_id))
+        if scheme.lower() != "bearer" or not any(
+            tokens.compare_digest(token.encode(), key.encode()) for key in allowed
+        ):
+            raise HTTPException(
+                401,
+                "send 'Authorization: Bearer <the seat's console token>' "
+                "(hotline seats accounts prints it)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if seat_id not in {seat.id for seat in site.seats}:
+            raise HTTPException(404, f"no seat {seat_id} in the site file")
+        return seat_id
+
+    app.include_router(console_router(site, SeatPool(redis), redis, plan, session_factory, seat_of))
 
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:

@@ -142,6 +142,11 @@ class SeatPool:
                 states[seat] = {"state": "available"}
         return states
 
+    async def busy_with(self, seat_id: str) -> str | None:
+        """The call a seat is busy with, if any."""
+        call = await self.redis.hget(BUSY, seat_id)
+        return _text(call) if call else None
+
     async def busy(self) -> dict[str, str]:
         """Busy seats and the call each one is on."""
         raw = await self.redis.hgetall(BUSY)

@@ -1,0 +1,112 @@
+"""Headless Chromium driven over the DevTools protocol: open a page, run JavaScript in it,
+take a screenshot. Debian's ``chromium`` package; no browser download."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+
+class Page:
+    """One browser tab."""
+
+    def __init__(self, socket: Any) -> None:
+        self._socket = socket
+        self._ids = itertools.count(1)
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        message_id = next(self._ids)
+        await self._socket.send(json.dumps({"id": message_id, "method": method, "params": params}))
+        while True:
+            reply = json.loads(await self._socket.recv())
+            if reply.get("id") == message_id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                result: dict[str, Any] = reply.get("result", {})
+                return result
+
+    async def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page (promises are awaited)."""
+        result = await self.call(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    async def wait_for(self, expression: str, within: float = 15.0) -> Any:
+        """Poll a JavaScript expression until it is truthy (an error, e.g. while the page
+        loads, counts as not yet); its value."""
+        deadline = time.monotonic() + within
+        while True:
+            with contextlib.suppress(RuntimeError):
+                value = await self.evaluate(expression)
+                if value:
+                    return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"still false after {within} s: {expression}")
+            await asyncio.sleep(0.2)
+
+    async def screenshot(self) -> bytes:
+        """What the page looks like now, as PNG."""
+        data = (await self.call("Page.captureScreenshot", format="png"))["data"]
+        return base64.b64decode(data)
+
+
+@contextlib.asynccontextmanager
+async def chromium(url: str, size: tuple[int, int] = (1280, 900)) -> AsyncIterator[Page]:
+    """Headless Chromium showing ``url``; always closed afterwards."""
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        raise RuntimeError("Chromium is missing: apt-get install chromium (./run tests does)")
+    profile = Path(tempfile.mkdtemp(prefix="hotline-chromium-"))
+    process = await asyncio.create_subprocess_exec(
+        *[
+            binary,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--remote-debugging-port=0",
+            "--remote-allow-origins=*",
+            f"--window-size={size[0]},{size[1]}",
+            "--force-device-scale-factor=1",
+            url,
+        ],
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 20
+        while not port_file.exists() or not port_file.read_text().strip():
+            if time.monotonic() > deadline or process.returncode is not None:
+                raise RuntimeError("Chromium did not start its DevTools endpoint")
+            await asyncio.sleep(0.1)
+        port = port_file.read_text().split()[0]
+        async with httpx.AsyncClient() as client:
+            targets = (await client.get(f"http://127.0.0.1:{port}/json/list")).json()
+        page = next(t for t in targets if t.get("type") == "page")
+        async with websockets.connect(page["webSocketDebuggerUrl"], max_size=2**25) as socket:
+            yield Page(socket)
+    finally:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 5)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+        shutil.rmtree(profile, ignore_errors=True)
