@@ -99,9 +99,9 @@ def _tone(
     return packets
 
 
-def tone_pcap(path: Path, seconds: float, ssrc: int = AUDIO_SSRC) -> Path:
+def tone_pcap(path: Path, seconds: float, ssrc: int = AUDIO_SSRC, frequency: float = 440.0) -> Path:
     """``seconds`` of a sine tone as µ-law RTP, one packet every 20 ms."""
-    return _write(path, _tone(seconds, 0, 0, 0.0, ssrc))
+    return _write(path, _tone(seconds, 0, 0, 0.0, ssrc, frequency))
 
 
 def dtmf_pcap(
@@ -112,6 +112,7 @@ def dtmf_pcap(
     gap_ms: int = 120,
     ssrc: int = AUDIO_SSRC,
     then_audio: float = 0.0,
+    frequency: float = 440.0,
 ) -> Path:
     """A key sequence as RFC 4733 events: for each key, packets every 20 ms while pressed
     (marker on the first), then three end packets; numbering keeps rising across keys.
@@ -146,5 +147,37 @@ def dtmf_pcap(
             seq += 1
         clock = end_at + gap_ms / 1000
     if then_audio > 0:
-        packets += _tone(then_audio, seq, after_ms + int(clock * 1000), clock, ssrc)
+        packets += _tone(then_audio, seq, after_ms + int(clock * 1000), clock, ssrc, frequency)
     return _write(path, packets)
+
+
+def _ulaw_decode(byte: int) -> int:
+    byte = ~byte & 0xFF
+    sign, exponent, mantissa = byte & 0x80, (byte >> 4) & 0x07, byte & 0x0F
+    magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84
+    return -magnitude if sign else magnitude
+
+
+_ULAW = [_ulaw_decode(b) for b in range(256)]
+
+
+def tone_presence(payloads: list[bytes], frequency: float, block: int = 800) -> float:
+    """The share of 100 ms blocks of received µ-law audio in which ``frequency`` carries at
+    least a tenth of the block's energy (Goertzel): did this tone reach the phone?"""
+    samples = [_ULAW[b] for payload in payloads for b in payload]
+    coefficient = 2 * math.cos(2 * math.pi * frequency / 8000)
+    blocks = present = 0
+    for start in range(0, len(samples) - block + 1, block):
+        chunk = samples[start : start + block]
+        energy = sum(x * x for x in chunk)
+        if energy == 0:
+            blocks += 1
+            continue
+        s1 = s2 = 0.0
+        for x in chunk:
+            s1, s2 = x + coefficient * s1 - s2, s1
+        power = s1 * s1 + s2 * s2 - coefficient * s1 * s2
+        blocks += 1
+        if power * 2 / block >= 0.1 * energy:
+            present += 1
+    return present / blocks if blocks else 0.0

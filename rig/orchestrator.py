@@ -50,6 +50,8 @@ class PhoneSpec:
     answer_after: float = 1.0
     hold: float | None = None
     keys: tuple[KeyPress, ...] = ()
+    tone: float = 440.0
+    """The frequency (Hz) of the tone it sends as its voice: tell the parties apart."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class CallerSpec:
     source: str | None = None
     """The address to call from (default: the rig's carrier address); a seat's phone
     dialling a feature code calls from the phones' address."""
+    tone: float = 440.0
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ class PhoneResult:
     errors: str = ""
     started_at: float | None = None
     """Wall-clock time its (first) SIPp process started: when a caller dialled."""
+    audio: list[bytes] = field(default_factory=list)
+    """The µ-law audio it received (see :func:`rig.media.tone_presence`)."""
 
     @property
     def answered(self) -> int:
@@ -153,8 +158,11 @@ class Rig:
         self._ports = itertools.count(first_port, 4)
         self._processes: list[asyncio.subprocess.Process] = []
 
-    async def run(self, scenario: Scenario, grace: float = 3.0) -> RigReport:
-        """Play a scenario to the end and report every phone's outcome."""
+    async def run(
+        self, scenario: Scenario, grace: float = 3.0, listen: tuple[str, ...] = ()
+    ) -> RigReport:
+        """Play a scenario to the end and report every phone's outcome; the audio received
+        by the phones and callers named in ``listen`` is kept in their results."""
         run_dir = self.workdir / f"{scenario.name}-{int(time.time() * 1000)}"
         run_dir.mkdir(parents=True)
         phones = [(spec, self._prepare_phone(spec, run_dir)) for spec in scenario.phones]
@@ -163,8 +171,9 @@ class Rig:
             for i, spec in enumerate(scenario.callers)
         ]
         media_ports = {job.media_port for _, job in phones + callers}
+        kept = {job.media_port for _, job in phones + callers if job.name.split("#")[0] in listen}
         try:
-            with RtpMeter(media_ports) as meter:
+            with RtpMeter(media_ports, keep=kept) as meter:
                 for _, job in phones:
                     await self._spawn(job)
                 await asyncio.sleep(0.3)  # let the phones bind before calls arrive
@@ -184,23 +193,23 @@ class Rig:
 
     # --- preparing phones ---------------------------------------------------------------
 
-    def _audio(self, seconds: float | None) -> str:
+    def _audio(self, seconds: float | None, tone: float = 440.0) -> str:
         """A tone pcap long enough for the talk, shared by every run of this rig."""
         length = 60.0 if seconds is None else seconds + 1
-        path = self.workdir / "media" / f"tone-{int(length)}s.pcap"
+        path = self.workdir / "media" / f"tone-{int(tone)}hz-{int(length)}s.pcap"
         if not path.exists():
-            media.tone_pcap(path, length)
+            media.tone_pcap(path, length, frequency=tone)
         return str(path)
 
     def _keys(
-        self, run_dir: Path, keys: tuple[KeyPress, ...], hold: float | None
+        self, run_dir: Path, keys: tuple[KeyPress, ...], hold: float | None, tone: float = 440.0
     ) -> list[sipp.Keys]:
         result = []
         for press in keys:
             at_ms = int(press.at * 1000)
             path = run_dir / f"keys-{at_ms}-{press.digits.replace('#', 'H').replace('*', 'S')}.pcap"
             talk_on = 60.0 if hold is None else max(hold - press.at, 0.0) + 1
-            media.dtmf_pcap(path, press.digits, after_ms=at_ms, then_audio=talk_on)
+            media.dtmf_pcap(path, press.digits, after_ms=at_ms, then_audio=talk_on, frequency=tone)
             result.append(sipp.Keys(at_ms, str(path)))
         return result
 
@@ -208,7 +217,9 @@ class Rig:
         hold_ms = None if spec.hold is None else int(spec.hold * 1000)
         if spec.behaviour is Behaviour.ANSWER:
             talk = sipp.Talk(
-                self._audio(spec.hold), hold_ms, self._keys(run_dir, spec.keys, spec.hold)
+                self._audio(spec.hold, spec.tone),
+                hold_ms,
+                self._keys(run_dir, spec.keys, spec.hold, spec.tone),
             )
             xml = sipp.answerer(talk, int(spec.answer_after * 1000))
         elif spec.behaviour is Behaviour.BUSY:
@@ -242,9 +253,9 @@ class Rig:
     def _prepare_caller(self, spec: CallerSpec, index: int, run_dir: Path) -> _Job:
         hold_ms = None if spec.hold is None else int(spec.hold * 1000)
         talk = sipp.Talk(
-            self._audio(spec.hold),
+            self._audio(spec.hold, spec.tone),
             hold_ms,
-            self._keys(run_dir, spec.keys, spec.hold),
+            self._keys(run_dir, spec.keys, spec.hold, spec.tone),
             wait_ms=120_000,
         )
         media_port = next(self._ports)
@@ -395,4 +406,5 @@ class _Job:
             rtp_sent=meter.sent(self.media_port),
             errors=errors,
             started_at=self.started_at,
+            audio=meter.audio(self.media_port),
         )

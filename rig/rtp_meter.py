@@ -19,9 +19,14 @@ _PACKET_OUTGOING = 4
 class RtpMeter:
     """Use as a context manager; read :meth:`received` and :meth:`sent` for a port."""
 
-    def __init__(self, ports: set[int] | None = None, interface: str = "lo") -> None:
+    def __init__(
+        self, ports: set[int] | None = None, interface: str = "lo", keep: set[int] | None = None
+    ) -> None:
         self.ports = ports
         self.interface = interface
+        self.keep = keep or set()
+        """Ports whose received G.711 µ-law payloads are kept (see :meth:`audio`)."""
+        self._audio: dict[int, list[bytes]] = {port: [] for port in self.keep}
         self._to: Counter[int] = Counter()
         self._from: Counter[int] = Counter()
         self._stop = threading.Event()
@@ -61,8 +66,16 @@ class RtpMeter:
             source, destination = struct.unpack_from("!HH", frame, 14 + header_length)
             if self.ports is None or destination in self.ports:
                 self._to[destination] += 1
+            if destination in self.keep:
+                rtp = frame[14 + header_length + 8 :]
+                if len(rtp) > 12 and rtp[1] & 0x7F == 0:  # PCMU
+                    self._audio[destination].append(rtp[12:])
             if self.ports is None or source in self.ports:
                 self._from[source] += 1
+
+    def audio(self, port: int) -> list[bytes]:
+        """The µ-law payloads received at a kept port, in arrival order."""
+        return self._audio.get(port, [])
 
     def received(self, port: int) -> int:
         """UDP packets that arrived at ``port``."""

@@ -33,12 +33,26 @@ class Invite:
     """The user part of its From header: the calling number."""
 
 
+@dataclass(frozen=True)
+class KeyEnd:
+    """The first end packet of an RFC 4733 key press seen on the wire."""
+
+    at: float
+    source_port: int
+    key: str
+
+
+_KEYS = "0123456789*#"
+
+
 class SipMeter:
-    """Use as a context manager; read :attr:`invites` afterwards."""
+    """Use as a context manager; read :attr:`invites` (and :attr:`keys`) afterwards."""
 
     def __init__(self, interface: str = "lo") -> None:
         self.interface = interface
         self.invites: list[Invite] = []
+        self.keys: list[KeyEnd] = []
+        self._key_presses: set[tuple[int, int]] = set()
         self._seen: set[bytes] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -76,6 +90,9 @@ class SipMeter:
             header_length = (frame[14] & 0x0F) * 4
             udp = 14 + header_length
             payload = frame[udp + 8 :]
+            if len(payload) >= 16 and payload[0] & 0xC0 == 0x80 and payload[1] & 0x7F == 101:
+                self._key(seen_at, struct.unpack_from("!H", frame, udp)[0], payload)
+                continue
             if not payload.startswith(b"INVITE "):
                 continue
             call_id, calling = _CALL_ID.search(payload), _FROM_USER.search(payload)
@@ -86,3 +103,12 @@ class SipMeter:
             self.invites.append(
                 Invite(seen_at, source, destination, calling.group(1).decode(errors="replace"))
             )
+
+    def _key(self, seen_at: float, source: int, payload: bytes) -> None:
+        """Note the first end packet (E bit) of each key press (RTP timestamp per source)."""
+        event, flags = payload[12], payload[13]
+        timestamp = struct.unpack_from("!I", payload, 4)[0]
+        if not flags & 0x80 or event >= len(_KEYS) or (source, timestamp) in self._key_presses:
+            return
+        self._key_presses.add((source, timestamp))
+        self.keys.append(KeyEnd(seen_at, source, _KEYS[event]))

@@ -18,6 +18,7 @@ from hotline import services
 from hotline.stack import Stack
 from redlist.service import RedList
 from redlist.synthetic import landline
+from rig.media import tone_presence
 from rig.orchestrator import Behaviour, CallerSpec, KeyPress, PhoneSpec, Rig, Scenario
 from tests.conftest import (
     DESK_PHONE,
@@ -80,10 +81,14 @@ async def nothing_left(ari: Ari) -> bool:
 async def test_the_seat_keys_a_matter_and_the_specialist_joins_caller_and_seat(
     rig: Rig, ari: Ari, stack: Stack, registry: RedList, one_seat: str
 ) -> None:
+    """Each party sends its own tone (caller 440 Hz, seat 700 Hz, specialist 1100 Hz); each
+    must hear the tones of the other two, and not its own."""
     since = datetime.now(UTC)
+    caller_tone, seat_tone, specialist_tone = 440.0, 700.0, 1100.0
+    port = next(p.port for p in seat_phones(stack.site) if p.name == one_seat)
     phones = (
-        seat(one_seat, stack, KeyPress(1.0, "*101#")),
-        specialist(SPECIALIST_A, answer_after=0.5, hold=6.0),
+        PhoneSpec(one_seat, port, answer_after=0.3, keys=(KeyPress(1.0, "*101#"),), tone=seat_tone),
+        PhoneSpec(SPECIALIST_A, 5081, answer_after=0.5, hold=6.0, tone=specialist_tone),
     )
     sizes: list[int] = []
 
@@ -94,17 +99,27 @@ async def test_the_seat_keys_a_matter_and_the_specialist_joins_caller_and_seat(
 
     watcher = asyncio.create_task(watch())
     try:
-        report = await rig.run(Scenario("three-way", phones, (CallerSpec(CALLER, hold=12.0),)))
+        report = await rig.run(
+            Scenario("three-way", phones, (CallerSpec(CALLER, hold=12.0, tone=caller_tone),)),
+            listen=(CALLER, one_seat, SPECIALIST_A),
+        )
     finally:
         watcher.cancel()
     assert report.callers[0].exit_code == 0, report.render()
     assert max(sizes) == 3, "caller, seat and specialist were never in one bridge"
-    spec = report.phone(SPECIALIST_A)
+    spec, seat_phone, caller = report.phone(SPECIALIST_A), report.phone(one_seat), report.callers[0]
     assert spec.calls[0].events == ["ringing", "answered", "local-hangup"], report.render()
-    # audio reached everyone: ~50 packets/s, the specialist for all of its 6 s
-    assert spec.rtp_received > 0.8 * 50 * 6.0
-    assert report.phone(one_seat).rtp_received > 0.8 * 50 * 10.0
-    assert report.callers[0].rtp_received > 0.8 * 50 * 10.0
+    # audio reached everyone from the other two (share of 100 ms blocks carrying each tone);
+    # the specialist was there for 6 s of the caller's and the seat's 12
+    assert tone_presence(spec.audio, caller_tone) > 0.6
+    assert tone_presence(spec.audio, seat_tone) > 0.6
+    assert tone_presence(caller.audio, seat_tone) > 0.6
+    assert tone_presence(caller.audio, specialist_tone) > 0.25
+    assert tone_presence(seat_phone.audio, caller_tone) > 0.6
+    assert tone_presence(seat_phone.audio, specialist_tone) > 0.25
+    # and nobody hears themselves: the detector tells the tones apart
+    assert tone_presence(caller.audio, caller_tone) < 0.1
+    assert tone_presence(spec.audio, specialist_tone) < 0.1
     request, attempts, order = transfer_of(registry, the_call(registry, since))
     assert (request.outcome, request.answered_number, request.via) == (
         "answered",

@@ -46,3 +46,22 @@ def test_audio_is_fifty_packets_a_second_of_ulaw(tmp_path: Path) -> None:
     assert len(packets) == 100
     assert all(len(rtp) == 12 + 160 and rtp[1] & 0x7F == 0 for _, rtp in packets)
     assert packets[-1][0] == pytest.approx(1.98)
+
+
+def test_the_tone_detector_hears_each_tone_in_a_mix_and_no_other() -> None:
+    from rig.media import _tone, tone_presence
+
+    def payloads(frequency: float) -> list[bytes]:
+        return [rtp[12:] for _, rtp in _tone(2.0, 0, 0, 0.0, 1, frequency)]
+
+    alone = payloads(440.0)
+    assert tone_presence(alone, 440.0) > 0.95 and tone_presence(alone, 1100.0) < 0.05
+    # a mix, as a mixing bridge makes it: each tone at half amplitude
+    from rig.media import _ULAW, _ulaw
+
+    mixed = [
+        bytes(_ulaw((_ULAW[a] + _ULAW[b]) // 2) for a, b in zip(x, y, strict=True))
+        for x, y in zip(payloads(440.0), payloads(1100.0), strict=True)
+    ]
+    assert tone_presence(mixed, 440.0) > 0.95 and tone_presence(mixed, 1100.0) > 0.95
+    assert tone_presence(mixed, 700.0) < 0.05

@@ -1,0 +1,217 @@
+"""Benchmark: the three-way transfer.
+
+1. The time from the seat's last key (the first RFC 4733 end packet of ``#`` in ``*101#``)
+   to the PBX's INVITE reaching the specialist's phone, timed on the wire; beside it, in the
+   same run, the queue's caller INVITE → seat INVITE (one front door + one originate), the
+   reference for what a single ARI originate costs on this machine.
+2. Simultaneous three-way calls with audio: N callers, N seats and the specialists talking at
+   once, in steps; for each step, whether every call reached the three-way bridge and kept
+   its audio (RTP counted on the wire), and the CPU Asterisk and the app used per call.
+
+    python -m benchmarks.transfer_path [--transfers 20] [--steps 5,10,15,20]
+
+Brings up its own PBX, Redis and app with the queue benchmark's site (20 enterprise seats);
+the SIPp phones run on the same 2-core machine. Needs root (the wire meters).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ari_app.client import Ari
+from ari_app.main import ari_config
+from benchmarks.queue_path import FIRMS, OPEN_MOMENT, bench_site
+from hotline import services
+from hotline.paths import Paths
+from hotline.site import load_site
+from hotline.stack import Stack
+from redlist.service import RedList
+from redlist.synthetic import csv_bytes, landline, rows
+from rig.orchestrator import CallerSpec, KeyPress, PhoneSpec, Rig, Scenario
+from rig.sip_meter import SipMeter
+
+SPECIALIST, SPECIALIST_PORT = "02161001001", 5081
+"""The tax bureau's first number (matter 101) on the example site: a rig phone."""
+TICK = os.sysconf("SC_CLK_TCK")
+DESKS = 20
+"""Specialists' phones (and one matter each, 9NN) added for the simultaneous calls."""
+
+
+def desk(n: int) -> tuple[str, int, str]:
+    """The number, rig port and matter code of bench specialist ``n``."""
+    return f"0216200{n:04d}", 5201 + n, f"9{n:02d}"
+
+
+def transfer_site(work: Path) -> Path:
+    """The queue benchmark's site plus one specialist's phone and matter per seat."""
+    path = bench_site(work)
+    text = path.read_text(encoding="utf-8")
+    for n in range(DESKS):
+        number, port, code = desk(n)
+        text += (
+            f'\n[[phones]]\nnumber = "{number}"\ncontact = "sip:127.0.0.1:{port}"\n'
+            f'\n[[matters]]\ncode = "{code}"\nname = "Bench desk {n}"\n'
+            f'department = "tax"\nnumbers = ["{number}"]\n'
+        )
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _seats(
+    stack: Stack, keys_at: float, hold: float, own_desks: bool = False
+) -> tuple[PhoneSpec, ...]:
+    """A rig phone on every enterprise seat that keys ``*101#`` (or, with ``own_desks``,
+    the matter of its own bench specialist) ``keys_at`` seconds into each call."""
+    seats = [seat for seat in stack.site.seats_of("enterprise") if seat.contact]
+    return tuple(
+        PhoneSpec(
+            seat.id,
+            int(str(seat.contact).rsplit(":", 1)[1]),
+            answer_after=0.3,
+            hold=hold,
+            keys=(KeyPress(keys_at, f"*{desk(n)[2] if own_desks else '101'}#"),),
+        )
+        for n, seat in enumerate(seats)
+    )
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+async def bench_key_to_invite(stack: Stack, rig: Rig, transfers: int) -> None:
+    phones = (
+        *_seats(stack, keys_at=1.0, hold=3.0),
+        PhoneSpec(SPECIALIST, SPECIALIST_PORT, answer_after=0.3, hold=1.5),
+    )
+    callers = tuple(CallerSpec(landline(n), at=n * 2.5, hold=None) for n in range(transfers))
+    with SipMeter() as meter:
+        report = await rig.run(Scenario("key-to-invite", phones, callers), grace=4.0)
+    keys = [key for key in meter.keys if key.key == "#"]
+    invites = sorted(
+        (i for i in meter.invites if i.destination_port == SPECIALIST_PORT), key=lambda i: i.at
+    )
+    delays = []
+    for key in keys:
+        following = next((i for i in invites if i.at >= key.at), None)
+        if following is not None:
+            delays.append(following.at - key.at)
+            invites.remove(following)
+    seat_ports = {phone.port for phone in phones}
+    arrived: dict[str, float] = {}
+    queue = []
+    for invite in sorted(meter.invites, key=lambda i: i.at):
+        if invite.destination_port == stack.site.sip.port and invite.calling not in arrived:
+            arrived[invite.calling] = invite.at
+        elif invite.destination_port in seat_ports and invite.calling in arrived:
+            queue.append(invite.at - arrived.pop(invite.calling))
+    failed = sum(1 for caller in report.callers if caller.exit_code != 0)
+    print(
+        f"seat's last key → specialist INVITE, on the wire ({transfers} transfers, {failed} failed)"
+    )
+    for label, samples in (
+        ("transfer: '#' → specialist INVITE", delays),
+        ("reference: caller INVITE → seat INVITE", queue),
+    ):
+        ordered = sorted(samples)
+        if not ordered:
+            print(f"  {label:<42} nothing measured")
+            continue
+        p90 = ordered[int(len(ordered) * 0.9)]
+        print(
+            f"  {label:<42} p50 {statistics.median(ordered) * 1000:>6.1f} ms   "
+            f"p90 {p90 * 1000:>6.1f} ms   max {ordered[-1] * 1000:>6.1f} ms   (n={len(ordered)})"
+        )
+
+
+async def bench_simultaneous(stack: Stack, rig: Rig, steps: list[int]) -> None:
+    ari = Ari(ari_config(stack.site, stack.paths))
+    asterisk = stack.pbx.pid()
+    app = services.running_pid(stack.paths, "app")
+    print("\nsimultaneous three-way calls with audio (10 s measured with all of them up)")
+    print(
+        f"  {'calls':>5}  {'3-way reached':>13}  {'audio ok':>8}  {'Asterisk CPU':>13}  "
+        f"{'per call':>9}  {'app CPU':>8}  {'machine load':>12}"
+    )
+    seats = len(_seats(stack, 1.0, 1.0))
+    for count in steps:
+        if count > seats:
+            print(f"  {count:>5}  (only {seats} rig seats; skipped)")
+            continue
+        talk = 22.0
+        phones = (
+            *_seats(stack, keys_at=1.0, hold=talk, own_desks=True),
+            *(PhoneSpec(desk(n)[0], desk(n)[1], answer_after=0.3) for n in range(DESKS)),
+        )
+        callers = tuple(
+            CallerSpec(landline(n % FIRMS), at=n * 0.25, hold=talk + 2.0) for n in range(count)
+        )
+        playing = asyncio.create_task(rig.run(Scenario(f"3way-{count}", phones, callers)))
+        await asyncio.sleep(count * 0.25 + 5.0)  # every call answered and transferred
+        bridges = await ari.bridges()
+        reached = sum(1 for bridge in bridges if len(bridge["channels"]) == 3)
+        cpu_before = (_cpu_seconds(asterisk), _cpu_seconds(app), os.getloadavg()[0])
+        started = time.monotonic()
+        await asyncio.sleep(10.0)
+        seconds = time.monotonic() - started
+        asterisk_cpu = (_cpu_seconds(asterisk) - cpu_before[0]) / seconds
+        app_cpu = (_cpu_seconds(app) - cpu_before[1]) / seconds
+        load = os.getloadavg()[0]
+        report = await playing
+        seat_ok = [phone for phone in report.phones if phone.name != SPECIALIST and phone.answered]
+        audio_ok = sum(1 for phone in seat_ok if phone.rtp_received > 0.8 * 50 * talk)
+        audio_ok = min(audio_ok, sum(1 for c in report.callers if c.rtp_received > 0.8 * 50 * talk))
+        print(
+            f"  {count:>5}  {reached:>13}  {audio_ok:>8}  {asterisk_cpu * 100:>12.1f}%  "
+            f"{asterisk_cpu * 100 / max(reached, 1):>8.2f}%  {app_cpu * 100:>7.1f}%  "
+            f"{load:>12.1f}"
+        )
+        await asyncio.sleep(3.0)
+    await ari.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--transfers", type=int, default=20)
+    parser.add_argument("--steps", default="5,10,15,20")
+    parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one)")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if os.geteuid() != 0:
+        raise SystemExit("the wire meters need root (an AF_PACKET socket on lo)")
+    work = args.work or Path(tempfile.mkdtemp(prefix="hotline-bench-"))
+    cache = Path(os.environ.get("HOTLINE_CACHE_DIR") or Path.home() / ".cache/hotline")
+    paths = Paths(state=work / "state", cache=cache)
+    os.environ["HOTLINE_STATE_DIR"], os.environ["HOTLINE_CACHE_DIR"] = str(paths.state), str(cache)
+    site_file = transfer_site(work)
+    site = load_site(site_file)
+    stack = Stack(site, site_file, paths)
+    stack.app_env = {"HOTLINE_CLOCK": OPEN_MOMENT}  # the tax bureau is open (a Monday, 10:00)
+    try:
+        stack.up()
+        registry = RedList.for_installation(site, paths)
+        registry.import_csv(csv_bytes(list(rows(FIRMS))), actor="benchmark")
+        registry.close()
+        rig = Rig(paths.state / "rig", pbx=(site.sip.bind, site.sip.port), caller_ip="127.0.0.2")
+        print(
+            f"Asterisk {stack.pbx.install.version}, {os.cpu_count()} cores, rig on the same machine"
+        )
+        asyncio.run(bench_key_to_invite(stack, rig, args.transfers))
+        asyncio.run(bench_simultaneous(stack, rig, [int(n) for n in args.steps.split(",")]))
+    finally:
+        stack.down()
+
+
+if __name__ == "__main__":
+    main()
