@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from ari_app.call import COMMAND, InboundCall, SeatLeg
 from ari_app.client import CONNECTED, Ari, AriConfig, AriError, Event, event_stream
+from ari_app.legs import SEAT, caller_of
 from ari_app.presence import BEAT_EVERY, LOCK_TTL, Presence
 from cdr.recorder import CallRecorder
 from hotline import clock
@@ -349,7 +350,9 @@ class StasisApp:
                     ended.add(channel_id)
             with contextlib.suppress(AriError):
                 await self.ari.destroy_bridge(bridge["id"])
-        for channel_id in in_app - bridged - set(self._owners):
+        waiting = in_app - bridged - set(self._owners)
+        await self._drop_ringing_legs(live, waiting)
+        for channel_id in waiting:
             if channel_id.startswith("seat-"):  # a seat still ringing: its caller rings again
                 await self._hang_up_stray(channel_id)
                 await self.recorder.seat_attempt_ended(channel_id, "interrupted", datetime.now(UTC))
@@ -372,6 +375,20 @@ class StasisApp:
             log.info(
                 "%d call record(s) closed: those calls ended while no application watched", closed
             )
+
+    async def _drop_ringing_legs(self, live: set[str], callers: set[str]) -> None:
+        """Hang up the legs still ringing for callers being served again: they would answer
+        into an application nobody watches. Their callers ring a seat afresh."""
+        now = datetime.now(UTC)
+        for channel_id in live:
+            if caller_of(channel_id) not in callers:
+                continue
+            await self._hang_up_stray(channel_id)
+            if channel_id.startswith(SEAT):
+                await self.recorder.seat_attempt_ended(channel_id, "interrupted", now)
+            else:
+                await self.transfers.attempt_ended(channel_id, "failed", now)
+            log.info("hung up %s, still ringing for %s", channel_id, caller_of(channel_id))
 
     async def _transfer_of(self, caller: str, specialists: list[str]) -> TransferStatus | None:
         """The transfer of a connected call found at takeover, if its specialist is on the

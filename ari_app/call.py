@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from ari_app.client import Ari, AriError, Event
+from ari_app.legs import SEAT, leg_id
 from hotline.prompts import position_prompt
 from queues.events import publish
 from redlist.directory import CallerIdentity, CallerKind, display_safe
@@ -423,7 +424,7 @@ class InboundCall:
 
     async def _ring(self, seat_id: str) -> None:
         """Ring one seat; on return ``self.seat.answered`` says whether it picked up."""
-        channel_id = f"seat-{uuid.uuid4()}"
+        channel_id = leg_id(SEAT, self.caller_id)
         self.seat = SeatLeg(seat_id, channel_id)
         self.host.own(channel_id, self)
         recorder = self.host.recorder

@@ -158,9 +158,11 @@ async def bench_simultaneous(stack: Stack, rig: Rig, steps: list[int]) -> None:
             CallerSpec(landline(n % FIRMS), at=n * 0.25, hold=talk + 2.0) for n in range(count)
         )
         playing = asyncio.create_task(rig.run(Scenario(f"3way-{count}", phones, callers)))
-        await asyncio.sleep(count * 0.25 + 5.0)  # every call answered and transferred
-        bridges = await ari.bridges()
-        reached = sum(1 for bridge in bridges if len(bridge["channels"]) == 3)
+        reached, deadline = 0, time.monotonic() + 60  # the rig may first build its media
+        while reached < count and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            bridges = await ari.bridges()
+            reached = sum(1 for bridge in bridges if len(bridge["channels"]) == 3)
         cpu_before = (_cpu_seconds(asterisk), _cpu_seconds(app), os.getloadavg()[0])
         started = time.monotonic()
         await asyncio.sleep(10.0)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 
 from ari_app.client import Ari, AriError, Event
+from ari_app.legs import SPECIALIST, leg_id
 from hotline import clock
 from queues.events import publish
 from transfer.machine import (
@@ -227,7 +227,7 @@ class Transfer:
             self.status.attempt += 1
             number = self.status.number
             assert number is not None
-            channel = f"spec-{uuid.uuid4()}"
+            channel = leg_id(SPECIALIST, self.call.caller_id)
             self.status.specialist_channel = channel
             self.call.claim_leg(channel)
             await self.host.transfers.attempt_started(

@@ -154,13 +154,21 @@ async def test_a_busy_first_number_forwards_to_the_second(
 async def test_no_answer_then_unregistered_then_answered(
     rig: Rig, ari: Ari, stack: Stack, registry: RedList, one_seat: str
 ) -> None:
+    """While the specialists' phones ring, caller and seat hear the ringing tone (450 Hz,
+    China's ringback), not silence."""
     since = datetime.now(UTC)
+    port = next(p.port for p in seat_phones(stack.site) if p.name == one_seat)
     phones = (
-        seat(one_seat, stack, KeyPress(1.0, "*902#"), hold=14.0),
+        PhoneSpec(
+            one_seat, port, answer_after=0.3, hold=14.0, keys=(KeyPress(1.0, "*902#"),), tone=1100
+        ),
         specialist(SPECIALIST_A, Behaviour.RING),
         specialist(SPECIALIST_B, answer_after=0.5, hold=3.0),
     )
-    report = await rig.run(Scenario("forwards", phones, (CallerSpec(CALLER, hold=None),)))
+    report = await rig.run(
+        Scenario("forwards", phones, (CallerSpec(CALLER, hold=None, tone=700),)),
+        listen=(CALLER, one_seat),
+    )
     assert report.callers[0].exit_code == 0, report.render()
     assert report.phone(SPECIALIST_A).calls[0].events == ["ringing", "cancelled"]
     request, attempts, _ = transfer_of(registry, the_call(registry, since))
@@ -171,6 +179,30 @@ async def test_no_answer_then_unregistered_then_answered(
         (SPECIALIST_B, "answered"),
     ]
     assert attempts[0].rang_seconds is not None and 4.0 < attempts[0].rang_seconds < 7.0
+    # China's ringback plays 1 s in 5: over ~6 s of ringing in a ~14 s call, both heard it
+    heard = [tone_presence(report.callers[0].audio, 450.0)]
+    heard.append(tone_presence(report.phone(one_seat).audio, 450.0))
+    assert min(heard) > 0.04, heard
+    assert await nothing_left(ari)
+
+
+async def test_the_seat_cancels_a_transfer_that_still_rings(
+    rig: Rig, ari: Ari, stack: Stack, registry: RedList, one_seat: str
+) -> None:
+    since = datetime.now(UTC)
+    phones = (
+        seat(one_seat, stack, KeyPress(1.0, "*901#"), KeyPress(3.5, "*#"), hold=7.0),
+        specialist(SPECIALIST_A, Behaviour.RING),
+    )
+    report = await rig.run(Scenario("cancel", phones, (CallerSpec(CALLER, hold=None),)))
+    assert report.callers[0].exit_code == 0, report.render()
+    assert report.phone(SPECIALIST_A).calls[0].events == ["ringing", "cancelled"]
+    assert report.phone(one_seat).calls[0].events[-1] == "local-hangup"  # talked on, then left
+    leg = the_call(registry, since)
+    request, attempts, order = transfer_of(registry, leg)
+    assert (request.outcome, order) == ("cancelled", None)
+    assert [(a.outcome, a.cancelled_by) for a in attempts] == [("cancelled", one_seat)]
+    assert leg.outcome == "seat-hangup"
     assert await nothing_left(ari)
 
 

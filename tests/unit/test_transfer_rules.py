@@ -216,3 +216,11 @@ def test_the_site_file_seeds_the_plan_without_undoing_edits(
     assert plan.route("102") is not None and plan.route("102").numbers[0] == "02161001001"  # type: ignore[union-attr]
     assert plan.route("999") is None
     assert [m["code"] for m in plan.matters("provident")][:1] == ["401"]
+
+
+def test_a_dialled_leg_names_its_caller() -> None:
+    from ari_app.legs import SEAT, SPECIALIST, caller_of, leg_id
+
+    assert caller_of(leg_id(SEAT, "1795417883.243")) == "1795417883.243"
+    assert caller_of(leg_id(SPECIALIST, "1795417883.9")) == "1795417883.9"
+    assert caller_of("1795417883.243") is None and caller_of("seat-") is None
