@@ -17,6 +17,7 @@ from redlist.service import RedList
 from redlist.synthetic import csv_bytes, rows
 from rig.orchestrator import Rig, RigReport
 from rig.scenario_file import load_scenario
+from transfer.models import TransferAttempt, TransferRequest, WorkOrder
 
 BUILT_IN = Path(__file__).resolve().parent.parent / "rig" / "scenarios" / "demo.toml"
 
@@ -27,6 +28,33 @@ def _legs(paths: Paths) -> list[CallLeg]:
         legs = list(session.execute(select(CallLeg).order_by(CallLeg.entered_at)).scalars())
     engine.dispose()
     return legs
+
+
+def _transfer_table(paths: Paths, site: Site) -> str:
+    """Each transfer request with its attempts and work order."""
+    engine = make_engine(database_url(paths))
+    lines = []
+    with sessions(engine)() as session:
+        requests = session.execute(select(TransferRequest).order_by(TransferRequest.id)).scalars()
+        for request in requests:
+            attempts = session.execute(
+                select(TransferAttempt)
+                .where(TransferAttempt.request_id == request.id)
+                .order_by(TransferAttempt.position)
+            ).scalars()
+            tried = ", ".join(f"{a.number} {a.outcome}" for a in attempts) or "nothing dialled"
+            order = session.get(WorkOrder, request.work_order_id) if request.work_order_id else None
+            due = ""
+            if order is not None:
+                deadline = order.deadline_at.astimezone(site.timezone)
+                due = f"; work order {order.number} due {deadline:%Y-%m-%d %H:%M}"
+            hours = "in" if request.in_hours else "out of"
+            lines.append(
+                f"  seat {request.seat_id} matter {request.matter_code} "
+                f"({request.department_code}, {hours} hours): {tried} → {request.outcome}{due}"
+            )
+    engine.dispose()
+    return "\n".join(lines) or "  none"
 
 
 def _call_table(legs: list[CallLeg], site: Site) -> str:
@@ -88,6 +116,8 @@ def run_demo(
         print("\nwhat the hotline recorded:")
         legs = _legs(paths)
         print(_call_table(legs, site))
+        print("\nthree-way transfers (seat keyed *<matter>#):")
+        print(_transfer_table(paths, site))
         print("\nAsterisk afterwards: " + "; ".join(line for line in leftovers if line))
         clean = sum(1 for caller in report.callers if caller.exit_code == 0)
         served = sum(1 for leg in legs if leg.seat_id)
