@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
+import uuid
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +36,8 @@ from transfer.records import TransferRecorder
 
 log = logging.getLogger(__name__)
 
+MOVE_GRACE = 15.0
+"""Seconds a channel moved in from a gone peer is not moved again (its StasisStart may lag)."""
 WATCH_MAX = 86400
 """Seconds a note that a peer watches an adopted call is kept at most."""
 
@@ -71,6 +75,8 @@ class StasisApp:
         self.plan, self.transfers, self.orders = transfer.plan, transfer.recorder, transfer.orders
         self.presence = Presence(seats.redis, self.name)
         self._watching: set[str] = set()
+        self._moved: dict[str, float] = {}
+        """Channels this process moved into its application, and when (not moved twice)."""
         self.site = site
         self.seats = seats
         self.recorder = recorder
@@ -351,7 +357,15 @@ class StasisApp:
             with contextlib.suppress(AriError):
                 await self.ari.destroy_bridge(bridge["id"])
         waiting = in_app - bridged - set(self._owners)
-        await self._drop_ringing_legs(live, waiting)
+        now = time.monotonic()
+        self._moved = {c: at for c, at in self._moved.items() if now - at < MOVE_GRACE}
+        await self._drop_ringing_legs(live - in_app, waiting)
+        # a seat that answered while nobody watched: connect it to its caller, still waiting
+        for leg in [c for c in waiting if c.startswith(SEAT)]:
+            caller = caller_of(leg)
+            if caller in waiting and caller in held:
+                await self._connect_answered(caller, leg, held[caller], adopting)
+                waiting -= {caller, leg}
         for channel_id in waiting:
             if channel_id.startswith("seat-"):  # a seat still ringing: its caller rings again
                 await self._hang_up_stray(channel_id)
@@ -359,10 +373,14 @@ class StasisApp:
                 continue
             if channel_id in held:  # a seat was ringing for it when the earlier process died
                 await self.seats.release(held[channel_id], channel_id)
+                await self.recorder.interrupt_attempts(channel_id, datetime.now(UTC))
             for line in self._lines.values():
                 await line.not_answered(channel_id)
             try:
                 if adopting:  # its StasisStart here starts the call again
+                    if time.monotonic() - self._moved.get(channel_id, -MOVE_GRACE) < MOVE_GRACE:
+                        continue  # moved already; its StasisStart is on its way
+                    self._moved[channel_id] = time.monotonic()
                     await self.ari.move(channel_id, "inbound")
                 else:
                     snapshot = await self.ari.channel(channel_id)
@@ -376,9 +394,40 @@ class StasisApp:
                 "%d call record(s) closed: those calls ended while no application watched", closed
             )
 
+    async def _connect_answered(self, caller: str, leg: str, seat: str, adopting: bool) -> None:
+        """Bridge a caller with the seat that answered for it while no process watched."""
+        bridge = f"call-{uuid.uuid4()}"
+        now = datetime.now(UTC)
+        try:
+            await self.ari.create_bridge(bridge, name=f"call {caller}")
+            with contextlib.suppress(AriError):
+                await self.ari.stop_moh(caller)
+            await self.ari.add_to_bridge(bridge, caller)
+            await self.ari.add_to_bridge(bridge, leg, absorb_dtmf=True)
+            if adopting:
+                await self.ari.subscribe(
+                    [f"channel:{caller}", f"channel:{leg}", f"bridge:{bridge}"]
+                )
+                await self.redis.set(_watcher_key(caller), self.name, ex=WATCH_MAX)
+                self._watching.add(caller)
+            snapshot = await self.ari.channel(caller)
+        except AriError as error:
+            log.warning("could not connect %s to seat %s after a takeover: %s", caller, seat, error)
+            await self._hang_up_stray(leg)
+            return
+        for line in self._lines.values():
+            await line.leave(caller)
+        await self.recorder.seat_attempt_ended(leg, "answered", now)
+        await self.recorder.answered(caller, seat, leg, now)
+        InboundCall(self, {"channel": snapshot}).resume_connected(
+            bridge, SeatLeg(seat, leg, answered=True)
+        )
+        log.info("connected %s to seat %s, which answered while no process watched", caller, seat)
+
     async def _drop_ringing_legs(self, live: set[str], callers: set[str]) -> None:
-        """Hang up the legs still ringing for callers being served again: they would answer
-        into an application nobody watches. Their callers ring a seat afresh."""
+        """Hang up the legs still ringing (``live`` channels in no application yet) for
+        callers being served again: they would answer into an application nobody watches.
+        Their callers ring a seat afresh."""
         now = datetime.now(UTC)
         for channel_id in live:
             if caller_of(channel_id) not in callers:

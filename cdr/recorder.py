@@ -98,6 +98,26 @@ class CallRecorder:
 
         await asyncio.to_thread(write)
 
+    async def interrupt_attempts(self, caller_channel: str, at: datetime) -> int:
+        """Close the seat attempts of a caller that were left open when the process ringing
+        them died (``interrupted``); how many."""
+
+        def write() -> int:
+            with self._sessions.begin() as session:
+                open_attempts = session.execute(
+                    select(SeatAttempt).where(
+                        SeatAttempt.caller_channel == caller_channel, SeatAttempt.outcome.is_(None)
+                    )
+                ).scalars()
+                closed = 0
+                for attempt in open_attempts:
+                    attempt.outcome = "interrupted"
+                    attempt.rang_seconds = (at - attempt.rung_at).total_seconds()
+                    closed += 1
+                return closed
+
+        return await asyncio.to_thread(write)
+
     async def answered(
         self, caller_channel: str, seat_id: str, seat_channel: str, at: datetime
     ) -> None:

@@ -216,7 +216,7 @@ class Pbx:
         files = render(self.site, secrets, self.dirs, self.paths.secrets_file)
         etc = self.paths.asterisk / "etc"
         write_config(files, etc)
-        for name in ("lib", "spool", "run", "log"):
+        for name in ("lib", "spool", "run", "log", "log/cdr-csv"):
             (self.paths.asterisk / name).mkdir(parents=True, exist_ok=True)
         prompts.install(self.paths.asterisk / "sounds" / "hotline", self.paths.cache / "prompts")
         return etc

@@ -53,7 +53,7 @@ async def test_two_processes_fifty_callers_five_seats_one_process_killed(
         await asyncio.to_thread(stack.stop_app, 2)
 
     assert all(caller.exit_code == 0 for caller in report.callers), report.render()
-    assert sum(phone.answered for phone in report.phones) == CALLERS, report.render()
+    seat_answers = sum(phone.answered for phone in report.phones)
     joined = [e for e in log.events if e["type"] == "caller-joined"]
     served_by = {str(e["app"]) for e in joined}
     assert served_by == {"hotline", "hotline-2"}, "the calls were not spread over both"
@@ -70,6 +70,10 @@ async def test_two_processes_fifty_callers_five_seats_one_process_killed(
         if attempt.outcome == "answered":
             answered[attempt.caller_channel] += 1
     assert sorted(answered.values()) == [1] * CALLERS, "a call answered twice, or not at all"
+    # a seat that picked up while the killed process rang it was cut off by Asterisk (its
+    # application had gone): every answer beyond one per caller is such an interrupted ring
+    interrupted = sum(1 for attempt in attempts if attempt.outcome == "interrupted")
+    assert CALLERS <= seat_answers <= CALLERS + interrupted, report.render()
 
     # a seat is busy from being rung until the call it took ended: never two at once
     ended = {leg.caller_channel: leg.ended_at for leg in legs}
