@@ -18,7 +18,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ari_app.call import COMMAND, InboundCall, SeatLeg
-from ari_app.client import CONNECTED, Ari, AriConfig, AriError, Event, event_stream
+from ari_app.client import (
+    CONNECTED,
+    Ari,
+    AriConfig,
+    AriError,
+    Event,
+    bridge_caller_and_seat,
+    event_stream,
+)
 from ari_app.legs import SEAT, caller_of
 from ari_app.presence import BEAT_EVERY, LOCK_TTL, Presence
 from cdr.recorder import CallRecorder
@@ -334,12 +342,7 @@ class StasisApp:
             transfer = await self._transfer_of(caller, specialists) if caller else None
             if caller is not None and (seat is not None or transfer is not None):
                 if adopting:
-                    legs = [caller, *seat_legs, *specialists]
-                    await self.ari.subscribe(
-                        [f"channel:{c}" for c in legs] + [f"bridge:{bridge['id']}"]
-                    )
-                    await self.redis.set(_watcher_key(caller), self.name, ex=WATCH_MAX)
-                    self._watching.add(caller)
+                    await self._watch_adopted(caller, [*seat_legs, *specialists], bridge["id"])
                 snapshot = await self.ari.channel(caller)
                 InboundCall(self, {"channel": snapshot}).resume_connected(
                     bridge["id"], seat, transfer
@@ -394,22 +397,22 @@ class StasisApp:
                 "%d call record(s) closed: those calls ended while no application watched", closed
             )
 
+    async def _watch_adopted(self, caller: str, legs: list[str], bridge: str) -> None:
+        """Have a dead peer's connected call's events come here, and tell its peer (should
+        it come back) that this process watches it."""
+        sources = [f"channel:{c}" for c in (caller, *legs)] + [f"bridge:{bridge}"]
+        await self.ari.subscribe(sources)
+        await self.redis.set(_watcher_key(caller), self.name, ex=WATCH_MAX)
+        self._watching.add(caller)
+
     async def _connect_answered(self, caller: str, leg: str, seat: str, adopting: bool) -> None:
         """Bridge a caller with the seat that answered for it while no process watched."""
         bridge = f"call-{uuid.uuid4()}"
         now = datetime.now(UTC)
         try:
-            await self.ari.create_bridge(bridge, name=f"call {caller}")
-            with contextlib.suppress(AriError):
-                await self.ari.stop_moh(caller)
-            await self.ari.add_to_bridge(bridge, caller)
-            await self.ari.add_to_bridge(bridge, leg, absorb_dtmf=True)
+            await bridge_caller_and_seat(self.ari, bridge, caller, leg)
             if adopting:
-                await self.ari.subscribe(
-                    [f"channel:{caller}", f"channel:{leg}", f"bridge:{bridge}"]
-                )
-                await self.redis.set(_watcher_key(caller), self.name, ex=WATCH_MAX)
-                self._watching.add(caller)
+                await self._watch_adopted(caller, [leg], bridge)
             snapshot = await self.ari.channel(caller)
         except AriError as error:
             log.warning("could not connect %s to seat %s after a takeover: %s", caller, seat, error)

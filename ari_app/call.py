@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
-from ari_app.client import Ari, AriError, Event
+from ari_app.client import Ari, AriError, Event, bridge_caller_and_seat, exists, quietly
 from ari_app.legs import SEAT, leg_id
 from hotline.prompts import position_prompt
 from queues.events import publish
@@ -310,7 +310,7 @@ class InboundCall:
         if self._announcement is None:
             await self._hold_music()
         ari = self.host.ari
-        await _quietly(ari.set_variable(self.caller_id, "HOTLINE_ARRIVED", f"{self.arrived:.3f}"))
+        await quietly(ari.set_variable(self.caller_id, "HOTLINE_ARRIVED", f"{self.arrived:.3f}"))
         await self.line.join(self.caller_id, self.arrived, self.caller.tier)
         if self.settings.announce_every:
             self._next_announcement = self.joined + FIRST_ANNOUNCEMENT
@@ -397,7 +397,7 @@ class InboundCall:
     async def _end_announcement(self) -> None:
         if self._announcement is not None:
             playback, self._announcement = self._announcement, None
-            await _quietly(self.host.ari.stop_playback(playback))
+            await quietly(self.host.ari.stop_playback(playback))
 
     # --- finding and ringing a seat -------------------------------------------------------
 
@@ -445,7 +445,7 @@ class InboundCall:
             await self._record(recorder.seat_attempt_ended(channel_id, "unreachable", _now()))
             await self._free_seat()
             await self.line.not_answered(self.caller_id)
-            if not await self._caller_present():
+            if not await exists(self.host.ari, self.caller_id):
                 raise CallerLeft from None
             # no phone registered, or none reachable: leave it out for a while
             log.warning(
@@ -500,13 +500,6 @@ class InboundCall:
         elif outcome == "unreachable":
             await self.host.seats.rest(seat_id, UNREACHABLE_REST)
 
-    async def _caller_present(self) -> bool:
-        try:
-            await self.host.ari.channel(self.caller_id)
-        except AriError as error:
-            return error.status != 404
-        return True
-
     # --- talking -------------------------------------------------------------------------
 
     async def _connect(self) -> None:
@@ -516,25 +509,21 @@ class InboundCall:
         await self._publish("caller-answered", seat=self.seat.seat_id, waited=self._waited())
         await self._end_announcement()
         self.bridge_id = f"call-{uuid.uuid4()}"
-        await ari.create_bridge(self.bridge_id, name=f"call {self.caller_id}")
-        with contextlib.suppress(AriError):
-            await ari.stop_moh(self.caller_id)
-        await ari.add_to_bridge(self.bridge_id, self.caller_id)
-        await ari.add_to_bridge(self.bridge_id, self.seat.channel_id, absorb_dtmf=True)
+        await bridge_caller_and_seat(ari, self.bridge_id, self.caller_id, self.seat.channel_id)
 
     async def _gone_while_unwatched(self) -> str | None:
         """A leg that hung up while no application was listening: the caller ends the call;
         the seat or the specialist leave it (and if nobody is left with the caller, it ends)."""
         ari = self.host.ari
-        if not await _exists(ari, self.caller_id):
+        if not await exists(ari, self.caller_id):
             return "caller-hangup"
-        if self.seat is not None and not await _exists(ari, self.seat.channel_id):
+        if self.seat is not None and not await exists(ari, self.seat.channel_id):
             if self.transfer is None or not self.transfer.specialist_on_line:
                 return "seat-hangup"
             await self._seat_leaves(hang_up=False)
         transfer = self.transfer
         specialist = transfer.status.specialist_channel if transfer else None
-        if transfer is not None and specialist and not await _exists(ari, specialist):
+        if transfer is not None and specialist and not await exists(ari, specialist):
             await transfer.handle({"type": "ChannelDestroyed", "channel": {"id": specialist}})
             return await self._after_transfer_step()
         return None
@@ -587,16 +576,7 @@ class InboundCall:
             if route is None or self.bridge_id is None:
                 await self._publish("transfer-refused", reason=f"no matter {command.matter}")
                 return None
-            side = CallSide(
-                self.caller_id,
-                self.linkedid,
-                self.caller_number,
-                self.caller.enterprise_id,
-                self.bridge_id,
-                seat.seat_id if seat else None,
-                self._claim_leg,
-            )
-            self.transfer = await Transfer.begin(self.host, side, route, via)
+            self.transfer = await Transfer.begin(self.host, self._side(self.bridge_id), route, via)
         elif isinstance(command, CancelTransfer) and transfer is not None:
             await transfer.cancel(seat.seat_id if seat else None)
         elif (
@@ -630,7 +610,7 @@ class InboundCall:
         if seat is None:
             return
         if hang_up:
-            await _quietly(self.host.ari.hangup(seat.channel_id))
+            await quietly(self.host.ari.hangup(seat.channel_id))
         await self._free_seat()
         await self._publish("seat-left", seat=seat.seat_id)
         if self.transfer is not None:
@@ -640,19 +620,19 @@ class InboundCall:
         route = await asyncio.to_thread(self.host.plan.route, status.matter)
         if route is None or self.bridge_id is None:
             return None
-        side = CallSide(
+        return Transfer(self.host, self._side(self.bridge_id), route, status)
+
+    def _side(self, bridge_id: str) -> CallSide:
+        """This call as its transfer sees it; the transfer's legs are owned by this call."""
+        return CallSide(
             self.caller_id,
             self.linkedid,
             self.caller_number,
             self.caller.enterprise_id,
-            self.bridge_id,
+            bridge_id,
             self.seat.seat_id if self.seat else None,
-            self._claim_leg,
+            lambda channel_id: self.host.own(channel_id, self),
         )
-        return Transfer(self.host, side, route, status)
-
-    def _claim_leg(self, channel_id: str) -> None:
-        self.host.own(channel_id, self)
 
     async def _move_on(self) -> None:
         """The seat moved the caller to its queue's ``move_to`` queue: the seat is let go
@@ -663,13 +643,13 @@ class InboundCall:
         log.info("seat %s moves %s from %s to %s", seat.seat_id, self.caller_id, self.queue, target)
         await self._publish("caller-left", reason=MOVED, to=target, seat=seat.seat_id)
         if self.bridge_id is not None:
-            await _quietly(ari.destroy_bridge(self.bridge_id))
+            await quietly(ari.destroy_bridge(self.bridge_id))
             self.bridge_id = None
-        await _quietly(ari.hangup(seat.channel_id))
+        await quietly(ari.hangup(seat.channel_id))
         await self._free_seat()
         await self._record(self.host.recorder.moved(self.caller_id, target, _now()))
         self.queue, self.line, self.joined = target, self.host.line(target), time.time()
-        await _quietly(ari.set_variable(self.caller_id, "HOTLINE_QUEUE", target))
+        await quietly(ari.set_variable(self.caller_id, "HOTLINE_QUEUE", target))
         self._on_hold = True
         await self._announce("moving")
 
@@ -689,22 +669,13 @@ class InboundCall:
         if self.transfer is not None and self.transfer.status.specialist_channel:
             legs.append(self.transfer.status.specialist_channel)
         for channel_id in legs:
-            await _quietly(ari.hangup(channel_id))
+            await quietly(ari.hangup(channel_id))
         if self.bridge_id is not None:
-            await _quietly(ari.destroy_bridge(self.bridge_id))
+            await quietly(ari.destroy_bridge(self.bridge_id))
         with contextlib.suppress(Exception):
             await self._free_seat()
         with contextlib.suppress(Exception):
             await self.line.leave(self.caller_id)
-
-
-async def _exists(ari: Ari, channel_id: str) -> bool:
-    """Whether Asterisk still has the channel (an error other than 404 counts as yes)."""
-    try:
-        await ari.channel(channel_id)
-    except AriError as error:
-        return error.status != 404
-    return True
 
 
 def _command_from(event: Event) -> Command | None:
@@ -728,14 +699,3 @@ def _arrival(value: object) -> float:
     except ValueError:
         return now
     return arrived if now - 86400 < arrived <= now else now
-
-
-async def _quietly(step: Awaitable[None]) -> None:
-    """Run an ARI clean-up step; a leg or bridge that is already gone (404) is fine."""
-    try:
-        await step
-    except AriError as error:
-        if error.status not in (404, 400):
-            log.warning("clean-up step failed: %s", error)
-    except Exception:
-        log.exception("clean-up step failed")

@@ -8,9 +8,10 @@ contact" (500 on dial) and act on it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -179,6 +180,36 @@ class Ari:
         await self.request(
             "POST", f"/channels/{channel_id}/move", app=self.config.app, appArgs=app_args
         )
+
+
+async def quietly(step: Awaitable[None]) -> None:
+    """Run an ARI clean-up step; a leg or bridge that is already gone (404, 400) is fine."""
+    try:
+        await step
+    except AriError as error:
+        if error.status not in (404, 400):
+            log.warning("clean-up step failed: %s", error)
+    except Exception:
+        log.exception("clean-up step failed")
+
+
+async def exists(ari: Ari, channel_id: str) -> bool:
+    """Whether Asterisk still has the channel (an error other than 404 counts as yes)."""
+    try:
+        await ari.channel(channel_id)
+    except AriError as error:
+        return error.status != 404
+    return True
+
+
+async def bridge_caller_and_seat(ari: Ari, bridge_id: str, caller: str, seat_leg: str) -> None:
+    """Put a caller (off hold) and its seat's leg in a new mixing bridge; the seat's keys
+    reach the app but not the caller."""
+    await ari.create_bridge(bridge_id, name=f"call {caller}")
+    with contextlib.suppress(AriError):
+        await ari.stop_moh(caller)
+    await ari.add_to_bridge(bridge_id, caller)
+    await ari.add_to_bridge(bridge_id, seat_leg, absorb_dtmf=True)
 
 
 def _param(value: Any) -> str:

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -138,6 +139,46 @@ async def bench_claims(url: str, count: int) -> None:
 # --- 2 and 3. the path through the PBX ---------------------------------------------------
 
 
+@contextlib.contextmanager
+def scratch_dir(work: Path | None) -> Iterator[tuple[Path, Paths]]:
+    """A benchmark's scratch directory and the installation state in it (the PBX root
+    cache is the usual one). Root is needed for the wire meters; SIGTERM still runs the
+    clean-up of whatever the benchmark brought up."""
+    if os.geteuid() != 0:
+        raise SystemExit("the wire meters need root (an AF_PACKET socket on lo)")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    work = work or Path(tempfile.mkdtemp(prefix="hotline-bench-"))
+    cache = Path(os.environ.get("HOTLINE_CACHE_DIR") or Path.home() / ".cache/hotline")
+    paths = Paths(state=work / "state", cache=cache)
+    os.environ["HOTLINE_STATE_DIR"], os.environ["HOTLINE_CACHE_DIR"] = str(paths.state), str(cache)
+    yield work, paths
+
+
+@contextlib.contextmanager
+def bench_stack(site_file: Path, paths: Paths) -> Iterator[tuple[Stack, Rig]]:
+    """The PBX, Redis and app of a benchmark site, its queues and departments open (the
+    app's clock is a Monday 10:00), the sample registry loaded, and a rig; all brought down
+    afterwards."""
+    site = load_site(site_file)
+    stack = Stack(site, site_file, paths)
+    stack.app_env = {"HOTLINE_CLOCK": OPEN_MOMENT}
+    try:
+        stack.up()
+        registry = RedList.for_installation(site, paths)
+        registry.import_csv(csv_bytes(list(rows(FIRMS))), actor="benchmark")
+        registry.close()
+        print(
+            f"\nAsterisk {stack.pbx.install.version}, {os.cpu_count()} cores, "
+            "the rig on the same machine"
+        )
+        yield (
+            stack,
+            Rig(paths.state / "rig", pbx=(site.sip.bind, site.sip.port), caller_ip="127.0.0.2"),
+        )
+    finally:
+        stack.down()
+
+
 def bench_site(work: Path) -> Path:
     """The example site with 15 more rig seats, no wrap-up and short rings."""
     text = (REPO / "sites" / "example.toml").read_text(encoding="utf-8")
@@ -161,7 +202,19 @@ def _phones(stack: Stack, talk: float) -> tuple[PhoneSpec, ...]:
     )
 
 
-def _ring_delays(meter: SipMeter, seat_ports: set[int], sip_port: int) -> list[float]:
+def delay_line(label: str, samples: list[float]) -> str:
+    """One row of delays on the wire: p50, p90 and max in milliseconds."""
+    ordered = sorted(samples)
+    if not ordered:
+        return f"  {label:<42} nothing measured"
+    p50, p90 = statistics.median(ordered), ordered[int(len(ordered) * 0.9)]
+    return (
+        f"  {label:<42} p50 {p50 * 1000:>6.1f} ms   p90 {p90 * 1000:>6.1f} ms   "
+        f"max {ordered[-1] * 1000:>6.1f} ms   (n={len(ordered)})"
+    )
+
+
+def ring_delays(meter: SipMeter, seat_ports: set[int], sip_port: int) -> list[float]:
     """Seconds from each caller's INVITE to the first seat INVITE with its number."""
     arrived: dict[str, float] = {}
     delays = []
@@ -214,7 +267,7 @@ async def bench_path(
         first += calls
         with SipMeter() as meter:
             report = await _play(rig, phones, "latency", callers)
-        delays[label] = _ring_delays(meter, seat_ports, sip_port)
+        delays[label] = ring_delays(meter, seat_ports, sip_port)
         if _failed(report):
             print(f"  ({label}: {_failed(report)} of {calls} latency calls failed)")
         carried[label] = []
@@ -230,16 +283,7 @@ async def bench_path(
 
     print(f"\ncaller INVITE → seat INVITE, on the wire ({calls} calls each, one every 0.7 s)")
     for label, samples in delays.items():
-        ordered = sorted(samples)
-        if not ordered:
-            print(f"  {label:<42} no call rang a seat")
-            continue
-        p50 = statistics.median(ordered)
-        p90 = ordered[int(len(ordered) * 0.9)]
-        print(
-            f"  {label:<42} p50 {p50 * 1000:>6.1f} ms   p90 {p90 * 1000:>6.1f} ms   "
-            f"max {ordered[-1] * 1000:>6.1f} ms   (n={len(ordered)})"
-        )
+        print(delay_line(label, samples))
     print(
         f"\ncalls per second carried with zero failed calls ({step:.0f} s at each rate, "
         f"seats talk {talk:.1f} s)"
@@ -263,40 +307,16 @@ def main() -> None:
     parser.add_argument("--talk", type=float, default=1.0, help="seconds a seat talks")
     parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one)")
     args = parser.parse_args()
-    # stopped with SIGTERM, still bring the PBX and the app down (the finally blocks below)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if os.geteuid() != 0:
-        raise SystemExit("the wire meter needs root (an AF_PACKET socket on lo)")
-    work = args.work or Path(tempfile.mkdtemp(prefix="hotline-bench-"))
-    cache = Path(os.environ.get("HOTLINE_CACHE_DIR") or Path.home() / ".cache/hotline")
-    paths = Paths(state=work / "state", cache=cache)
-    os.environ["HOTLINE_STATE_DIR"], os.environ["HOTLINE_CACHE_DIR"] = str(paths.state), str(cache)
-
-    scratch = PrivateRedis(Paths(state=work / "claims", cache=work / "claims"))
-    url = scratch.up()
-    try:
-        asyncio.run(bench_claims(url, args.claims))
-    finally:
-        scratch.down()
-
-    site_file = bench_site(work)
-    site = load_site(site_file)
-    stack = Stack(site, site_file, paths)
-    stack.app_env = {"HOTLINE_CLOCK": OPEN_MOMENT}  # the queue open whenever this runs
-    try:
-        stack.up()
-        registry = RedList.for_installation(site, paths)
-        registry.import_csv(csv_bytes(list(rows(FIRMS))), actor="benchmark")
-        registry.close()
-        rig = Rig(paths.state / "rig", pbx=(site.sip.bind, site.sip.port), caller_ip="127.0.0.2")
-        rates = [int(rate) for rate in args.rates.split(",")]
-        print(
-            f"\nAsterisk {stack.pbx.install.version}, {os.cpu_count()} cores, "
-            "the rig on the same machine"
-        )
-        asyncio.run(bench_path(stack, rig, args.calls, rates, args.step, args.talk))
-    finally:
-        stack.down()
+    with scratch_dir(args.work) as (work, paths):
+        scratch = PrivateRedis(Paths(state=work / "claims", cache=work / "claims"))
+        url = scratch.up()
+        try:
+            asyncio.run(bench_claims(url, args.claims))
+        finally:
+            scratch.down()
+        with bench_stack(bench_site(work), paths) as (stack, rig):
+            rates = [int(rate) for rate in args.rates.split(",")]
+            asyncio.run(bench_path(stack, rig, args.calls, rates, args.step, args.talk))
 
 
 if __name__ == "__main__":

@@ -19,22 +19,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-import statistics
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 from ari_app.client import Ari
 from ari_app.main import ari_config
-from benchmarks.queue_path import FIRMS, OPEN_MOMENT, bench_site
+from benchmarks.queue_path import (
+    FIRMS,
+    bench_site,
+    bench_stack,
+    delay_line,
+    ring_delays,
+    scratch_dir,
+)
 from hotline import services
-from hotline.paths import Paths
-from hotline.site import load_site
 from hotline.stack import Stack
-from redlist.service import RedList
-from redlist.synthetic import csv_bytes, landline, rows
+from redlist.synthetic import landline
 from rig.orchestrator import CallerSpec, KeyPress, PhoneSpec, Rig, Scenario
 from rig.sip_meter import SipMeter
 
@@ -108,31 +108,13 @@ async def bench_key_to_invite(stack: Stack, rig: Rig, transfers: int) -> None:
         if following is not None:
             delays.append(following.at - key.at)
             invites.remove(following)
-    seat_ports = {phone.port for phone in phones}
-    arrived: dict[str, float] = {}
-    queue = []
-    for invite in sorted(meter.invites, key=lambda i: i.at):
-        if invite.destination_port == stack.site.sip.port and invite.calling not in arrived:
-            arrived[invite.calling] = invite.at
-        elif invite.destination_port in seat_ports and invite.calling in arrived:
-            queue.append(invite.at - arrived.pop(invite.calling))
+    queue = ring_delays(meter, {phone.port for phone in phones}, stack.site.sip.port)
     failed = sum(1 for caller in report.callers if caller.exit_code != 0)
     print(
         f"seat's last key → specialist INVITE, on the wire ({transfers} transfers, {failed} failed)"
     )
-    for label, samples in (
-        ("transfer: '#' → specialist INVITE", delays),
-        ("reference: caller INVITE → seat INVITE", queue),
-    ):
-        ordered = sorted(samples)
-        if not ordered:
-            print(f"  {label:<42} nothing measured")
-            continue
-        p90 = ordered[int(len(ordered) * 0.9)]
-        print(
-            f"  {label:<42} p50 {statistics.median(ordered) * 1000:>6.1f} ms   "
-            f"p90 {p90 * 1000:>6.1f} ms   max {ordered[-1] * 1000:>6.1f} ms   (n={len(ordered)})"
-        )
+    print(delay_line("transfer: '#' → specialist INVITE", delays))
+    print(delay_line("reference: caller INVITE → seat INVITE", queue))
 
 
 async def bench_simultaneous(stack: Stack, rig: Rig, steps: list[int]) -> None:
@@ -189,30 +171,12 @@ def main() -> None:
     parser.add_argument("--steps", default="5,10,15,20")
     parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one)")
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if os.geteuid() != 0:
-        raise SystemExit("the wire meters need root (an AF_PACKET socket on lo)")
-    work = args.work or Path(tempfile.mkdtemp(prefix="hotline-bench-"))
-    cache = Path(os.environ.get("HOTLINE_CACHE_DIR") or Path.home() / ".cache/hotline")
-    paths = Paths(state=work / "state", cache=cache)
-    os.environ["HOTLINE_STATE_DIR"], os.environ["HOTLINE_CACHE_DIR"] = str(paths.state), str(cache)
-    site_file = transfer_site(work)
-    site = load_site(site_file)
-    stack = Stack(site, site_file, paths)
-    stack.app_env = {"HOTLINE_CLOCK": OPEN_MOMENT}  # the tax bureau is open (a Monday, 10:00)
-    try:
-        stack.up()
-        registry = RedList.for_installation(site, paths)
-        registry.import_csv(csv_bytes(list(rows(FIRMS))), actor="benchmark")
-        registry.close()
-        rig = Rig(paths.state / "rig", pbx=(site.sip.bind, site.sip.port), caller_ip="127.0.0.2")
-        print(
-            f"Asterisk {stack.pbx.install.version}, {os.cpu_count()} cores, rig on the same machine"
-        )
+    with (
+        scratch_dir(args.work) as (work, paths),
+        bench_stack(transfer_site(work), paths) as (stack, rig),
+    ):
         asyncio.run(bench_key_to_invite(stack, rig, args.transfers))
         asyncio.run(bench_simultaneous(stack, rig, [int(n) for n in args.steps.split(",")]))
-    finally:
-        stack.down()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ it) or the admin token. A seat's token opens its own console and no other route.
 (No ``from __future__ import annotations``: FastAPI must see the dependencies.)
 """
 
-import json
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,9 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from cdr.models import CallLeg
 from hotline.site import Site
 from queues.api import LOGGED_OUT
-from queues.events import COMMANDS
 from queues.seats import SeatPool
 from redlist.models import Enterprise
+from transfer.api import request_cancel, request_transfer
 from transfer.machine import load
 from transfer.plan import TransferPlan
 
@@ -81,11 +80,7 @@ def router(
         call = (await seats.busy_with(seat_id)) or ""
         if not call:
             raise HTTPException(409, "the seat has no call to transfer")
-        if plan.route(body.matter) is None:
-            raise HTTPException(404, f"no matter {body.matter}")
-        command = {"call": call, "action": "transfer", "matter": body.matter, "via": "console"}
-        if not await redis.publish(COMMANDS, json.dumps(command)):
-            raise HTTPException(503, "no application process is running; start it (hotline app)")
+        await request_transfer(redis, plan, call, body.matter, "console")
         return {"call": call, "matter": body.matter}
 
     @api.delete("/api/console/{seat_id}/transfer", status_code=202)
@@ -93,7 +88,7 @@ def router(
         call = (await seats.busy_with(seat_id)) or ""
         if not call:
             raise HTTPException(409, "the seat has no call")
-        await redis.publish(COMMANDS, json.dumps({"call": call, "action": "cancel"}))
+        await request_cancel(redis, call)
         return {"call": call}
 
     @api.post("/api/console/{seat_id}/{action}")

@@ -48,15 +48,11 @@ def create_app(site: Site, paths: Paths) -> FastAPI:
         authorization: Annotated[str | None, Header()] = None,
         x_actor: Annotated[str | None, Header()] = None,
     ) -> str:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not tokens.compare_digest(
-            token.encode(), secrets.admin_token.encode()
-        ):
-            raise HTTPException(
-                401,
-                "send 'Authorization: Bearer <admin token>' (see secrets.json)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+        _require_bearer(
+            authorization,
+            (secrets.admin_token,),
+            "send 'Authorization: Bearer <admin token>' (see secrets.json)",
+        )
         person = _ACTOR.sub("", x_actor or "")[:40]
         return f"admin:{person}" if person else "admin"
 
@@ -93,17 +89,12 @@ def create_app(site: Site, paths: Paths) -> FastAPI:
         authorization: Annotated[str | None, Header()] = None,
     ) -> str:
         """A console request: the seat's own console token, or the admin token."""
-        scheme, _, token = (authorization or "").partition(" ")
-        allowed = (secrets.admin_token, secrets.console_token(seat_id))
-        if scheme.lower() != "bearer" or not any(
-            tokens.compare_digest(token.encode(), key.encode()) for key in allowed
-        ):
-            raise HTTPException(
-                401,
-                "send 'Authorization: Bearer <the seat's console token>' "
-                "(hotline seats accounts prints it)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+        _require_bearer(
+            authorization,
+            (secrets.admin_token, secrets.console_token(seat_id)),
+            "send 'Authorization: Bearer <the seat's console token>' "
+            "(hotline seats accounts prints it)",
+        )
         if seat_id not in {seat.id for seat in site.seats}:
             raise HTTPException(404, f"no seat {seat_id} in the site file")
         return seat_id
@@ -115,6 +106,15 @@ def create_app(site: Site, paths: Paths) -> FastAPI:
         return {"status": "ok"}
 
     return app
+
+
+def _require_bearer(authorization: str | None, accepted: tuple[str, ...], hint: str) -> None:
+    """Refuse (401, with ``hint``) a request whose bearer token is none of ``accepted``."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not any(
+        tokens.compare_digest(token.encode(), key.encode()) for key in accepted
+    ):
+        raise HTTPException(401, hint, headers={"WWW-Authenticate": "Bearer"})
 
 
 async def _chase_overdue(orders: WorkOrders) -> None:

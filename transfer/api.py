@@ -55,6 +55,23 @@ class ReplyIn(BaseModel):
     report_to_hotline: str = Field(min_length=1, max_length=4000)
 
 
+async def request_transfer(
+    redis: Redis, plan: TransferPlan, call: str, matter: str, via: str
+) -> None:
+    """Ask the application process that owns ``call`` to start a transfer for ``matter``;
+    an HTTP error that says what is wrong if it cannot be asked."""
+    if plan.route(matter) is None:
+        raise HTTPException(404, f"no matter {matter}")
+    command = {"call": call, "action": "transfer", "matter": matter, "via": via}
+    if not await redis.publish(COMMANDS, json.dumps(command)):
+        raise HTTPException(503, "no application process is running; start it (hotline app)")
+
+
+async def request_cancel(redis: Redis, call: str) -> None:
+    """Ask the process that owns ``call`` to cancel its transfer if it still rings."""
+    await redis.publish(COMMANDS, json.dumps({"call": call, "action": "cancel"}))
+
+
 def router(plan: TransferPlan, orders: WorkOrders, redis: Redis, actor_of: Any) -> APIRouter:
     """The transfer's routes; ``actor_of`` authenticates the request."""
     api = APIRouter(prefix="/api", tags=["transfer"])
@@ -104,16 +121,12 @@ def router(plan: TransferPlan, orders: WorkOrders, redis: Redis, actor_of: Any) 
 
     @api.post("/calls/{call}/transfer", status_code=202)
     async def start_transfer(call: str, body: TransferIn, _: Actor) -> dict[str, object]:
-        if plan.route(body.matter) is None:
-            raise HTTPException(404, f"no matter {body.matter}")
-        command = {"call": call, "action": "transfer", "matter": body.matter, "via": body.via}
-        if not await redis.publish(COMMANDS, json.dumps(command)):
-            raise HTTPException(503, "no application process is running; start it (hotline app)")
+        await request_transfer(redis, plan, call, body.matter, body.via)
         return {"call": call, "matter": body.matter, "status": f"/api/calls/{call}/transfer"}
 
     @api.delete("/calls/{call}/transfer", status_code=202)
     async def cancel_transfer(call: str, _: Actor) -> dict[str, object]:
-        await redis.publish(COMMANDS, json.dumps({"call": call, "action": "cancel"}))
+        await request_cancel(redis, call)
         return {"call": call, "status": f"/api/calls/{call}/transfer"}
 
     @api.get("/calls/{call}/transfer")

@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 from redis.asyncio import Redis
 
-from ari_app.client import Ari, AriError, Event
+from ari_app.client import Ari, AriError, Event, quietly
 from ari_app.legs import SPECIALIST, leg_id
 from hotline import clock
 from queues.events import publish
@@ -173,7 +173,7 @@ class Transfer:
         if channel is not None:
             self.status.specialist_channel = None
             await self.host.transfers.attempt_ended(channel, "cancelled", _now(), cancelled_by=by)
-            await _quietly(self.host.ari.hangup(channel))
+            await quietly(self.host.ari.hangup(channel))
         await self.host.transfers.finished(self.status.request_id, "cancelled", _now())
         await self._save()
         return True
@@ -196,7 +196,7 @@ class Transfer:
             await self.host.transfers.finished(self.status.request_id, "abandoned", _now())
         else:
             await self.host.transfers.ended(self.status.request_id, _now())
-        await _quietly(self.host.ari.hangup(channel))
+        await quietly(self.host.ari.hangup(channel))
 
     async def interrupted(self) -> None:
         """A new process found this transfer still dialling after a restart: the dial is
@@ -205,7 +205,7 @@ class Transfer:
         channel = self.status.specialist_channel
         if channel is not None:
             self.status.specialist_channel = None
-            await _quietly(self.host.ari.hangup(channel))
+            await quietly(self.host.ari.hangup(channel))
             await self.host.transfers.attempt_ended(channel, "failed", _now())
         await self.host.transfers.finished(self.status.request_id, "failed", _now())
         with contextlib.suppress(TransitionRefused):
@@ -342,7 +342,7 @@ class Transfer:
     async def _stop_ringback(self) -> None:
         if self.status.ringback is not None:
             playback, self.status.ringback = self.status.ringback, None
-            await _quietly(self.host.ari.stop_playback(playback))
+            await quietly(self.host.ari.stop_playback(playback))
 
     async def _move(self, event: TransferEvent) -> TransferState:
         state = self.status.apply(event)
@@ -367,11 +367,3 @@ class Transfer:
             state=self.status.state.value,
             **details,
         )
-
-
-async def _quietly(step: Awaitable[None]) -> None:
-    try:
-        await step
-    except AriError as error:
-        if error.status not in (404, 400):
-            log.warning("transfer clean-up step failed: %s", error)
