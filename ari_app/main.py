@@ -8,7 +8,9 @@ from redis.asyncio import Redis
 
 from ari_app.app import StasisApp, TransferServices
 from ari_app.client import AriConfig
+from cdr.live import LiveRates
 from cdr.recorder import CallRecorder
+from cdr.rollups import Rollups
 from hotline.asterisk_config import stasis_app_name, stasis_app_names
 from hotline.db import database_url, make_engine, sessions
 from hotline.paths import Paths
@@ -44,14 +46,15 @@ async def serve(site: Site, paths: Paths, instance: int = 1) -> None:
     session_factory = sessions(engine)
     plan = TransferPlan(session_factory, site.timezone)
     plan.seed(site)
+    rollups = Rollups.for_site(site)
     app = StasisApp(
         ari_config(site, paths, instance),
         site,
         SeatPool(redis),
-        CallRecorder(session_factory),
+        CallRecorder(session_factory, rollups),
         TransferServices(
             plan,
-            TransferRecorder(session_factory),
+            TransferRecorder(session_factory, rollups, LiveRates(redis, site.timezone)),
             WorkOrders(session_factory, site.timezone, redis),
         ),
         peers=stasis_app_names(site),

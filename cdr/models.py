@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, Integer, String
+from sqlalchemy import BigInteger, Float, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hotline.db import Base, UtcDateTime
@@ -35,6 +35,9 @@ class CallLeg(Base):
     queue: Mapped[str | None] = mapped_column(String(40))
     outcome: Mapped[str | None] = mapped_column(String(32))
     """``caller-hangup``, ``seat-hangup``, ``abandoned``, ``no-seat`` or ``failed``."""
+    satisfaction: Mapped[str | None] = mapped_column(String(24))
+    """The caller's rating after the call (return visit): ``satisfied``,
+    ``basically-satisfied``, ``dissatisfied``, ``no-answer`` (asked, no key) or none."""
 
 
 class CallbackRequest(Base):
@@ -90,3 +93,45 @@ class SeatAttempt(Base):
     ``unreachable`` (no phone to ring) or ``caller-left`` (the caller hung up first)."""
     cause: Mapped[int | None] = mapped_column(Integer)
     """The Q.850 hangup cause Asterisk gave for the seat's leg, when it did not answer."""
+
+
+class AsteriskCdr(Base):
+    """One of Asterisk's own call detail records: one per pair of parties, the records of
+    one call sharing its ``linkedid``. Stored once, whichever way it arrived (the AMI
+    listener or the reconciliation from Asterisk's CDR file)."""
+
+    __tablename__ = "asterisk_cdrs"
+    __table_args__ = (UniqueConstraint("uniqueid", "sequence", name="uq_asterisk_cdrs_record"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uniqueid: Mapped[str] = mapped_column(String(64))
+    sequence: Mapped[int] = mapped_column(Integer)
+    linkedid: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(128))
+    dst_channel: Mapped[str] = mapped_column(String(128))
+    src: Mapped[str] = mapped_column(String(80))
+    dst: Mapped[str] = mapped_column(String(80))
+    dcontext: Mapped[str] = mapped_column(String(80))
+    clid: Mapped[str] = mapped_column(String(160))
+    last_app: Mapped[str] = mapped_column(String(80))
+    last_data: Mapped[str] = mapped_column(String(255))
+    start_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    answer_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    end_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    duration: Mapped[int] = mapped_column(Integer)
+    billsec: Mapped[int] = mapped_column(Integer)
+    disposition: Mapped[str] = mapped_column(String(20))
+    accountcode: Mapped[str] = mapped_column(String(80))
+    userfield: Mapped[str] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(8))
+    """How it arrived: ``ami`` (live) or ``file`` (filled in by the reconciliation)."""
+
+
+class CdrFileMark(Base):
+    """How far the reconciliation has read Asterisk's CDR file."""
+
+    __tablename__ = "cdr_file_marks"
+
+    path: Mapped[str] = mapped_column(String(255), primary_key=True)
+    inode: Mapped[int] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column(BigInteger)

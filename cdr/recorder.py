@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdr.models import CallbackRequest, CallLeg, QueueVisit, SeatAttempt
+from cdr.rollups import Rollups
 from redlist.directory import CallerIdentity
 
 _LEFT_WAITING = frozenset({"abandoned", "closed", "max-wait"})
@@ -18,8 +19,9 @@ _LEFT_WAITING = frozenset({"abandoned", "closed", "max-wait"})
 class CallRecorder:
     """Records call legs. SQL runs in a worker thread so the event loop never blocks on it."""
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], rollups: Rollups) -> None:
         self._sessions = session_factory
+        self._rollups = rollups
 
     async def entered(
         self,
@@ -95,6 +97,9 @@ class CallRecorder:
                     return
                 attempt.outcome, attempt.cause = outcome, cause
                 attempt.rang_seconds = (at - attempt.rung_at).total_seconds()
+                self._rollups.seat_attempt_ended(
+                    session, attempt.queue, attempt.seat_id, attempt.rung_at, outcome
+                )
 
         await asyncio.to_thread(write)
 
@@ -113,6 +118,9 @@ class CallRecorder:
                 for attempt in open_attempts:
                     attempt.outcome = "interrupted"
                     attempt.rang_seconds = (at - attempt.rung_at).total_seconds()
+                    self._rollups.seat_attempt_ended(
+                        session, attempt.queue, attempt.seat_id, attempt.rung_at, "interrupted"
+                    )
                     closed += 1
                 return closed
 
@@ -143,6 +151,10 @@ class CallRecorder:
                 self._leave_queue(session, caller_channel, visit_outcome, at)
                 if leg.answered_at is not None:
                     leg.talk_seconds = (at - leg.answered_at).total_seconds()
+                    if leg.seat_id is not None and leg.queue is not None:
+                        self._rollups.talked(
+                            session, leg.queue, leg.seat_id, leg.answered_at, leg.talk_seconds
+                        )
                 else:
                     leg.wait_seconds = self._waited(session, caller_channel)
 
@@ -164,8 +176,11 @@ class CallRecorder:
                     .scalars()
                     .first()
                 )
-                if answered is not None:
+                if answered is not None and answered.outcome == "answered":
                     answered.outcome = "moved"
+                    self._rollups.visit_moved(
+                        session, answered.queue, answered.tier, answered.entered_at
+                    )
                 session.add(
                     QueueVisit(
                         caller_channel=caller_channel, queue=to_queue, tier=leg.tier, entered_at=at
@@ -225,19 +240,21 @@ class CallRecorder:
             .first()
         )
 
-    @classmethod
     def _leave_queue(
-        cls,
+        self,
         session: Session,
         caller_channel: str,
         outcome: str,
         at: datetime,
         seat_id: str | None = None,
     ) -> None:
-        visit = cls._open_visit(session, caller_channel)
+        visit = self._open_visit(session, caller_channel)
         if visit is not None:
             visit.left_at, visit.outcome, visit.seat_id = at, outcome, seat_id
             visit.wait_seconds = (at - visit.entered_at).total_seconds()
+            self._rollups.visit_ended(
+                session, visit.queue, visit.tier, visit.entered_at, outcome, visit.wait_seconds
+            )
 
     @staticmethod
     def _waited(session: Session, caller_channel: str) -> float:

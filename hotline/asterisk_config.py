@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jinja2
 
+from cdr import asterisk as cdr_files
 from hotline.secrets import Secrets
 from hotline.site import Site
 
@@ -36,6 +37,7 @@ CONFIG_FILES = (
     "musiconhold.conf",
     "cdr.conf",
     "cdr_manager.conf",
+    "cdr_custom.conf",
     "queues.conf",
     "extensions.conf",
     "pjsip.conf",
@@ -132,6 +134,8 @@ MODULES = (
     "func_rand",
     "pbx_config",
     "cdr_csv",
+    "res_cdrel_custom",
+    "cdr_custom",
     "cdr_manager",
 )
 
@@ -216,6 +220,8 @@ def render(site: Site, secrets: Secrets, dirs: AsteriskDirs, secrets_path: Path)
         "ami_permit": _ami_permit(site.services.bind),
         "agi_host": "127.0.0.1" if site.services.bind == "0.0.0.0" else site.services.bind,
         "channel_vars": ",".join(CHANNEL_VARS),
+        "cdr_file": cdr_files.FILE_NAME,
+        "cdr_columns": cdr_files.file_mapping(),
         "fallback_max_wait": site.queue("enterprise").max_wait
         if "enterprise" in queue_names
         else 600,

@@ -198,6 +198,15 @@ def run_app(
     asyncio.run(serve(site, Paths.from_env(), instance))
 
 
+@app.command("monitor")
+def run_monitor() -> None:
+    """Run the monitor in the foreground: Asterisk's CDRs into SQL (AMI events, reconciled
+    with Asterisk's CDR file), the connect-rate alerts, the retention of old details."""
+    from cdr.monitor import serve
+
+    asyncio.run(serve(_site(), Paths.from_env()))
+
+
 @app.command("web")
 def run_web() -> None:
     """Run the web app (admin API) in the foreground on the site's web port."""
@@ -228,7 +237,7 @@ def services_command(
             services.stop(paths, name)
         pid = services.running_pid(paths, name)
         state = f"running, pid {pid}" if pid else "stopped"
-        typer.echo(f"{name:>5}: {state}  (log: {paths.logs / (name + '.log')})")
+        typer.echo(f"{name:>7}: {state}  (log: {paths.logs / (name + '.log')})")
 
 
 seats_app = typer.Typer(

@@ -216,7 +216,7 @@ class Pbx:
         files = render(self.site, secrets, self.dirs, self.paths.secrets_file)
         etc = self.paths.asterisk / "etc"
         write_config(files, etc)
-        for name in ("lib", "spool", "run", "log", "log/cdr-csv"):
+        for name in ("lib", "spool", "run", "log", "log/cdr-csv", "log/cdr-custom"):
             (self.paths.asterisk / name).mkdir(parents=True, exist_ok=True)
         prompts.install(self.paths.asterisk / "sounds" / "hotline", self.paths.cache / "prompts")
         return etc
@@ -242,6 +242,8 @@ class Pbx:
                     stdout=console,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    # Asterisk's clock-time fields (AMI CDR events, logs) in UTC, like the rest
+                    env={**os.environ, "TZ": "UTC"},
                 )
             self.pid_file.write_text(f"{process.pid}\n")
         else:

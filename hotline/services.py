@@ -15,7 +15,7 @@ from pathlib import Path
 from hotline.paths import Paths
 from hotline.site import Site
 
-SERVICES = {"agi": ["agi"], "app": ["app"], "web": ["web"]}
+SERVICES = {"agi": ["agi"], "app": ["app"], "web": ["web"], "monitor": ["monitor"]}
 """Service name → ``hotline`` subcommand that runs it in the foreground. Further Stasis
 app processes are ``app-2``, ``app-3``, ... (``hotline app --instance N``)."""
 
@@ -26,9 +26,10 @@ def app_service(instance: int = 1) -> str:
 
 
 def names(site: Site) -> list[str]:
-    """Every service of a site: the front door, each app process, the web app."""
+    """Every service of a site: the front door, each app process, the monitor (CDRs and
+    alerts), the web app."""
     apps = [app_service(n) for n in range(1, site.services.app_processes + 1)]
-    return ["agi", *apps, "web"]
+    return ["agi", *apps, "monitor", "web"]
 
 
 def _command(name: str) -> list[str]:

@@ -229,6 +229,29 @@ class TransferSettings(_Model):
     """The number specialists see (default: the first hotline number)."""
 
 
+class ReportSettings(_Model):
+    """How calls are measured, watched and kept."""
+
+    connect_target: float = Field(default=0.90, gt=0, le=1)
+    """The transfer connect rate a department must keep (the cities ask for 90%)."""
+    alert_window: int = Field(default=15, ge=5, le=1440)
+    """Minutes of recent transfer requests an alert looks at."""
+    alert_min_requests: int = Field(default=10, ge=1, le=10000)
+    """No alert on fewer requests than this in the window: a rate of 1 in 2 says nothing."""
+    alert_webhook: str | None = Field(default=None, pattern=r"^https?://")
+    """Where a raised or cleared alert is also POSTed as JSON (none: no webhook)."""
+    service_level_seconds: int = Field(default=15, ge=1, le=600)
+    short_abandon_seconds: int = Field(default=5, ge=0, le=120)
+    """Callers who hang up sooner than this are short abandons, reported apart."""
+    survey: bool = True
+    """Ask the caller to rate the service when the seat or the specialist hangs up."""
+    survey_wait: int = Field(default=8, ge=2, le=30)
+    """Seconds the survey waits for a key after its question, before asking once more."""
+    detail_days: int | None = Field(default=400, ge=7)
+    """Days call details and Asterisk's CDRs are kept (the daily figures are kept for
+    ever); none: keep everything."""
+
+
 class Site(_Model):
     """A whole site. Build it with :func:`load_site`, which checks cross-references too."""
 
@@ -242,6 +265,7 @@ class Site(_Model):
     matters: list[Matter] = Field(default_factory=list)
     phones: list[Phone] = Field(default_factory=list)
     transfer: TransferSettings = TransferSettings()
+    reports: ReportSettings = ReportSettings()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Site:

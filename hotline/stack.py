@@ -49,8 +49,16 @@ class Stack:
         migrate(database_url(self.paths))
         self.pbx.up()
         self.start_front_door()
+        self.start_monitor()
         for instance in range(1, (self.app_processes or self.site.services.app_processes) + 1):
             self.start_app(instance)
+
+    def start_monitor(self) -> None:
+        """Start the monitor (CDRs, alerts, retention); calls do not wait for it."""
+        services.start(self.paths, "monitor", self.site_file)
+
+    def stop_monitor(self) -> None:
+        services.stop(self.paths, "monitor")
 
     def start_front_door(self, timeout: float = 20.0) -> None:
         """Start the FastAGI front door and wait until it accepts connections."""
@@ -130,6 +138,7 @@ class Stack:
             for instance in range(self.site.services.app_processes, 0, -1):
                 self.stop_app(instance)
             self.stop_front_door()
+            self.stop_monitor()
             services.stop(self.paths, "web")
         finally:
             try:

@@ -10,7 +10,11 @@ moment it happened (``at``, epoch seconds) and the details of its kind:
 - ``caller-answered``: ``queue``, ``caller``, ``seat``, ``waited``;
 - ``caller-left``: ``queue``, ``caller``, ``reason`` (``abandoned``, ``max-wait``,
   ``closed``, ``moved``, ``failed``), ``waited``;
-- ``call-ended``: ``caller``, ``outcome``.
+- ``call-ended``: ``caller``, ``outcome``;
+- ``rated``: ``caller``, ``rating`` (the caller's answer to the satisfaction survey);
+- ``alert-raised``: ``department``, ``answered``, ``requests``, ``rate``, ``target``,
+  ``window_minutes`` (a department's connect rate fell under the target);
+- ``alert-cleared``: ``department``, ``answered``, ``requests``, ``rate``, ``target``.
 
 Publishing is best effort: an event that cannot be sent is logged, never fails a call.
 """

@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import cdr.models  # noqa: F401  (registers the tables)
+import cdr.models
+import cdr.rollups  # noqa: F401
 import redlist.models  # noqa: F401
 import transfer.models  # noqa: F401
 from hotline.db import Base

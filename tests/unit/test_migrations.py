@@ -7,7 +7,8 @@ from pathlib import Path
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-import cdr.models  # noqa: F401  (registers the tables)
+import cdr.models
+import cdr.rollups  # noqa: F401
 import redlist.models  # noqa: F401
 import transfer.models  # noqa: F401
 from hotline.db import Base, make_engine, migrate

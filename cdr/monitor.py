@@ -1,0 +1,182 @@
+"""The monitor service (``hotline monitor``): Asterisk's CDRs into SQL, the connect-rate
+alerts, and the retention of old details.
+
+- The AMI listener (panoramisk) stores each ``Cdr`` event as it comes.
+- The reconciliation reads Asterisk's CDR file on from where it stopped: at every AMI login
+  (after the listener or Asterisk was away) and every ``RECONCILE_EVERY`` seconds.
+- The alert watch looks at the departments' live connect rates every ``ALERT_CHECK_EVERY``
+  seconds, so an alert is raised well within a minute.
+- Once an hour, details older than ``reports.detail_days`` are deleted (the rollups stay).
+
+Calls never depend on it: if it is down, calls go on and the CDRs wait in the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from panoramisk import Manager
+from redis.asyncio import Redis
+from sqlalchemy.orm import Session, sessionmaker
+
+from cdr.asterisk import BadCdr, Cdr, cdr_file, reconcile, store
+from cdr.live import AlertWatch, LiveRates
+from cdr.retention import delete_old_details
+from hotline.db import database_url, make_engine, sessions
+from hotline.paths import Paths
+from hotline.redis_server import redis_url
+from hotline.secrets import Secrets
+from hotline.services import stop_on_signals
+from hotline.site import Site
+
+log = logging.getLogger(__name__)
+
+RECONCILE_EVERY = 30.0
+ALERT_CHECK_EVERY = 10.0
+RETENTION_EVERY = 3600.0
+BATCH_WAIT = 0.5
+"""Seconds the listener gathers CDR events before writing them in one transaction."""
+
+
+class CdrListener:
+    """Stores AMI ``Cdr`` events; asks for a reconciliation at each login."""
+
+    def __init__(self, site: Site, paths: Paths, session_factory: sessionmaker[Session]) -> None:
+        self.site, self.paths, self.sessions = site, paths, session_factory
+        self.file = cdr_file(paths.asterisk)
+        self.inbox: asyncio.Queue[Cdr] = asyncio.Queue()
+        self.logged_in = asyncio.Event()
+        self.reconcile_now = asyncio.Event()
+        self.writing = asyncio.Lock()
+        """One writer at a time: the live events and the reconciliation."""
+        self.manager: Any = None
+
+    def connect(self) -> None:
+        secrets = Secrets.load_or_create(self.paths.secrets_file)
+        services = self.site.services
+        host = "127.0.0.1" if services.bind == "0.0.0.0" else services.bind
+        self.manager = Manager(
+            loop=asyncio.get_running_loop(),
+            host=host,
+            port=services.ami_port,
+            username=secrets.ami_user,
+            secret=secrets.ami_secret,
+            events="cdr",
+            ping_delay=10,
+            ping_interval=10,
+            reconnect_timeout=2,
+            on_login=self._on_login,
+            on_disconnect=self._on_disconnect,
+        )
+        self.manager.register_event("Cdr", self._on_cdr)
+        self.manager.connect()
+
+    def close(self) -> None:
+        if self.manager is not None:
+            self.manager.on_disconnect = lambda *_: None
+            self.manager.close()
+
+    # panoramisk callbacks: an exception escaping one kills the connection, so none does
+    def _on_login(self, _: object) -> None:
+        log.info("AMI: logged in; reconciling the CDR file")
+        self.logged_in.set()
+        self.reconcile_now.set()
+
+    def _on_disconnect(self, *_: object) -> None:
+        log.warning("AMI: connection lost; CDRs wait in %s until it is back", self.file)
+        self.logged_in.clear()
+
+    def _on_cdr(self, _: object, event: Any) -> None:
+        try:
+            self.inbox.put_nowait(Cdr.from_ami(event))
+        except BadCdr as error:
+            log.warning("AMI: a Cdr event could not be read (%s); the file has it", error)
+        except Exception:
+            log.exception("AMI: a Cdr event could not be taken; the file has it")
+
+    async def write_events(self) -> None:
+        """Store the events as they come, a short batch at a time."""
+        while True:
+            batch = [await self.inbox.get()]
+            await asyncio.sleep(BATCH_WAIT)
+            while not self.inbox.empty():
+                batch.append(self.inbox.get_nowait())
+            try:
+                async with self.writing:
+                    added = await asyncio.to_thread(store, self.sessions, batch, "ami")
+                log.debug("AMI: %d CDRs in, %d new", len(batch), added)
+            except Exception:
+                log.exception("could not store %d CDRs; the reconciliation will", len(batch))
+
+    async def reconcile_loop(self) -> None:
+        """Reconcile at each login and every ``RECONCILE_EVERY`` seconds."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.reconcile_now.wait(), RECONCILE_EVERY)
+            self.reconcile_now.clear()
+            try:
+                async with self.writing:
+                    done = await asyncio.to_thread(reconcile, self.sessions, self.file)
+                if done.added:
+                    log.info("reconciliation: %d CDRs filled in from %s", done.added, self.file)
+            except Exception:
+                log.exception("the CDR reconciliation failed; trying again")
+
+
+async def _every(seconds: float, step: Callable[[], Awaitable[object]], what: str) -> None:
+    while True:
+        try:
+            await step()
+        except Exception:
+            log.exception("%s failed; trying again", what)
+        await asyncio.sleep(seconds)
+
+
+async def serve(site: Site, paths: Paths) -> None:
+    """Run the monitor until SIGTERM/SIGINT."""
+    stop = stop_on_signals()
+    redis = Redis.from_url(redis_url(paths))
+    engine = make_engine(database_url(paths))
+    session_factory = sessions(engine)
+    listener = CdrListener(site, paths, session_factory)
+    reports = site.reports
+    watch = AlertWatch(
+        LiveRates(redis, site.timezone),
+        reports.connect_target,
+        reports.alert_window,
+        reports.alert_min_requests,
+        reports.alert_webhook,
+    )
+
+    async def check_alerts() -> None:
+        for change in await watch.check():
+            log.info("connect-rate alert %s", change)
+
+    async def retention() -> None:
+        if reports.detail_days is not None:
+            deleted = await asyncio.to_thread(
+                delete_old_details, session_factory, reports.detail_days
+            )
+            if any(deleted.values()):
+                log.info("retention: deleted %s", deleted)
+
+    listener.connect()
+    tasks = [
+        asyncio.create_task(listener.write_events()),
+        asyncio.create_task(listener.reconcile_loop()),
+        asyncio.create_task(_every(ALERT_CHECK_EVERY, check_alerts, "the alert check")),
+        asyncio.create_task(_every(RETENTION_EVERY, retention, "the retention")),
+    ]
+    try:
+        await stop.wait()
+    finally:
+        listener.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await redis.aclose()
+        engine.dispose()
