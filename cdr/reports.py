@@ -1,0 +1,632 @@
+"""The admins' reports, for any period of the site's local days.
+
+Every figure is given with its numerator and denominator (``docs/product.md``), every row
+with the address of the calls behind it (the drill-down), and every report reads the
+rollups (``cdr.rollups``), so a year answers as fast as a day. The connect rate can also be
+computed from the details, to check the rollups and to measure the difference.
+
+A period is cut at local midnight in the site's time zone: ``2026-11-23`` in Shanghai is
+2026-11-22 16:00 to 2026-11-23 16:00 UTC.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from cdr.rollups import AttemptHour, QueueHour, SeatDay, TransferHour, local_slot
+from transfer.models import TransferRequest, WorkOrder
+
+
+class ReportError(ValueError):
+    """A report asked for in a way that cannot be answered (said why)."""
+
+
+@dataclass(frozen=True)
+class Period:
+    """Local days ``first`` to ``last``, both included, in ``zone``."""
+
+    first: date
+    last: date
+    zone: ZoneInfo
+
+    @classmethod
+    def parse(cls, first: str | None, last: str | None, zone: ZoneInfo, today: date) -> Period:
+        """From ``YYYY-MM-DD`` strings; either may be missing (today)."""
+        try:
+            start = date.fromisoformat(first) if first else today
+            end = date.fromisoformat(last) if last else (start if first else today)
+        except ValueError as error:
+            raise ReportError(f"dates are YYYY-MM-DD: {error}") from error
+        if end < start:
+            raise ReportError(f"the period ends ({end}) before it begins ({start})")
+        return cls(start, end, zone)
+
+    def utc_bounds(self) -> tuple[datetime, datetime]:
+        """The UTC moments of local midnight at the start and just after the end."""
+        start = datetime.combine(self.first, time(0), self.zone)
+        end = datetime.combine(self.last + timedelta(days=1), time(0), self.zone)
+        return start.astimezone(UTC), end.astimezone(UTC)
+
+    def as_query(self) -> dict[str, str]:
+        return {"from": self.first.isoformat(), "to": self.last.isoformat()}
+
+
+def rate(numerator: float, denominator: float) -> float | None:
+    """A rate, or None when there is nothing to divide by (never a misleading 0%)."""
+    return round(numerator / denominator, 4) if denominator else None
+
+
+@dataclass
+class Report:
+    """A table: its columns (in order), its rows, a total row, and where each row's calls
+    are listed."""
+
+    name: str
+    title: str
+    period: Period
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    total: dict[str, Any] | None = None
+    definitions: dict[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "report": self.name,
+            "title": self.title,
+            "from": self.period.first.isoformat(),
+            "to": self.period.last.isoformat(),
+            "timezone": self.period.zone.key,
+            "columns": self.columns,
+            "rows": self.rows,
+            "total": self.total,
+            "definitions": self.definitions,
+        }
+
+
+def _drill(figure: str, period: Period, **filters: object) -> str:
+    query = {"figure": figure, **period.as_query()}
+    query |= {key: str(value) for key, value in filters.items() if value is not None}
+    return "/api/reports/calls?" + urlencode(query)
+
+
+CONNECT_RATE = (
+    "requests in which a specialist answered (first number or a busy-forward number) "
+    "÷ requests, in the department's working hours; off-hours requests apart"
+)
+GROUPINGS = {
+    "department": (TransferHour.department_code,),
+    "matter": (TransferHour.department_code, TransferHour.matter_code),
+    "hour": (TransferHour.hour,),
+    "day": (TransferHour.day,),
+}
+_TRANSFER_FIGURES = ("requests", "answered", "answered_forward", "failed", "closed",
+                     "cancelled", "abandoned")  # fmt: skip
+
+
+def connect_rate(session: Session, period: Period, by: str = "department") -> Report:
+    """The transfer connect rate per department, matter, hour of day or day, from the
+    rollups: in-hours requests and answers, the rate, and off-hours requests apart."""
+    if by not in GROUPINGS:
+        raise ReportError(f"by is one of {', '.join(GROUPINGS)}, not {by!r}")
+    keys = GROUPINGS[by]
+    sums = [
+        func.sum(case((TransferHour.in_hours, getattr(TransferHour, name)), else_=0))
+        for name in _TRANSFER_FIGURES
+    ]
+    off = [
+        func.sum(case((TransferHour.in_hours, 0), else_=TransferHour.requests)),
+        func.sum(case((TransferHour.in_hours, 0), else_=TransferHour.answered)),
+    ]
+    statement = (
+        select(*keys, *sums, *off)
+        .where(TransferHour.day.between(period.first, period.last))
+        .group_by(*keys)
+        .order_by(*keys)
+    )
+    return _connect_rate_report(period, by, _figures_by_key(session, statement, len(keys)))
+
+
+def connect_rate_from_details(session: Session, period: Period, by: str = "department") -> Report:
+    """The same report computed from every transfer request of the period (the baseline
+    the rollups are checked and measured against)."""
+    if by not in GROUPINGS:
+        raise ReportError(f"by is one of {', '.join(GROUPINGS)}, not {by!r}")
+    start, end = period.utc_bounds()
+    requests = select(
+        TransferRequest.department_code,
+        TransferRequest.matter_code,
+        TransferRequest.requested_at,
+        TransferRequest.in_hours,
+        TransferRequest.outcome,
+        TransferRequest.answered_number,
+    ).where(
+        TransferRequest.requested_at >= start,
+        TransferRequest.requested_at < end,
+        TransferRequest.outcome.is_not(None),
+    )
+    if by in ("department", "matter"):
+        return _connect_rate_sql(session, period, by, start, end)
+    grouped: dict[tuple[object, ...], list[int]] = defaultdict(lambda: [0] * 9)
+    for _, _, at, in_hours, outcome, _ in session.execute(requests):
+        day, hour = local_slot(at, period.zone)
+        key: tuple[object, ...] = (hour,) if by == "hour" else (day,)
+        figures = grouped[key]
+        if in_hours:
+            figures[0] += 1
+            if outcome in _TRANSFER_FIGURES:
+                figures[_TRANSFER_FIGURES.index(outcome)] += 1
+        else:
+            figures[7] += 1
+            figures[8] += outcome == "answered"
+    return _connect_rate_report(period, by, dict(sorted(grouped.items())), forward_known=False)
+
+
+def _connect_rate_sql(
+    session: Session, period: Period, by: str, start: datetime, end: datetime
+) -> Report:
+    keys = (
+        (TransferRequest.department_code,)
+        if by == "department"
+        else (TransferRequest.department_code, TransferRequest.matter_code)
+    )
+
+    def count_if(condition: Any) -> Any:
+        return func.sum(case((condition, 1), else_=0))
+
+    inside = TransferRequest.in_hours.is_(True)
+    outcome = TransferRequest.outcome
+    statement = (
+        select(
+            *keys,
+            count_if(inside),
+            *(count_if(inside & (outcome == name)) for name in _TRANSFER_FIGURES[1:]),
+            count_if(~inside),
+            count_if(~inside & (outcome == "answered")),
+        )
+        .where(
+            TransferRequest.requested_at >= start,
+            TransferRequest.requested_at < end,
+            outcome.is_not(None),
+        )
+        .group_by(*keys)
+        .order_by(*keys)
+    )
+    # answered_forward counts 0 here (which attempt answered needs a join; the rollup has it)
+    grouped = _figures_by_key(session, statement, len(keys))
+    return _connect_rate_report(period, by, grouped, forward_known=False)
+
+
+def _figures_by_key(
+    session: Session, statement: Any, width: int
+) -> dict[tuple[object, ...], list[int]]:
+    """Rows of (key columns..., figures...) as {key: figures}."""
+    return {
+        tuple(row[:width]): [int(value or 0) for value in row[width:]]
+        for row in session.execute(statement)
+    }
+
+
+def _connect_rate_report(
+    period: Period,
+    by: str,
+    grouped: Mapping[tuple[object, ...], list[int]],
+    forward_known: bool = True,
+) -> Report:
+    names = ["department", "matter"] if by == "matter" else [by]
+    columns = [*names, "answered", "requests", "connect_rate", "answered_forward", "failed",
+               "closed", "cancelled", "abandoned", "off_hours_answered", "off_hours_requests",
+               "off_hours_rate"]  # fmt: skip
+    rows = []
+    totals = [0] * 9
+    for key, figures in grouped.items():
+        requests, answered, forward, failed, closed, cancelled, abandoned, off_req, off_ans = (
+            figures
+        )
+        if requests == 0 and off_req == 0:
+            continue
+        totals = [a + b for a, b in zip(totals, figures, strict=True)]
+        labels = {
+            name: (value.isoformat() if isinstance(value, date) else value)
+            for name, value in zip(names, key, strict=True)
+        }
+        filters: dict[str, object] = {"department": labels.get("department"),
+                                      "matter": labels.get("matter")}  # fmt: skip
+        if by in ("hour", "day"):
+            filters = {by: labels[by]}
+        rows.append(
+            {
+                **labels,
+                "answered": answered,
+                "requests": requests,
+                "connect_rate": rate(answered, requests),
+                "answered_forward": forward if forward_known else None,
+                "failed": failed,
+                "closed": closed,
+                "cancelled": cancelled,
+                "abandoned": abandoned,
+                "off_hours_answered": off_ans,
+                "off_hours_requests": off_req,
+                "off_hours_rate": rate(off_ans, off_req),
+                "calls": _drill("transfers", period, **filters),
+            }
+        )
+    requests, answered, forward, failed, closed, cancelled, abandoned, off_req, off_ans = totals
+    total = {
+        names[0]: "all",
+        "answered": answered,
+        "requests": requests,
+        "connect_rate": rate(answered, requests),
+        "answered_forward": forward if forward_known else None,
+        "failed": failed,
+        "closed": closed,
+        "cancelled": cancelled,
+        "abandoned": abandoned,
+        "off_hours_answered": off_ans,
+        "off_hours_requests": off_req,
+        "off_hours_rate": rate(off_ans, off_req),
+        "calls": _drill("transfers", period),
+    }
+    return Report(
+        "connect-rate",
+        f"Transfer connect rate by {by}",
+        period,
+        columns,
+        rows,
+        total,
+        {"connect_rate": CONNECT_RATE},
+    )
+
+
+def numbers(session: Session, period: Period) -> Report:
+    """Every specialist number dialled: attempts by outcome and the share answered."""
+    statement = (
+        select(
+            AttemptHour.department_code,
+            AttemptHour.number,
+            AttemptHour.outcome,
+            func.sum(AttemptHour.attempts),
+        )
+        .where(AttemptHour.day.between(period.first, period.last))
+        .group_by(AttemptHour.department_code, AttemptHour.number, AttemptHour.outcome)
+    )
+    per_number: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    for department, number, outcome, attempts in session.execute(statement):
+        per_number[(department, number)][outcome] = int(attempts or 0)
+    rows = []
+    for (department, number), outcomes in sorted(per_number.items()):
+        attempts = sum(outcomes.values())
+        answered = outcomes.get("answered", 0)
+        rows.append(
+            {
+                "department": department,
+                "number": number,
+                "answered": answered,
+                "attempts": attempts,
+                "answer_rate": rate(answered, attempts),
+                **{_key(name): outcomes.get(name, 0) for name in ATTEMPT_OUTCOMES[1:]},
+                "calls": _drill("attempts", period, number=number),
+            }
+        )
+    columns = ["department", "number", "answered", "attempts", "answer_rate",
+               *(_key(name) for name in ATTEMPT_OUTCOMES[1:])]  # fmt: skip
+    return Report(
+        "numbers",
+        "Specialists' numbers: dials and answers",
+        period,
+        columns,
+        rows,
+        definitions={"answer_rate": "dials of the number answered ÷ dials of the number"},
+    )
+
+
+ATTEMPT_OUTCOMES = ("answered", "busy", "no-answer", "rejected", "unavailable", "failed",
+                    "cancelled", "abandoned")  # fmt: skip
+
+
+def _key(name: str) -> str:
+    return name.replace("-", "_")
+
+
+def failed_attempts(session: Session, period: Period) -> Report:
+    """Dials that did not reach a specialist, by reason."""
+    statement = (
+        select(AttemptHour.outcome, func.sum(AttemptHour.attempts))
+        .where(AttemptHour.day.between(period.first, period.last))
+        .group_by(AttemptHour.outcome)
+    )
+    counts = {outcome: int(n or 0) for outcome, n in session.execute(statement)}
+    failed = {name: n for name, n in counts.items() if name != "answered"}
+    total = sum(failed.values())
+    rows = [
+        {
+            "reason": name,
+            "attempts": failed.get(name, 0),
+            "share": rate(failed.get(name, 0), total),
+            "calls": _drill("attempts", period, outcome=name),
+        }
+        for name in ATTEMPT_OUTCOMES[1:]
+    ]
+    rows += [  # reasons a newer dialler added, never dropped from the count
+        {"reason": name, "attempts": n, "share": rate(n, total),
+         "calls": _drill("attempts", period, outcome=name)}
+        for name, n in sorted(failed.items()) if name not in ATTEMPT_OUTCOMES
+    ]  # fmt: skip
+    return Report(
+        "failed-attempts",
+        "Failed dials by reason",
+        period,
+        ["reason", "attempts", "share"],
+        rows,
+        {"reason": "all", "attempts": total, "share": rate(total, total)},
+        {"share": "dials failed for this reason ÷ all failed dials"},
+    )
+
+
+WORK_ORDER_STATES = ("open", "accepted", "replied", "closed", "overdue")
+
+
+def work_orders(session: Session, period: Period, now: datetime | None = None) -> Report:
+    """Work orders created in the period, by department: how many in each state, and how
+    many of those due were answered in time."""
+    start, end = period.utc_bounds()
+    moment = now or datetime.now(UTC)
+    orders = session.execute(
+        select(
+            WorkOrder.department_code,
+            WorkOrder.state,
+            WorkOrder.deadline_at,
+            WorkOrder.replied_at,
+            WorkOrder.closed_at,
+        ).where(WorkOrder.created_at >= start, WorkOrder.created_at < end)
+    )
+    per_department: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for department, state, deadline, replied, closed in orders:
+        figures = per_department[department]
+        figures[state] += 1
+        figures["orders"] += 1
+        answered_at = replied or closed
+        if answered_at is not None or deadline <= moment:
+            figures["due"] += 1
+            if answered_at is not None and answered_at <= deadline:
+                figures["on_time"] += 1
+    rows = []
+    totals: dict[str, int] = defaultdict(int)
+    for department, figures in sorted(per_department.items()):
+        for name, value in figures.items():
+            totals[name] += value
+        rows.append(_order_row(period, department, figures))
+    columns = ["department", "orders", *WORK_ORDER_STATES, "on_time", "due", "on_time_rate"]
+    return Report(
+        "work-orders",
+        "Work orders by state, and answered on time",
+        period,
+        columns,
+        rows,
+        _order_row(period, "all", totals),
+        {
+            "on_time_rate": "orders replied or closed by their deadline ÷ orders answered or "
+            "past their deadline (working time, the department's calendar)"
+        },
+    )
+
+
+def _order_row(period: Period, department: str, figures: Mapping[str, int]) -> dict[str, Any]:
+    return {
+        "department": department,
+        "orders": figures.get("orders", 0),
+        **{state: figures.get(state, 0) for state in WORK_ORDER_STATES},
+        "on_time": figures.get("on_time", 0),
+        "due": figures.get("due", 0),
+        "on_time_rate": rate(figures.get("on_time", 0), figures.get("due", 0)),
+        "calls": _drill(
+            "work-orders", period, department=None if department == "all" else department
+        ),
+    }
+
+
+_QUEUE_FIGURES = ("offered", "answered", "answered_in_sl", "wait_answered", "abandoned",
+                  "short_abandoned", "max_wait", "closed", "failed", "moved")  # fmt: skip
+
+
+def queues(session: Session, period: Period, service_level: int = 15) -> Report:
+    """Each queue, red-list firms and the others apart: offered, answered, abandoned (short
+    abandons apart), service level, average speed of answer, answer rate."""
+    sums = [func.sum(getattr(QueueHour, name)) for name in _QUEUE_FIGURES]
+    statement = (
+        select(QueueHour.queue, QueueHour.red_list, *sums)
+        .where(QueueHour.day.between(period.first, period.last))
+        .group_by(QueueHour.queue, QueueHour.red_list)
+        .order_by(QueueHour.queue, QueueHour.red_list.desc())
+    )
+    rows = []
+    per_queue: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(_QUEUE_FIGURES))
+    for queue, red_list, *values in session.execute(statement):
+        figures = [float(v or 0) for v in values]
+        rows.append(_queue_row(period, queue, "red-list" if red_list else "others", figures))
+        per_queue[queue] = [a + b for a, b in zip(per_queue[queue], figures, strict=True)]
+    rows += [_queue_row(period, queue, "all", figures) for queue, figures in per_queue.items()]
+    rows.sort(key=lambda row: (row["queue"], ["red-list", "others", "all"].index(row["firms"])))
+    columns = ["queue", "firms", "offered", "answered", "answer_rate", "abandoned",
+               "short_abandoned", "abandon_rate", "answered_in_sl", "sl_base", "service_level",
+               "asa_seconds", "max_wait", "closed", "moved"]  # fmt: skip
+    return Report(
+        "queues",
+        "Queues: red-list firms and the others",
+        period,
+        columns,
+        rows,
+        definitions={
+            "answer_rate": "answered by a seat ÷ offered (callers who waited while it was open)",
+            "abandon_rate": "abandoned ÷ offered (short abandons apart)",
+            "service_level": f"answered within {service_level} s ÷ (answered + abandoned "
+            "after the short-abandon threshold)",
+            "asa_seconds": "total wait of answered calls ÷ answered calls",
+        },
+    )
+
+
+def _queue_row(period: Period, queue: str, firms: str, figures: list[float]) -> dict[str, Any]:
+    f = dict(zip(_QUEUE_FIGURES, figures, strict=True))
+    answered, offered, abandoned = int(f["answered"]), int(f["offered"]), int(f["abandoned"])
+    sl_base = answered + abandoned
+    red = {"red-list": "true", "others": "false"}.get(firms)
+    return {
+        "queue": queue,
+        "firms": firms,
+        "offered": offered,
+        "answered": answered,
+        "answer_rate": rate(answered, offered),
+        "abandoned": abandoned,
+        "short_abandoned": int(f["short_abandoned"]),
+        "abandon_rate": rate(abandoned, offered),
+        "answered_in_sl": int(f["answered_in_sl"]),
+        "sl_base": sl_base,
+        "service_level": rate(f["answered_in_sl"], sl_base),
+        "asa_seconds": round(f["wait_answered"] / answered, 1) if answered else None,
+        "max_wait": int(f["max_wait"]),
+        "closed": int(f["closed"]),
+        "moved": int(f["moved"]),
+        "calls": _drill("queue", period, queue=queue, red_list=red),
+    }
+
+
+_SEAT_FIGURES = ("rung", "answered", "no_answer", "declined", "unreachable", "caller_left",
+                 "interrupted", "talk_seconds", "satisfied", "basically_satisfied",
+                 "dissatisfied", "no_answer_rating")  # fmt: skip
+
+SATISFACTION = (
+    "callers who pressed satisfied or basically satisfied ÷ callers who pressed a rating "
+    "(callers asked who pressed nothing are shown apart)"
+)
+
+
+def seats(session: Session, period: Period) -> Report:
+    """Each seat: rung, answered, not answered by reason, talk time, the callers' ratings."""
+    sums = [func.sum(getattr(SeatDay, name)) for name in _SEAT_FIGURES]
+    statement = (
+        select(SeatDay.queue, SeatDay.seat_id, *sums)
+        .where(SeatDay.day.between(period.first, period.last))
+        .group_by(SeatDay.queue, SeatDay.seat_id)
+        .order_by(SeatDay.queue, SeatDay.seat_id)
+    )
+    rows = []
+    for queue, seat, *values in session.execute(statement):
+        f = dict(zip(_SEAT_FIGURES, (float(v or 0) for v in values), strict=True))
+        rated = f["satisfied"] + f["basically_satisfied"] + f["dissatisfied"]
+        rows.append(
+            {
+                "queue": queue,
+                "seat": seat,
+                **{name: int(f[name]) for name in _SEAT_FIGURES if name != "talk_seconds"},
+                "answer_rate": rate(f["answered"], f["rung"]),
+                "talk_seconds": round(f["talk_seconds"]),
+                "average_talk": round(f["talk_seconds"] / f["answered"], 1)
+                if f["answered"]
+                else None,
+                "satisfaction": rate(f["satisfied"] + f["basically_satisfied"], rated),
+                "calls": _drill("seat", period, seat=seat),
+            }
+        )
+    columns = ["queue", "seat", "rung", "answered", "answer_rate", "no_answer", "declined",
+               "unreachable", "caller_left", "interrupted", "talk_seconds", "average_talk",
+               "satisfied", "basically_satisfied", "dissatisfied", "no_answer_rating",
+               "satisfaction"]  # fmt: skip
+    return Report(
+        "seats",
+        "Seats",
+        period,
+        columns,
+        rows,
+        definitions={"answer_rate": "rings answered ÷ rings", "satisfaction": SATISFACTION},
+    )
+
+
+def satisfaction(session: Session, period: Period) -> Report:
+    """The callers' ratings over the period: the satisfaction rate."""
+    names = ("satisfied", "basically_satisfied", "dissatisfied", "no_answer_rating")
+    statement = select(*(func.sum(getattr(SeatDay, name)) for name in names)).where(
+        SeatDay.day.between(period.first, period.last)
+    )
+    values = [int(v or 0) for v in session.execute(statement).one()]
+    f = dict(zip(names, values, strict=True))
+    rated = f["satisfied"] + f["basically_satisfied"] + f["dissatisfied"]
+    row = {
+        **f,
+        "rated": rated,
+        "satisfaction": rate(f["satisfied"] + f["basically_satisfied"], rated),
+        "calls": _drill("rated", period),
+    }
+    return Report(
+        "satisfaction",
+        "Satisfaction (return visit)",
+        period,
+        [
+            "satisfied",
+            "basically_satisfied",
+            "dissatisfied",
+            "rated",
+            "satisfaction",
+            "no_answer_rating",
+        ],
+        [row],
+        definitions={"satisfaction": SATISFACTION},
+    )
+
+
+REPORTS = {
+    "connect-rate": connect_rate,
+    "numbers": numbers,
+    "failed-attempts": failed_attempts,
+    "work-orders": work_orders,
+    "queues": queues,
+    "seats": seats,
+    "satisfaction": satisfaction,
+}
+
+
+def as_csv_rows(report: Report) -> Iterable[list[str]]:
+    """The report as CSV rows: the header, each row, then the total."""
+    yield report.columns
+    for row in [*report.rows, *([report.total] if report.total else [])]:
+        yield ["" if row.get(name) is None else str(row.get(name)) for name in report.columns]
+
+
+def as_text(report: Report) -> str:
+    """The report as a readable terminal table (rates as percentages)."""
+    header = (
+        f"{report.title}, {report.period.first} to {report.period.last} ({report.period.zone.key})"
+    )
+    table = [report.columns]
+    for row in [*report.rows, *([report.total] if report.total else [])]:
+        table.append([_cell(name, row.get(name)) for name in report.columns])
+    widths = [max(len(line[i]) for line in table) for i in range(len(report.columns))]
+    lines = [header, ""]
+    for index, line in enumerate(table):
+        lines.append("  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True)))
+        if index == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    if not report.rows:
+        lines.append("(nothing in this period)")
+    for name, meaning in report.definitions.items():
+        lines.append(f"{name}: {meaning}")
+    return "\n".join(lines)
+
+
+PERCENTAGES = ("service_level", "satisfaction", "share")
+
+
+def _cell(name: str, value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and (name.endswith("rate") or name in PERCENTAGES):
+        return f"{value * 100:.1f}%"
+    return str(value)
