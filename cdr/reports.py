@@ -107,6 +107,7 @@ GROUPINGS = {
     "matter": (TransferHour.department_code, TransferHour.matter_code),
     "hour": (TransferHour.hour,),
     "day": (TransferHour.day,),
+    "day-hour": (TransferHour.day, TransferHour.hour),
 }
 _TRANSFER_FIGURES = ("requests", "answered", "answered_forward", "failed", "closed",
                      "cancelled", "abandoned")  # fmt: skip
@@ -158,7 +159,7 @@ def connect_rate_from_details(session: Session, period: Period, by: str = "depar
     grouped: dict[tuple[object, ...], list[int]] = defaultdict(lambda: [0] * 9)
     for _, _, at, in_hours, outcome, _ in session.execute(requests):
         day, hour = local_slot(at, period.zone)
-        key: tuple[object, ...] = (hour,) if by == "hour" else (day,)
+        key: tuple[object, ...] = {"hour": (hour,), "day": (day,)}.get(by, (day, hour))
         figures = grouped[key]
         if in_hours:
             figures[0] += 1
@@ -221,7 +222,7 @@ def _connect_rate_report(
     grouped: Mapping[tuple[object, ...], list[int]],
     forward_known: bool = True,
 ) -> Report:
-    names = ["department", "matter"] if by == "matter" else [by]
+    names = {"matter": ["department", "matter"], "day-hour": ["day", "hour"]}.get(by, [by])
     columns = [*names, "answered", "requests", "connect_rate", "answered_forward", "failed",
                "closed", "cancelled", "abandoned", "off_hours_answered", "off_hours_requests",
                "off_hours_rate"]  # fmt: skip
@@ -240,8 +241,8 @@ def _connect_rate_report(
         }
         filters: dict[str, object] = {"department": labels.get("department"),
                                       "matter": labels.get("matter")}  # fmt: skip
-        if by in ("hour", "day"):
-            filters = {by: labels[by]}
+        if by in ("hour", "day", "day-hour"):
+            filters = {name: labels[name] for name in names}
         rows.append(
             {
                 **labels,

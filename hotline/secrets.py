@@ -56,6 +56,12 @@ class Secrets:
         digest = hmac.new(self.admin_token.encode(), f"console:{seat_id}".encode(), "sha256")
         return digest.hexdigest()[:32]
 
+    def supervisor_token(self) -> str:
+        """The token of the supervisors: reports, the dashboard and /metrics, nothing that
+        changes anything. Derived from the admin token like the consoles' tokens."""
+        digest = hmac.new(self.admin_token.encode(), b"supervisor", "sha256")
+        return digest.hexdigest()[:32]
+
     def seat_password(self, seat_id: str, path: Path) -> str:
         """The SIP password of a registering seat phone, generated on first use."""
         if seat_id not in self.seat_passwords:

@@ -13,11 +13,14 @@ import logging
 import re
 import secrets as tokens
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import FastAPI, Header, HTTPException
+from fastapi.responses import HTMLResponse
 from redis.asyncio import Redis as AsyncRedis
 
+from cdr.api import router as reports_router
 from hotline.console import router as console_router
 from hotline.db import database_url, make_engine, sessions
 from hotline.paths import Paths
@@ -37,6 +40,7 @@ OVERDUE_CHECK_EVERY = 60.0
 """Seconds between checks for work orders past their deadline."""
 
 _ACTOR = re.compile(r"[^\w.@-]")
+DASHBOARD = Path(__file__).with_name("static") / "dashboard.html"
 
 
 def create_app(site: Site, paths: Paths) -> FastAPI:
@@ -77,7 +81,7 @@ def create_app(site: Site, paths: Paths) -> FastAPI:
 
     app = FastAPI(
         title="hotline",
-        summary="The 12345 enterprise service line: admin API.",
+        summary="The 12345 enterprise service line: admin API, reports, live figures.",
         lifespan=lifespan,
     )
     app.include_router(redlist_router(red_list, actor))
@@ -100,6 +104,28 @@ def create_app(site: Site, paths: Paths) -> FastAPI:
         return seat_id
 
     app.include_router(console_router(site, SeatPool(redis), redis, plan, session_factory, seat_of))
+
+    viewers = (secrets.admin_token, secrets.supervisor_token())
+
+    def viewer_of(authorization: Annotated[str | None, Header()] = None) -> str:
+        """A report reader: the supervisor token or the admin token (not a seat's)."""
+        _require_bearer(
+            authorization,
+            viewers,
+            "send 'Authorization: Bearer <supervisor or admin token>' "
+            "(hotline report token prints the supervisor's)",
+        )
+        return "viewer"
+
+    def token_is_viewer(token: str) -> bool:
+        return any(tokens.compare_digest(token.encode(), key.encode()) for key in viewers)
+
+    app.include_router(reports_router(site, session_factory, redis, viewer_of, token_is_viewer))
+
+    @app.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
+    def dashboard() -> str:
+        """The supervisors' dashboard; it reads its token from the address's #token=."""
+        return DASHBOARD.read_text(encoding="utf-8")
 
     @app.get("/healthz", include_in_schema=False)
     def health() -> dict[str, str]:

@@ -1,0 +1,213 @@
+"""The reports API, the call journeys, the wallboard (JSON and WebSocket) and /metrics,
+mounted by hotline.web. Admins and supervisors may read them; a seat's console token may
+not.
+
+(No ``from __future__ import annotations``: FastAPI must see the ``Viewer`` dependency.)
+"""
+
+import asyncio
+import contextlib
+import csv
+import io
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi.responses import PlainTextResponse, Response
+from redis.asyncio import Redis
+from sqlalchemy.orm import Session, sessionmaker
+
+from cdr import journeys, metrics, reports
+from cdr.live import LiveRates
+from cdr.reports import Period, ReportError
+from cdr.wallboard import snapshot
+from hotline.site import Site
+from queues.events import EVENTS
+
+log = logging.getLogger(__name__)
+
+PUSH_AT_LEAST_EVERY = 2.0
+"""Seconds between wallboard pushes when nothing happens."""
+PUSH_AT_MOST_EVERY = 0.3
+"""Seconds the wallboard gathers events before pushing again."""
+
+
+def router(
+    site: Site,
+    records: sessionmaker[Session],
+    redis: Redis,
+    viewer_of: Any,
+    token_is_viewer: Any,
+) -> APIRouter:
+    """Report routes for one site. ``viewer_of`` authenticates a request (admin or
+    supervisor); ``token_is_viewer(token)`` checks the token a WebSocket brings."""
+    api = APIRouter(tags=["reports"])
+    Viewer = Annotated[str, Depends(viewer_of)]
+    rates = LiveRates(redis, site.timezone)
+    zone = site.timezone
+
+    def period(first: str | None, last: str | None) -> Period:
+        today = datetime.now(UTC).astimezone(zone).date()
+        try:
+            return Period.parse(first, last, zone, today)
+        except ReportError as error:
+            raise HTTPException(422, str(error)) from error
+
+    def read(work: Any, *args: Any) -> Any:
+        with records() as session:
+            try:
+                return work(session, *args)
+            except ReportError as error:
+                raise HTTPException(422, str(error)) from error
+
+    From = Annotated[str | None, Query(alias="from", description="first local day, YYYY-MM-DD")]
+    To = Annotated[str | None, Query(description="last local day, YYYY-MM-DD (included)")]
+
+    @api.get("/api/reports")
+    def list_reports(_: Viewer) -> list[dict[str, str]]:
+        """The reports there are."""
+        return [
+            {"report": name, "about": (function.__doc__ or "").split("\n\n")[0].strip()}
+            for name, function in reports.REPORTS.items()
+        ]
+
+    @api.get("/api/reports/calls")
+    def calls_behind(
+        _: Viewer,
+        figure: str,
+        first: From = None,
+        to: To = None,
+        department: str | None = None,
+        matter: str | None = None,
+        number: str | None = None,
+        outcome: str | None = None,
+        in_hours: str | None = None,
+        hour: str | None = None,
+        day: str | None = None,
+        queue: str | None = None,
+        red_list: str | None = None,
+        seat: str | None = None,
+        rating: str | None = None,
+        state: str | None = None,
+    ) -> dict[str, Any]:
+        """The calls behind a figure of a report (each row's ``calls`` link)."""
+        filters = {
+            name: value
+            for name, value in {
+                "department": department, "matter": matter, "number": number,
+                "outcome": outcome, "in_hours": in_hours, "hour": hour, "day": day,
+                "queue": queue, "red_list": red_list, "seat": seat, "rating": rating,
+                "state": state,
+            }.items()
+            if value is not None
+        }  # fmt: skip
+        return dict(read(journeys.calls_behind, figure, period(first, to), filters))
+
+    @api.get("/api/reports/{name}", response_model=None)
+    def report(
+        name: str,
+        _: Viewer,
+        first: From = None,
+        to: To = None,
+        by: Annotated[
+            str, Query(description="connect-rate: department, matter, hour or day")
+        ] = "department",
+        format: Annotated[str, Query(description="json or csv")] = "json",
+    ) -> dict[str, Any] | Response:
+        """One report for a period of local days: JSON (with definitions and drill-down
+        links) or CSV."""
+        if name not in reports.REPORTS:
+            raise HTTPException(404, f"no report {name!r}; there are: {', '.join(reports.REPORTS)}")
+        function = reports.REPORTS[name]
+        when = period(first, to)
+        if name == "connect-rate":
+            result = read(function, when, by)
+        elif name == "queues":
+            result = read(function, when, site.reports.service_level_seconds)
+        else:
+            result = read(function, when)
+        if format == "csv":
+            buffer = io.StringIO()
+            csv.writer(buffer).writerows(reports.as_csv_rows(result))
+            filename = f"{name}-{when.first}-{when.last}.csv"
+            return Response(
+                buffer.getvalue(),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+            )
+        if format != "json":
+            raise HTTPException(422, "format is json or csv")
+        return dict(result.as_json())
+
+    @api.get("/api/journeys")
+    def search_calls(
+        _: Viewer,
+        first: From = None,
+        to: To = None,
+        number: str | None = None,
+        company: str | None = None,
+        seat: str | None = None,
+        outcome: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=journeys.LIMIT)] = 100,
+    ) -> dict[str, Any]:
+        """Calls of a period, newest first, by caller number, company, seat, outcome."""
+        return dict(read(journeys.search, period(first, to), number, company, seat, outcome, limit))
+
+    @api.get("/api/journeys/{call}")
+    def one_journey(call: str, _: Viewer) -> dict[str, Any]:
+        """One call from end to end, by its linkedid or its caller channel."""
+        found = read(journeys.journey, call, zone)
+        if found is None:
+            raise HTTPException(404, f"no call {call!r} recorded")
+        return dict(found)
+
+    @api.get("/api/live")
+    async def live(_: Viewer) -> dict[str, Any]:
+        """The wallboard now (what the dashboard's WebSocket pushes)."""
+        return await snapshot(site, redis, records, rates)
+
+    @api.get("/metrics", response_class=PlainTextResponse)
+    async def prometheus(_: Viewer) -> str:
+        """Prometheus metrics (send the supervisor token as a bearer token)."""
+        out = metrics.Exposition()
+        await asyncio.to_thread(read, metrics.from_records, out)
+        metrics.from_live(await snapshot(site, redis, records, rates), out)
+        return out.text()
+
+    @api.websocket("/ws/wallboard")
+    async def wallboard(socket: WebSocket, token: str = "") -> None:
+        """The wallboard, pushed: a snapshot at once, again after events, at least every
+        two seconds. The browser cannot send headers: the token comes as ``?token=``."""
+        if not token_is_viewer(token):
+            await socket.close(code=4401, reason="a supervisor or admin token is needed")
+            return
+        await socket.accept()
+        events = redis.pubsub()
+        await events.subscribe(EVENTS)
+        try:
+            while True:
+                await socket.send_text(
+                    json.dumps(await snapshot(site, redis, records, rates), ensure_ascii=False)
+                )
+                await _quiet_until_event(events)
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                await events.unsubscribe(EVENTS)
+                await events.aclose()  # type: ignore[no-untyped-call]
+
+    return api
+
+
+async def _quiet_until_event(events: Any) -> None:
+    """Wait for an event (then a moment more, to gather a burst), or the longest pause."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + PUSH_AT_LEAST_EVERY
+    while loop.time() < deadline:
+        message = await events.get_message(ignore_subscribe_messages=True, timeout=0.5)
+        if message is not None:
+            await asyncio.sleep(PUSH_AT_MOST_EVERY)
+            return

@@ -1,0 +1,169 @@
+"""The reports API: who may read it, the same figures as JSON and CSV, the drill-down to the
+calls behind a figure, the wallboard over a WebSocket, and /metrics. (The figures from real
+calls are checked end to end in tests/integration/test_reports.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from starlette.websockets import WebSocketDisconnect
+
+from cdr.live import LiveRates
+from cdr.rollups import Rollups
+from hotline.db import database_url, make_engine, migrate, sessions
+from hotline.paths import Paths
+from hotline.secrets import Secrets
+from hotline.site import Site
+from hotline.web import create_app
+from transfer.plan import TransferPlan
+from transfer.records import TransferRecorder
+
+
+@pytest.fixture
+def paths(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Paths:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.delenv("HOTLINE_DATABASE_URL", raising=False)
+    Redis.from_url(redis_url).flushdb()
+    paths = Paths(state=tmp_path / "state", cache=tmp_path / "cache")
+    paths.ensure()
+    migrate(database_url(paths))
+    return paths
+
+
+@pytest.fixture
+def client(site: Site, paths: Paths) -> Iterator[TestClient]:
+    with TestClient(create_app(site, paths)) as test_client:
+        yield test_client
+
+
+def _record_transfers(site: Site, paths: Paths, redis_url: str) -> str:
+    """Three transfer requests for the tax bureau today (two answered); the local day."""
+    factory = sessions(make_engine(database_url(paths)))
+    plan = TransferPlan(factory, site.timezone)
+    plan.seed(site)
+    route = plan.route("101")
+    assert route is not None
+    now = datetime.now(site.timezone).replace(microsecond=0)
+
+    async def record() -> None:
+        redis = AsyncRedis.from_url(redis_url)
+        recorder = TransferRecorder(
+            factory, Rollups(site.timezone), LiveRates(redis, site.timezone)
+        )
+        for n, outcome in enumerate(("answered", "answered", "failed")):
+            at = now - timedelta(seconds=30 - n)
+            request = await recorder.requested(
+                f"caller-{n}", f"call-{n}", "1001", route, True, "api", at
+            )
+            channel = f"spec-{n}"
+            await recorder.attempt_started(request, 1, route.numbers[0], channel, at)
+            dial = "answered" if outcome == "answered" else "busy"
+            await recorder.attempt_ended(channel, dial, at + timedelta(seconds=2))
+            answered = route.numbers[0] if outcome == "answered" else None
+            await recorder.finished(request, outcome, at + timedelta(seconds=2), answered)
+        await redis.aclose()
+
+    asyncio.run(record())
+    return now.date().isoformat()
+
+
+def _tokens(paths: Paths) -> dict[str, str]:
+    secrets = Secrets.load_or_create(paths.secrets_file)
+    return {
+        "admin": secrets.admin_token,
+        "supervisor": secrets.supervisor_token(),
+        "seat": secrets.console_token("1001"),
+    }
+
+
+def _as(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_reports_need_a_supervisor_or_admin_and_admin_routes_only_an_admin(
+    client: TestClient, paths: Paths
+) -> None:
+    tokens = _tokens(paths)
+    for path in ("/api/reports/connect-rate", "/api/journeys", "/api/live", "/metrics"):
+        assert client.get(path).status_code == 401, path
+        assert client.get(path, headers=_as(tokens["seat"])).status_code == 401, path
+        assert client.get(path, headers=_as(tokens["supervisor"])).status_code == 200, path
+        assert client.get(path, headers=_as(tokens["admin"])).status_code == 200, path
+    # the supervisor reads; it changes nothing
+    assert client.get("/api/enterprises", headers=_as(tokens["supervisor"])).status_code == 401
+    assert client.get("/api/seats", headers=_as(tokens["supervisor"])).status_code == 401
+    schema = client.get("/openapi.json").json()
+    assert "/api/reports/{name}" in schema["paths"] and "/api/journeys/{call}" in schema["paths"]
+
+
+def test_the_same_figures_come_as_json_and_csv_with_the_calls_behind_them(
+    client: TestClient, site: Site, paths: Paths, redis_url: str
+) -> None:
+    day = _record_transfers(site, paths, redis_url)
+    headers = _as(_tokens(paths)["supervisor"])
+    body = client.get(
+        "/api/reports/connect-rate", params={"from": day, "to": day}, headers=headers
+    ).json()
+    (tax,) = body["rows"]
+    assert (tax["department"], tax["answered"], tax["requests"]) == ("tax", 2, 3)
+    assert tax["connect_rate"] == 0.6667 and body["timezone"] == "Asia/Shanghai"
+    assert "÷" in body["definitions"]["connect_rate"]
+
+    text = client.get(
+        "/api/reports/connect-rate",
+        params={"from": day, "to": day, "format": "csv"},
+        headers=headers,
+    ).text
+    table = list(csv.reader(io.StringIO(text)))
+    assert table[0][:4] == ["department", "answered", "requests", "connect_rate"]
+    assert table[1][:4] == ["tax", "2", "3", "0.6667"]
+
+    behind = client.get(tax["calls"], headers=headers).json()["calls"]
+    assert sorted(call["outcome"] for call in behind) == ["answered", "answered", "failed"]
+    failed = client.get(
+        "/api/reports/calls",
+        params={"figure": "attempts", "from": day, "to": day, "outcome": "busy"},
+        headers=headers,
+    ).json()["calls"]
+    assert [call["call"] for call in failed] == ["call-2"]
+
+    live = client.get("/api/live", headers=headers).json()
+    (board,) = live["connect_rate"]
+    assert (board["department"], board["15m"]["answered"], board["15m"]["requests"]) == (
+        "tax",
+        2,
+        3,
+    )
+    metrics = client.get("/metrics", headers=headers).text
+    assert 'hotline_transfer_attempts_total{outcome="busy"} 1' in metrics
+    assert 'hotline_connect_rate{department="tax",window="15m"} 0.6666' in metrics
+
+    refused = client.get(
+        "/api/reports/connect-rate", params={"from": "2026-13-01"}, headers=headers
+    )
+    assert refused.status_code == 422 and "YYYY-MM-DD" in refused.json()["detail"]
+    assert client.get("/api/reports/nothing", headers=headers).status_code == 404
+
+
+def test_the_wallboard_socket_wants_a_viewer_token_and_pushes_the_board(
+    client: TestClient, paths: Paths
+) -> None:
+    tokens = _tokens(paths)
+    with (
+        pytest.raises(WebSocketDisconnect),
+        client.websocket_connect(f"/ws/wallboard?token={tokens['seat']}") as socket,
+    ):
+        socket.receive_json()
+    with client.websocket_connect(f"/ws/wallboard?token={tokens['supervisor']}") as socket:
+        board = socket.receive_json()
+    assert {"waiting", "seats", "connect_rate", "alerts", "today", "target"} <= set(board)
+    assert board["target"] == 0.9
