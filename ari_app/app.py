@@ -31,7 +31,7 @@ from ari_app.legs import SEAT, caller_of
 from ari_app.presence import BEAT_EVERY, LOCK_TTL, Presence
 from cdr.recorder import CallRecorder
 from hotline import clock
-from hotline.site import Queue, Site
+from hotline.site import Queue, ReportSettings, Site
 from queues.events import COMMANDS
 from queues.line import WaitingLine
 from queues.seats import SeatPool
@@ -127,6 +127,11 @@ class StasisApp:
     def sounds(self) -> str:
         """Where Asterisk finds the hotline's prompts (the HOTLINE_SOUNDS global)."""
         return self._sounds
+
+    @property
+    def survey(self) -> ReportSettings:
+        """Whether and how callers are asked to rate a call."""
+        return self.site.reports
 
     def is_open(self, queue: str) -> bool:
         """Whether a queue takes calls now (its hours, the site's time zone, Chinese holidays)."""

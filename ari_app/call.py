@@ -38,7 +38,7 @@ from transfer.machine import TransferState, TransferStatus
 
 if TYPE_CHECKING:
     from cdr.recorder import CallRecorder
-    from hotline.site import Queue
+    from hotline.site import Queue, ReportSettings
     from queues.line import WaitingLine
     from queues.seats import SeatPool
     from transfer.plan import TransferPlan
@@ -54,6 +54,11 @@ UNREACHABLE_REST = 30
 FIRST_ANNOUNCEMENT = 3.0
 """Seconds on hold before a waiting caller first hears how many are ahead of them."""
 MOVED = "moved"
+SURVEYED = ("seat-hangup", "specialist-hangup")
+"""How a call ended when the caller is asked to rate it: whoever served them hung up."""
+RATING_KEYS = {"1": "satisfied", "2": "basically-satisfied", "3": "dissatisfied"}
+PROMPT_LIMIT = 30.0
+"""Seconds a prompt may take before the call stops waiting for its end."""
 COMMAND = "HotlineCommand"
 """The event type of a command sent to a call through the API (``ari_app.app``)."""
 
@@ -77,6 +82,8 @@ class CallHost(TransferHost, Protocol):
     def is_open(self, queue: str) -> bool: ...
     @property
     def sounds(self) -> str: ...
+    @property
+    def survey(self) -> ReportSettings: ...
 
 
 class CallerLeft(Exception):
@@ -186,6 +193,7 @@ class InboundCall:
             if self.outcome == MOVED:
                 await self._move_on()
                 await self._serve_in_queues()
+            await self._survey()
         except CallerLeft:
             pass
         except asyncio.CancelledError:
@@ -256,6 +264,7 @@ class InboundCall:
             if not self.answered_by_front_door:
                 await self.host.ari.answer(self.caller_id)
             await self._serve_in_queues()
+            await self._survey()
         except CallerLeft:
             pass
         except asyncio.CancelledError:
@@ -652,6 +661,60 @@ class InboundCall:
         await quietly(ari.set_variable(self.caller_id, "HOTLINE_QUEUE", target))
         self._on_hold = True
         await self._announce("moving")
+
+    # --- the return visit ----------------------------------------------------------------
+
+    async def _survey(self) -> None:
+        """The seat or the specialist hung up and the caller is still on the line: ask them
+        to rate the service on the keypad (asked once more if no key comes), store the
+        answer, thank them. Any other key is not an answer; nothing here can fail the call."""
+        settings = self.host.survey
+        if not settings.survey or self.outcome not in SURVEYED:
+            return
+        await self._free_seat()  # the seat is off to its wrap-up, not held by the survey
+        if self.bridge_id is not None:
+            await quietly(self.host.ari.destroy_bridge(self.bridge_id))
+            self.bridge_id = None
+        rating = "no-answer"
+        for _ in range(2):
+            key = await self._ask("survey", settings.survey_wait)
+            if key in RATING_KEYS:
+                rating = RATING_KEYS[key]
+                break
+        await self._record(self.host.recorder.rated(self.caller_id, rating))
+        await self._publish("rated", rating=rating)
+        if rating != "no-answer":
+            await self._ask("survey-thanks", 0)
+
+    async def _ask(self, prompt: str, wait: float) -> str | None:
+        """Play ``prompt`` to the caller and return the first key they press while it
+        plays or within ``wait`` seconds after it; None if none."""
+        try:
+            playback = await self.host.ari.play(
+                self.caller_id, f"sound:{self.host.sounds}/{prompt}"
+            )
+        except AriError as error:
+            log.warning("could not play %s to %s: %s", prompt, self.caller_id, error)
+            return None
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        while deadline is None or loop.time() < deadline:
+            remaining = None if deadline is None else deadline - loop.time()
+            event = await self._next(PROMPT_LIMIT if remaining is None else remaining)
+            if event is None:
+                break
+            if self._is_caller_gone(event):
+                raise CallerLeft()
+            kind = event.get("type")
+            if (
+                kind == "ChannelDtmfReceived"
+                and event.get("channel", {}).get("id") == self.caller_id
+            ):
+                await quietly(self.host.ari.stop_playback(playback))
+                return str(event.get("digit", ""))
+            if kind == "PlaybackFinished" and (event.get("playback") or {}).get("id") == playback:
+                deadline = loop.time() + wait
+        return None
 
     # --- winding down --------------------------------------------------------------------
 

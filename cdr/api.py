@@ -69,7 +69,7 @@ def router(
     def list_reports(_: Viewer) -> list[dict[str, str]]:
         """The reports there are."""
         return [
-            {"report": name, "about": (function.__doc__ or "").split("\n\n")[0].strip()}
+            {"report": name, "about": " ".join((function.__doc__ or "").split("\n\n")[0].split())}
             for name, function in reports.REPORTS.items()
         ]
 

@@ -332,9 +332,7 @@ def calls_behind(
 _COLUMNS = {"department": "department_code", "matter": "matter_code"}
 
 
-def _equal(
-    statement: Any, model: Any, filters: dict[str, str], names: tuple[str, ...]
-) -> Any:
+def _equal(statement: Any, model: Any, filters: dict[str, str], names: tuple[str, ...]) -> Any:
     for name in names:
         if name in filters:
             statement = statement.where(getattr(model, _COLUMNS.get(name, name)) == filters[name])

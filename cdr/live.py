@@ -1,9 +1,9 @@
 """The transfer connect rate as it is now: counters in Redis over sliding windows.
 
-Each decided transfer request adds one to a per-minute bucket (and to its local day) for
+Each decided transfer request adds one to a 10-second bucket (and to its local day) for
 the whole line, its department and its matter; each finished dial adds one to its number.
 In-hours and off-hours requests are counted apart, as the connect rate is defined over
-working hours. A window is the sum of its minute buckets, so it slides minute by minute.
+working hours. A window is the sum of its buckets, so it slides ten seconds at a time.
 
 The alert watch (run by the monitor service) compares each department's in-hours rate over
 the site's alert window with the target and raises or clears an alert: an event on
@@ -50,8 +50,12 @@ class Rate:
         return {"answered": self.answered, "requests": self.requests, "rate": self.value}
 
 
-def _minute(at: float) -> int:
-    return int(at // 60)
+BUCKET = 10
+"""Seconds per bucket."""
+
+
+def _bucket_of(at: float) -> int:
+    return int(at // BUCKET)
 
 
 class LiveRates:
@@ -65,8 +69,8 @@ class LiveRates:
     def _now(self) -> float:
         return float(self._clock())  # type: ignore[operator]
 
-    def _bucket(self, hours: str, dimension: str, value: str, minute: int) -> str:
-        return f"{PREFIX}:{hours}:{dimension}:{value}:m:{minute}"
+    def _bucket(self, hours: str, dimension: str, value: str, bucket: int) -> str:
+        return f"{PREFIX}:{hours}:{dimension}:{value}:b:{bucket}"
 
     def _day(self, hours: str, dimension: str, value: str, day: str) -> str:
         return f"{PREFIX}:{hours}:{dimension}:{value}:d:{day}"
@@ -76,12 +80,12 @@ class LiveRates:
 
     async def _count(self, hours: str, scopes: list[tuple[str, str]], answered: bool) -> None:
         at = self._now()
-        minute, today = _minute(at), self._today(at)
+        bucket, today = _bucket_of(at), self._today(at)
         pipe = self.redis.pipeline(transaction=False)
         for dimension, value in scopes:
             pipe.sadd(f"{PREFIX}:values:{dimension}", value)
             for key, ttl in (
-                (self._bucket(hours, dimension, value, minute), BUCKET_TTL),
+                (self._bucket(hours, dimension, value, bucket), BUCKET_TTL),
                 (self._day(hours, dimension, value, today), DAY_TTL),
             ):
                 pipe.hincrby(key, "requests", 1)
@@ -107,12 +111,12 @@ class LiveRates:
         return sorted(item.decode() if isinstance(item, bytes) else str(item) for item in raw)
 
     async def window(self, dimension: str, value: str, minutes: int, in_hours: bool = True) -> Rate:
-        """The rate over the last ``minutes`` minutes (this minute included)."""
+        """The rate over the last ``minutes`` minutes (to the bucket: ten seconds)."""
         hours = "in" if in_hours else "off"
-        now = _minute(self._now())
+        now = _bucket_of(self._now())
         pipe = self.redis.pipeline(transaction=False)
-        for minute in range(now - minutes + 1, now + 1):
-            pipe.hmget(self._bucket(hours, dimension, value, minute), "answered", "requests")
+        for bucket in range(now - minutes * 60 // BUCKET + 1, now + 1):
+            pipe.hmget(self._bucket(hours, dimension, value, bucket), "answered", "requests")
         return _summed(await pipe.execute())
 
     async def today(self, dimension: str, value: str, in_hours: bool = True) -> Rate:

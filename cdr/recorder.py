@@ -191,6 +191,20 @@ class CallRecorder:
 
         await asyncio.to_thread(write)
 
+    async def rated(self, caller_channel: str, rating: str) -> None:
+        """The caller's answer to the satisfaction survey (``no-answer``: asked, no key)."""
+
+        def write() -> None:
+            with self._sessions.begin() as session:
+                leg = self._leg(session, caller_channel)
+                if leg.satisfaction is not None:
+                    return
+                leg.satisfaction = rating
+                if leg.seat_id is not None and leg.queue is not None and leg.answered_at:
+                    self._rollups.rated(session, leg.queue, leg.seat_id, leg.answered_at, rating)
+
+        await asyncio.to_thread(write)
+
     async def callback_requested(
         self, caller_channel: str, queue: str, reason: str, at: datetime
     ) -> None:

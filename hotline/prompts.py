@@ -50,6 +50,12 @@ PROMPTS: dict[str, tuple[str, str]] = {
         "The enterprise line is closed now. We have noted your call, "
         "and will call you back when we open.",
     ),
+    "survey": (
+        "请评价本次服务：满意请按1，基本满意请按2，不满意请按3。",
+        "Please rate our service: press 1 if satisfied, 2 if basically satisfied, "
+        "3 if dissatisfied.",
+    ),
+    "survey-thanks": ("感谢您的评价，再见。", "Thank you for your rating. Goodbye."),
 }
 """Short on purpose: every second of prompt is a second the caller waits."""
 

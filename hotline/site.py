@@ -234,7 +234,7 @@ class ReportSettings(_Model):
 
     connect_target: float = Field(default=0.90, gt=0, le=1)
     """The transfer connect rate a department must keep (the cities ask for 90%)."""
-    alert_window: int = Field(default=15, ge=5, le=1440)
+    alert_window: int = Field(default=15, ge=1, le=1440)
     """Minutes of recent transfer requests an alert looks at."""
     alert_min_requests: int = Field(default=10, ge=1, le=10000)
     """No alert on fewer requests than this in the window: a rate of 1 in 2 says nothing."""
