@@ -114,6 +114,9 @@ def router(
         by: Annotated[
             str, Query(description="connect-rate: department, matter, hour or day")
         ] = "department",
+        department: Annotated[
+            str | None, Query(description="failed-attempts: one department's dials")
+        ] = None,
         format: Annotated[str, Query(description="json or csv")] = "json",
     ) -> dict[str, Any] | Response:
         """One report for a period of local days: JSON (with definitions and drill-down
@@ -126,6 +129,8 @@ def router(
             result = read(function, when, by)
         elif name == "queues":
             result = read(function, when, site.reports.service_level_seconds)
+        elif name == "failed-attempts":
+            result = read(function, when, department)
         else:
             result = read(function, when)
         if format == "csv":

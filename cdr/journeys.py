@@ -279,6 +279,8 @@ def calls_behind(
             .order_by(TransferAttempt.started_at)
         )
         dial = _equal(dial, TransferAttempt, filters, ("number", "outcome"))
+        if "department" in filters:
+            dial = dial.where(TransferRequest.department_code == filters["department"])
         return _listed(
             session,
             dial,

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from cdr.models import QueueVisit
 from cdr.rollups import AttemptHour, QueueHour, SeatDay, TransferHour, local_slot
 from transfer.models import TransferRequest, WorkOrder
 
@@ -337,13 +338,15 @@ def _key(name: str) -> str:
     return name.replace("-", "_")
 
 
-def failed_attempts(session: Session, period: Period) -> Report:
-    """Dials that did not reach a specialist, by reason."""
+def failed_attempts(session: Session, period: Period, department: str | None = None) -> Report:
+    """Dials that did not reach a specialist, by reason (of one department, or all)."""
     statement = (
         select(AttemptHour.outcome, func.sum(AttemptHour.attempts))
         .where(AttemptHour.day.between(period.first, period.last))
         .group_by(AttemptHour.outcome)
     )
+    if department is not None:
+        statement = statement.where(AttemptHour.department_code == department)
     counts = {outcome: int(n or 0) for outcome, n in session.execute(statement)}
     failed = {name: n for name, n in counts.items() if name != "answered"}
     total = sum(failed.values())
@@ -352,18 +355,18 @@ def failed_attempts(session: Session, period: Period) -> Report:
             "reason": name,
             "attempts": failed.get(name, 0),
             "share": rate(failed.get(name, 0), total),
-            "calls": _drill("attempts", period, outcome=name),
+            "calls": _drill("attempts", period, outcome=name, department=department),
         }
         for name in ATTEMPT_OUTCOMES[1:]
     ]
     rows += [  # reasons a newer dialler added, never dropped from the count
         {"reason": name, "attempts": n, "share": rate(n, total),
-         "calls": _drill("attempts", period, outcome=name)}
+         "calls": _drill("attempts", period, outcome=name, department=department)}
         for name, n in sorted(failed.items()) if name not in ATTEMPT_OUTCOMES
     ]  # fmt: skip
     return Report(
         "failed-attempts",
-        "Failed dials by reason",
+        f"Failed dials by reason ({department or 'all departments'})",
         period,
         ["reason", "attempts", "share"],
         rows,
@@ -473,6 +476,47 @@ def queues(session: Session, period: Period, service_level: int = 15) -> Report:
             "asa_seconds": "total wait of answered calls ÷ answered calls",
         },
     )
+
+
+def queues_from_details(
+    session: Session, period: Period, service_level: int = 15, short_abandon: int = 5
+) -> Report:
+    """The same report from every stay in a queue of the period (the baseline)."""
+    start, end = period.utc_bounds()
+    visit = QueueVisit
+    wait, outcome = visit.wait_seconds, visit.outcome
+    answered = outcome.in_(("answered", "moved"))
+
+    def count_if(condition: Any) -> Any:
+        return func.sum(case((condition, 1), else_=0))
+
+    red = visit.tier.is_not(None)
+    statement = (
+        select(
+            visit.queue,
+            red,
+            count_if(outcome != "closed"),
+            count_if(answered),
+            count_if(answered & (wait <= service_level)),
+            func.sum(case((answered, wait), else_=0.0)),
+            count_if((outcome == "abandoned") & (wait >= short_abandon)),
+            count_if((outcome == "abandoned") & (wait < short_abandon)),
+            count_if(outcome == "max-wait"),
+            count_if(outcome == "closed"),
+            count_if(outcome == "failed"),
+            count_if(outcome == "moved"),
+        )
+        .where(visit.entered_at >= start, visit.entered_at < end, outcome.is_not(None))
+        .group_by(visit.queue, red)
+    )
+    rows = [
+        _queue_row(
+            period, queue, "red-list" if is_red else "others", [float(v or 0) for v in values]
+        )
+        for queue, is_red, *values in session.execute(statement)
+    ]
+    rows.sort(key=lambda row: (row["queue"], ["red-list", "others"].index(row["firms"])))
+    return Report("queues", "Queues (from the details)", period, [], rows)
 
 
 def _queue_row(period: Period, queue: str, firms: str, figures: list[float]) -> dict[str, Any]:

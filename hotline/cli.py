@@ -496,7 +496,9 @@ def _report_sessions() -> tuple[Site, sessionmaker[Session]]:
     return site, sessions(make_engine(url))
 
 
-def _print_report(name: str, first: str | None, last: str | None, by: str, as_csv: bool) -> None:
+def _print_report(
+    name: str, first: str | None, last: str | None, by: str, department: str | None, as_csv: bool
+) -> None:
     import csv
     import sys
     from datetime import UTC, datetime
@@ -512,6 +514,8 @@ def _print_report(name: str, first: str | None, last: str | None, by: str, as_cs
                 result = reports.connect_rate(session, period, by)
             elif name == "queues":
                 result = reports.queues(session, period, site.reports.service_level_seconds)
+            elif name == "failed-attempts":
+                result = reports.failed_attempts(session, period, department)
             else:
                 result = reports.REPORTS[name](session, period)
     except reports.ReportError as error:
@@ -529,9 +533,12 @@ def _report_command(name: str, about: str) -> None:
         by: Annotated[
             str, typer.Option(help="connect-rate: department, matter, hour, day or day-hour")
         ] = "department",
+        department: Annotated[
+            str | None, typer.Option(help="failed-attempts: one department's dials")
+        ] = None,
         as_csv: Annotated[bool, typer.Option("--csv", help="CSV instead of a table.")] = False,
     ) -> None:
-        _print_report(name, first, last, by, as_csv)
+        _print_report(name, first, last, by, department, as_csv)
 
     command.__doc__ = about
     report_app.command(name)(command)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from cdr.models import CallLeg
+from cdr import reports
+from cdr.asterisk import cdr_file, count_file_records
+from cdr.models import AsteriskCdr, CallLeg
 from hotline.db import database_url, make_engine, sessions
 from hotline.paths import Paths
 from hotline.site import Site
@@ -61,16 +64,42 @@ def _call_table(legs: list[CallLeg], site: Site) -> str:
     zone = site.timezone
     lines = [
         f"{'entered (' + site.site.timezone + ')':<28}{'caller':<15}{'kind':<11}{'tier':<9}"
-        f"{'queue':<11}{'seat':<6}{'wait s':>7}{'talk s':>8}  outcome"
+        f"{'queue':<11}{'seat':<6}{'wait s':>7}{'talk s':>8}  {'outcome':<19}rating"
     ]
     for leg in legs:
         lines.append(
             f"{leg.entered_at.astimezone(zone):%Y-%m-%d %H:%M:%S}         "
             f"{leg.caller_number:<15}{leg.caller_kind or '-':<11}{leg.tier or '-':<9}"
             f"{leg.queue or '-':<11}{leg.seat_id or '-':<6}"
-            f"{leg.wait_seconds or 0:>7.1f}{leg.talk_seconds or 0:>8.1f}  {leg.outcome}"
+            f"{leg.wait_seconds or 0:>7.1f}{leg.talk_seconds or 0:>8.1f}  {leg.outcome or '-':<19}"
+            f"{leg.satisfaction or '-'}"
         )
     return "\n".join(lines)
+
+
+def _figures(paths: Paths, site: Site) -> str:
+    """Today's reports as an admin reads them, and Asterisk's CDRs stored against written
+    (the monitor gets a few seconds to catch up)."""
+    engine = make_engine(database_url(paths))
+    factory = sessions(engine)
+    written = count_file_records(cdr_file(paths.asterisk))
+    stored = 0
+    for _ in range(50):
+        with factory() as session:
+            stored = session.execute(select(func.count()).select_from(AsteriskCdr)).scalar_one()
+        if stored >= written:
+            break
+        time.sleep(0.2)
+    today = datetime.now(UTC).astimezone(site.timezone).date()
+    period = reports.Period(today, today, site.timezone)
+    with factory() as session:
+        parts = [
+            reports.as_text(reports.connect_rate(session, period)),
+            reports.as_text(reports.queues(session, period, site.reports.service_level_seconds)),
+        ]
+    engine.dispose()
+    parts.append(f"Asterisk CDRs: {written} written, {stored} stored in SQL")
+    return "\n\n".join(parts)
 
 
 def seed_registry(stack: Stack) -> None:
@@ -118,6 +147,7 @@ def run_demo(
         print(_call_table(legs, site))
         print("\nthree-way transfers (seat keyed *<matter>#):")
         print(_transfer_table(paths, site))
+        print("\n" + _figures(paths, site))
         print("\nAsterisk afterwards: " + "; ".join(line for line in leftovers if line))
         clean = sum(1 for caller in report.callers if caller.exit_code == 0)
         served = sum(1 for leg in legs if leg.seat_id)

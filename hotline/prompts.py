@@ -51,11 +51,10 @@ PROMPTS: dict[str, tuple[str, str]] = {
         "and will call you back when we open.",
     ),
     "survey": (
-        "请评价本次服务：满意请按1，基本满意请按2，不满意请按3。",
-        "Please rate our service: press 1 if satisfied, 2 if basically satisfied, "
-        "3 if dissatisfied.",
+        "请评价：满意按1，基本满意按2，不满意按3。",
+        "Rate us: 1 satisfied, 2 basically satisfied, 3 not satisfied.",
     ),
-    "survey-thanks": ("感谢您的评价，再见。", "Thank you for your rating. Goodbye."),
+    "survey-thanks": ("谢谢，再见。", "Thank you. Goodbye."),
 }
 """Short on purpose: every second of prompt is a second the caller waits."""
 

@@ -59,9 +59,22 @@ class Page:
                 raise TimeoutError(f"still false after {within} s: {expression}")
             await asyncio.sleep(0.2)
 
-    async def screenshot(self) -> bytes:
-        """What the page looks like now, as PNG."""
-        data = (await self.call("Page.captureScreenshot", format="png"))["data"]
+    async def screenshot(self, whole_page: bool = False) -> bytes:
+        """What the page looks like now, as PNG: the window, or the whole page (scrolled to
+        the top, so element rectangles are page coordinates)."""
+        if not whole_page:
+            data = (await self.call("Page.captureScreenshot", format="png"))["data"]
+            return base64.b64decode(data)
+        width, height = await self.evaluate(
+            "window.scrollTo(0, 0), [document.documentElement.scrollWidth,"
+            " document.documentElement.scrollHeight]"
+        )
+        clip = {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}
+        data = (
+            await self.call(
+                "Page.captureScreenshot", format="png", captureBeyondViewport=True, clip=clip
+            )
+        )["data"]
         return base64.b64decode(data)
 
 

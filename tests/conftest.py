@@ -62,9 +62,77 @@ hours = {{ days = "every-day", periods = ["01:00-02:00"] }}
 code = "903"
 name = "Test: closed department"
 department = "night"
+
+[[departments]]
+code = "forty"
+name = "Test: the forty-request scenario's department"
+numbers = ["{SPECIALIST_B}"]
+
+[[departments]]
+code = "forty-closed"
+name = "Test: the forty-request scenario's closed department"
+numbers = ["{SPECIALIST_B}"]
+hours = {{ days = "every-day", periods = ["01:00-02:00"] }}
+
+[[matters]]
+code = "921"
+name = "Test: one number"
+department = "forty"
+
+[[matters]]
+code = "922"
+name = "Test: busy, then the busy-forward number"
+department = "forty"
+numbers = ["{SPECIALIST_A}", "{SPECIALIST_B}"]
+
+[[matters]]
+code = "923"
+name = "Test: rings out, then unregistered"
+department = "forty"
+numbers = ["{SPECIALIST_C}", "{DESK_PHONE}"]
+
+[[matters]]
+code = "924"
+name = "Test: unregistered only"
+department = "forty"
+numbers = ["{DESK_PHONE}"]
+
+[[matters]]
+code = "925"
+name = "Test: a closed department"
+department = "forty-closed"
+
+[[departments]]
+code = "desk"
+name = "Test: a department whose alert is watched"
+numbers = ["{DESK_PHONE}"]
+
+[[matters]]
+code = "904"
+name = "Test: the desk phone nobody registered"
+department = "desk"
+
+[[matters]]
+code = "905"
+name = "Test: the desk department's answering phone"
+department = "desk"
+numbers = ["{SPECIALIST_C}"]
 """
 """Matters of the test site with known numbers; the app's clock is Monday 10:00 in Shanghai,
 when the tax bureau is open and the night department closed."""
+
+
+ALERT_WEBHOOK_PORT = 18099
+REPORT_SETTINGS = {
+    "alert_window = 15": "alert_window = 1",
+    "alert_min_requests = 10": "alert_min_requests = 3",
+    '# alert_webhook = "http://127.0.0.1:9000/alerts"': (
+        f'alert_webhook = "http://127.0.0.1:{ALERT_WEBHOOK_PORT}/alerts"'
+    ),
+    "survey_wait = 8": "survey_wait = 2",
+}
+"""Alerts over one minute from three requests (a webhook the alert test listens on), and a
+short wait for the survey's key."""
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +151,9 @@ def site_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     text = text.replace("app_processes = 1", "app_processes = 2")
     assert "ring_timeout = 20" in text
     text = text.replace("ring_timeout = 20", f"ring_timeout = {SPECIALIST_RING_TIMEOUT}")
+    for example, test in REPORT_SETTINGS.items():
+        assert example in text, example
+        text = text.replace(example, test)
     text += TEST_PLAN
     path = tmp_path_factory.mktemp("site") / "site.toml"
     path.write_text(text, "utf-8")

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from cdr.models import QueueVisit
 from cdr.reports import (
     Period,
     ReportError,
@@ -24,7 +25,9 @@ from cdr.reports import (
     failed_attempts,
     numbers,
     queues,
+    queues_from_details,
 )
+from cdr.retention import delete_old_details
 from cdr.rollups import Rollups
 from hotline.db import make_engine, migrate, sessions
 from hotline.worktime import DayRule, Schedule
@@ -190,11 +193,24 @@ def test_queue_figures_follow_their_definitions(factory: sessionmaker[Session]) 
         (None, "closed", 0.0),  # not offered: the queue was closed
     ]
     with factory.begin() as session:
-        for tier, outcome, wait in stays:
+        for n, (tier, outcome, wait) in enumerate(stays):
             rollups.visit_ended(session, "enterprise", tier, at, outcome, wait)
+            session.add(
+                QueueVisit(
+                    caller_channel=f"caller-{n}",
+                    queue="enterprise",
+                    tier=tier,
+                    entered_at=at,
+                    left_at=at + timedelta(seconds=wait),
+                    wait_seconds=wait,
+                    outcome=outcome,
+                )
+            )
     period = Period(date(2026, 11, 23), date(2026, 11, 23), SHANGHAI)
     with factory() as session:
         report = queues(session, period)
+        from_details = queues_from_details(session, period)
+    assert from_details.rows == [row for row in report.rows if row["firms"] != "all"]
     rows = {row["firms"]: row for row in report.rows}
     red, others, every = rows["red-list"], rows["others"], rows["all"]
     assert (red["offered"], red["answered"], red["service_level"]) == (2, 2, 0.5)
@@ -210,3 +226,28 @@ def test_a_period_that_makes_no_sense_is_refused_with_a_reason() -> None:
         Period.parse("23/11/2026", None, SHANGHAI, date(2026, 11, 23))
     with pytest.raises(ReportError, match="before it begins"):
         Period.parse("2026-11-23", "2026-11-01", SHANGHAI, date(2026, 11, 23))
+
+
+def test_retention_deletes_old_details_and_keeps_the_figures(
+    factory: sessionmaker[Session],
+) -> None:
+    recorder = TransferRecorder(factory, Rollups(SHANGHAI))
+    old = datetime(2025, 3, 3, 10, 0, tzinfo=SHANGHAI)
+    recent = datetime(2026, 11, 20, 10, 0, tzinfo=SHANGHAI)
+
+    async def record() -> None:
+        await _request(recorder, old, [("02161001001", "answered")], "answered")
+        await _request(recorder, old, [("02161001001", "busy")], "failed")
+        await _request(recorder, recent, [("02161001001", "answered")], "answered")
+
+    asyncio.run(record())
+    year = Period(date(2025, 1, 1), date(2025, 12, 31), SHANGHAI)
+    with factory() as session:
+        before = connect_rate(session, year).total
+    deleted = delete_old_details(factory, 400, now=datetime(2026, 11, 23, tzinfo=UTC))
+    assert (deleted["transfer_requests"], deleted["transfer_attempts"]) == (2, 2)
+    with factory() as session:
+        assert connect_rate(session, year).total == before  # the rollups stay
+        assert connect_rate_from_details(session, year).rows == []  # the details are gone
+        recent_day = Period(recent.date(), recent.date(), SHANGHAI)
+        assert connect_rate_from_details(session, recent_day).rows[0]["requests"] == 1
