@@ -366,3 +366,21 @@ async def one_seat(stack: Stack) -> AsyncIterator[str]:
         for seat in others:
             await seats.resume(seat)
         await redis.aclose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Every test here runs on SQLite (the default) and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hotline.db'}"
+        return
+    from sqlalchemy import text
+
+    from hotline.db import make_engine
+
+    url = request.getfixturevalue("postgres_url")
+    yield url
+    engine = make_engine(url)
+    with engine.begin() as connection:  # a clean schema for the next test
+        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from redis import Redis
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from hotline.db import make_engine, migrate, sessions
 from redlist import registry
@@ -19,20 +18,6 @@ from redlist.importer import ImportRefused
 from redlist.models import Enterprise, RedListAudit, RedListTier
 from redlist.service import RedList
 from redlist.synthetic import credit_code, csv_bytes, landline, rows
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Every test here runs on SQLite (the default) and on PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'hotline.db'}"
-        return
-    url = request.getfixturevalue("postgres_url")
-    yield url
-    engine = make_engine(url)
-    with engine.begin() as connection:  # a clean schema for the next test
-        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    engine.dispose()
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -48,10 +48,12 @@ TAX = Route(
 
 
 @pytest.fixture
-def factory(tmp_path: Path) -> sessionmaker[Session]:
-    url = f"sqlite:///{tmp_path / 'reports.db'}"
-    migrate(url)
-    return sessions(make_engine(url))
+def factory(database: str) -> Iterator[sessionmaker[Session]]:
+    """SQLite and PostgreSQL (the rollups' upserts are written per dialect)."""
+    migrate(database)
+    engine = make_engine(database)
+    yield sessions(engine)
+    engine.dispose()
 
 
 async def _request(
