@@ -8,6 +8,8 @@ computed from the details and from the rollups, checks both give the same figure
 times what keeping the rollups current costs each decided transfer request.
 
     python -m benchmarks.report_speed [--calls 11000000] [--transfers 1000000] [--work DIR]
+
+A ``--work`` directory that already holds the database is reused (no refill).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ SITE = Path(__file__).resolve().parent.parent / "sites" / "example.toml"
 ZONE = ZoneInfo("Asia/Shanghai")
 YEAR = date(2025, 1, 1)
 OUTCOMES = (("answered", 0.906), ("failed", 0.06), ("cancelled", 0.02), ("abandoned", 0.014))
+TRANSFER_FIGURES = ("requests", "answered", "answered_forward", "failed", "closed", "cancelled",
+                    "abandoned")  # fmt: skip
 QUEUE_OUTCOMES = (("answered", 0.86), ("abandoned", 0.08), ("max-wait", 0.02), ("closed", 0.04))
 
 
@@ -106,6 +110,13 @@ def fill(db: Path, calls: int, transfers: int) -> dict[str, float]:
     connection.executemany(
         "INSERT INTO transfer_hours VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         [(*key, *figures) for key, figures in transfer_hours.items()],
+    )
+    names = ", ".join(TRANSFER_FIGURES)
+    sums = ", ".join(f"SUM({name})" for name in TRANSFER_FIGURES)
+    connection.execute(
+        f"INSERT INTO transfer_days (day, department_code, matter_code, in_hours, {names}) "
+        f"SELECT day, department_code, matter_code, in_hours, {sums} FROM transfer_hours "
+        "GROUP BY day, department_code, matter_code, in_hours"
     )
     connection.commit()
     took["transfers"] = time.perf_counter() - started
@@ -225,11 +236,15 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="hotline-bench-reports-"))
     db = work / "year.db"
     url = f"sqlite:///{db}"
+    reuse = db.exists()
     migrate(url)
-    print(f"filling {db}: {args.calls:,} calls, {args.transfers:,} transfer requests …", flush=True)
-    took = fill(db, args.calls, args.transfers)
-    print(f"  filled in {took['transfers']:.0f} s (transfers) + {took['calls']:.0f} s (calls); "
-          f"{db.stat().st_size / 1e9:.2f} GB")  # fmt: skip
+    if reuse:
+        print(f"reusing {db} ({db.stat().st_size / 1e9:.2f} GB) from an earlier run")
+    else:
+        print(f"filling {db}: {args.calls:,} calls, {args.transfers:,} transfers …", flush=True)
+        took = fill(db, args.calls, args.transfers)
+        print(f"  filled in {took['transfers']:.0f} s (transfers) + {took['calls']:.0f} s "
+              f"(calls); {db.stat().st_size / 1e9:.2f} GB")  # fmt: skip
     factory = sessions(make_engine(url))
     year = reports.Period(YEAR, YEAR + timedelta(days=364), ZONE)
     print(f"\nA year's report ({year.first} to {year.last}, {ZONE.key}), median of {args.repeat}:")

@@ -23,7 +23,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from cdr.models import QueueVisit
-from cdr.rollups import AttemptHour, QueueHour, SeatDay, TransferHour, local_slot
+from cdr.rollups import AttemptHour, QueueHour, SeatDay, TransferDay, TransferHour, local_slot
 from transfer.models import TransferRequest, WorkOrder
 
 
@@ -104,12 +104,13 @@ CONNECT_RATE = (
     "÷ requests, in the department's working hours; off-hours requests apart"
 )
 GROUPINGS = {
-    "department": (TransferHour.department_code,),
-    "matter": (TransferHour.department_code, TransferHour.matter_code),
+    "department": (TransferDay.department_code,),
+    "matter": (TransferDay.department_code, TransferDay.matter_code),
     "hour": (TransferHour.hour,),
-    "day": (TransferHour.day,),
+    "day": (TransferDay.day,),
     "day-hour": (TransferHour.day, TransferHour.hour),
 }
+"""What each grouping is read from: the daily rollup unless it needs the hour."""
 _TRANSFER_FIGURES = ("requests", "answered", "answered_forward", "failed", "closed",
                      "cancelled", "abandoned")  # fmt: skip
 
@@ -120,17 +121,18 @@ def connect_rate(session: Session, period: Period, by: str = "department") -> Re
     if by not in GROUPINGS:
         raise ReportError(f"by is one of {', '.join(GROUPINGS)}, not {by!r}")
     keys = GROUPINGS[by]
+    table: Any = TransferHour if by in ("hour", "day-hour") else TransferDay
     sums = [
-        func.sum(case((TransferHour.in_hours, getattr(TransferHour, name)), else_=0))
+        func.sum(case((table.in_hours, getattr(table, name)), else_=0))
         for name in _TRANSFER_FIGURES
     ]
     off = [
-        func.sum(case((TransferHour.in_hours, 0), else_=TransferHour.requests)),
-        func.sum(case((TransferHour.in_hours, 0), else_=TransferHour.answered)),
+        func.sum(case((table.in_hours, 0), else_=table.requests)),
+        func.sum(case((table.in_hours, 0), else_=table.answered)),
     ]
     statement = (
         select(*keys, *sums, *off)
-        .where(TransferHour.day.between(period.first, period.last))
+        .where(table.day.between(period.first, period.last))
         .group_by(*keys)
         .order_by(*keys)
     )

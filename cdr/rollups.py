@@ -62,6 +62,25 @@ class TransferHour(Base):
     abandoned: Mapped[int] = _count()
 
 
+class TransferDay(Base):
+    """The same figures by local day: what reports over long periods read (a year is 365
+    rows per matter, not 24 times as many)."""
+
+    __tablename__ = "transfer_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    department_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    matter_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    in_hours: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    requests: Mapped[int] = _count()
+    answered: Mapped[int] = _count()
+    answered_forward: Mapped[int] = _count()
+    failed: Mapped[int] = _count()
+    closed: Mapped[int] = _count()
+    cancelled: Mapped[int] = _count()
+    abandoned: Mapped[int] = _count()
+
+
 class AttemptHour(Base):
     """Dials of specialists' numbers by the hour they started, number and outcome."""
 
@@ -172,12 +191,12 @@ class Rollups:
             added["answered_forward"] = 1
         key = {
             "day": day,
-            "hour": hour,
             "department_code": request.department_code,
             "matter_code": request.matter_code,
             "in_hours": request.in_hours,
         }
-        bump(session, TransferHour, key, **added)
+        bump(session, TransferDay, key, **added)
+        bump(session, TransferHour, {**key, "hour": hour}, **added)
 
     def attempt_ended(
         self, session: Session, attempt: TransferAttempt, department_code: str
