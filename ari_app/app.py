@@ -17,7 +17,7 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ari_app.call import COMMAND, InboundCall, SeatLeg
+from ari_app.call import COMMAND, SURVEYING, InboundCall, SeatLeg
 from ari_app.client import (
     CONNECTED,
     Ari,
@@ -375,6 +375,10 @@ class StasisApp:
                 await self._connect_answered(caller, leg, held[caller], adopting)
                 waiting -= {caller, leg}
         for channel_id in waiting:
+            if await self.seats.redis.srem(SURVEYING, channel_id):  # served, being surveyed
+                await self._hang_up_stray(channel_id)
+                await self._record_end(channel_id, "seat-hangup")
+                continue
             if channel_id.startswith("seat-"):  # a seat still ringing: its caller rings again
                 await self._hang_up_stray(channel_id)
                 await self.recorder.seat_attempt_ended(channel_id, "interrupted", datetime.now(UTC))

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
+from redis.exceptions import RedisError
+
 from ari_app.client import Ari, AriError, Event, bridge_caller_and_seat, exists, quietly
 from ari_app.legs import SEAT, leg_id
 from hotline.prompts import position_prompt
@@ -56,6 +58,8 @@ FIRST_ANNOUNCEMENT = 3.0
 MOVED = "moved"
 SURVEYED = ("seat-hangup", "specialist-hangup")
 """How a call ended when the caller is asked to rate it: whoever served them hung up."""
+SURVEYING = "hotline:surveying"
+"""Redis set of the callers being asked to rate their call."""
 RATING_KEYS = {"1": "satisfied", "2": "basically-satisfied", "3": "dissatisfied"}
 PROMPT_LIMIT = 30.0
 """Seconds a prompt may take before the call stops waiting for its end."""
@@ -675,12 +679,20 @@ class InboundCall:
         if self.bridge_id is not None:
             await quietly(self.host.ari.destroy_bridge(self.bridge_id))
             self.bridge_id = None
+        redis = self.host.seats.redis
+        # a process taking this call over must not mistake it for a caller still waiting
+        with contextlib.suppress(RedisError):
+            await redis.sadd(SURVEYING, self.caller_id)
         rating = "no-answer"
-        for _ in range(2):
-            key = await self._ask("survey", settings.survey_wait)
-            if key in RATING_KEYS:
-                rating = RATING_KEYS[key]
-                break
+        try:
+            for _ in range(2):
+                key = await self._ask("survey", settings.survey_wait)
+                if key in RATING_KEYS:
+                    rating = RATING_KEYS[key]
+                    break
+        finally:
+            with contextlib.suppress(RedisError):
+                await redis.srem(SURVEYING, self.caller_id)
         await self._record(self.host.recorder.rated(self.caller_id, rating))
         await self._publish("rated", rating=rating)
         if rating != "no-answer":

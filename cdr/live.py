@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -61,13 +62,15 @@ def _bucket_of(at: float) -> int:
 class LiveRates:
     """Counts decided transfer requests and dials in Redis, and reads the windows back."""
 
-    def __init__(self, redis: Redis, zone: ZoneInfo, clock: object = time.time) -> None:
+    def __init__(
+        self, redis: Redis, zone: ZoneInfo, clock: Callable[[], float] = time.time
+    ) -> None:
         self.redis = redis
         self.zone = zone
         self._clock = clock
 
     def _now(self) -> float:
-        return float(self._clock())  # type: ignore[operator]
+        return self._clock()
 
     def _bucket(self, hours: str, dimension: str, value: str, bucket: int) -> str:
         return f"{PREFIX}:{hours}:{dimension}:{value}:b:{bucket}"

@@ -56,10 +56,10 @@ async def test_a_seat_in_wrap_up_is_not_rung(
     rig: Rig, stack: Stack, registry: RedList, one_seat: str
 ) -> None:
     since = datetime.now(UTC)
-    phones = tuple(p for p in seat_phones(stack.site, hold=1.5) if p.name == one_seat)
-    callers = (
-        CallerSpec(landline(1), at=0.0, hold=None),
-        CallerSpec(landline(3), at=2.5, hold=None),  # arrives during the seat's wrap-up
+    phones = tuple(p for p in seat_phones(stack.site, hold=None) if p.name == one_seat)
+    callers = (  # the callers hang up (a seat hanging up would leave them in the survey)
+        CallerSpec(landline(1), at=0.0, hold=2.0),
+        CallerSpec(landline(3), at=3.0, hold=6.0),  # arrives during the seat's wrap-up
     )
     report = await rig.run(Scenario("wrap-up", phones, callers))
     assert all(caller.exit_code == 0 for caller in report.callers), report.render()
