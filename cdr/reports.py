@@ -219,6 +219,25 @@ def _figures_by_key(
     }
 
 
+def _connect_figures(figures: list[int], forward_known: bool) -> dict[str, Any]:
+    """One row's figures (requests, answered, forward, failed, closed, cancelled,
+    abandoned, off-hours requests, off-hours answered) with their rates."""
+    requests, answered, forward, failed, closed, cancelled, abandoned, off_req, off_ans = figures
+    return {
+        "answered": answered,
+        "requests": requests,
+        "connect_rate": rate(answered, requests),
+        "answered_forward": forward if forward_known else None,
+        "failed": failed,
+        "closed": closed,
+        "cancelled": cancelled,
+        "abandoned": abandoned,
+        "off_hours_answered": off_ans,
+        "off_hours_requests": off_req,
+        "off_hours_rate": rate(off_ans, off_req),
+    }
+
+
 def _connect_rate_report(
     period: Period,
     by: str,
@@ -232,10 +251,7 @@ def _connect_rate_report(
     rows = []
     totals = [0] * 9
     for key, figures in grouped.items():
-        requests, answered, forward, failed, closed, cancelled, abandoned, off_req, off_ans = (
-            figures
-        )
-        if requests == 0 and off_req == 0:
+        if figures[0] == 0 and figures[7] == 0:  # no request in hours or out of them
             continue
         totals = [a + b for a, b in zip(totals, figures, strict=True)]
         labels = {
@@ -247,38 +263,11 @@ def _connect_rate_report(
         if by in ("hour", "day", "day-hour"):
             filters = {name: labels[name] for name in names}
         rows.append(
-            {
-                **labels,
-                "answered": answered,
-                "requests": requests,
-                "connect_rate": rate(answered, requests),
-                "answered_forward": forward if forward_known else None,
-                "failed": failed,
-                "closed": closed,
-                "cancelled": cancelled,
-                "abandoned": abandoned,
-                "off_hours_answered": off_ans,
-                "off_hours_requests": off_req,
-                "off_hours_rate": rate(off_ans, off_req),
-                "calls": _drill("transfers", period, **filters),
-            }
+            {**labels, **_connect_figures(figures, forward_known)}
+            | {"calls": _drill("transfers", period, **filters)}
         )
-    requests, answered, forward, failed, closed, cancelled, abandoned, off_req, off_ans = totals
-    total = {
-        names[0]: "all",
-        "answered": answered,
-        "requests": requests,
-        "connect_rate": rate(answered, requests),
-        "answered_forward": forward if forward_known else None,
-        "failed": failed,
-        "closed": closed,
-        "cancelled": cancelled,
-        "abandoned": abandoned,
-        "off_hours_answered": off_ans,
-        "off_hours_requests": off_req,
-        "off_hours_rate": rate(off_ans, off_req),
-        "calls": _drill("transfers", period),
-    }
+    total = {names[0]: "all", **_connect_figures(totals, forward_known)}
+    total["calls"] = _drill("transfers", period)
     return Report(
         "connect-rate",
         f"Transfer connect rate by {by}",

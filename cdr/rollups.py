@@ -41,17 +41,9 @@ def _seconds() -> Mapped[float]:
     return mapped_column(Float, default=0.0, nullable=False)
 
 
-class TransferHour(Base):
-    """Transfer requests by the hour they were made, department, matter and whether the
-    department was open."""
+class _TransferFigures:
+    """What the transfer rollups count (by hour or by day)."""
 
-    __tablename__ = "transfer_hours"
-
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    hour: Mapped[int] = mapped_column(Integer, primary_key=True)
-    department_code: Mapped[str] = mapped_column(String(40), primary_key=True)
-    matter_code: Mapped[str] = mapped_column(String(6), primary_key=True)
-    in_hours: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     requests: Mapped[int] = _count()
     answered: Mapped[int] = _count()
     answered_forward: Mapped[int] = _count()
@@ -62,7 +54,20 @@ class TransferHour(Base):
     abandoned: Mapped[int] = _count()
 
 
-class TransferDay(Base):
+class TransferHour(_TransferFigures, Base):
+    """Transfer requests by the hour they were made, department, matter and whether the
+    department was open."""
+
+    __tablename__ = "transfer_hours"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)
+    department_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    matter_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    in_hours: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+
+
+class TransferDay(_TransferFigures, Base):
     """The same figures by local day: what reports over long periods read (a year is 365
     rows per matter, not 24 times as many)."""
 
@@ -72,13 +77,6 @@ class TransferDay(Base):
     department_code: Mapped[str] = mapped_column(String(40), primary_key=True)
     matter_code: Mapped[str] = mapped_column(String(6), primary_key=True)
     in_hours: Mapped[bool] = mapped_column(Boolean, primary_key=True)
-    requests: Mapped[int] = _count()
-    answered: Mapped[int] = _count()
-    answered_forward: Mapped[int] = _count()
-    failed: Mapped[int] = _count()
-    closed: Mapped[int] = _count()
-    cancelled: Mapped[int] = _count()
-    abandoned: Mapped[int] = _count()
 
 
 class AttemptHour(Base):

@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -19,6 +20,9 @@ from hotline.site import Site, load_site
 from hotline.stack import Stack
 from redlist.service import RedList
 from rig.orchestrator import PhoneSpec, Rig
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_SITE = REPO / "sites" / "example.toml"
@@ -383,4 +387,15 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     engine = make_engine(url)
     with engine.begin() as connection:  # a clean schema for the next test
         connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture
+def factory(database: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a migrated database: SQLite, and PostgreSQL where marked."""
+    from hotline.db import make_engine, migrate, sessions
+
+    migrate(database)
+    engine = make_engine(database)
+    yield sessions(engine)
     engine.dispose()

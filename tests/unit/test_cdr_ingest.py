@@ -6,24 +6,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdr.asterisk import FILE_COLUMNS, Cdr, reconcile, store
 from cdr.models import AsteriskCdr
-from hotline.db import make_engine, migrate, sessions
-
-
-@pytest.fixture
-def factory(database: str) -> Iterator[sessionmaker[Session]]:
-    migrate(database)
-    engine = make_engine(database)
-    yield sessions(engine)
-    engine.dispose()
 
 
 def _line(uniqueid: str, sequence: int, start: float = 1795424343.284365) -> str:

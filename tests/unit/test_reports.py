@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -29,7 +28,6 @@ from cdr.reports import (
 )
 from cdr.retention import delete_old_details
 from cdr.rollups import Rollups
-from hotline.db import make_engine, migrate, sessions
 from hotline.worktime import DayRule, Schedule
 from hotline.worktime import Period as Opening
 from transfer.plan import Route
@@ -45,15 +43,6 @@ TAX = Route(
     Schedule(DayRule.EVERY_DAY, (Opening.parse("00:00-24:00"),), SHANGHAI),
     "",
 )
-
-
-@pytest.fixture
-def factory(database: str) -> Iterator[sessionmaker[Session]]:
-    """SQLite and PostgreSQL (the rollups' upserts are written per dialect)."""
-    migrate(database)
-    engine = make_engine(database)
-    yield sessions(engine)
-    engine.dispose()
 
 
 async def _request(
