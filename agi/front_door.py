@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core import clock
 from redlist.directory import CallerIdentity, CallerKind, lookup
 from redlist.numbers import normalise
 
@@ -56,7 +57,7 @@ class FrontDoor:
     number_timeout_ms: int = 7000
 
     def today(self) -> date:
-        return datetime.now(UTC).astimezone(self.timezone).date()
+        return clock.now().astimezone(self.timezone).date()
 
     async def find(self, number: str | None) -> CallerIdentity | None:
         """The registered company behind a number; None when unknown or Redis is unwell."""

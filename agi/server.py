@@ -17,11 +17,11 @@ from redis.asyncio import Redis
 
 from agi.front_door import FrontDoor
 from agi.seat_codes import apply_code
-from hotline.db import database_url, make_engine, sessions
-from hotline.paths import Paths
-from hotline.redis_server import redis_url
-from hotline.services import stop_on_signals
-from hotline.site import Site
+from core.db import make_engine, sessions
+from core.paths import Paths
+from core.signals import stop_on_signals
+from core.site import Site
+from core.stores import database_url, redis_url
 from queues.seats import SeatPool
 from redlist.directory import CALLERS, rebuild
 

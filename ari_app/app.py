@@ -30,9 +30,9 @@ from ari_app.client import (
 from ari_app.legs import SEAT, caller_of
 from ari_app.presence import BEAT_EVERY, LOCK_TTL, Presence
 from cdr.recorder import CallRecorder
-from hotline import clock
-from hotline.site import Queue, ReportSettings, Site
-from queues.events import COMMANDS
+from core import clock
+from core.events import COMMANDS
+from core.site import Queue, ReportSettings, Site
 from queues.line import WaitingLine
 from queues.seats import SeatPool
 from transfer.dialer import CallSide, Transfer

@@ -22,8 +22,8 @@ from redis.exceptions import RedisError
 
 from ari_app.client import Ari, AriError, Event, bridge_caller_and_seat, exists, quietly
 from ari_app.legs import SEAT, leg_id
-from hotline.prompts import position_prompt
-from queues.events import publish
+from core.events import publish
+from queues.announcements import position_prompt
 from redlist.directory import CallerIdentity, CallerKind, display_safe
 from redlist.models import RedListTier
 from redlist.numbers import safe_number
@@ -40,7 +40,7 @@ from transfer.machine import TransferState, TransferStatus
 
 if TYPE_CHECKING:
     from cdr.recorder import CallRecorder
-    from hotline.site import Queue, ReportSettings
+    from core.site import Queue, ReportSettings
     from queues.line import WaitingLine
     from queues.seats import SeatPool
     from transfer.plan import TransferPlan

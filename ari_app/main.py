@@ -8,16 +8,16 @@ from redis.asyncio import Redis
 
 from ari_app.app import StasisApp, TransferServices
 from ari_app.client import AriConfig
+from ari_app.names import stasis_app_name, stasis_app_names
 from cdr.live import LiveRates
 from cdr.recorder import CallRecorder
 from cdr.rollups import Rollups
-from hotline.asterisk_config import stasis_app_name, stasis_app_names
-from hotline.db import database_url, make_engine, sessions
-from hotline.paths import Paths
-from hotline.redis_server import redis_url
-from hotline.secrets import Secrets
-from hotline.services import stop_on_signals
-from hotline.site import Site
+from core.db import make_engine, sessions
+from core.paths import Paths
+from core.secrets import Secrets
+from core.signals import stop_on_signals
+from core.site import Site
+from core.stores import database_url, redis_url
 from queues.seats import SeatPool
 from transfer.orders import WorkOrders
 from transfer.plan import TransferPlan

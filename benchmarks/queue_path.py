@@ -33,9 +33,9 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from hotline.paths import Paths
+from core.paths import Paths
+from core.site import load_site
 from hotline.redis_server import PrivateRedis
-from hotline.site import load_site
 from hotline.stack import Stack
 from queues.line import WaitingLine
 from queues.seats import BUSY, IDLE, SeatPool

@@ -27,9 +27,10 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from sqlalchemy import select
 
-from hotline.db import make_engine, migrate, sessions
-from hotline.paths import Paths
+from core.db import make_engine, sessions
+from core.paths import Paths
 from hotline.redis_server import PrivateRedis
+from hotline.schema import migrate
 from redlist import directory
 from redlist.models import Enterprise, EnterprisePhone, RedListEntry
 from redlist.service import RedList

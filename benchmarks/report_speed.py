@@ -33,8 +33,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cdr import reports
 from cdr.rollups import Rollups
-from hotline.db import make_engine, migrate, sessions
-from hotline.site import load_site
+from core.db import make_engine, sessions
+from core.site import load_site
+from hotline.schema import migrate
 from transfer.models import TransferRequest
 from transfer.plan import TransferPlan
 from transfer.records import TransferRecorder

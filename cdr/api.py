@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import logging
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket, WebSocketDisconnect
@@ -23,8 +22,9 @@ from cdr import journeys, metrics, reports
 from cdr.live import LiveRates
 from cdr.reports import Period, ReportError
 from cdr.wallboard import snapshot
-from hotline.site import Site
-from queues.events import EVENTS
+from core import clock
+from core.events import EVENTS
+from core.site import Site
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def router(
     zone = site.timezone
 
     def period(first: str | None, last: str | None) -> Period:
-        today = datetime.now(UTC).astimezone(zone).date()
+        today = clock.now().astimezone(zone).date()
         try:
             return Period.parse(first, last, zone, today)
         except ReportError as error:

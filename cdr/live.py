@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -23,7 +21,8 @@ from zoneinfo import ZoneInfo
 import httpx
 from redis.asyncio import Redis
 
-from queues.events import publish
+from core import clock
+from core.events import publish
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +61,12 @@ def _bucket_of(at: float) -> int:
 class LiveRates:
     """Counts decided transfer requests and dials in Redis, and reads the windows back."""
 
-    def __init__(
-        self, redis: Redis, zone: ZoneInfo, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, redis: Redis, zone: ZoneInfo) -> None:
         self.redis = redis
         self.zone = zone
-        self._clock = clock
 
     def _now(self) -> float:
-        return self._clock()
+        return clock.time()
 
     def _bucket(self, hours: str, dimension: str, value: str, bucket: int) -> str:
         return f"{PREFIX}:{hours}:{dimension}:{value}:b:{bucket}"
@@ -201,7 +197,7 @@ class AlertWatch:
                     round(value, 4),
                     self.target,
                     self.window_minutes,
-                    datetime.now(UTC).isoformat(timespec="seconds"),
+                    clock.now().isoformat(timespec="seconds"),
                 )
                 await redis.hset(ALERTS, department, json.dumps(asdict(alert)))
                 await self._tell("alert-raised", asdict(alert))

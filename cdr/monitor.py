@@ -26,12 +26,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from cdr.asterisk import BadCdr, Cdr, cdr_file, reconcile, store
 from cdr.live import AlertWatch, LiveRates
 from cdr.retention import delete_old_details
-from hotline.db import database_url, make_engine, sessions
-from hotline.paths import Paths
-from hotline.redis_server import redis_url
-from hotline.secrets import Secrets
-from hotline.services import stop_on_signals
-from hotline.site import Site
+from core.db import make_engine, sessions
+from core.paths import Paths
+from core.secrets import Secrets
+from core.signals import stop_on_signals
+from core.site import Site
+from core.stores import database_url, redis_url
 
 log = logging.getLogger(__name__)
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from cdr.models import QueueVisit
 from cdr.rollups import AttemptHour, QueueHour, SeatDay, TransferDay, TransferHour, local_slot
+from core import clock
 from transfer.models import TransferRequest, WorkOrder
 
 
@@ -373,7 +374,7 @@ def work_orders(session: Session, period: Period, now: datetime | None = None) -
     """Work orders created in the period, by department: how many in each state, and how
     many of those due were answered in time."""
     start, end = period.utc_bounds()
-    moment = now or datetime.now(UTC)
+    moment = now or clock.now()
     orders = session.execute(
         select(
             WorkOrder.department_code,

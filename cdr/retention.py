@@ -3,12 +3,13 @@ the reports over old periods stay whole (their drill-down lists end where detail
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdr.models import AsteriskCdr, CallLeg, QueueVisit, SeatAttempt
+from core import clock
 from transfer.models import TransferAttempt, TransferRequest
 
 
@@ -17,7 +18,7 @@ def delete_old_details(
 ) -> dict[str, int]:
     """Delete details older than ``days`` days; how many rows went from each table. Work
     orders are not details: they stay until someone deletes them."""
-    cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+    cutoff = (now or clock.now()) - timedelta(days=days)
     old_requests = select(TransferRequest.id).where(TransferRequest.requested_at < cutoff)
     ended = CallLeg.ended_at.is_not(None)
     of_old_requests = TransferAttempt.request_id.in_(old_requests)

@@ -17,8 +17,8 @@ from sqlalchemy import Boolean, Date, Float, Integer, String, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from hotline.db import Base
-from hotline.site import Site
+from core.db import Base
+from core.site import Site
 from transfer.models import TransferAttempt, TransferRequest
 
 TRANSFER_OUTCOMES = ("answered", "failed", "closed", "cancelled", "abandoned")

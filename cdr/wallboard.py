@@ -4,8 +4,6 @@ states, each department's connect rate against the target, the alerts, today's t
 from __future__ import annotations
 
 import asyncio
-import time
-from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
@@ -15,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from cdr.live import LiveRates, current_alerts
 from cdr.models import CallLeg, QueueVisit
 from cdr.rollups import QueueHour, TransferHour
-from hotline.site import Site
+from core import clock
+from core.site import Site
 from queues.line import WaitingLine
 from queues.seats import SeatPool
 from redlist.models import Enterprise
@@ -25,7 +24,7 @@ async def snapshot(
     site: Site, redis: Redis, records: sessionmaker[Session], rates: LiveRates
 ) -> dict[str, Any]:
     """The wallboard's data, as JSON-ready values."""
-    now = time.time()
+    now = clock.time()
     lines = {}
     for queue in site.queues:
         line = WaitingLine(redis, queue.name, queue.red_list_head_start)
@@ -52,9 +51,9 @@ async def snapshot(
     for row in await rates.board("department"):
         code = str(row["department"])
         connect.append({**row, "name": names.get(code, code)})
-    today = datetime.now(UTC).astimezone(site.timezone).date()
+    today = clock.now().astimezone(site.timezone).date()
     return {
-        "at": datetime.now(UTC).astimezone(site.timezone).isoformat(timespec="seconds"),
+        "at": clock.now().astimezone(site.timezone).isoformat(timespec="seconds"),
         "target": site.reports.connect_target,
         "waiting": waiting,
         "seats": [
@@ -88,7 +87,7 @@ def _waiting_details(records: sessionmaker[Session], callers: list[str]) -> dict
             "number": number,
             "tier": tier,
             "company": company,
-            "since": joined[channel].timestamp() if channel in joined else time.time(),
+            "since": joined[channel].timestamp() if channel in joined else clock.time(),
         }
         for channel, number, tier, company in rows
     }

@@ -8,24 +8,12 @@ from pathlib import Path
 
 import jinja2
 
+from ari_app.names import stasis_app_names
 from cdr import asterisk as cdr_files
-from hotline.secrets import Secrets
-from hotline.site import Site
+from core.secrets import Secrets
+from core.site import Site
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "asterisk-conf"
-STASIS_APP = "hotline"
-
-
-def stasis_app_name(instance: int = 1) -> str:
-    """The ARI application name of one Stasis app process: ``hotline``, ``hotline-2``, ..."""
-    return STASIS_APP if instance == 1 else f"{STASIS_APP}-{instance}"
-
-
-def stasis_app_names(site: Site) -> list[str]:
-    """Every application process's name; the dialplan spreads calls between them."""
-    return [stasis_app_name(n) for n in range(1, site.services.app_processes + 1)]
-
-
 CONFIG_FILES = (
     "asterisk.conf",
     "modules.conf",

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hotline.paths import Paths
-from hotline.site import Site, SiteError, load_site
+from core import clock
+from core.paths import Paths
+from core.site import Site, SiteError, load_site
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -33,10 +34,16 @@ pbx_app = typer.Typer(help="The Asterisk PBX: up, down, status, cli.", no_args_i
 site_app = typer.Typer(help="The site file.", no_args_is_help=True)
 rig_app = typer.Typer(help="The softphone rig (SIPp phones).", no_args_is_help=True)
 db_app = typer.Typer(help="The SQL database.", no_args_is_help=True)
+clock_app = typer.Typer(
+    help="The installation's clock: real time, or a moment every process runs on from "
+    "(rehearsals and tests).",
+    invoke_without_command=True,
+)
 app.add_typer(pbx_app, name="pbx")
 app.add_typer(site_app, name="site")
 app.add_typer(rig_app, name="rig")
 app.add_typer(db_app, name="db")
+app.add_typer(clock_app, name="clock")
 
 
 class _State:
@@ -164,13 +171,66 @@ def pbx_cli(
     os.execvp(argv[0], argv)
 
 
+# --- clock -------------------------------------------------------------------------------
+
+
+@clock_app.callback()
+def clock_show(context: typer.Context) -> None:
+    """What time the installation believes it is."""
+    if context.invoked_subcommand is not None:
+        return
+    from core import clock
+
+    offset = clock.read_offset(clock.clock_file())
+    local = clock.now().astimezone(_site().timezone)
+    how = f"moved {offset:+.0f} s from real time" if offset else "real time"
+    typer.echo(f"{local.isoformat(timespec='seconds')} ({how})")
+
+
+@clock_app.command("set")
+def clock_set(
+    moment: Annotated[str, typer.Argument(help="e.g. 2026-11-23T10:00:00+08:00")],
+) -> None:
+    """Run every process of the installation from MOMENT on (rehearsals, tests)."""
+    from datetime import datetime
+
+    from core import clock
+
+    try:
+        clock.set_installation_time(datetime.fromisoformat(moment))
+    except ValueError:
+        raise _fail(
+            f"{moment!r} is not a moment with its time zone, like 2026-11-23T10:00:00+08:00"
+        ) from None
+    typer.echo(f"the installation's clock runs from {moment}")
+
+
+@clock_app.command("advance")
+def clock_advance(seconds: Annotated[float, typer.Argument(help="negative: back")]) -> None:
+    """Move the installation's clock on by SECONDS."""
+    from core import clock
+
+    clock.advance_installation_time(seconds)
+    typer.echo(f"now {clock.now().astimezone(_site().timezone).isoformat(timespec='seconds')}")
+
+
+@clock_app.command("real")
+def clock_real() -> None:
+    """Back to real time."""
+    from core import clock
+
+    clock.real_installation_time()
+    typer.echo("the installation's clock is real time again")
+
+
 # --- database ------------------------------------------------------------------------------
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the database schema (SQLite file, or HOTLINE_DATABASE_URL)."""
-    from hotline.db import database_url, migrate
+    from core.stores import database_url
+    from hotline.schema import migrate
 
     paths = Paths.from_env()
     paths.ensure()
@@ -251,7 +311,7 @@ app.add_typer(seats_app, name="seats")
 @seats_app.command("accounts")
 def seats_accounts() -> None:
     """The seats' SIP accounts: how to point a desk phone or a softphone at the PBX."""
-    from hotline.secrets import Secrets
+    from core.secrets import Secrets
 
     site, paths = _site(), Paths.from_env()
     secrets = Secrets.load_or_create(paths.secrets_file)
@@ -279,7 +339,7 @@ def seats_accounts() -> None:
 def _seat_action(seat_id: str | None, action: str, reason: str = "") -> None:
     from redis.asyncio import Redis
 
-    from hotline.redis_server import redis_url
+    from core.stores import redis_url
     from queues.api import LOGGED_OUT
     from queues.seats import SeatPool
 
@@ -405,12 +465,15 @@ def run_agi() -> None:
 
 
 def _red_list() -> RedList:
+    from core.stores import database_url
     from hotline.redis_server import PrivateRedis
+    from hotline.schema import migrate
     from redlist.service import RedList
 
     site, paths = _site(), Paths.from_env()
     paths.ensure()
     PrivateRedis(paths).up()
+    migrate(database_url(paths))
     return RedList.for_installation(site, paths)
 
 
@@ -486,7 +549,9 @@ _TO = typer.Option("--to", help="Last local day, included (default: the first)."
 
 
 def _report_sessions() -> tuple[Site, sessionmaker[Session]]:
-    from hotline.db import database_url, make_engine, migrate, sessions
+    from core.db import make_engine, sessions
+    from core.stores import database_url
+    from hotline.schema import migrate
 
     site, paths = _site(), Paths.from_env()
     url = database_url(paths)
@@ -501,12 +566,11 @@ def _print_report(
 ) -> None:
     import csv
     import sys
-    from datetime import UTC, datetime
 
     from cdr import reports
 
     site, factory = _report_sessions()
-    today = datetime.now(UTC).astimezone(site.timezone).date()
+    today = clock.now().astimezone(site.timezone).date()
     try:
         period = reports.Period.parse(first, last, site.timezone, today)
         with factory() as session:
@@ -564,12 +628,11 @@ def report_calls(
     outcome: Annotated[str | None, typer.Option(help="How the call ended.")] = None,
 ) -> None:
     """Calls of a period, newest first; `hotline report journey CALL` opens one."""
-    from datetime import UTC, datetime
 
     from cdr import journeys, reports
 
     site, factory = _report_sessions()
-    today = datetime.now(UTC).astimezone(site.timezone).date()
+    today = clock.now().astimezone(site.timezone).date()
     try:
         period = reports.Period.parse(first, last, site.timezone, today)
     except reports.ReportError as error:
@@ -608,7 +671,7 @@ def report_journey(call: Annotated[str, typer.Argument(help="linkedid or caller 
 @report_app.command("token")
 def report_token() -> None:
     """The supervisors' token and the dashboard's address with it."""
-    from hotline.secrets import Secrets
+    from core.secrets import Secrets
 
     site, paths = _site(), Paths.from_env()
     token = Secrets.load_or_create(paths.secrets_file).supervisor_token()

@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 from cdr import reports
 from cdr.asterisk import cdr_file, count_file_records
 from cdr.models import AsteriskCdr, CallLeg
-from hotline.db import database_url, make_engine, sessions
-from hotline.paths import Paths
-from hotline.site import Site
+from core.db import make_engine, sessions
+from core.paths import Paths
+from core.site import Site
+from core.stores import database_url
 from hotline.stack import Stack
 from redlist.service import RedList
 from redlist.synthetic import csv_bytes, rows

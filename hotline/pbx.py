@@ -23,11 +23,11 @@ from pathlib import Path
 
 import httpx
 
+from core.paths import Paths
+from core.secrets import Secrets
+from core.site import Site
 from hotline import prompts
 from hotline.asterisk_config import AsteriskDirs, render, write_config
-from hotline.paths import Paths
-from hotline.secrets import Secrets
-from hotline.site import Site
 from hotline.system import SetupError, ensure_packages
 
 ROOT_PACKAGES = "asterisk,asterisk-modules,asterisk-core-sounds-en,asterisk-moh-opsound-wav"

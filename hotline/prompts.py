@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from hotline.system import ensure_packages
+from queues.announcements import POSITION_PROMPTS, position_prompt
 
 PROMPTS: dict[str, tuple[str, str]] = {
     "menu": (
@@ -58,25 +59,21 @@ PROMPTS: dict[str, tuple[str, str]] = {
 }
 """Short on purpose: every second of prompt is a second the caller waits."""
 
-POSITION_PROMPTS = 10
-"""Callers hear how many are ahead of them up to this many; beyond, "more than ten"."""
 _CHINESE_NUMBERS = "一二三四五六七八九"
-PROMPTS["ahead-0"] = ("您是下一位，请稍候。", "You are next in line. Please hold.")
-for _ahead in range(1, POSITION_PROMPTS):
-    PROMPTS[f"ahead-{_ahead}"] = (
-        f"您前面还有{_CHINESE_NUMBERS[_ahead - 1]}位来电，请稍候。",
-        f"There {'is one caller' if _ahead == 1 else f'are {_ahead} callers'} ahead of you. "
-        "Please hold.",
-    )
-PROMPTS["ahead-many"] = (
+
+for _ahead in range(POSITION_PROMPTS):
+    if _ahead == 0:
+        PROMPTS[position_prompt(0)] = ("您是下一位，请稍候。", "You are next in line. Please hold.")
+    else:
+        PROMPTS[position_prompt(_ahead)] = (
+            f"您前面还有{_CHINESE_NUMBERS[_ahead - 1]}位来电，请稍候。",
+            f"There {'is one caller' if _ahead == 1 else f'are {_ahead} callers'} ahead of you. "
+            "Please hold.",
+        )
+PROMPTS[position_prompt(POSITION_PROMPTS)] = (
     "您前面还有十位以上来电，请稍候。",
     "There are more than ten callers ahead of you. Please hold.",
 )
-
-
-def position_prompt(ahead: int) -> str:
-    """The prompt telling a waiting caller how many callers are ahead of them."""
-    return f"ahead-{ahead}" if 0 <= ahead < POSITION_PROMPTS else "ahead-many"
 
 
 def _speak(text: str, voice: str, target: Path) -> None:

@@ -11,17 +11,13 @@ import time
 
 import redis
 
-from hotline.paths import Paths
+from core.paths import Paths
+from core.stores import redis_url
 from hotline.system import ensure_packages
 
 
 class RedisError(Exception):
     """Redis could not be reached or started; the message says what to do."""
-
-
-def redis_url(paths: Paths) -> str:
-    """Where the hotline's Redis is: ``REDIS_URL``, or the private server's socket."""
-    return os.environ.get("REDIS_URL") or f"unix://{paths.redis / 'redis.sock'}"
 
 
 class PrivateRedis:

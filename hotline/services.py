@@ -3,7 +3,6 @@ the web app) as background processes with pid files in the state directory."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -12,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from hotline.paths import Paths
-from hotline.site import Site
+from core.paths import Paths
+from core.site import Site
 
 SERVICES = {"agi": ["agi"], "app": ["app"], "web": ["web"], "monitor": ["monitor"]}
 """Service name → ``hotline`` subcommand that runs it in the foreground. Further Stasis
@@ -39,15 +38,6 @@ def _command(name: str) -> list[str]:
     if name.startswith("app-") and instance.isdigit():
         return ["app", "--instance", instance]
     raise ValueError(f"unknown service {name!r}")
-
-
-def stop_on_signals() -> asyncio.Event:
-    """An event that SIGTERM or SIGINT sets: how a running service is told to stop."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
 
 
 def _pid_file(paths: Paths, name: str) -> Path:

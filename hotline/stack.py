@@ -12,15 +12,16 @@ from pathlib import Path
 import httpx
 from redis import Redis
 
+from ari_app.names import stasis_app_name
 from ari_app.presence import heartbeat_key, heartbeat_value
+from core.paths import Paths
+from core.secrets import Secrets
+from core.site import Site
+from core.stores import database_url, redis_url
 from hotline import services
-from hotline.asterisk_config import stasis_app_name
-from hotline.db import database_url, migrate
-from hotline.paths import Paths
 from hotline.pbx import Pbx, PbxError, locate_asterisk
-from hotline.redis_server import PrivateRedis, redis_url
-from hotline.secrets import Secrets
-from hotline.site import Site
+from hotline.redis_server import PrivateRedis
+from hotline.schema import migrate
 
 
 @dataclass

@@ -20,18 +20,20 @@ from fastapi import FastAPI, Header, HTTPException
 from fastapi.responses import HTMLResponse
 from redis.asyncio import Redis as AsyncRedis
 
+import cdr
 from cdr.api import router as reports_router
-from hotline.console import router as console_router
-from hotline.db import database_url, make_engine, sessions
-from hotline.paths import Paths
-from hotline.redis_server import redis_url
-from hotline.secrets import Secrets
-from hotline.site import Site
+from core.db import make_engine, sessions
+from core.paths import Paths
+from core.secrets import Secrets
+from core.site import Site
+from core.stores import database_url, redis_url
+from hotline.schema import migrate
 from queues.api import router as seats_router
 from queues.seats import SeatPool
 from redlist.api import router as redlist_router
 from redlist.service import RedList
 from transfer.api import router as transfer_router
+from transfer.console import router as console_router
 from transfer.orders import WorkOrders
 from transfer.plan import TransferPlan
 
@@ -40,12 +42,13 @@ OVERDUE_CHECK_EVERY = 60.0
 """Seconds between checks for work orders past their deadline."""
 
 _ACTOR = re.compile(r"[^\w.@-]")
-DASHBOARD = Path(__file__).with_name("static") / "dashboard.html"
+DASHBOARD = Path(cdr.__file__).with_name("static") / "dashboard.html"
 
 
 def create_app(site: Site, paths: Paths) -> FastAPI:
     """The FastAPI application for one installation."""
     secrets = Secrets.load_or_create(paths.secrets_file)
+    migrate(database_url(paths))
     red_list = RedList.for_installation(site, paths)
 
     def actor(

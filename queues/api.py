@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
-from hotline.site import Site
+from core.site import Site
 from queues.seats import SeatPool
 
 LOGGED_OUT = "logged-out"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
-from queues.events import publish
+from core.events import publish
 
 if TYPE_CHECKING:
     from queues.line import WaitingLine

@@ -4,16 +4,17 @@ brought in step, so the front door sees every change at once."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotline.db import database_url, make_engine, migrate, sessions
-from hotline.paths import Paths
-from hotline.redis_server import redis_url
-from hotline.site import Site
+from core import clock
+from core.db import make_engine, sessions
+from core.paths import Paths
+from core.site import Site
+from core.stores import database_url, redis_url
 from redlist import directory, registry
 from redlist.directory import CallerIdentity, CallerKind
 from redlist.importer import FirmRow, parse
@@ -32,11 +33,10 @@ class RedList:
 
     @classmethod
     def for_installation(cls, site: Site, paths: Paths) -> RedList:
-        """The red list of an installation: its database (migrated) and its Redis."""
-        url = database_url(paths)
-        migrate(url)
+        """The red list of an installation: its database (the application has migrated
+        it) and its Redis."""
         return cls(
-            sessions(make_engine(url)),
+            sessions(make_engine(database_url(paths))),
             Redis.from_url(redis_url(paths)),
             site.site.area_code,
             site.timezone,
@@ -49,13 +49,13 @@ class RedList:
         self.redis.close()
 
     def today(self) -> date:
-        return datetime.now(UTC).astimezone(self.timezone).date()
+        return clock.now().astimezone(self.timezone).date()
 
     def import_csv(self, data: bytes, actor: str) -> registry.ImportSummary:
         """Import a whole file or nothing (see :mod:`redlist.importer`)."""
         parsed = parse(data, self.area_code)
         with self.sessions.begin() as session:
-            summary = registry.apply_import(session, parsed, actor, datetime.now(UTC), data)
+            summary = registry.apply_import(session, parsed, actor, clock.now(), data)
         self._refresh(summary.changed_numbers)
         return summary
 
@@ -70,23 +70,23 @@ class RedList:
     ) -> None:
         with self.sessions.begin() as session:
             numbers = registry.set_red_list(
-                session, uscc, tier, reason, valid_from, valid_to, actor, datetime.now(UTC)
+                session, uscc, tier, reason, valid_from, valid_to, actor, clock.now()
             )
         self._refresh(numbers)
 
     def remove_from_red_list(self, uscc: str, actor: str) -> None:
         with self.sessions.begin() as session:
-            numbers = registry.remove_from_red_list(session, uscc, actor, datetime.now(UTC))
+            numbers = registry.remove_from_red_list(session, uscc, actor, clock.now())
         self._refresh(numbers)
 
     def remove_firm(self, uscc: str, actor: str) -> None:
         with self.sessions.begin() as session:
-            numbers = registry.remove_firm(session, uscc, actor, datetime.now(UTC))
+            numbers = registry.remove_firm(session, uscc, actor, clock.now())
         self._refresh(numbers)
 
     def upsert_firm(self, row: FirmRow, actor: str) -> registry.ImportSummary:
         with self.sessions.begin() as session:
-            summary = registry.upsert_firm(session, row, actor, datetime.now(UTC))
+            summary = registry.upsert_firm(session, row, actor, clock.now())
         self._refresh(summary.changed_numbers)
         return summary
 

@@ -22,7 +22,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from hotline.site import Site
+from core.site import Site
 from rig.orchestrator import Behaviour, CallerSpec, KeyPress, PhoneSpec, Scenario
 
 _PHONE_KEYS = {"seat", "number", "behaviour", "answer_after", "hold", "keys"}

@@ -15,8 +15,8 @@ import pytest
 
 from ari_app.client import Ari
 from ari_app.main import ari_config
-from hotline.paths import Paths
-from hotline.site import Site, load_site
+from core.paths import Paths
+from core.site import Site, load_site
 from hotline.stack import Stack
 from redlist.service import RedList
 from rig.orchestrator import PhoneSpec, Rig
@@ -219,7 +219,7 @@ class EventLog:
 
         from redis.asyncio import Redis
 
-        from queues.events import EVENTS
+        from core.events import EVENTS
 
         redis = Redis.from_url(self.url)
         pubsub = redis.pubsub()
@@ -356,7 +356,7 @@ async def one_seat(stack: Stack) -> AsyncIterator[str]:
     """Every seat but 1001 paused for the test."""
     from redis.asyncio import Redis
 
-    from hotline.redis_server import redis_url
+    from core.stores import redis_url
     from queues.seats import SeatPool
 
     redis = Redis.from_url(redis_url(stack.paths))
@@ -380,7 +380,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     from sqlalchemy import text
 
-    from hotline.db import make_engine
+    from core.db import make_engine
 
     url = request.getfixturevalue("postgres_url")
     yield url
@@ -393,7 +393,8 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def factory(database: str) -> Iterator[sessionmaker[Session]]:
     """Sessions on a migrated database: SQLite, and PostgreSQL where marked."""
-    from hotline.db import make_engine, migrate, sessions
+    from core.db import make_engine, sessions
+    from hotline.schema import migrate
 
     migrate(database)
     engine = make_engine(database)

@@ -9,14 +9,14 @@ machine saves every step) at ``GET /api/calls/{call}/transfer``.
 """
 
 import json
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 
-from queues.events import COMMANDS
+from core import clock
+from core.events import COMMANDS
 from transfer.machine import load
 from transfer.orders import Level, OrderError, WorkOrders
 from transfer.plan import PlanError, TransferPlan
@@ -152,7 +152,7 @@ def router(plan: TransferPlan, orders: WorkOrders, redis: Redis, actor_of: Any) 
                 body.department,
                 body.level,
                 "manual",
-                datetime.now(UTC),
+                clock.now(),
                 matter=body.matter,
                 caller_number=body.caller_number,
             )
@@ -171,7 +171,7 @@ def router(plan: TransferPlan, orders: WorkOrders, redis: Redis, actor_of: Any) 
             return orders.act(
                 number,
                 action,
-                datetime.now(UTC),
+                clock.now(),
                 body.reply_to_company if body else None,
                 body.report_to_hotline if body else None,
             )

@@ -21,8 +21,8 @@ from redis.asyncio import Redis
 
 from ari_app.client import Ari, AriError, Event, quietly
 from ari_app.legs import SPECIALIST, leg_id
-from hotline import clock
-from queues.events import publish
+from core import clock
+from core.events import publish
 from transfer.machine import (
     FINAL,
     TransferEvent,

@@ -19,11 +19,12 @@ the API and a process that takes the call over after a restart).
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
 from redis.asyncio import Redis
+
+from core import clock
 
 
 class TransferState(StrEnum):
@@ -140,7 +141,7 @@ class TransferStatus:
         data = asdict(self)
         data["state"] = self.state.value
         data["number"] = self.number
-        data["at"] = time.time()
+        data["at"] = clock.time()
         return json.dumps(data)
 
 

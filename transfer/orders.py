@@ -15,7 +15,7 @@ company and reported back to the hotline: both texts are kept, the dual feedback
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,8 +24,9 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotline.worktime import Schedule
-from queues.events import publish
+from core import clock
+from core.events import publish
+from core.worktime import Schedule
 from transfer.models import Department, WorkOrder
 from transfer.plan import schedule_of
 
@@ -176,7 +177,7 @@ class WorkOrders:
     async def mark_overdue(self, at: datetime | None = None) -> list[str]:
         """Mark open and accepted orders past their deadline overdue; publish a reminder for
         each (once). Returns the numbers marked."""
-        now = at or datetime.now(UTC)
+        now = at or clock.now()
 
         def write() -> list[dict[str, Any]]:
             with self.sessions.begin() as session:

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotline.site import Site
-from hotline.worktime import DayRule, Period, Schedule
+from core.site import Site
+from core.worktime import DayRule, Period, Schedule
 from transfer.models import Department, Matter
 
 

@@ -9,7 +9,7 @@ import cdr.models
 import cdr.rollups  # noqa: F401
 import redlist.models  # noqa: F401
 import transfer.models  # noqa: F401
-from hotline.db import Base
+from core.db import Base
 
 config = context.config
 url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(

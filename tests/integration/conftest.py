@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from redis import Redis
 
-from hotline.redis_server import redis_url
+from core.stores import redis_url
 from queues.seats import RESTING
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ari_app.client import Ari
-from hotline.site import Site
+from core.site import Site
 from queues.seats import IDLE
 from redlist.service import RedList
 from redlist.synthetic import landline

@@ -12,8 +12,9 @@ from sqlalchemy import delete, func, select
 
 from cdr.asterisk import cdr_file, count_file_records, reconcile
 from cdr.models import AsteriskCdr, CallLeg, CdrFileMark
-from hotline.db import database_url, make_engine, sessions
-from hotline.site import Site
+from core.db import make_engine, sessions
+from core.site import Site
+from core.stores import database_url
 from hotline.stack import Stack
 from redlist.service import RedList
 from redlist.synthetic import landline

@@ -14,7 +14,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from ari_app.client import Ari
-from hotline.secrets import Secrets
+from core.secrets import Secrets
 from hotline.stack import Stack
 from redlist.service import RedList
 from redlist.synthetic import landline

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from cdr.models import CallLeg
-from hotline.db import database_url, make_engine, sessions
+from core.db import make_engine, sessions
+from core.stores import database_url
 from hotline.stack import Stack
 from redlist.service import RedList
 from redlist.synthetic import landline

@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from ari_app.client import Ari
 from cdr.models import CallLeg
+from core.stores import redis_url
 from hotline import services
-from hotline.redis_server import redis_url
 from hotline.stack import Stack
 from queues.line import WaitingLine
 from redlist.service import RedList

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from cdr.models import CallLeg, QueueVisit, SeatAttempt
-from hotline.redis_server import redis_url
+from core.stores import redis_url
 from hotline.stack import Stack
 from queues.seats import SeatPool
 from redlist.service import RedList

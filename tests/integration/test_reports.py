@@ -26,8 +26,8 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from cdr.models import CallLeg
-from hotline.redis_server import redis_url
-from hotline.secrets import Secrets
+from core.secrets import Secrets
+from core.stores import redis_url
 from hotline.stack import Stack
 from queues.seats import SeatPool
 from redlist.service import RedList

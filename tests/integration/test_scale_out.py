@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from ari_app.client import Ari
 from cdr.models import CallLeg, SeatAttempt
+from core.stores import redis_url
 from hotline import services
-from hotline.redis_server import redis_url
 from hotline.stack import Stack
 from queues.seats import SeatPool
 from redlist.service import RedList

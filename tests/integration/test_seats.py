@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from cdr.models import CallLeg
-from hotline.redis_server import redis_url
+from core.stores import redis_url
 from hotline.stack import Stack
 from queues.seats import IDLE, SeatPool
 from redlist.service import RedList

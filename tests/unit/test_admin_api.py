@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from redis import Redis
 
-from hotline.paths import Paths
-from hotline.secrets import Secrets
-from hotline.site import Site
+from core.paths import Paths
+from core.secrets import Secrets
+from core.site import Site
 from hotline.web import create_app
 from redlist.directory import CALLERS
 from redlist.synthetic import credit_code, csv_bytes, landline, rows

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from core.secrets import Secrets
+from core.site import Site
 from hotline.asterisk_config import AsteriskDirs, render
-from hotline.secrets import Secrets
-from hotline.site import Site
 
 DIRS = AsteriskDirs.under("/installs/test", "/usr/lib/x86_64-linux-gnu/asterisk/modules")
 

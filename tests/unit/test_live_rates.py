@@ -9,22 +9,14 @@ from zoneinfo import ZoneInfo
 from redis.asyncio import Redis
 
 from cdr.live import ALERTS, AlertWatch, LiveRates
-
-
-class Clock:
-    def __init__(self, at: float) -> None:
-        self.at = at
-
-    def __call__(self) -> float:
-        return self.at
+from core import clock
 
 
 def test_windows_slide_and_alerts_rise_and_clear(redis_url: str) -> None:
-    async def run() -> None:
+    async def run(time: clock.ManualClock) -> None:
         redis = Redis.from_url(redis_url)
         await redis.flushdb()
-        clock = Clock(1_795_400_000.0)
-        rates = LiveRates(redis, ZoneInfo("Asia/Shanghai"), clock)
+        rates = LiveRates(redis, ZoneInfo("Asia/Shanghai"))
         watch = AlertWatch(rates, target=0.9, window_minutes=1, min_requests=3)
         for outcome in ("failed", "failed"):
             await rates.request_decided("tax", "101", True, outcome)
@@ -38,10 +30,10 @@ def test_windows_slide_and_alerts_rise_and_clear(redis_url: str) -> None:
         assert await watch.check() == [], "raised once"
         assert b"tax" in await redis.hgetall(ALERTS)
 
-        clock.at += 30  # still inside the minute: one answer is not a recovery
+        time.advance(30)  # still inside the minute: one answer is not a recovery
         await rates.request_decided("tax", "101", True, "answered")
         assert await watch.check() == []
-        clock.at += 45  # the failures have left the window
+        time.advance(45)  # the failures have left the window
         await rates.request_decided("tax", "102", True, "answered")
         assert (await rates.window("department", "tax", 1)).requests == 2
         assert await watch.check() == ["cleared:tax"]
@@ -51,4 +43,5 @@ def test_windows_slide_and_alerts_rise_and_clear(redis_url: str) -> None:
         assert board[0]["today"] == {"answered": 3, "requests": 5, "rate": 0.6}
         await redis.aclose()
 
-    asyncio.run(run())
+    with clock.use(clock.ManualClock(1_795_400_000.0)) as time:
+        asyncio.run(run(time))

@@ -11,7 +11,8 @@ import cdr.models
 import cdr.rollups  # noqa: F401
 import redlist.models  # noqa: F401
 import transfer.models  # noqa: F401
-from hotline.db import Base, make_engine, migrate
+from core.db import Base, make_engine
+from hotline.schema import migrate
 
 
 def test_migrations_match_the_models(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hotline.worktime import DayRule, Period, Schedule, is_chinese_working_day
+from core.worktime import DayRule, Period, Schedule, is_chinese_working_day
 from redlist.numbers import normalise, safe_number
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hotline.paths import Paths
+from core.paths import Paths
 from hotline.redis_server import PrivateRedis
 from redlist.synthetic import credit_code, csv_bytes, rows
 from tests.conftest import EXAMPLE_SITE

@@ -11,7 +11,8 @@ import pytest
 from redis import Redis
 from sqlalchemy import func, select
 
-from hotline.db import make_engine, migrate, sessions
+from core.db import make_engine, sessions
+from hotline.schema import migrate
 from redlist import registry
 from redlist.directory import CALLERS, CallerKind
 from redlist.importer import ImportRefused

@@ -28,8 +28,8 @@ from cdr.reports import (
 )
 from cdr.retention import delete_old_details
 from cdr.rollups import Rollups
-from hotline.worktime import DayRule, Schedule
-from hotline.worktime import Period as Opening
+from core.worktime import DayRule, Schedule
+from core.worktime import Period as Opening
 from transfer.plan import Route
 from transfer.records import TransferRecorder
 

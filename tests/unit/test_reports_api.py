@@ -19,10 +19,12 @@ from starlette.websockets import WebSocketDisconnect
 
 from cdr.live import LiveRates
 from cdr.rollups import Rollups
-from hotline.db import database_url, make_engine, migrate, sessions
-from hotline.paths import Paths
-from hotline.secrets import Secrets
-from hotline.site import Site
+from core.db import make_engine, sessions
+from core.paths import Paths
+from core.secrets import Secrets
+from core.site import Site
+from core.stores import database_url
+from hotline.schema import migrate
 from hotline.web import create_app
 from transfer.plan import TransferPlan
 from transfer.records import TransferRecorder

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from hotline.site import SiteError, load_site, parse_site
+from core.site import SiteError, load_site, parse_site
 from tests.conftest import EXAMPLE_SITE
 
 Mutation = Callable[[dict[str, Any]], None]

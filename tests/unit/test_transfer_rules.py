@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from redis.asyncio import Redis
 
-from hotline.db import make_engine, migrate, sessions
-from hotline.site import Site
-from hotline.worktime import DayRule, Period, Schedule
-from queues.events import EVENTS
+from core.db import make_engine, sessions
+from core.events import EVENTS
+from core.site import Site
+from core.worktime import DayRule, Period, Schedule
+from hotline.schema import migrate
 from transfer.dialer import attempt_outcome
 from transfer.keys import CancelTransfer, LeaveCall, MoveCaller, SeatKeypad, StartTransfer
 from transfer.machine import (

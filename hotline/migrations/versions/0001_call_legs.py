@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from hotline.db import UtcDateTime
+from core.db import UtcDateTime
 
 revision = "0001"
 down_revision = None

@@ -7,7 +7,7 @@ Revises: 0001
 import sqlalchemy as sa
 from alembic import op
 
-from hotline.db import UtcDateTime
+from core.db import UtcDateTime
 
 revision = "0002"
 down_revision = "0001"

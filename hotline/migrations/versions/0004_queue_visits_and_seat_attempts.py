@@ -7,7 +7,7 @@ Revises: 0003
 import sqlalchemy as sa
 from alembic import op
 
-from hotline.db import UtcDateTime
+from core.db import UtcDateTime
 
 revision = "0004"
 down_revision = "0003"

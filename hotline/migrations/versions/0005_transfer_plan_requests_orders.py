@@ -7,7 +7,7 @@ Revises: 0004
 import sqlalchemy as sa
 from alembic import op
 
-from hotline.db import UtcDateTime
+from core.db import UtcDateTime
 
 revision = "0005"
 down_revision = "0004"

@@ -7,7 +7,7 @@ Revises: 0005
 import sqlalchemy as sa
 from alembic import op
 
-from hotline.db import UtcDateTime
+from core.db import UtcDateTime
 
 revision = "0006"
 down_revision = "0005"

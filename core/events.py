@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from core import clock
 
 EVENTS = "hotline:events"
 COMMANDS = "hotline:commands"
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 async def publish(redis: Redis, kind: str, **details: object) -> None:
     """Send one event of ``kind`` with its details."""
-    event = {"type": kind, "at": time.time(), **details}
+    event = {"type": kind, "at": clock.time(), **details}
     try:
         await redis.publish(EVENTS, json.dumps(event, ensure_ascii=False))
     except RedisError as error:

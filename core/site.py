@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from hotline.worktime import DayRule, Period, Schedule
+from core.worktime import DayRule, Period, Schedule
 
 _SIP_CONTACT = re.compile(
     r"^sip:(?:[A-Za-z0-9._+-]+@)?([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(?::(\d{1,5}))?$"

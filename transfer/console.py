@@ -7,7 +7,7 @@ it) or the admin token. A seat's token opens its own console and no other route.
 (No ``from __future__ import annotations``: FastAPI must see the dependencies.)
 """
 
-from datetime import UTC, datetime, time
+from datetime import datetime, time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,7 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdr.models import CallLeg
-from hotline.site import Site
+from core import clock
+from core.site import Site
 from queues.api import LOGGED_OUT
 from queues.seats import SeatPool
 from redlist.models import Enterprise
@@ -129,7 +130,7 @@ def _caller(records: sessionmaker[Session], call: str) -> dict[str, Any] | None:
 
 def _today(records: sessionmaker[Session], site: Site, seat_id: str) -> list[dict[str, Any]]:
     """The seat's calls since local midnight, newest first."""
-    local = datetime.now(UTC).astimezone(site.timezone)
+    local = clock.now().astimezone(site.timezone)
     midnight = datetime.combine(local.date(), time(), site.timezone)
     with records() as session:
         legs = session.execute(

@@ -1,21 +1,15 @@
-"""The SQL database: SQLite file by default, PostgreSQL (or any SQLAlchemy URL) by
-``HOTLINE_DATABASE_URL``. The schema is owned by Alembic migrations."""
+"""The SQL database: engines, sessions, and the base of every table.
+
+The features declare their tables on :class:`Base`; the schema itself is owned by the
+application's Alembic migrations. Where the database is: :mod:`core.stores`."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
-from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.types import TypeDecorator
-
-from hotline.paths import Paths
-
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 class Base(DeclarativeBase):
@@ -41,11 +35,6 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def database_url(paths: Paths) -> str:
-    """``HOTLINE_DATABASE_URL`` or the installation's SQLite file."""
-    return os.environ.get("HOTLINE_DATABASE_URL") or f"sqlite:///{paths.state / 'hotline.db'}"
-
-
 def make_engine(url: str) -> Engine:
     """An engine; SQLite gets WAL and a busy timeout so the app and the API can share it."""
     if url.startswith("sqlite"):
@@ -64,11 +53,3 @@ def make_engine(url: str) -> Engine:
 
 def sessions(engine: Engine) -> sessionmaker:  # type: ignore[type-arg]
     return sessionmaker(engine, expire_on_commit=False)
-
-
-def migrate(url: str) -> None:
-    """Bring the database schema to the newest migration."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(config, "head")
