@@ -16,8 +16,7 @@ import logging
 import re
 
 from agi.front_door import AgiRequest
-from queues.api import LOGGED_OUT
-from queues.seats import SeatPool
+from queues.seats import LOGGED_OUT, SeatPool
 
 log = logging.getLogger(__name__)
 

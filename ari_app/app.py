@@ -2,7 +2,9 @@
 
 The app keeps its event stream open (reconnecting with back-off when Asterisk restarts);
 each ``StasisStart`` of an inbound caller starts an :class:`~ari_app.call.InboundCall`,
-and every later event is posted to the call that owns the channel.
+and every later event is posted to the call that owns the channel. Seats offered by the
+dispatcher (``queues.dispatch``) reach the calls the same way: straight from the Redis
+step that made them when this process made it, or on this process's offers channel.
 """
 
 from __future__ import annotations
@@ -15,32 +17,32 @@ import time
 import uuid
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from ari_app.call import COMMAND, SURVEYING, InboundCall, SeatLeg
-from ari_app.client import (
-    CONNECTED,
-    Ari,
-    AriConfig,
-    AriError,
-    Event,
-    bridge_caller_and_seat,
-    event_stream,
-)
-from ari_app.legs import SEAT, caller_of
+from redis.asyncio import Redis
+
+from ari_app.call import InboundCall, caller_from_channel
+from ari_app.client import CONNECTED, Ari, AriConfig, AriError, Event, event_stream
+from ari_app.legs import SEAT, SPECIALIST, caller_of, leg_id
 from ari_app.presence import BEAT_EVERY, LOCK_TTL, Presence
-from cdr.recorder import CallRecorder
-from core import clock
-from core.events import COMMANDS
-from core.site import Queue, ReportSettings, Site
+from ari_app.translate import COMMAND
+from cdr.live import LiveRates
+from cdr.records import (
+    AttemptsInterrupted,
+    CallEnded,
+    SeatAttemptEnded,
+    UnobservedCallsClosed,
+)
+from core import clock, keys
+from core.outcomes import AttemptOutcome, CallOutcome, SeatOutcome
+from core.site import Site
+from core.writer import RecordWriter
+from queues import policy
+from queues.dispatch import Offer
 from queues.line import WaitingLine
 from queues.seats import SeatPool
-from transfer.dialer import CallSide, Transfer
-from transfer.machine import LIVE_SPECIALIST, TransferState, TransferStatus
-from transfer.machine import load as load_transfer
-from transfer.orders import WorkOrders
-from transfer.plan import TransferPlan
-from transfer.records import TransferRecorder
+from transfer import machine
+from transfer.records import DialEnded
+from transfer.routes import PLAN_CHANGED, Routes
 
 log = logging.getLogger(__name__)
 
@@ -48,52 +50,61 @@ MOVE_GRACE = 15.0
 """Seconds a channel moved in from a gone peer is not moved again (its StasisStart may lag)."""
 WATCH_MAX = 86400
 """Seconds a note that a peer watches an adopted call is kept at most."""
-
-
-def _watcher_key(caller: str) -> str:
-    return f"hotline:watcher:{caller}"
+SWEEP_EVERY = 2.0
+"""Seconds between the sweeps that serve every line and pick up offers that went astray.
+Not on the path of any call: seats are offered the moment something changes; the sweep only
+covers a wrap-up whose process died before it ended, and a published offer that was lost."""
 
 
 @dataclass(frozen=True)
-class TransferServices:
-    """What the three-way transfer needs: the plan, its records, the work orders."""
+class Services:
+    """What the calls share besides ARI: Redis, the record writer, live figures, the plan."""
 
-    plan: TransferPlan
-    recorder: TransferRecorder
-    orders: WorkOrders
+    redis: Redis
+    writer: RecordWriter
+    routes: Routes
+    live: LiveRates | None = None
 
 
 class StasisApp:
     """Routes ARI events to calls; hosts the calls' shared services."""
 
     def __init__(
-        self,
-        config: AriConfig,
-        site: Site,
-        seats: SeatPool,
-        recorder: CallRecorder,
-        transfer: TransferServices,
-        peers: Sequence[str] = (),
+        self, config: AriConfig, site: Site, services: Services, peers: Sequence[str] = ()
     ) -> None:
         self.config = config
         self.name = config.app
         self.peers = [peer for peer in peers if peer != self.name]
         """The other application processes' names: their calls are adopted if they go."""
-        self.redis = seats.redis
-        self.plan, self.transfers, self.orders = transfer.plan, transfer.recorder, transfer.orders
-        self.presence = Presence(seats.redis, self.name)
+        self.site = site
+        self.redis = services.redis
+        self.writer = services.writer
+        self.routes = services.routes
+        self.live = services.live
+        self.presence = Presence(self.redis, self.name)
+        self.seats = SeatPool(self.redis, self.name, self.deliver)
+        self.ari = Ari(config)
+        self._lines = {
+            queue.name: WaitingLine(self.redis, queue.name, queue.red_list_head_start, self.name)
+            for queue in site.queues
+        }
+        self._rules = {
+            queue.name: policy.QueueRules(
+                queue.name,
+                frozenset(seat.id for seat in site.seats_of(queue.name)),
+                queue.ring_timeout,
+                queue.wrap_up,
+                queue.max_wait,
+                queue.announce_every,
+                queue.move_to,
+            )
+            for queue in site.queues
+        }
+        self._hours = {queue.name: queue.hours.schedule(site.timezone) for queue in site.queues}
+        self._owners: dict[str, InboundCall] = {}
         self._watching: set[str] = set()
         self._moved: dict[str, float] = {}
         """Channels this process moved into its application, and when (not moved twice)."""
-        self.site = site
-        self.seats = seats
-        self.recorder = recorder
-        self.ari = Ari(config)
-        self._lines = {
-            queue.name: WaitingLine(seats.redis, queue.name, queue.red_list_head_start)
-            for queue in site.queues
-        }
-        self._owners: dict[str, InboundCall] = {}
         self.connected = asyncio.Event()
         self._chores: set[asyncio.Task[None]] = set()
         self._sounds = "hotline"
@@ -112,42 +123,64 @@ class StasisApp:
 
     async def _unwatch(self, caller: str) -> None:
         with contextlib.suppress(Exception):
-            await self.redis.delete(_watcher_key(caller))
-
-    def seats_for(self, queue: str) -> list[str]:
-        return [seat.id for seat in self.site.seats_of(queue)]
+            await self.redis.delete(keys.watcher(caller))
 
     def line(self, queue: str) -> WaitingLine:
         return self._lines[queue]
-
-    def has_queue(self, queue: str) -> bool:
-        return any(q.name == queue for q in self.site.queues)
 
     @property
     def sounds(self) -> str:
         """Where Asterisk finds the hotline's prompts (the HOTLINE_SOUNDS global)."""
         return self._sounds
 
-    @property
-    def survey(self) -> ReportSettings:
-        """Whether and how callers are asked to rate a call."""
-        return self.site.reports
-
     def is_open(self, queue: str) -> bool:
         """Whether a queue takes calls now (its hours, the site's time zone, Chinese holidays)."""
-        return self.site.queue(queue).hours.schedule(self.site.timezone).is_open(clock.now())
+        return self._hours[queue].is_open(clock.now())
 
-    def settings(self, queue: str) -> Queue:
-        return self.site.queue(queue)
+    def context(self) -> policy.Context:
+        """The moment and the site's settings, as a call's decision reads them."""
+        reports = self.site.reports
+        return policy.Context(
+            now=clock.time(),
+            queues=self._rules,
+            is_open=self.is_open,
+            new_leg=leg_id,
+            new_bridge=lambda: f"call-{uuid.uuid4()}",
+            survey=reports.survey,
+            survey_wait=reports.survey_wait,
+            routes=self.routes.route,
+            transfer=self._transfer_context,
+            new_request=lambda: uuid.uuid4().hex,
+        )
 
-    def endpoint_for(self, number: str) -> str | None:
-        return self.site.endpoint_for(number)
+    def _transfer_context(self, caller: policy.Caller) -> machine.TransferContext:
+        return machine.TransferContext(
+            now=clock.time(),
+            bridge=caller.bridge or "",
+            caller_number=caller.number,
+            linkedid=caller.linkedid,
+            enterprise_id=caller.enterprise_id,
+            caller_id=self.site.transfer_caller_id,
+            ring_seconds=self.site.transfer.ring_timeout,
+            endpoint_for=self.site.endpoint_for,
+            new_leg=lambda: leg_id(SPECIALIST, caller.channel),
+        )
 
-    def transfer_ring_timeout(self) -> int:
-        return self.site.transfer.ring_timeout
+    def deliver(self, offers: list[Offer]) -> None:
+        """Hand seats offered to this process's callers to their calls (a caller that is
+        gone meanwhile gives its seat back)."""
+        for offer in offers:
+            if offer.owner != self.name:
+                continue  # published to its own process by Redis
+            call = self._owners.get(offer.caller)
+            if call is not None and call.caller_id == offer.caller:
+                call.post(policy.SeatOffered(offer.seat))
+            else:
+                self._chore(self._give_back(offer))
 
-    def transfer_caller_id(self) -> str:
-        return self.site.transfer_caller_id
+    async def _give_back(self, offer: Offer) -> None:
+        with contextlib.suppress(Exception):
+            await self.seats.release(offer.seat, offer.caller, ringing_in=offer.queue)
 
     @property
     def calls(self) -> list[InboundCall]:
@@ -158,10 +191,14 @@ class StasisApp:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Serve calls until ``stop`` is set, reconnecting to ARI whenever the stream drops."""
         stop = stop or asyncio.Event()
-        await self.seats.sync(seat.id for seat in self.site.seats)
+        await self.seats.sync({seat.id: seat.queues for seat in self.site.seats})
         await self.presence.beat(serving=False)
-        peers = asyncio.create_task(self._look_after_peers())
-        commands = asyncio.create_task(self._listen_for_commands())
+        helpers = [
+            asyncio.create_task(self._look_after_peers()),
+            asyncio.create_task(self._listen()),
+            asyncio.create_task(self._sweep()),
+            asyncio.create_task(self.routes.keep_fresh()),
+        ]
         delay = 0.5
         try:
             while not stop.is_set():
@@ -181,11 +218,12 @@ class StasisApp:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         finally:
-            for task in (peers, commands):
+            for task in helpers:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self._drain()
+            await self.seats.close()
             with contextlib.suppress(Exception):  # the peers take over this process's calls
                 await self.presence.leave()
             await self.ari.close()
@@ -200,6 +238,7 @@ class StasisApp:
                     await self._take_over(self.name)
                 self.connected.set()
                 await self.presence.beat(serving=True)
+                await self._find_lost_offers()
                 continue
             self.dispatch(event)
 
@@ -209,12 +248,12 @@ class StasisApp:
         channel = event.get("channel") or {}
         if kind == "StasisStart" and (event.get("args") or [None])[0] == "inbound":
             if channel.get("id") not in self._owners:  # not already taken over at connect
-                InboundCall(self, event).start()
+                InboundCall(self, caller_from_channel(channel, set(self._rules))).start()
             return
-        if not channel and kind and kind.startswith("Playback"):  # playbacks name their channel
-            channel = {
-                "id": str(event.get("playback", {}).get("target_uri", "")).removeprefix("channel:")
-            }
+        if not channel and kind and kind.startswith("Playback"):
+            # playbacks name their channel, or their bridge ("bridge:<id>", owned as such)
+            target = str(event.get("playback", {}).get("target_uri", ""))
+            channel = {"id": target.removeprefix("channel:")}
         owner = self._owners.get(channel.get("id", ""))
         if owner is None and kind == "StasisStart":
             # a leg the app dialled for a call: "seat,<caller>" or "specialist,<caller>"
@@ -257,29 +296,72 @@ class StasisApp:
                 log.info("seat %s was held for call %s which is gone; freeing it", seat_id, call_id)
                 await self.seats.release(seat_id, call_id)
 
-    async def _listen_for_commands(self) -> None:
-        """Commands for calls sent through the API (``hotline:commands``): the process
-        that owns the call hands it to the call's task; the others ignore it."""
+    # --- offers, commands, the sweep --------------------------------------------------------
+
+    async def _listen(self) -> None:
+        """This process's offers channel and the API's commands, on one subscription. After
+        every (re)subscription, reservations made meanwhile for this process's callers are
+        looked for, so that an offer published while it was away is not lost."""
         while True:
             try:
                 pubsub = self.redis.pubsub()
-                await pubsub.subscribe(COMMANDS)
+                await pubsub.subscribe(keys.offers(self.name), keys.COMMANDS)
+                await self._find_lost_offers()
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
-                    if message is None:
-                        continue
-                    try:
-                        command = json.loads(message["data"])
-                    except ValueError:
-                        continue
-                    owner = self._owners.get(str(command.get("call", "")))
-                    if owner is not None:
-                        owner.post({**command, "type": COMMAND})
+                    if message is not None:
+                        self.hear(message)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                log.warning("listening for commands failed (%s); again in 1 s", error)
+                log.warning("listening on Redis failed (%s); again in 1 s", error)
                 await asyncio.sleep(1.0)
+
+    def hear(self, message: dict[str, object]) -> None:
+        """One message on this process's subscription: a seat offered, or a command."""
+        channel, data = _text(message.get("channel")), _text(message.get("data"))
+        if channel == keys.COMMANDS:
+            try:
+                command = json.loads(data)
+            except ValueError:
+                return
+            if command.get("action") == PLAN_CHANGED:
+                self._chore(self.routes.refresh())
+                return
+            owner = self._owners.get(str(command.get("call", "")))
+            if owner is not None:
+                owner.post({**command, "type": COMMAND})
+            return
+        queue, _, rest = data.partition(" ")
+        caller, _, seat = rest.partition(" ")
+        if queue and caller and seat:
+            self.deliver([Offer(queue, caller, seat, self.name)])
+
+    async def _sweep(self) -> None:
+        """Serve every line now and then (see :data:`SWEEP_EVERY`)."""
+        while True:
+            await asyncio.sleep(SWEEP_EVERY)
+            if not self.connected.is_set():
+                continue
+            try:
+                await self.seats.serve(self._lines)
+                await self._find_lost_offers()
+            except Exception as error:
+                log.warning("the sweep of the lines failed (%s); again soon", error)
+
+    async def _find_lost_offers(self) -> None:
+        """Seats reserved for this process's waiting callers that they never heard of."""
+        for queue, line in self._lines.items():
+            owners, reserved = await line.owners(), await line.reserved()
+            for caller, seat in reserved.items():
+                if owners.get(caller) != self.name:
+                    continue
+                call = self._owners.get(caller)
+                if call is None or call.caller.phase is not policy.Phase.WAITING:
+                    continue
+                if seat not in call.caller.tried:
+                    call.post(policy.SeatOffered(seat))
+                    log.info("offer of seat %s to %s found again in %s", seat, caller, queue)
 
     # --- taking over calls ----------------------------------------------------------------
 
@@ -324,6 +406,7 @@ class StasisApp:
             if error.status != 404:  # 404: that application never ran
                 log.warning("could not look for calls to take over in %s: %s", app, error)
             return
+        now = clock.now()
         bridged: set[str] = set()
         ended: set[str] = set()
         for bridge in bridges:
@@ -340,7 +423,7 @@ class StasisApp:
                 continue  # watched already: ours (the stream reconnected), or a peer's
             caller = callers[0] if len(callers) == 1 else None
             seat = (
-                SeatLeg(held[caller], seat_legs[0], answered=True)
+                policy.SeatLeg(held[caller], seat_legs[0], answered=True)
                 if caller in held and len(seat_legs) == 1
                 else None
             )
@@ -348,10 +431,7 @@ class StasisApp:
             if caller is not None and (seat is not None or transfer is not None):
                 if adopting:
                     await self._watch_adopted(caller, [*seat_legs, *specialists], bridge["id"])
-                snapshot = await self.ari.channel(caller)
-                InboundCall(self, {"channel": snapshot}).resume_connected(
-                    bridge["id"], seat, transfer
-                )
+                await self._resume(caller, bridge["id"], seat, transfer)
                 log.info("took over connected call %s from %s", caller, app)
                 continue
             # half a call (one side hung up while nobody watched): end it, free its seat
@@ -359,14 +439,16 @@ class StasisApp:
                 await self._hang_up_stray(channel_id)
                 if channel_id in held:
                     await self.seats.release(held[channel_id], channel_id)
-                    outcome = "seat-hangup" if not seat_legs else "caller-hangup"
-                    await self._record_end(channel_id, outcome)
+                    outcome = (
+                        CallOutcome.SEAT_HANGUP if not seat_legs else CallOutcome.CALLER_HANGUP
+                    )
+                    self.writer.put(CallEnded(channel_id, outcome, now))
                     ended.add(channel_id)
             with contextlib.suppress(AriError):
                 await self.ari.destroy_bridge(bridge["id"])
         waiting = in_app - bridged - set(self._owners)
-        now = time.monotonic()
-        self._moved = {c: at for c, at in self._moved.items() if now - at < MOVE_GRACE}
+        tick = time.monotonic()
+        self._moved = {c: at for c, at in self._moved.items() if tick - at < MOVE_GRACE}
         await self._drop_ringing_legs(live - in_app, waiting)
         # a seat that answered while nobody watched: connect it to its caller, still waiting
         for leg in [c for c in waiting if c.startswith(SEAT)]:
@@ -375,111 +457,123 @@ class StasisApp:
                 await self._connect_answered(caller, leg, held[caller], adopting)
                 waiting -= {caller, leg}
         for channel_id in waiting:
-            if await self.seats.redis.srem(SURVEYING, channel_id):  # served, being surveyed
+            if await self.redis.srem(keys.SURVEYING, channel_id):  # served, being surveyed
                 await self._hang_up_stray(channel_id)
-                await self._record_end(channel_id, "seat-hangup")
+                self.writer.put(CallEnded(channel_id, CallOutcome.SEAT_HANGUP, now))
                 continue
-            if channel_id.startswith("seat-"):  # a seat still ringing: its caller rings again
+            if channel_id.startswith(SEAT):  # a seat still ringing: its caller rings again
                 await self._hang_up_stray(channel_id)
-                await self.recorder.seat_attempt_ended(channel_id, "interrupted", datetime.now(UTC))
+                self.writer.put(SeatAttemptEnded(channel_id, SeatOutcome.INTERRUPTED, now))
                 continue
             if channel_id in held:  # a seat was ringing for it when the earlier process died
+                for queue, line in self._lines.items():
+                    if channel_id in await line.reserved():
+                        await self.seats.release(held[channel_id], channel_id, ringing_in=queue)
                 await self.seats.release(held[channel_id], channel_id)
-                await self.recorder.interrupt_attempts(channel_id, datetime.now(UTC))
-            for line in self._lines.values():
-                await line.not_answered(channel_id)
+                self.writer.put(AttemptsInterrupted(channel_id, now))
             try:
                 if adopting:  # its StasisStart here starts the call again
-                    if time.monotonic() - self._moved.get(channel_id, -MOVE_GRACE) < MOVE_GRACE:
+                    if tick - self._moved.get(channel_id, -MOVE_GRACE) < MOVE_GRACE:
                         continue  # moved already; its StasisStart is on its way
-                    self._moved[channel_id] = time.monotonic()
+                    self._moved[channel_id] = tick
                     await self.ari.move(channel_id, "inbound")
                 else:
                     snapshot = await self.ari.channel(channel_id)
-                    InboundCall(self, {"channel": snapshot}).start()
+                    InboundCall(self, caller_from_channel(snapshot, set(self._rules))).start()
             except AriError:
                 continue
             log.info("took over waiting caller %s from %s", channel_id, app)
-        closed = await self.recorder.close_unobserved(live - ended, datetime.now(UTC))
-        if closed:
-            log.info(
-                "%d call record(s) closed: those calls ended while no application watched", closed
-            )
+        self.writer.put(UnobservedCallsClosed(frozenset(live - ended), now))
+
+    async def _resume(
+        self,
+        caller: str,
+        bridge: str,
+        seat: policy.SeatLeg | None,
+        transfer: machine.TransferStatus | None,
+    ) -> None:
+        """Go on with a connected call; a leg that went while nobody watched is gone now."""
+        snapshot = await self.ari.channel(caller)
+        state = caller_from_channel(snapshot, set(self._rules))
+        state.seat, state.bridge, state.transfer = seat, bridge, transfer
+        call = InboundCall(self, state)
+        call.start(policy.Resumed())
+        for leg in [caller, *call.legs()]:
+            if not await self._exists(leg):
+                call.post({"type": "ChannelDestroyed", "channel": {"id": leg}})
+
+    async def _exists(self, channel_id: str) -> bool:
+        """Whether Asterisk still has the channel (an error other than 404 counts as yes)."""
+        try:
+            await self.ari.channel(channel_id)
+        except AriError as error:
+            return error.status != 404
+        return True
 
     async def _watch_adopted(self, caller: str, legs: list[str], bridge: str) -> None:
         """Have a dead peer's connected call's events come here, and tell its peer (should
         it come back) that this process watches it."""
         sources = [f"channel:{c}" for c in (caller, *legs)] + [f"bridge:{bridge}"]
         await self.ari.subscribe(sources)
-        await self.redis.set(_watcher_key(caller), self.name, ex=WATCH_MAX)
+        await self.redis.set(keys.watcher(caller), self.name, ex=WATCH_MAX)
         self._watching.add(caller)
 
     async def _connect_answered(self, caller: str, leg: str, seat: str, adopting: bool) -> None:
-        """Bridge a caller with the seat that answered for it while no process watched."""
-        bridge = f"call-{uuid.uuid4()}"
-        now = datetime.now(UTC)
+        """A seat answered for this caller while no process watched: the call goes on from
+        that answer (bridged, recorded) as if it had been seen."""
         try:
-            await bridge_caller_and_seat(self.ari, bridge, caller, leg)
-            if adopting:
-                await self._watch_adopted(caller, [leg], bridge)
             snapshot = await self.ari.channel(caller)
+            if adopting:
+                await self.ari.subscribe([f"channel:{caller}", f"channel:{leg}"])
         except AriError as error:
             log.warning("could not connect %s to seat %s after a takeover: %s", caller, seat, error)
             await self._hang_up_stray(leg)
             return
-        for line in self._lines.values():
-            await line.leave(caller)
-        await self.recorder.seat_attempt_ended(leg, "answered", now)
-        await self.recorder.answered(caller, seat, leg, now)
-        InboundCall(self, {"channel": snapshot}).resume_connected(
-            bridge, SeatLeg(seat, leg, answered=True)
-        )
+        state = caller_from_channel(snapshot, set(self._rules))
+        state.phase, state.seat = policy.Phase.RINGING, policy.SeatLeg(seat, leg)
+        state.on_hold = state.in_line = True
+        state.joined = state.arrived
+        state.tried.add(seat)
+        InboundCall(self, state).start(policy.SeatAnswered(leg))
         log.info("connected %s to seat %s, which answered while no process watched", caller, seat)
 
     async def _drop_ringing_legs(self, live: set[str], callers: set[str]) -> None:
         """Hang up the legs still ringing (``live`` channels in no application yet) for
         callers being served again: they would answer into an application nobody watches.
         Their callers ring a seat afresh."""
-        now = datetime.now(UTC)
+        now = clock.now()
         for channel_id in live:
             if caller_of(channel_id) not in callers:
                 continue
             await self._hang_up_stray(channel_id)
             if channel_id.startswith(SEAT):
-                await self.recorder.seat_attempt_ended(channel_id, "interrupted", now)
+                self.writer.put(SeatAttemptEnded(channel_id, SeatOutcome.INTERRUPTED, now))
             else:
-                await self.transfers.attempt_ended(channel_id, "failed", now)
+                self.writer.put(DialEnded(channel_id, AttemptOutcome.FAILED, now))
             log.info("hung up %s, still ringing for %s", channel_id, caller_of(channel_id))
 
-    async def _transfer_of(self, caller: str, specialists: list[str]) -> TransferStatus | None:
-        """The transfer of a connected call found at takeover, if its specialist is on the
-        line; a transfer that was still dialling is dropped (its leg hung up)."""
+    async def _transfer_of(
+        self, caller: str, specialists: list[str]
+    ) -> machine.TransferStatus | None:
+        """The transfer of a connected call found at takeover: one whose specialist is on the
+        line, or one still dialling (the call drops it when it resumes)."""
         try:
-            data = await load_transfer(self.redis, caller)
-            status = TransferStatus.from_dict(data) if data else None
+            data = machine.status_from_json(await self.redis.get(machine.status_key(caller)))
+            status = machine.TransferStatus.from_dict(data) if data else None
         except (ValueError, TypeError, KeyError) as error:
             log.warning("unreadable transfer state for %s: %s", caller, error)
             return None
         if status is None:
             return None
-        if status.state in LIVE_SPECIALIST and status.specialist_channel in specialists:
+        if status.state in machine.LIVE_SPECIALIST and status.specialist_channel in specialists:
             return status
-        if status.state in (TransferState.DIALING, TransferState.RINGING):
-            route = await asyncio.to_thread(self.plan.route, status.matter)
-            if route is not None:
-                side = CallSide(caller, None, "", None, "", None)
-                await Transfer(self, side, route, status).interrupted()
+        if status.state in machine.STILL_DIALING:
+            return status
         return None
-
-    async def _record_end(self, caller: str, outcome: str) -> None:
-        try:
-            await self.recorder.ended(caller, outcome, datetime.now(UTC))
-        except Exception as error:  # no record (the database was down): nothing to close
-            log.warning("could not record the end of %s: %s", caller, error)
 
     async def _watched_elsewhere(self, caller: str) -> bool:
         """Whether a live peer adopted this connected call while this process was away."""
-        watcher = await self.redis.get(_watcher_key(caller))
+        watcher = await self.redis.get(keys.watcher(caller))
         name = watcher.decode() if isinstance(watcher, bytes) else watcher
         return bool(name) and name != self.name and await self.presence.alive(str(name))
 
@@ -491,3 +585,7 @@ class StasisApp:
 
     def __repr__(self) -> str:
         return f"StasisApp(app={self.config.app!r}, calls={len(self.calls)})"
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from redis.asyncio import Redis
 
-from ari_app.app import StasisApp, TransferServices
+from ari_app.app import Services, StasisApp
 from ari_app.client import AriConfig
 from ari_app.names import stasis_app_name, stasis_app_names
 from cdr.live import LiveRates
-from cdr.recorder import CallRecorder
+from cdr.recorder import CallRecords
 from cdr.rollups import Rollups
 from core.db import make_engine, sessions
 from core.paths import Paths
@@ -18,10 +20,12 @@ from core.secrets import Secrets
 from core.signals import stop_on_signals
 from core.site import Site
 from core.stores import database_url, redis_url
-from queues.seats import SeatPool
-from transfer.orders import WorkOrders
+from core.writer import RecordWriter
 from transfer.plan import TransferPlan
-from transfer.records import TransferRecorder
+from transfer.recorder import TransferRecords
+from transfer.routes import Routes
+
+log = logging.getLogger(__name__)
 
 
 def ari_config(site: Site, paths: Paths, instance: int = 1) -> AriConfig:
@@ -45,23 +49,27 @@ async def serve(site: Site, paths: Paths, instance: int = 1) -> None:
     engine = make_engine(database_url(paths))
     session_factory = sessions(engine)
     plan = TransferPlan(session_factory, site.timezone)
-    plan.seed(site)
+    await asyncio.to_thread(plan.seed, site)
     rollups = Rollups.for_site(site)
+    writer = RecordWriter(
+        session_factory, [CallRecords(rollups), TransferRecords(rollups, site.timezone)]
+    )
+    routes = Routes(plan)
+    await routes.refresh()
     app = StasisApp(
         ari_config(site, paths, instance),
         site,
-        SeatPool(redis),
-        CallRecorder(session_factory, rollups),
-        TransferServices(
-            plan,
-            TransferRecorder(session_factory, rollups, LiveRates(redis, site.timezone)),
-            WorkOrders(session_factory, site.timezone, redis),
-        ),
+        Services(redis, writer, routes, LiveRates(redis, site.timezone)),
         peers=stasis_app_names(site),
     )
-    logging.getLogger(__name__).info("hotline Stasis app starting: %r", app)
+    log.info("hotline Stasis app starting: %r", app)
+    writing = asyncio.create_task(writer.run())
     try:
         await app.run(stop)
     finally:
+        await writer.close()
+        writing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writing
         await redis.aclose()
         engine.dispose()

@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator
 
 from redis.asyncio import Redis
 
+from core import keys
+
 HEARTBEAT_TTL = 3.0
 """Seconds after its last beat that a process counts as gone."""
 BEAT_EVERY = 1.0
@@ -31,7 +33,7 @@ return 0
 
 
 def heartbeat_key(app: str) -> str:
-    return f"hotline:apps:{app}"
+    return keys.heartbeat(app)
 
 
 def heartbeat_value(pid: int, serving: bool) -> str:
@@ -64,7 +66,7 @@ class Presence:
     async def takeover(self, app: str, wait: float = 0.0) -> AsyncIterator[bool]:
         """Hold ``app``'s takeover lock (waiting up to ``wait`` seconds for it); yields
         whether it was obtained."""
-        key, token = f"hotline:takeover:{app}", uuid.uuid4().hex
+        key, token = keys.takeover(app), uuid.uuid4().hex
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while not (got := bool(await self.redis.set(key, token, nx=True, ex=LOCK_TTL))):

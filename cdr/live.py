@@ -21,14 +21,13 @@ from zoneinfo import ZoneInfo
 import httpx
 from redis.asyncio import Redis
 
-from core import clock
+from core import clock, keys
 from core.events import publish
 
 log = logging.getLogger(__name__)
 
-PREFIX = "hotline:live"
-ALERTS = "hotline:alerts"
-"""Redis hash: department code → the alert raised for it (JSON)."""
+PREFIX = keys.LIVE_PREFIX
+ALERTS = keys.ALERTS
 BUCKET_TTL = 2 * 3600 + 120
 DAY_TTL = 3 * 86400
 WINDOWS = {"15m": 15, "1h": 60}

@@ -167,7 +167,12 @@ def time() -> float:
 
 def now() -> datetime:
     """The current moment (UTC, aware)."""
-    return datetime.fromtimestamp(_current.time(), UTC)
+    return moment(_current.time())
+
+
+def moment(seconds: float) -> datetime:
+    """A moment given in seconds since the epoch, as an aware UTC datetime."""
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 async def sleep_until(moment: float) -> None:

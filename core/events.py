@@ -27,12 +27,10 @@ import logging
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from core import clock
+from core import clock, keys
 
-EVENTS = "hotline:events"
-COMMANDS = "hotline:commands"
-"""Commands for live calls from the API (JSON with the ``call`` and an ``action``): the
-application process that owns the call carries them out."""
+EVENTS = keys.EVENTS
+COMMANDS = keys.COMMANDS
 
 log = logging.getLogger(__name__)
 

@@ -340,8 +340,7 @@ def _seat_action(seat_id: str | None, action: str, reason: str = "") -> None:
     from redis.asyncio import Redis
 
     from core.stores import redis_url
-    from queues.api import LOGGED_OUT
-    from queues.seats import SeatPool
+    from queues.seats import LOGGED_OUT, SeatPool
 
     site, paths = _site(), Paths.from_env()
     known = [seat.id for seat in site.seats]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 from cdr import reports
 from cdr.asterisk import cdr_file, count_file_records
 from cdr.models import AsteriskCdr, CallLeg
+from core import clock
 from core.db import make_engine, sessions
 from core.paths import Paths
 from core.site import Site
@@ -19,7 +21,7 @@ from core.stores import database_url
 from hotline.stack import Stack
 from redlist.service import RedList
 from redlist.synthetic import csv_bytes, rows
-from rig.orchestrator import Rig, RigReport
+from rig.orchestrator import Rig, RigReport, Scenario
 from rig.scenario_file import load_scenario
 from transfer.models import TransferAttempt, TransferRequest, WorkOrder
 
@@ -91,7 +93,7 @@ def _figures(paths: Paths, site: Site) -> str:
         if stored >= written:
             break
         time.sleep(0.2)
-    today = datetime.now(UTC).astimezone(site.timezone).date()
+    today = clock.now().astimezone(site.timezone).date()
     period = reports.Period(today, today, site.timezone)
     with factory() as session:
         parts = [
@@ -111,6 +113,30 @@ def seed_registry(stack: Stack) -> None:
     print(f"  sample registry: firms 02150000000-09, the even ones on the red list ({summary})")
 
 
+def rehearsal_moment(site: Site, scenario: Scenario, now: datetime) -> datetime | None:
+    """None if the enterprise queue and every department the scenario's seats transfer to
+    are open now; otherwise the first moment, on a coming half hour, when all of them are."""
+    matters = {
+        match
+        for phone in scenario.phones
+        for keys in phone.keys
+        for match in re.findall(r"\*(\d+)#", keys.digits)
+    }
+    departments = {matter.department for matter in site.matters if matter.code in matters}
+    schedules = [site.queue("enterprise").hours.schedule(site.timezone)]
+    schedules += [
+        d.hours.schedule(site.timezone) for d in site.departments if d.code in departments
+    ]
+    if all(schedule.is_open(now) for schedule in schedules):
+        return None
+    start = now.astimezone(site.timezone).replace(minute=0, second=0, microsecond=0)
+    for step in range(1, 14 * 48):
+        moment = start + timedelta(minutes=30 * step, seconds=30)
+        if all(schedule.is_open(moment) for schedule in schedules):
+            return moment
+    return None
+
+
 def run_demo(
     site: Site, site_file: Path, paths: Paths, scenario_file: Path | None, keep_up: bool
 ) -> int:
@@ -120,13 +146,17 @@ def run_demo(
     print(f"hotline demo — {site.site.name}")
     print(f"scenario: {scenario.name}: {scenario.description}")
     stack = Stack(site, site_file, paths)
-    local = datetime.now(UTC).astimezone(site.timezone)
-    if not site.queue("enterprise").hours.schedule(site.timezone).is_open(local):
-        opening = local.replace(hour=10, minute=0, second=0, microsecond=0)
-        stack.app_env = {"HOTLINE_CLOCK": opening.isoformat()}
+    paths.ensure()
+    clock.real_installation_time(paths.state)
+    rehearsal = rehearsal_moment(site, scenario, clock.now())
+    if rehearsal is not None:
+        local = clock.now().astimezone(site.timezone)
+        clock.set_installation_time(rehearsal, paths.state)
         print(
-            f"  the enterprise queue is closed now ({local:%H:%M} {site.site.timezone}); "
-            f"the demo runs the app's clock from {opening:%H:%M} so that seats answer"
+            f"  it is {local:%a %H:%M} in {site.site.timezone}: the enterprise line or a "
+            "department the demo's seats call is closed; the demo runs the installation's "
+            f"clock from {rehearsal:%a %Y-%m-%d %H:%M} so that every step of the call can be "
+            "seen (`hotline clock` shows it, `hotline clock real` goes back)"
         )
     try:
         print("bringing up Redis, the database, Asterisk and the Stasis app...")
@@ -161,3 +191,4 @@ def run_demo(
         if not keep_up:
             print("shutting down...")
             stack.down()
+            clock.real_installation_time(paths.state)

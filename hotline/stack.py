@@ -33,8 +33,6 @@ class Stack:
     paths: Paths
     pbx: Pbx = field(init=False)
     redis: PrivateRedis = field(init=False)
-    app_env: dict[str, str] = field(default_factory=dict)
-    """Extra environment for the Stasis app (e.g. an injected HOTLINE_CLOCK)."""
     app_processes: int | None = None
     """How many Stasis app processes ``up()`` starts (default: the site's app_processes)."""
 
@@ -93,13 +91,10 @@ class Stack:
             time.sleep(0.2)
         raise PbxError(f"the web app did not start; see {self.paths.logs / 'web.log'}")
 
-    def start_app(
-        self, instance: int = 1, timeout: float = 20.0, env: dict[str, str] | None = None
-    ) -> None:
-        """Start Stasis app process ``instance`` (with extra environment, e.g. an injected
-        ``HOTLINE_CLOCK``) and wait until it is connected and serving."""
+    def start_app(self, instance: int = 1, timeout: float = 20.0) -> None:
+        """Start Stasis app process ``instance`` and wait until it is connected and serving."""
         name = services.app_service(instance)
-        services.start(self.paths, name, self.site_file, self.app_env if env is None else env)
+        services.start(self.paths, name, self.site_file)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.app_connected(instance):

@@ -9,9 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from core.site import Site
-from queues.seats import SeatPool
-
-LOGGED_OUT = "logged-out"
+from queues.seats import LOGGED_OUT, SeatPool
 
 
 class PauseIn(BaseModel):

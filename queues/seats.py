@@ -1,134 +1,153 @@
-"""Which seats are free, claimed atomically in Redis.
+"""The seats and their states, in Redis, shared by every process.
 
 A seat is either idle (in a sorted set scored by the time it became free, so the
-longest-idle seat comes first) or busy with exactly one call (in a hash seat → call); a
-paused seat is never offered a call. Claiming moves a seat from idle to busy in one Lua
-script — and, for a caller in a :class:`~queues.line.WaitingLine`, only when it is that
-caller's turn — so several application processes sharing one Redis can never ring one seat
-for two calls, nor let a caller jump the line.
+longest-idle seat comes first) or busy with exactly one call (in a hash seat → call). A
+paused seat (logged out is a pause too) or a resting one (wrap-up after a call, a phone that
+could not be reached) is offered no call. Every change that can make a seat free serves the
+lines of its queues at once (:mod:`queues.dispatch`); a rest that ends later is served when
+it ends, by a timer of the process that set it (and by the sweep, should that process die).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Mapping
 
 from redis.asyncio import Redis
 
+from core import clock, keys
 from core.events import publish
+from queues.dispatch import Offer, Scripts, moment, offers_from
 
-if TYPE_CHECKING:
-    from queues.line import WaitingLine
+log = logging.getLogger(__name__)
 
-IDLE = "hotline:seats:idle"
-BUSY = "hotline:seats:busy"
-PAUSED = "hotline:seats:paused"
-RESTING = "hotline:seats:resting"
-"""Seats not offered calls until a moment (epoch seconds): unreachable phones for now."""
-
-# KEYS: idle, busy, paused, resting[, waiting, ringing]   ARGV: call id, candidate seats...
-_CLAIM = """
-if #KEYS == 6 then
-  local turn = false
-  for _, caller in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do
-    if redis.call('HEXISTS', KEYS[6], caller) == 0 then turn = caller; break end
-  end
-  if turn ~= ARGV[1] then return false end
-end
-local now = tonumber(redis.call('TIME')[1])
-local wanted = {}
-for i = 2, #ARGV do wanted[ARGV[i]] = true end
-for _, seat in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if wanted[seat] and redis.call('HEXISTS', KEYS[2], seat) == 0
-     and redis.call('HEXISTS', KEYS[3], seat) == 0
-     and (tonumber(redis.call('ZSCORE', KEYS[4], seat)) or 0) <= now then
-    redis.call('ZREM', KEYS[1], seat)
-    redis.call('HSET', KEYS[2], seat, ARGV[1])
-    if #KEYS == 6 then redis.call('HSET', KEYS[6], ARGV[1], seat) end
-    return seat
-  end
-end
-return false
-"""
-
-_RELEASE = """
-if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then
-  redis.call('HDEL', KEYS[2], ARGV[1])
-  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-  return 1
-end
-return 0
-"""
+IDLE, BUSY = keys.SEATS_IDLE, keys.SEATS_BUSY
+PAUSED, RESTING = keys.SEATS_PAUSED, keys.SEATS_RESTING
+LOGGED_OUT = "logged-out"
+"""The pause reason of a seat that logged out."""
 
 
 class SeatPool:
-    """The seats of a site and who is busy, shared by every application process."""
+    """The seats of a site and who is busy, as one process (``me``) sees them.
 
-    def __init__(self, redis: Redis) -> None:
+    ``me`` is the application process's name ("" for the web app or the front door): offers
+    for its own callers come back from every call here and go to ``deliver``; offers for
+    other processes' callers are published to them by Redis itself.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        me: str = "",
+        deliver: Callable[[list[Offer]], None] | None = None,
+    ) -> None:
         self.redis = redis
-        self._claim = redis.register_script(_CLAIM)
-        self._release = redis.register_script(_RELEASE)
+        self.me = me
+        self.deliver = deliver or (lambda offers: None)
+        self.scripts = Scripts(redis)
+        self._timers: set[asyncio.Task[None]] = set()
 
-    async def sync(self, seat_ids: Iterable[str]) -> None:
-        """Make the pool hold exactly these seats; new ones start idle, busy ones stay busy."""
-        wanted = set(seat_ids)
+    async def sync(self, queues_of: Mapping[str, Iterable[str]]) -> None:
+        """Make the pool hold exactly these seats (seat → the queues it serves); new seats
+        start idle, busy ones stay busy."""
+        wanted = {seat: sorted(queues) for seat, queues in queues_of.items()}
         known = {_text(s) for s in await self.redis.zrange(IDLE, 0, -1)}
         busy = {_text(s) for s in await self.redis.hkeys(BUSY)}
+        queue_names = {queue for queues in wanted.values() for queue in queues}
         async with self.redis.pipeline(transaction=True) as pipe:
-            for seat in known - wanted:
+            for seat in known - set(wanted):
                 pipe.zrem(IDLE, seat)
-            for seat in wanted - known - busy:
+            for seat in set(wanted) - known - busy:
                 pipe.zadd(IDLE, {seat: 0}, nx=True)
+            pipe.delete(keys.SEAT_QUEUES)
+            pipe.hset(keys.SEAT_QUEUES, mapping={s: ",".join(q) for s, q in wanted.items()})
+            for queue in queue_names:
+                pipe.delete(keys.queue_seats(queue))
+                pipe.sadd(keys.queue_seats(queue), *[s for s, q in wanted.items() if queue in q])
             await pipe.execute()
 
-    async def claim(
-        self, call_id: str, candidates: Iterable[str], line: WaitingLine | None = None
-    ) -> str | None:
-        """Take the longest-idle free seat among ``candidates`` for a call, or None. With a
-        ``line``, only when it is this caller's turn in it (see :mod:`queues.line`)."""
-        seats = list(candidates)
-        if not seats:
-            return None
-        keys = [IDLE, BUSY, PAUSED, RESTING] + ([line.waiting, line.ringing] if line else [])
-        seat = await self._claim(keys=keys, args=[call_id, *seats])
-        return _text(seat) if seat else None
+    async def release(
+        self,
+        seat_id: str,
+        call_id: str,
+        rest_for: float = 0.0,
+        pause: str = "",
+        ringing_in: str = "",
+    ) -> bool:
+        """Free a seat this call holds: it rests ``rest_for`` seconds (wrap-up, a phone that
+        could not be reached) or is paused for ``pause`` (it let the call ring out). With
+        ``ringing_in`` (a queue), the caller it was rung for keeps its place in that line
+        and may be offered another seat. Whether the call held the seat."""
+        now = clock.time()
+        until = now + rest_for if rest_for > 0 else 0.0
+        reply = await self.scripts.release(
+            args=[seat_id, call_id, moment(now), moment(until), pause, self.me, ringing_in]
+        )
+        released = bool(int(reply[0]))
+        self.deliver(offers_from(reply[1:]))
+        if released and pause:
+            await self._announce(seat_id, "paused", reason=pause)
+        elif released and rest_for > 0:
+            await self._announce(seat_id, "resting", seconds=rest_for)
+            self._serve_when_rested(seat_id, until)
+        elif released:
+            await self._announce(seat_id, "available")
+        return released
 
     async def pause(self, seat_id: str, reason: str) -> None:
-        """Offer this seat no calls until :meth:`resume` (a call in progress goes on).
-        Logging out is a pause with the reason ``logged-out``."""
-        await self.redis.hset(PAUSED, seat_id, reason or "paused")
-        await self._announce(seat_id, "paused", reason=reason or "paused")
+        """Offer this seat no calls until :meth:`resume` (a call in progress goes on)."""
+        reason = reason or "paused"
+        await self.scripts.pause(args=[seat_id, moment(clock.time()), self.me, reason])
+        await self._announce(seat_id, "paused", reason=reason)
 
     async def resume(self, seat_id: str) -> None:
-        await self.redis.hdel(PAUSED, seat_id)
+        """Offer this seat calls again (logging in is a resume); the lines are served."""
+        reply = await self.scripts.pause(args=[seat_id, moment(clock.time()), self.me, ""])
+        self.deliver(offers_from(reply))
         await self._announce(seat_id, "available")
 
-    async def rest(self, seat_id: str, seconds: float) -> None:
-        """Offer this seat no calls for ``seconds``: wrap-up after a call, or a phone that
-        cannot be reached now."""
-        await self.redis.zadd(RESTING, {seat_id: time.time() + seconds})
-        await self._announce(seat_id, "resting", seconds=seconds)
+    async def serve(self, queues: Iterable[str]) -> list[Offer]:
+        """Serve these queues' lines now (the sweep, and a caller starting a new round)."""
+        names = list(queues)
+        if not names:
+            return []
+        reply = await self.scripts.serve(args=[moment(clock.time()), self.me, *names])
+        offers = offers_from(reply)
+        self.deliver(offers)
+        return offers
+
+    def _serve_when_rested(self, seat_id: str, until: float) -> None:
+        async def wake() -> None:
+            await clock.sleep_until(until)
+            with contextlib.suppress(Exception):  # the sweep serves it if Redis is away now
+                reply = await self.scripts.serve_seat(args=[seat_id, moment(clock.time()), self.me])
+                self.deliver(offers_from(reply))
+
+        task = asyncio.create_task(wake(), name=f"rest-{seat_id}")
+        self._timers.add(task)
+        task.add_done_callback(self._timers.discard)
+
+    async def close(self) -> None:
+        """Stop the timers of this process (the sweep of another process takes over)."""
+        for task in list(self._timers):
+            task.cancel()
+        await asyncio.gather(*self._timers, return_exceptions=True)
 
     async def _announce(self, seat_id: str, state: str, **details: object) -> None:
-        """Seat state changes go out on Redis pub/sub (the live dashboard listens)."""
+        """Seat state changes go out on the event bus (the live dashboard listens)."""
         await publish(self.redis, "seat", seat=seat_id, state=state, **details)
 
     async def paused(self) -> dict[str, str]:
         raw = await self.redis.hgetall(PAUSED)
         return {_text(seat): _text(reason) for seat, reason in raw.items()}
 
-    async def release(self, seat_id: str, call_id: str, idle_since: float | None = None) -> bool:
-        """Free a seat that this call holds; it queues behind seats idle for longer."""
-        stamp = time.time() if idle_since is None else idle_since
-        released = await self._release(keys=[IDLE, BUSY], args=[seat_id, call_id, stamp])
-        return bool(released)
-
     async def states(self, seat_ids: Iterable[str]) -> dict[str, dict[str, object]]:
         """Each seat's state: ``busy`` (with its call), ``paused`` (with the reason),
         ``resting`` (wrap-up or unreachable, until when) or ``available``."""
         busy, paused = await self.busy(), await self.paused()
-        now = time.time()
+        now = clock.time()
         states: dict[str, dict[str, object]] = {}
         for seat in seat_ids:
             until = await self.redis.zscore(RESTING, seat)

@@ -11,9 +11,10 @@ from pydantic import BaseModel, Field
 
 from redlist import registry
 from redlist.importer import ImportRefused, check_firm
-from redlist.models import Enterprise, RedListTier
+from redlist.models import Enterprise
 from redlist.numbers import normalise
 from redlist.service import RedList
+from redlist.tiers import RedListTier
 
 
 class FirmIn(BaseModel):

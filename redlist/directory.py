@@ -20,9 +20,11 @@ from redis.asyncio import Redis as AsyncRedis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from redlist.models import Enterprise, EnterprisePhone, RedListEntry, RedListTier
+from core import keys
+from redlist.models import Enterprise, EnterprisePhone, RedListEntry
+from redlist.tiers import RedListTier
 
-CALLERS = "hotline:callers"
+CALLERS = keys.CALLERS
 _UNSAFE = re.compile(r"[\"'\\;,|<>\n\r\t`$]")
 
 

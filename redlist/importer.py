@@ -31,8 +31,8 @@ from datetime import date, datetime
 
 from stdnum.cn import uscc as uscc_code
 
-from redlist.models import RedListTier
 from redlist.numbers import normalise
+from redlist.tiers import RedListTier
 
 COLUMNS: dict[str, str] = {
     "统一社会信用代码": "uscc",

@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import StrEnum
 
 from sqlalchemy import JSON, Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, UtcDateTime
-
-
-class RedListTier(StrEnum):
-    """How far ahead a red-list firm's calls go. More tiers can be added below; the
-    priority is what the queue (and Asterisk's fallback ``QUEUE_PRIO``) uses."""
-
-    KEY_FIRM = "key-firm"
-
-    @property
-    def priority(self) -> int:
-        return TIER_PRIORITY[self]
-
-
-TIER_PRIORITY: dict[RedListTier, int] = {RedListTier.KEY_FIRM: 10}
 
 
 class Enterprise(Base):

@@ -15,7 +15,8 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from redlist.importer import STANDARD_HEADER, FirmRow, ImportRefused, ParsedFile, RowProblem
-from redlist.models import Enterprise, EnterprisePhone, RedListAudit, RedListEntry, RedListTier
+from redlist.models import Enterprise, EnterprisePhone, RedListAudit, RedListEntry
+from redlist.tiers import RedListTier
 
 _CHUNK = 5000
 

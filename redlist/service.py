@@ -18,8 +18,8 @@ from core.stores import database_url, redis_url
 from redlist import directory, registry
 from redlist.directory import CallerIdentity, CallerKind
 from redlist.importer import FirmRow, parse
-from redlist.models import RedListTier
 from redlist.numbers import normalise
+from redlist.tiers import RedListTier
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Times SIP INVITEs on the loopback wire: how long the PBX takes to ring a phone.
+"""Times SIP INVITEs (and BYEs) on the loopback wire: how long the PBX takes to ring a phone.
 
 Like :mod:`rig.rtp_meter`, it watches every UDP packet on ``lo`` (:mod:`rig.wire`, root
 needed). The meter notes the moment of the first INVITE of each call leg, with the ports it
@@ -31,6 +31,15 @@ class Invite:
 
 
 @dataclass(frozen=True)
+class Bye:
+    """A BYE request seen on the wire (the first of its transaction)."""
+
+    at: float
+    source_port: int
+    destination_port: int
+
+
+@dataclass(frozen=True)
 class KeyEnd:
     """The first end packet of an RFC 4733 key press seen on the wire."""
 
@@ -48,6 +57,7 @@ class SipMeter(Wire):
     def __init__(self, interface: str = "lo") -> None:
         super().__init__(interface)
         self.invites: list[Invite] = []
+        self.byes: list[Bye] = []
         self.keys: list[KeyEnd] = []
         self._key_presses: set[tuple[int, int]] = set()
         self._seen: set[bytes] = set()
@@ -55,6 +65,9 @@ class SipMeter(Wire):
     def packet(self, seen_at: float, source: int, destination: int, payload: bytes) -> None:
         if len(payload) >= 16 and payload[0] & 0xC0 == 0x80 and payload[1] & 0x7F == 101:
             self._key(seen_at, source, payload)
+            return
+        if payload.startswith(b"BYE "):
+            self._bye(seen_at, source, destination, payload)
             return
         if not payload.startswith(b"INVITE "):
             return
@@ -65,6 +78,13 @@ class SipMeter(Wire):
         self.invites.append(
             Invite(seen_at, source, destination, calling.group(1).decode(errors="replace"))
         )
+
+    def _bye(self, seen_at: float, source: int, destination: int, payload: bytes) -> None:
+        call_id = _CALL_ID.search(payload)
+        key = b"BYE " + (call_id.group(1) if call_id else b"")
+        if key not in self._seen:  # not a retransmission
+            self._seen.add(key)
+            self.byes.append(Bye(seen_at, source, destination))
 
     def _key(self, seen_at: float, source: int, payload: bytes) -> None:
         """Note the first end packet (E bit) of each key press (RTP timestamp per source)."""

@@ -164,6 +164,52 @@ Content-Length: 0
     return _scenario("rig caller", body)
 
 
+def load_caller(talk: Talk) -> str:
+    """A caller for a load run: one SIPp process places many calls, each with the calling
+    number ``[field0]`` and the dialled number ``[field1]`` of its line in the injection
+    file (``-inf``); each talks until the far end hangs up."""
+    ours = '"[field0]" <sip:[field0]@[local_ip]:[local_port]>;tag=[pid]load[call_number]'
+    invite = f"""<send retrans="500"><![CDATA[
+INVITE sip:[field1]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: {ours}
+To: <sip:[field1]@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:[field0]@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+{SDP}]]></send>"""
+    ack = f"""<send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: {ours}
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>"""
+    body = "\n".join(
+        [
+            _log("calling"),
+            invite,
+            '<recv response="100" optional="true"/>',
+            '<recv response="180" optional="true"/>',
+            '<recv response="183" optional="true"/>',
+            '<recv response="200" rrs="true"><action>'
+            '<ereg regexp=".*" search_in="hdr" header="To:" assign_to="peer"/>'
+            "</action></recv>",
+            ack,
+            _talk(talk, our_uri=ours, their_header="[$peer]"),
+        ]
+    )
+    return _scenario("rig load caller", body)
+
+
 def _uas_head(capture: str) -> str:
     return f"""<recv request="INVITE" rrs="true"><action>{capture}</action></recv>
 {_log("ringing")}

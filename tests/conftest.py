@@ -8,6 +8,7 @@ import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ import pytest
 
 from ari_app.client import Ari
 from ari_app.main import ari_config
+from core import clock
 from core.paths import Paths
 from core.site import Site, load_site
 from hotline.stack import Stack
@@ -23,6 +25,8 @@ from rig.orchestrator import PhoneSpec, Rig
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
+
+    from cdr.models import CallLeg
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_SITE = REPO / "sites" / "example.toml"
@@ -36,7 +40,8 @@ WRAP_UP = 2
 MAX_WAIT = 45
 SPECIALIST_RING_TIMEOUT = 5
 OPEN_MOMENT = "2026-11-23T10:00:00+08:00"
-"""The app's clock in tests: a Monday morning in Shanghai, when every queue is open."""
+"""The installation's clock in tests: a Monday morning in Shanghai, when every queue is open.
+Every process of the test installation runs on from it (``core.clock``), whatever the date."""
 
 
 SPECIALIST_A, SPECIALIST_B, SPECIALIST_C = "02161001001", "02161001002", "02161002001"
@@ -145,8 +150,8 @@ def site_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     maximum wait, and two Stasis app processes."""
     text = EXAMPLE_SITE.read_text(encoding="utf-8")
     keys = ("red_list_head_start = 60", "ring_timeout = 15", "wrap_up = 10", "max_wait = 600")
-    keys += ("app_processes = 1",)
-    assert all(key in text for key in keys)
+    keys_too = ("app_processes = 1",)
+    assert all(key in text for key in keys + keys_too)
     text = text.replace("red_list_head_start = 60", f"red_list_head_start = {HEAD_START}")
     text = text.replace("ring_timeout = 15", f"ring_timeout = {RING_TIMEOUT}")
     text = text.replace("wrap_up = 10", f"wrap_up = {WRAP_UP}")
@@ -193,6 +198,45 @@ def seat_phones(
     )
 
 
+def move_clock(paths: Paths, to: str | None = None, by: float = 0.0) -> None:
+    """Move the test installation's clock: every process follows within a quarter second.
+    Only forward, so that no timer of a running process sees time go back."""
+    if to is not None:
+        moment = datetime.fromisoformat(to)
+        assert moment >= clock.now(), f"the clock moves forward only: {to} is in its past"
+        clock.set_installation_time(moment, paths.state)
+    else:
+        assert by >= 0, "the clock moves forward only"
+        clock.advance_installation_time(by, paths.state)
+
+
+async def ended_calls(
+    registry: RedList, since: datetime, count: int | None = None, within: float = 15.0
+) -> list[CallLeg]:
+    """The calls that entered since ``since`` (at least ``count`` of them), once every one has
+    its end recorded: records are written off the call's path, a moment after it ends."""
+    from sqlalchemy import select
+
+    from cdr.models import CallLeg
+
+    legs: list[CallLeg] = []
+
+    async def recorded() -> bool:
+        nonlocal legs
+        with registry.sessions() as session:
+            legs = list(
+                session.execute(
+                    select(CallLeg).where(CallLeg.entered_at >= since).order_by(CallLeg.entered_at)
+                ).scalars()
+            )
+            session.expunge_all()
+        enough = len(legs) >= (count or 1)
+        return enough and all(leg.ended_at is not None for leg in legs)
+
+    assert await eventually(recorded, within=within), f"calls since {since} not all recorded"
+    return legs
+
+
 async def eventually(
     check: Callable[[], Awaitable[bool]], within: float = 10.0, every: float = 0.1
 ) -> bool:
@@ -206,8 +250,20 @@ async def eventually(
         await asyncio.sleep(every)
 
 
+async def holds(check: Callable[[], Awaitable[bool]], during: float, every: float = 0.1) -> bool:
+    """Poll ``check`` for ``during`` seconds: true only if it held at every look (a state
+    that must last, such as a call that stays up while its application is down)."""
+    deadline = time.monotonic() + during
+    while time.monotonic() < deadline:
+        if not await check():
+            return False
+        await asyncio.sleep(every)
+    return await check()
+
+
 class EventLog:
-    """The events published on Redis pub/sub while a test runs (see queues.events)."""
+    """The events published on the bus while a test runs (see core.events). Leaving the
+    block waits until every call the log has seen start has published its end."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -224,6 +280,7 @@ class EventLog:
         redis = Redis.from_url(self.url)
         pubsub = redis.pubsub()
         await pubsub.subscribe(EVENTS)
+        await pubsub.get_message(timeout=5)  # subscribed: nothing published from now is missed
 
         async def listen() -> None:
             try:
@@ -232,7 +289,7 @@ class EventLog:
                     if message is not None:
                         self.events.append(json.loads(message["data"]))
             finally:
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
                 await redis.aclose()
 
         self._task = asyncio.create_task(listen())
@@ -240,7 +297,13 @@ class EventLog:
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._task is not None
-        await asyncio.sleep(0.3)  # the last events of the run are still on their way
+
+        async def every_call_ended() -> bool:
+            started = {e["caller"] for e in self.events if e["type"] == "caller-joined"}
+            ended = {e["caller"] for e in self.events if e["type"] == "call-ended"}
+            return started <= ended
+
+        await eventually(every_call_ended, within=10)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
@@ -253,8 +316,10 @@ class EventLog:
 @pytest.fixture(scope="session")
 def stack(site: Site, site_file: Path, paths: Paths) -> Iterator[Stack]:
     running = Stack(site, site_file, paths)
-    # the queues' hours must not depend on when the tests run: the app lives at an open moment
-    running.app_env = {"HOTLINE_CLOCK": OPEN_MOMENT}
+    # the queues' hours must not depend on when the tests run: the installation lives at an
+    # open moment (every process, this one included, reads the same clock)
+    paths.ensure()
+    clock.set_installation_time(datetime.fromisoformat(OPEN_MOMENT), paths.state)
     running.app_processes = 1
     try:
         running.up()

@@ -8,6 +8,7 @@ machine saves every step) at ``GET /api/calls/{call}/transfer``.
 (No ``from __future__ import annotations``: FastAPI must see the ``Actor`` dependency.)
 """
 
+import asyncio
 import json
 from typing import Annotated, Any
 
@@ -17,9 +18,11 @@ from redis.asyncio import Redis
 
 from core import clock
 from core.events import COMMANDS
-from transfer.machine import load
-from transfer.orders import Level, OrderError, WorkOrders
+from transfer.deadlines import Level
+from transfer.machine import status_from_json, status_key
+from transfer.orders import OrderError, WorkOrders
 from transfer.plan import PlanError, TransferPlan
+from transfer.routes import PLAN_CHANGED
 
 Number = Annotated[str, Field(pattern=r"^\+?[0-9]{3,20}$")]
 
@@ -67,6 +70,11 @@ async def request_transfer(
         raise HTTPException(503, "no application process is running; start it (hotline app)")
 
 
+async def transfer_status(redis: Redis, call: str) -> dict[str, object] | None:
+    """The latest transfer of a call as its machine saved it (None: none)."""
+    return status_from_json(await redis.get(status_key(call)))
+
+
 async def request_cancel(redis: Redis, call: str) -> None:
     """Ask the process that owns ``call`` to cancel its transfer if it still rings."""
     await redis.publish(COMMANDS, json.dumps({"call": call, "action": "cancel"}))
@@ -83,39 +91,53 @@ def router(plan: TransferPlan, orders: WorkOrders, redis: Redis, actor_of: Any) 
     def departments(_: Actor) -> list[dict[str, object]]:
         return plan.departments()
 
+    async def changed() -> None:
+        """Tell the application processes to read the plan again."""
+        await redis.publish(COMMANDS, json.dumps({"action": PLAN_CHANGED}))
+
     @api.put("/departments/{code}")
-    def put_department(code: str, body: DepartmentIn, _: Actor) -> dict[str, object]:
+    async def put_department(code: str, body: DepartmentIn, _: Actor) -> dict[str, object]:
         try:
-            return plan.put_department(code, body.name, body.numbers, body.days, body.periods)
+            department = await asyncio.to_thread(
+                plan.put_department, code, body.name, body.numbers, body.days, body.periods
+            )
         except PlanError as error:
             raise HTTPException(422, str(error)) from None
+        await changed()
+        return department
 
     @api.delete("/departments/{code}", status_code=204)
-    def delete_department(code: str, _: Actor) -> None:
+    async def delete_department(code: str, _: Actor) -> None:
         try:
-            removed = plan.remove_department(code)
+            removed = await asyncio.to_thread(plan.remove_department, code)
         except PlanError as error:
             raise HTTPException(409, str(error)) from None
         if not removed:
             raise HTTPException(404, f"no department {code}")
+        await changed()
 
     @api.get("/matters")
     def matters(_: Actor, search: str = "") -> list[dict[str, object]]:
         return plan.matters(search)
 
     @api.put("/matters/{code}")
-    def put_matter(code: str, body: MatterIn, _: Actor) -> dict[str, object]:
+    async def put_matter(code: str, body: MatterIn, _: Actor) -> dict[str, object]:
         if not code.isdigit() or len(code) > 6:
             raise HTTPException(422, "a matter code is 1 to 6 digits (seats key it)")
         try:
-            return plan.put_matter(code, body.name, body.department, body.numbers, body.script)
+            matter = await asyncio.to_thread(
+                plan.put_matter, code, body.name, body.department, body.numbers, body.script
+            )
         except PlanError as error:
             raise HTTPException(422, str(error)) from None
+        await changed()
+        return matter
 
     @api.delete("/matters/{code}", status_code=204)
-    def delete_matter(code: str, _: Actor) -> None:
-        if not plan.remove_matter(code):
+    async def delete_matter(code: str, _: Actor) -> None:
+        if not await asyncio.to_thread(plan.remove_matter, code):
             raise HTTPException(404, f"no matter {code}")
+        await changed()
 
     # --- transfers of live calls -----------------------------------------------------------
 
@@ -130,8 +152,8 @@ def router(plan: TransferPlan, orders: WorkOrders, redis: Redis, actor_of: Any) 
         return {"call": call, "status": f"/api/calls/{call}/transfer"}
 
     @api.get("/calls/{call}/transfer")
-    async def transfer_status(call: str, _: Actor) -> dict[str, object]:
-        status = await load(redis, call)
+    async def current_transfer(call: str, _: Actor) -> dict[str, object]:
+        status = await transfer_status(redis, call)
         if status is None:
             raise HTTPException(404, f"no transfer for call {call}")
         return status

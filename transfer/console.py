@@ -21,11 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from cdr.models import CallLeg
 from core import clock
 from core.site import Site
-from queues.api import LOGGED_OUT
-from queues.seats import SeatPool
+from queues.seats import LOGGED_OUT, SeatPool
 from redlist.models import Enterprise
-from transfer.api import request_cancel, request_transfer
-from transfer.machine import load
+from transfer.api import request_cancel, request_transfer, transfer_status
+from transfer.models import TransferRequest, WorkOrder
 from transfer.plan import TransferPlan
 
 PAGE = Path(__file__).with_name("static") / "console.html"
@@ -64,7 +63,9 @@ def router(
         seat_state = (await seats.states([seat_id]))[seat_id]
         call = str(seat_state.get("call") or "") or None
         caller = _caller(records, call) if call else None
-        transfer = await load(redis, call) if call else None
+        transfer = await transfer_status(redis, call) if call else None
+        if transfer is not None and transfer.get("state") == "ordered":
+            transfer["order"] = _order_of(records, str(transfer.get("request")))
         return {
             "seat": {"id": seat_id, "name": names[seat_id], **seat_state},
             "caller": caller,
@@ -107,6 +108,17 @@ def router(
         return (await seats.states([seat_id]))[seat_id]
 
     return api
+
+
+def _order_of(records: sessionmaker[Session], request: str) -> str | None:
+    """The number of the work order made for a transfer request (once it is written)."""
+    with records() as session:
+        number = session.execute(
+            select(WorkOrder.number)
+            .join(TransferRequest, TransferRequest.work_order_id == WorkOrder.id)
+            .where(TransferRequest.key == request)
+        ).scalar_one_or_none()
+        return str(number) if number else None
 
 
 def _caller(records: sessionmaker[Session], call: str) -> dict[str, Any] | None:

@@ -47,6 +47,8 @@ class TransferRequest(Base):
     __tablename__ = "transfer_requests"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), unique=True)
+    """The request's own name, made up by the call (its records refer to it by that)."""
     caller_channel: Mapped[str] = mapped_column(String(64), index=True)
     linkedid: Mapped[str | None] = mapped_column(String(64), index=True)
     seat_id: Mapped[str | None] = mapped_column(String(16), index=True)

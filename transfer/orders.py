@@ -1,10 +1,6 @@
 """Work orders: what a department must answer, and by when, counted in its working time.
 
-**Levels and deadlines.** ``second-urgent`` (a transfer nobody answered, or a department
-that was closed): 24 hours of the department's working time. ``immediate``: 2 hours of
-working time. ``3-days``, ``7-days``, ``15-days``: the close of the 3rd, 7th, 15th working
-day after the day the order was made. Working time follows the department's schedule,
-Chinese public holidays and make-up working days.
+**Levels and deadlines**: :mod:`transfer.deadlines`.
 
 **States.** ``open`` → ``accepted`` (the department took it) → ``replied`` (it answered the
 company and reported back to the hotline: both texts are kept, the dual feedback) →
@@ -15,7 +11,7 @@ company and reported back to the hotline: both texts are kept, the dual feedback
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,17 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core import clock
 from core.events import publish
-from core.worktime import Schedule
+from transfer.deadlines import Level, deadline
 from transfer.models import Department, WorkOrder
 from transfer.plan import schedule_of
-
-
-class Level(StrEnum):
-    IMMEDIATE = "immediate"
-    THREE_DAYS = "3-days"
-    SEVEN_DAYS = "7-days"
-    FIFTEEN_DAYS = "15-days"
-    SECOND_URGENT = "second-urgent"
 
 
 class State(StrEnum):
@@ -59,14 +47,46 @@ class OrderError(ValueError):
     """An order action that cannot be taken; the message says why."""
 
 
-def deadline(level: Level, created: datetime, hours: Schedule) -> datetime:
-    """When an order of ``level`` made at ``created`` is due, in the department's time."""
-    if level is Level.SECOND_URGENT:
-        return hours.add_open_time(created, timedelta(hours=24))
-    if level is Level.IMMEDIATE:
-        return hours.add_open_time(created, timedelta(hours=2))
-    days = {Level.THREE_DAYS: 3, Level.SEVEN_DAYS: 7, Level.FIFTEEN_DAYS: 15}[level]
-    return hours.add_open_days(created, days)
+def make_order(
+    session: Session,
+    timezone: ZoneInfo,
+    department: str,
+    level: Level,
+    reason: str,
+    at: datetime,
+    *,
+    matter: str | None = None,
+    enterprise_id: int | None = None,
+    caller_number: str | None = None,
+    caller_channel: str | None = None,
+    transfer_request_id: int | None = None,
+) -> WorkOrder:
+    """Add a new order to ``session``, numbered ``WO<local day>-<n>`` and due by its level in
+    the department's working time."""
+    owner = session.get(Department, department)
+    if owner is None:
+        raise OrderError(f"unknown department '{department}'")
+    local_day = at.astimezone(timezone).strftime("%Y%m%d")
+    made_today = session.execute(
+        select(func.count()).where(WorkOrder.number.like(f"WO{local_day}-%"))
+    ).scalar_one()
+    order = WorkOrder(
+        number=f"WO{local_day}-{made_today + 1:04d}",
+        department_code=department,
+        matter_code=matter,
+        level=level.value,
+        reason=reason,
+        state=State.OPEN.value,
+        enterprise_id=enterprise_id,
+        caller_number=caller_number,
+        caller_channel=caller_channel,
+        transfer_request_id=transfer_request_id,
+        created_at=at,
+        deadline_at=deadline(level, at, schedule_of(owner, timezone)),
+    )
+    session.add(order)
+    session.flush()
+    return order
 
 
 class WorkOrders:
@@ -94,29 +114,19 @@ class WorkOrders:
     ) -> dict[str, Any]:
         """Make an order for a department, due by its level in the department's time."""
         with self.sessions.begin() as session:
-            owner = session.get(Department, department)
-            if owner is None:
-                raise OrderError(f"unknown department '{department}'")
-            local_day = at.astimezone(self.timezone).strftime("%Y%m%d")
-            made_today = session.execute(
-                select(func.count()).where(WorkOrder.number.like(f"WO{local_day}-%"))
-            ).scalar_one()
-            order = WorkOrder(
-                number=f"WO{local_day}-{made_today + 1:04d}",
-                department_code=department,
-                matter_code=matter,
-                level=level.value,
-                reason=reason,
-                state=State.OPEN.value,
+            order = make_order(
+                session,
+                self.timezone,
+                department,
+                level,
+                reason,
+                at,
+                matter=matter,
                 enterprise_id=enterprise_id,
                 caller_number=caller_number,
                 caller_channel=caller_channel,
                 transfer_request_id=transfer_request_id,
-                created_at=at,
-                deadline_at=deadline(level, at, schedule_of(owner, self.timezone)),
             )
-            session.add(order)
-            session.flush()
             return order.as_dict()
 
     def get(self, number: str) -> dict[str, Any] | None:

@@ -7,7 +7,6 @@ edits are never overwritten by a restart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
@@ -15,25 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.site import Site
 from core.worktime import DayRule, Period, Schedule
+from transfer.machine import Route
 from transfer.models import Department, Matter
 
 
 class PlanError(ValueError):
     """A plan change that cannot be made; the message says why."""
-
-
-@dataclass(frozen=True)
-class Route:
-    """Where a transfer for one matter goes."""
-
-    matter: str
-    matter_name: str
-    department: str
-    department_name: str
-    numbers: tuple[str, ...]
-    """In forwarding order: the matter's own numbers if it has any, else the department's."""
-    hours: Schedule
-    script: str
 
 
 def schedule_of(department: Department, timezone: ZoneInfo) -> Schedule:
@@ -105,15 +91,28 @@ class TransferPlan:
                 return None
             department = session.get(Department, matter.department_code)
             assert department is not None
-            return Route(
-                matter=matter.code,
-                matter_name=matter.name,
-                department=department.code,
-                department_name=department.name,
-                numbers=tuple(matter.numbers or department.numbers),
-                hours=schedule_of(department, self.timezone),
-                script=matter.script,
-            )
+            return self._route(matter, department)
+
+    def routes(self) -> dict[str, Route]:
+        """Every matter's route (what the application keeps in memory)."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Matter, Department).join(
+                    Department, Matter.department_code == Department.code
+                )
+            ).all()
+            return {matter.code: self._route(matter, department) for matter, department in rows}
+
+    def _route(self, matter: Matter, department: Department) -> Route:
+        return Route(
+            matter=matter.code,
+            matter_name=matter.name,
+            department=department.code,
+            department_name=department.name,
+            numbers=tuple(matter.numbers or department.numbers),
+            hours=schedule_of(department, self.timezone),
+            script=matter.script,
+        )
 
     # --- reading and editing (the admin API) ------------------------------------------------
 

@@ -16,9 +16,10 @@ from hotline.schema import migrate
 from redlist import registry
 from redlist.directory import CALLERS, CallerKind
 from redlist.importer import ImportRefused
-from redlist.models import Enterprise, RedListAudit, RedListTier
+from redlist.models import Enterprise, RedListAudit
 from redlist.service import RedList
 from redlist.synthetic import credit_code, csv_bytes, landline, rows
+from redlist.tiers import RedListTier
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ in Asia/Shanghai, and every figure carries its numerator and denominator."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from datetime import UTC, date, datetime, timedelta
@@ -30,8 +29,9 @@ from cdr.retention import delete_old_details
 from cdr.rollups import Rollups
 from core.worktime import DayRule, Schedule
 from core.worktime import Period as Opening
-from transfer.plan import Route
-from transfer.records import TransferRecorder
+from tests.unit.transfers import record_transfer
+from transfer.machine import Route
+from transfer.recorder import TransferRecords
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TAX = Route(
@@ -45,50 +45,38 @@ TAX = Route(
 )
 
 
-async def _request(
-    recorder: TransferRecorder,
+def _request(
+    recorder: tuple[sessionmaker[Session], TransferRecords],
     at: datetime,
     dials: list[tuple[str, str]],
     outcome: str,
     in_hours: bool = True,
     route: Route = TAX,
 ) -> None:
-    """One transfer request as the dialler records it: its dials, then its outcome."""
-    request = await recorder.requested("caller", "linked", "1001", route, in_hours, "keypad", at)
-    answered = None
-    for position, (number, dial_outcome) in enumerate(dials, start=1):
-        channel = f"spec-{request}-{position}"
-        await recorder.attempt_started(request, position, number, channel, at)
-        await recorder.attempt_ended(channel, dial_outcome, at + timedelta(seconds=3))
-        answered = number if dial_outcome == "answered" else answered
-    await recorder.finished(request, outcome, at + timedelta(seconds=4), answered)
-    await recorder.finished(request, outcome, at + timedelta(seconds=5), answered)  # once only
+    """One transfer request as the call records it: its dials, then its outcome."""
+    factory, records = recorder
+    record_transfer(factory, records, at, route, dials, outcome, in_hours)
 
 
 def test_the_connect_rate_counts_each_request_once_and_equals_the_details(
     factory: sessionmaker[Session],
 ) -> None:
-    recorder = TransferRecorder(factory, Rollups(SHANGHAI))
+    recorder = (factory, TransferRecords(Rollups(SHANGHAI), SHANGHAI))
     morning = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
     first, second = "02161001001", "02161001002"
 
-    async def record() -> None:
-        for n in range(6):  # answered on the first number
-            await _request(
-                recorder, morning + timedelta(minutes=n), [(first, "answered")], "answered"
-            )
-        for n in range(2):  # busy, then the busy-forward number answered
-            await _request(
-                recorder,
-                morning + timedelta(hours=1, minutes=n),
-                [(first, "busy"), (second, "answered")],
-                "answered",
-            )
-        await _request(recorder, morning, [(first, "no-answer"), (second, "busy")], "failed")
-        await _request(recorder, morning, [(first, "unavailable"), (second, "rejected")], "failed")
-        await _request(recorder, morning, [], "closed", in_hours=False)
-
-    asyncio.run(record())
+    for n in range(6):  # answered on the first number
+        _request(recorder, morning + timedelta(minutes=n), [(first, "answered")], "answered")
+    for n in range(2):  # busy, then the busy-forward number answered
+        _request(
+            recorder,
+            morning + timedelta(hours=1, minutes=n),
+            [(first, "busy"), (second, "answered")],
+            "answered",
+        )
+    _request(recorder, morning, [(first, "no-answer"), (second, "busy")], "failed")
+    _request(recorder, morning, [(first, "unavailable"), (second, "rejected")], "failed")
+    _request(recorder, morning, [], "closed", in_hours=False)
     period = Period(date(2026, 11, 23), date(2026, 11, 23), SHANGHAI)
     with factory() as session:
         by_department = connect_rate(session, period, "department")
@@ -125,16 +113,13 @@ def test_the_connect_rate_counts_each_request_once_and_equals_the_details(
 def test_report_days_are_cut_at_midnight_in_shanghai_not_utc(
     factory: sessionmaker[Session],
 ) -> None:
-    recorder = TransferRecorder(factory, Rollups(SHANGHAI))
+    recorder = (factory, TransferRecords(Rollups(SHANGHAI), SHANGHAI))
     before_midnight = datetime(2026, 11, 22, 15, 59, tzinfo=UTC)  # 23:59 on the 22nd there
     after_midnight = datetime(2026, 11, 22, 16, 1, tzinfo=UTC)  # 00:01 on the 23rd there
 
-    async def record() -> None:
-        await _request(recorder, before_midnight, [("02161001001", "answered")], "answered")
-        await _request(recorder, after_midnight, [("02161001001", "busy")], "failed")
-        await _request(recorder, after_midnight, [("02161001001", "answered")], "answered")
-
-    asyncio.run(record())
+    _request(recorder, before_midnight, [("02161001001", "answered")], "answered")
+    _request(recorder, after_midnight, [("02161001001", "busy")], "failed")
+    _request(recorder, after_midnight, [("02161001001", "answered")], "answered")
     period = Period(date(2026, 11, 22), date(2026, 11, 23), SHANGHAI)
     assert period.utc_bounds() == (
         datetime(2026, 11, 21, 16, 0, tzinfo=UTC),
@@ -153,15 +138,12 @@ def test_report_days_are_cut_at_midnight_in_shanghai_not_utc(
 
 
 def test_a_report_is_the_same_in_csv_and_in_the_terminal(factory: sessionmaker[Session]) -> None:
-    recorder = TransferRecorder(factory, Rollups(SHANGHAI))
+    recorder = (factory, TransferRecords(Rollups(SHANGHAI), SHANGHAI))
     at = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
 
-    async def record() -> None:
-        await _request(recorder, at, [("02161001001", "answered")], "answered")
-        await _request(recorder, at, [("02161001001", "busy")], "failed")
-        await _request(recorder, at, [("02161001001", "busy")], "failed")
-
-    asyncio.run(record())
+    _request(recorder, at, [("02161001001", "answered")], "answered")
+    _request(recorder, at, [("02161001001", "busy")], "failed")
+    _request(recorder, at, [("02161001001", "busy")], "failed")
     period = Period(date(2026, 11, 23), date(2026, 11, 23), SHANGHAI)
     with factory() as session:
         report = connect_rate(session, period)
@@ -222,16 +204,13 @@ def test_a_period_that_makes_no_sense_is_refused_with_a_reason() -> None:
 def test_retention_deletes_old_details_and_keeps_the_figures(
     factory: sessionmaker[Session],
 ) -> None:
-    recorder = TransferRecorder(factory, Rollups(SHANGHAI))
+    recorder = (factory, TransferRecords(Rollups(SHANGHAI), SHANGHAI))
     old = datetime(2025, 3, 3, 10, 0, tzinfo=SHANGHAI)
     recent = datetime(2026, 11, 20, 10, 0, tzinfo=SHANGHAI)
 
-    async def record() -> None:
-        await _request(recorder, old, [("02161001001", "answered")], "answered")
-        await _request(recorder, old, [("02161001001", "busy")], "failed")
-        await _request(recorder, recent, [("02161001001", "answered")], "answered")
-
-    asyncio.run(record())
+    _request(recorder, old, [("02161001001", "answered")], "answered")
+    _request(recorder, old, [("02161001001", "busy")], "failed")
+    _request(recorder, recent, [("02161001001", "answered")], "answered")
     year = Period(date(2025, 1, 1), date(2025, 12, 31), SHANGHAI)
     with factory() as session:
         before = connect_rate(session, year).total

@@ -26,8 +26,9 @@ from core.site import Site
 from core.stores import database_url
 from hotline.schema import migrate
 from hotline.web import create_app
+from tests.unit.transfers import record_transfer
 from transfer.plan import TransferPlan
-from transfer.records import TransferRecorder
+from transfer.recorder import TransferRecords
 
 
 @pytest.fixture
@@ -56,25 +57,32 @@ def _record_transfers(site: Site, paths: Paths, redis_url: str) -> str:
     assert route is not None
     now = datetime.now(site.timezone).replace(microsecond=0)
 
-    async def record() -> None:
+    records = TransferRecords(Rollups(site.timezone), site.timezone)
+
+    async def count_live(outcomes: tuple[str, ...]) -> None:
         redis = AsyncRedis.from_url(redis_url)
-        recorder = TransferRecorder(
-            factory, Rollups(site.timezone), LiveRates(redis, site.timezone)
-        )
-        for n, outcome in enumerate(("answered", "answered", "failed")):
-            at = now - timedelta(seconds=30 - n)
-            request = await recorder.requested(
-                f"caller-{n}", f"call-{n}", "1001", route, True, "api", at
-            )
-            channel = f"spec-{n}"
-            await recorder.attempt_started(request, 1, route.numbers[0], channel, at)
+        live = LiveRates(redis, site.timezone)
+        for outcome in outcomes:
+            await live.request_decided(route.department, route.matter, True, outcome)
             dial = "answered" if outcome == "answered" else "busy"
-            await recorder.attempt_ended(channel, dial, at + timedelta(seconds=2))
-            answered = route.numbers[0] if outcome == "answered" else None
-            await recorder.finished(request, outcome, at + timedelta(seconds=2), answered)
+            await live.dial_ended(route.numbers[0], True, dial)
         await redis.aclose()
 
-    asyncio.run(record())
+    outcomes = ("answered", "answered", "failed")
+    for n, outcome in enumerate(outcomes):
+        at = now - timedelta(seconds=30 - n)
+        dial = "answered" if outcome == "answered" else "busy"
+        record_transfer(
+            factory,
+            records,
+            at,
+            route,
+            [(route.numbers[0], dial)],
+            outcome,
+            caller=f"caller-{n}",
+            linkedid=f"call-{n}",
+        )
+    asyncio.run(count_live(outcomes))
     return now.date().isoformat()
 
 

@@ -13,7 +13,7 @@ import pytest
 from core.site import SiteError, load_site, parse_site
 from tests.conftest import EXAMPLE_SITE
 
-Mutation = Callable[[dict[str, Any]], None]
+Mutation = Callable[[dict[str, Any]], object]
 
 
 def _example() -> dict[str, Any]:

@@ -17,16 +17,17 @@ from core.events import EVENTS
 from core.site import Site
 from core.worktime import DayRule, Period, Schedule
 from hotline.schema import migrate
-from transfer.dialer import attempt_outcome
+from transfer.deadlines import Level
 from transfer.keys import CancelTransfer, LeaveCall, MoveCaller, SeatKeypad, StartTransfer
 from transfer.machine import (
     TRANSITIONS,
-    TransferEvent,
+    Move,
     TransferState,
     TransferStatus,
     TransitionRefused,
+    attempt_outcome,
 )
-from transfer.orders import Level, OrderError, WorkOrders
+from transfer.orders import OrderError, WorkOrders
 from transfer.plan import TransferPlan
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -37,42 +38,42 @@ TAX_HOURS = Schedule(
 )
 
 
-def _at(*args: int) -> datetime:
-    return datetime(*args, tzinfo=SHANGHAI)  # type: ignore[misc]
+def _at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=SHANGHAI)
 
 
 # --- the state machine -------------------------------------------------------------------
 
 
 def test_a_transfer_moves_only_by_the_table() -> None:
-    status = TransferStatus(1, "call", "901", "tax", ["A", "B"])
-    for event in (
-        TransferEvent.OPEN,
-        TransferEvent.DIALED,
-        TransferEvent.FORWARD,
-        TransferEvent.DIALED,
-        TransferEvent.ANSWERED,
-        TransferEvent.SEAT_GONE,
-        TransferEvent.SPECIALIST_GONE,
+    status = TransferStatus("r1", "call", "901", "tax", ["A", "B"])
+    for move in (
+        Move.OPEN,
+        Move.DIALED,
+        Move.FORWARD,
+        Move.DIALED,
+        Move.ANSWERED,
+        Move.SEAT_GONE,
+        Move.SPECIALIST_GONE,
     ):
-        status.apply(event)
+        status.apply(move)
     assert status.state is TransferState.ENDED
     assert status.history[0] == "requested --open--> dialing"
     # every pair not in the table is refused, whatever the state
     for state in TransferState:
-        for event in TransferEvent:
+        for move in Move:
             status.state = state
-            if (state, event) in TRANSITIONS:
-                status.apply(event)
+            if (state, move) in TRANSITIONS:
+                status.apply(move)
             else:
                 with pytest.raises(TransitionRefused):
-                    status.apply(event)
+                    status.apply(move)
 
 
 def test_a_status_survives_its_trip_through_redis_json() -> None:
-    status = TransferStatus(7, "call", "901", "tax", ["A", "B"], attempt=2)
-    status.apply(TransferEvent.OPEN)
-    again = TransferStatus.from_dict(json.loads(status.to_json()))
+    status = TransferStatus("r7", "call", "901", "tax", ["A", "B"], attempt=2)
+    status.apply(Move.OPEN)
+    again = TransferStatus.from_dict(json.loads(status.to_json(1_795_000_000.0)))
     assert again == status and again.number == "B" and not again.numbers_left
 
 
@@ -191,7 +192,7 @@ def test_overdue_orders_are_marked_once_with_a_reminder_event(
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.3)
             if message is not None:
                 events.append(json.loads(message["data"]))
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
         await redis.aclose()
         assert first == [late["number"]]
         return first, again, events

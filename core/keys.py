@@ -1,0 +1,99 @@
+"""Every Redis key and channel of the hotline, in one place.
+
+Redis is the one truth for what changes call by call and is shared by every process: the
+waiting lines, the seats, transfers in progress, live figures, the caller directory and
+which application process is alive.
+"""
+
+from __future__ import annotations
+
+# --- the event bus and commands ----------------------------------------------------------
+EVENTS = "hotline:events"
+"""Pub/sub: every step of every call, for dashboards and anyone listening (core.events)."""
+COMMANDS = "hotline:commands"
+"""Pub/sub: commands for live calls from the API; the process owning the call obeys."""
+
+
+def offers(app: str) -> str:
+    """Pub/sub: seats offered to the callers an application process serves."""
+    return f"hotline:offers:{app}"
+
+
+# --- the waiting lines (queues.line) -----------------------------------------------------
+def line_waiting(queue: str) -> str:
+    """Sorted set: caller channel → effective arrival (the order they are served in)."""
+    return f"hotline:line:{queue}:waiting"
+
+
+def line_ringing(queue: str) -> str:
+    """Hash: caller channel → the seat offered to it and being rung."""
+    return f"hotline:line:{queue}:ringing"
+
+
+def line_owners(queue: str) -> str:
+    """Hash: caller channel → the application process that serves it (offers go there)."""
+    return f"hotline:line:{queue}:owners"
+
+
+def line_tried(queue: str, caller: str) -> str:
+    """Set: the seats already rung for this caller in its current round."""
+    return f"hotline:line:{queue}:tried:{caller}"
+
+
+def line_tried_prefix(queue: str) -> str:
+    return f"hotline:line:{queue}:tried:"
+
+
+# --- the seats (queues.seats) ------------------------------------------------------------
+SEATS_IDLE = "hotline:seats:idle"
+"""Sorted set: every seat not busy → since when (the longest idle comes first)."""
+SEATS_BUSY = "hotline:seats:busy"
+"""Hash: seat → the call it is busy with."""
+SEATS_PAUSED = "hotline:seats:paused"
+"""Hash: seat → why it is paused (``logged-out`` is a pause too)."""
+SEATS_RESTING = "hotline:seats:resting"
+"""Sorted set: seat → until when it is offered no call (wrap-up, unreachable phone)."""
+
+
+SEAT_QUEUES = "hotline:seats:queues"
+"""Hash: seat → the queues it serves, comma-separated (from the site file)."""
+
+
+def queue_seats(queue: str) -> str:
+    """Set: the seats that serve a queue (from the site file)."""
+    return f"hotline:queue:{queue}:seats"
+
+
+# --- calls -------------------------------------------------------------------------------
+def transfer_status(call: str) -> str:
+    """String (JSON): the latest transfer of a call, step by step (transfer.machine)."""
+    return f"hotline:transfer:{call}"
+
+
+SURVEYING = "hotline:surveying"
+"""Set: callers being asked to rate their call (a takeover must not queue them again)."""
+
+
+def watcher(caller: str) -> str:
+    """String: the process watching a connected call it adopted from a dead peer."""
+    return f"hotline:watcher:{caller}"
+
+
+# --- the application processes (ari_app.presence) ----------------------------------------
+def heartbeat(app: str) -> str:
+    """String with a short time to live: the process is alive (pid and whether it serves)."""
+    return f"hotline:apps:{app}"
+
+
+def takeover(app: str) -> str:
+    """String: the lock held while an application's calls are taken over."""
+    return f"hotline:takeover:{app}"
+
+
+# --- figures (cdr.live) and the caller directory (redlist.directory) ---------------------
+LIVE_PREFIX = "hotline:live"
+"""Hashes ``hotline:live:<in|off>:<dimension>:<value>:<b|d>:<bucket or day>``."""
+ALERTS = "hotline:alerts"
+"""Hash: department → the connect-rate alert raised for it (JSON)."""
+CALLERS = "hotline:callers"
+"""Hash: normalised phone number → the registered company (the front door's directory)."""

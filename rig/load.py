@@ -1,0 +1,148 @@
+"""Load for benchmarks: many calls at a rate from one SIPp process, and answering phones
+that each take the calls of many seats.
+
+The rig's orchestrator runs one SIPp process per caller, which suits scenarios of a few
+calls; at tens of calls a second those processes would cost the machine more than the PBX
+does. Here one SIPp process places every call of a step at the given rate (the calling and
+dialled numbers of each call from an injection file), and each answering SIPp process takes
+every call to the seats whose contact names its port. Every phone sends a tone as RTP, and
+every caller holds until the far end hangs up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from rig import media, sipp
+
+SIPP = "sipp"
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What the callers of one step saw."""
+
+    placed: int
+    answered: int
+    ended_cleanly: int
+    """Answered, and hung up by the far end as a seat does."""
+
+
+class LoadRig:
+    """Answering phones and rate-driven callers; every SIPp process is killed on exit."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        pbx: tuple[str, int],
+        caller_ip: str = "127.0.0.2",
+        phone_ip: str = "127.0.0.1",
+        first_port: int = 41000,
+    ) -> None:
+        self.workdir = workdir
+        self.pbx = pbx
+        self.caller_ip = caller_ip
+        self.phone_ip = phone_ip
+        self._ports = itertools.count(first_port, 4)
+        self._processes: list[asyncio.subprocess.Process] = []
+        self._steps = itertools.count(1)
+        workdir.mkdir(parents=True, exist_ok=True)
+
+    async def __aenter__(self) -> LoadRig:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    def _tone(self, seconds: float) -> str:
+        path = self.workdir / f"tone-{int(seconds)}s.pcap"
+        if not path.exists():
+            media.tone_pcap(path, seconds)
+        return str(path)
+
+    async def answer_on(self, ports: list[int], answer_after: float, hold: float) -> None:
+        """Answering phones on these SIP ports: ring ``answer_after`` s, talk, hang up
+        after ``hold`` s."""
+        talk = sipp.Talk(self._tone(hold + 1), int(hold * 1000))
+        scenario = self.workdir / "answer.xml"
+        scenario.write_text(sipp.answerer(talk, int(answer_after * 1000)))
+        for port in ports:
+            await self._spawn(
+                [
+                    SIPP, "-sf", str(scenario), "-i", self.phone_ip, "-p", str(port),
+                    "-mp", str(next(self._ports)), "-cp", str(next(self._ports)),
+                    "-nostdin", "-l", "10000",
+                ],
+                self.workdir / f"phone-{port}.stderr",
+            )  # fmt: skip
+        await asyncio.sleep(0.3)  # they bind before calls come
+
+    async def place(
+        self, calls: list[tuple[str, str]], rate: float, wait: float = 120.0
+    ) -> LoadReport:
+        """Place ``calls`` (calling number, dialled number) at ``rate`` a second from one
+        SIPp process; return when every one has ended (or ``wait`` s after the last)."""
+        step = next(self._steps)
+        folder = self.workdir / f"step-{step}"
+        folder.mkdir()
+        lines = "SEQUENTIAL\n" + "".join(f"{number};{dialled};\n" for number, dialled in calls)
+        (folder / "calls.csv").write_text(lines)
+        talk = sipp.Talk(self._tone(wait + 5), None, wait_ms=int(wait * 1000))
+        (folder / "caller.xml").write_text(sipp.load_caller(talk))
+        log = folder / "calls.log"
+        host, port = self.pbx
+        process = await self._spawn(
+            [
+                SIPP, f"{host}:{port}", "-sf", str(folder / "caller.xml"),
+                "-inf", str(folder / "calls.csv"), "-i", self.caller_ip,
+                "-p", str(next(self._ports)), "-mp", str(next(self._ports)),
+                "-cp", str(next(self._ports)), "-r", f"{rate:g}", "-rp", "1000",
+                "-m", str(len(calls)), "-l", "10000", "-nostdin",
+                "-timeout", f"{int(len(calls) / rate + wait + 30)}s",
+                "-trace_logs", "-log_file", str(log),
+            ],
+            folder / "caller.stderr",
+        )  # fmt: skip
+        await process.wait()
+        events: dict[str, set[str]] = {}
+        for line in log.read_text(errors="replace").splitlines():
+            parts = line.split()
+            if len(parts) == 2:
+                events.setdefault(parts[1], set()).add(parts[0])
+        answered = sum(1 for seen in events.values() if "answered" in seen)
+        clean = sum(1 for seen in events.values() if {"answered", "remote-hangup"} <= seen)
+        return LoadReport(len(calls), answered, clean)
+
+    async def _spawn(self, argv: list[str], stderr_file: Path) -> asyncio.subprocess.Process:
+        stderr = os.open(stderr_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,
+            )
+        finally:
+            os.close(stderr)
+        self._processes.append(process)
+        return process
+
+    async def stop(self) -> None:
+        """Kill every SIPp process of this rig."""
+        for process in self._processes:
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(process.wait(), 2)
+        self._processes.clear()
