@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -14,6 +13,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from ari_app.client import Ari
+from core import clock
 from core.secrets import Secrets
 from hotline.stack import Stack
 from redlist.service import RedList
@@ -48,7 +48,7 @@ def _close(colour: tuple[int, int, int], hex_colour: str) -> bool:
 async def test_the_console_starts_a_transfer_and_shows_it_answered(
     rig: Rig, ari: Ari, stack: Stack, registry: RedList, one_seat: str, web: str
 ) -> None:
-    since = datetime.now(UTC)
+    since = clock.now()
     token = Secrets.load_or_create(stack.paths.secrets_file).console_token(one_seat)
     # a seat's token opens its own console and nothing else
     async with httpx.AsyncClient(base_url=web) as client:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
 from sqlalchemy import select
 
 from cdr.models import CallLeg
+from core import clock
 from core.db import make_engine, sessions
 from core.stores import database_url
 from hotline.stack import Stack
@@ -55,7 +56,7 @@ def answered_by_a_seat(report: RigReport) -> None:
 async def test_callers_are_recognised_and_reach_stasis_with_their_tier(
     rig: Rig, stack: Stack, registry: RedList
 ) -> None:
-    since = datetime.now(UTC)
+    since = clock.now()
     scenario = Scenario(
         "front-door",
         seat_phones(stack.site),
@@ -109,7 +110,7 @@ GARBAGE = (
 async def test_garbage_caller_ids_never_break_the_call(
     rig: Rig, stack: Stack, registry: RedList
 ) -> None:
-    since = datetime.now(UTC)
+    since = clock.now()
     callers = tuple(
         CallerSpec(
             spec.number, at=i * 0.3, hold=None, display=spec.display, keys=(KeyPress(0.8, "1"),)
@@ -127,7 +128,7 @@ async def test_garbage_caller_ids_never_break_the_call(
 async def test_with_the_front_door_down_calls_reach_stasis_within_two_seconds(
     rig: Rig, stack: Stack, registry: RedList
 ) -> None:
-    since = datetime.now(UTC)
+    since = clock.now()
     stack.stop_front_door()
     try:
         report = await rig.run(
@@ -147,7 +148,7 @@ async def test_with_the_front_door_down_calls_reach_stasis_within_two_seconds(
 async def test_with_the_app_down_asterisk_queues_the_call_with_its_priority(
     rig: Rig, stack: Stack, registry: RedList
 ) -> None:
-    since = datetime.now(UTC)
+    since = clock.now()
     stack.stop_app()
     seen: list[str] = []
 

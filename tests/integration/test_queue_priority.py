@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import select
 
 from ari_app.client import Ari
-from cdr.models import CallLeg
+from core import clock
 from core.stores import redis_url
 from hotline import services
 from hotline.stack import Stack
@@ -20,7 +19,7 @@ from queues.line import WaitingLine
 from redlist.service import RedList
 from redlist.synthetic import landline
 from rig.orchestrator import CallerSpec, Rig, Scenario
-from tests.conftest import HEAD_START, eventually, seat_phones
+from tests.conftest import HEAD_START, ended_calls, eventually, seat_phones
 
 pytestmark = pytest.mark.pbx
 
@@ -28,20 +27,18 @@ RED = landline(0)  # a key firm in the sample registry
 PLAIN = (landline(1), landline(3), landline(5))
 
 
-def answer_order(registry: RedList, since: datetime) -> list[str]:
-    with registry.sessions() as session:
-        legs = session.execute(
-            select(CallLeg)
-            .where(CallLeg.entered_at >= since, CallLeg.answered_at.is_not(None))
-            .order_by(CallLeg.answered_at)
-        ).scalars()
-        return [leg.caller_number for leg in legs]
+async def answer_order(registry: RedList, since: datetime, calls: int) -> list[str]:
+    """The callers since ``since`` in the order a seat answered them (once all ``calls``
+    are recorded to their end)."""
+    legs = await ended_calls(registry, since, count=calls)
+    answered = sorted((leg.answered_at, leg.caller_number) for leg in legs if leg.answered_at)
+    return [number for _, number in answered]
 
 
 async def test_a_red_list_firm_arriving_last_is_answered_first(
     rig: Rig, stack: Stack, registry: RedList, one_seat: str
 ) -> None:
-    since = datetime.now(UTC)
+    since = clock.now()
     phones = tuple(p for p in seat_phones(stack.site, hold=4.0) if p.name == one_seat)
     callers = (
         CallerSpec(PLAIN[0], at=0.0, hold=None),  # takes the seat
@@ -51,13 +48,13 @@ async def test_a_red_list_firm_arriving_last_is_answered_first(
     )
     report = await rig.run(Scenario("red-first", phones, callers))
     assert all(caller.exit_code == 0 for caller in report.callers), report.render()
-    assert answer_order(registry, since) == [PLAIN[0], RED, PLAIN[1], PLAIN[2]]
+    assert await answer_order(registry, since, 4) == [PLAIN[0], RED, PLAIN[1], PLAIN[2]]
 
 
 async def test_a_caller_who_waited_past_the_head_start_goes_before_a_red_list_firm(
     rig: Rig, stack: Stack, registry: RedList, one_seat: str
 ) -> None:
-    since = datetime.now(UTC)
+    since = clock.now()
     talk = HEAD_START + 3.0
     phones = tuple(p for p in seat_phones(stack.site, hold=talk) if p.name == one_seat)
     callers = (
@@ -67,13 +64,13 @@ async def test_a_caller_who_waited_past_the_head_start_goes_before_a_red_list_fi
     )
     report = await rig.run(Scenario("aging", phones, callers))
     assert all(caller.exit_code == 0 for caller in report.callers), report.render()
-    assert answer_order(registry, since) == [PLAIN[0], PLAIN[1], RED]
+    assert await answer_order(registry, since, 3) == [PLAIN[0], PLAIN[1], RED]
 
 
 async def test_a_caller_who_hangs_up_while_waiting_is_recorded_as_abandoned(
     rig: Rig, ari: Ari, stack: Stack, registry: RedList, one_seat: str
 ) -> None:
-    since = datetime.now(UTC)
+    since = clock.now()
     phones = tuple(p for p in seat_phones(stack.site, hold=6.0) if p.name == one_seat)
     callers = (
         CallerSpec(PLAIN[0], at=0.0, hold=None),  # holds the only seat
@@ -81,10 +78,8 @@ async def test_a_caller_who_hangs_up_while_waiting_is_recorded_as_abandoned(
     )
     report = await rig.run(Scenario("abandon", phones, callers))
     assert all(caller.exit_code == 0 for caller in report.callers), report.render()
-    with registry.sessions() as session:
-        leg = session.execute(
-            select(CallLeg).where(CallLeg.entered_at >= since, CallLeg.caller_number == PLAIN[1])
-        ).scalar_one()
+    legs = await ended_calls(registry, since, count=2)
+    (leg,) = [leg for leg in legs if leg.caller_number == PLAIN[1]]
     assert (leg.outcome, leg.seat_id) == ("abandoned", None)
     assert leg.wait_seconds is not None and 2.5 < leg.wait_seconds < 4.5
 
@@ -101,9 +96,9 @@ async def test_a_caller_who_hangs_up_while_waiting_is_recorded_as_abandoned(
 
 
 async def test_callers_waiting_when_the_app_is_killed_are_still_served(
-    rig: Rig, stack: Stack, registry: RedList, one_seat: str
+    rig: Rig, ari: Ari, stack: Stack, registry: RedList, one_seat: str
 ) -> None:
-    since = datetime.now(UTC)
+    since = clock.now()
     phones = tuple(p for p in seat_phones(stack.site, hold=8.0) if p.name == one_seat)
     callers = (
         CallerSpec(PLAIN[0], at=0.0, hold=None),  # talking through the restart
@@ -111,11 +106,16 @@ async def test_callers_waiting_when_the_app_is_killed_are_still_served(
         CallerSpec(RED, at=1.5, hold=None),
     )
     playing = asyncio.create_task(rig.run(Scenario("killed-while-waiting", phones, callers)))
-    await asyncio.sleep(3.0)  # one caller talking, two waiting
+
+    async def one_talking_two_waiting() -> bool:
+        bridges, channels = await ari.bridges(), await ari.channels()
+        talking = any(len(bridge["channels"]) == 2 for bridge in bridges)
+        return talking and len(channels) >= len(callers) + 1
+
+    assert await eventually(one_talking_two_waiting, within=10), "the callers never queued"
     await asyncio.to_thread(services.stop, stack.paths, "app", 5.0, signal.SIGKILL)
-    await asyncio.sleep(1.0)
     await asyncio.to_thread(stack.start_app)
     report = await playing
     assert all(caller.exit_code == 0 for caller in report.callers), report.render()
     # everyone was answered by the seat, the red-list firm still ahead of the plain caller
-    assert answer_order(registry, since) == [PLAIN[0], RED, PLAIN[1]]
+    assert await answer_order(registry, since, 3) == [PLAIN[0], RED, PLAIN[1]]

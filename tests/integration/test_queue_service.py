@@ -4,36 +4,36 @@ citizen line's one-key move to the enterprise queue."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
 
 from cdr.models import CallLeg, QueueVisit, SeatAttempt
+from core import clock
 from core.stores import redis_url
 from hotline.stack import Stack
 from queues.seats import SeatPool
 from redlist.service import RedList
 from redlist.synthetic import landline
 from rig.orchestrator import Behaviour, CallerSpec, KeyPress, PhoneSpec, Rig, Scenario
-from tests.conftest import EventLog, seat_phones
+from tests.conftest import EventLog, ended_calls, seat_phones
 
 pytestmark = pytest.mark.pbx
 
 MOBILE = "13900000042"  # not a registered company: hears the menu
 
 
-def legs_since(registry: RedList, since: datetime) -> dict[str, CallLeg]:
-    with registry.sessions() as session:
-        legs = session.execute(select(CallLeg).where(CallLeg.entered_at >= since)).scalars()
-        return {leg.caller_number: leg for leg in legs}
+async def legs_since(registry: RedList, since: datetime, calls: int) -> dict[str, CallLeg]:
+    """The calls since ``since`` by caller number, once all ``calls`` are recorded."""
+    return {leg.caller_number: leg for leg in await ended_calls(registry, since, count=calls)}
 
 
 async def test_waiting_callers_hear_how_many_are_ahead_and_the_queue_publishes_each_step(
     rig: Rig, stack: Stack, registry: RedList, one_seat: str
 ) -> None:
-    since = datetime.now(UTC)
+    since = clock.now()
     phones = tuple(p for p in seat_phones(stack.site, hold=9.0) if p.name == one_seat)
     talking, first, second = landline(1), landline(3), landline(5)
     callers = (
@@ -44,7 +44,7 @@ async def test_waiting_callers_hear_how_many_are_ahead_and_the_queue_publishes_e
     async with EventLog(redis_url(stack.paths)) as log:
         report = await rig.run(Scenario("announce", phones, callers))
     assert all(caller.exit_code == 0 for caller in report.callers), report.render()
-    legs = legs_since(registry, since)
+    legs = await legs_since(registry, since, len(callers))
 
     def heard(number: str) -> list[object]:
         return [e["prompt"] for e in log.of(legs[number].caller_channel) if "prompt" in e]
@@ -68,7 +68,7 @@ async def test_waiting_callers_hear_how_many_are_ahead_and_the_queue_publishes_e
 async def test_every_stay_in_a_queue_and_every_seat_rung_is_recorded(
     rig: Rig, stack: Stack, registry: RedList, one_seat: str
 ) -> None:
-    since = datetime.now(UTC)
+    since = clock.now()
     redis = Redis.from_url(redis_url(stack.paths))
     try:
         await SeatPool(redis).resume("1002")
@@ -83,7 +83,7 @@ async def test_every_stay_in_a_queue_and_every_seat_rung_is_recorded(
         await SeatPool(redis).pause("1002", "test: one seat only")
         await redis.aclose()
     assert report.callers[0].exit_code == 0, report.render()
-    leg = legs_since(registry, since)[landline(7)]
+    leg = (await legs_since(registry, since, 1))[landline(7)]
     with registry.sessions() as session:
         attempts = (
             session.execute(
@@ -117,7 +117,7 @@ async def test_a_citizen_seat_moves_the_caller_to_the_enterprise_queue_with_one_
 ) -> None:
     """The moved caller keeps their first arrival: they go before an enterprise caller who
     called after them, though that one had been waiting in the enterprise queue longer."""
-    since = datetime.now(UTC)
+    since = clock.now()
     redis = Redis.from_url(redis_url(stack.paths))
     await SeatPool(redis).resume("2001")
     try:
@@ -139,10 +139,11 @@ async def test_a_citizen_seat_moves_the_caller_to_the_enterprise_queue_with_one_
     assert all(caller.exit_code == 0 for caller in report.callers), report.render()
     citizen_calls = report.phone("2001").calls
     assert [c.events for c in citizen_calls] == [["ringing", "answered", "keyed", "remote-hangup"]]
-    legs = legs_since(registry, since)
+    legs = await legs_since(registry, since, len(callers))
     moved = legs[MOBILE]
     assert (moved.caller_kind, moved.queue, moved.seat_id) == ("citizen", "enterprise", one_seat)
-    assert legs[talking].answered_at < moved.answered_at < legs[later].answered_at
+    answered = [legs[talking].answered_at, moved.answered_at, legs[later].answered_at]
+    assert None not in answered and answered == sorted(answered)  # type: ignore[type-var]
     with registry.sessions() as session:
         visits = (
             session.execute(

@@ -15,7 +15,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from cdr.models import CallLeg
+from core import clock
 from core.secrets import Secrets
 from core.stores import redis_url
 from hotline.stack import Stack
@@ -37,12 +38,13 @@ from tests.browser import chromium
 from tests.conftest import (
     ALERT_WEBHOOK_PORT,
     DESK_PHONE,
-    OPEN_MOMENT,
     SPECIALIST_A,
     SPECIALIST_B,
     SPECIALIST_C,
     EventLog,
+    ended_calls,
     eventually,
+    move_clock,
     seat_phones,
 )
 from transfer.models import TransferAttempt, TransferRequest, WorkOrder
@@ -76,13 +78,12 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 def _period() -> dict[str, str]:
-    """From the day before the app's clock (work orders are dated by it) to tomorrow in
-    Shanghai: every record of this run, whatever the hour."""
-    today = datetime.now(UTC).astimezone(SHANGHAI).date()
-    app_day = datetime.fromisoformat(OPEN_MOMENT).date()
+    """The day before to the day after the installation's clock in Shanghai: every record
+    of this run, whatever the hour."""
+    today = clock.now().astimezone(SHANGHAI).date()
     return {
-        "from": (min(today, app_day) - timedelta(days=1)).isoformat(),
-        "to": (max(today, app_day) + timedelta(days=1)).isoformat(),
+        "from": (today - timedelta(days=1)).isoformat(),
+        "to": (today + timedelta(days=1)).isoformat(),
     }
 
 
@@ -143,7 +144,7 @@ async def test_forty_transfer_requests_give_exactly_the_expected_figures(
         PhoneSpec(SPECIALIST_B, 5082, answer_after=0.5, hold=2.0),
         PhoneSpec(SPECIALIST_C, 5083, behaviour=Behaviour.RING),
     )
-    since = datetime.now(UTC)
+    since = clock.now()
     done = asyncio.Event()
     asking = asyncio.create_task(
         _transfer_each_answered_call(web, tokens["admin"], registry, since, matters, done)
@@ -157,6 +158,7 @@ async def test_forty_transfer_requests_give_exactly_the_expected_figures(
     assert sent == Counter(dict(PLAN))
 
     # every request decided as planned, straight from the records
+    await ended_calls(registry, since, count=len(callers), within=30)
     with registry.sessions() as session:
         requests = list(
             session.execute(
@@ -277,19 +279,16 @@ async def _hotline(stack: Stack, *argv: str) -> str:
 async def test_the_caller_rates_the_seat_after_it_hangs_up(
     rig: Rig, stack: Stack, registry: RedList, one_seat: str, web: str, tokens: dict[str, str]
 ) -> None:
-    since = datetime.now(UTC)
+    since = clock.now()
     caller = landline(3)
     seat_port = next(p.port for p in seat_phones(stack.site) if p.name == one_seat)
     phones = (PhoneSpec(one_seat, seat_port, answer_after=0.3, hold=3.0),)
-    # the key comes while the survey's question plays (and once more, in case it was early)
-    keys = (KeyPress(8.0, "2"), KeyPress(11.0, "2"))
+    # the seat hangs up ~4 s in; the key comes while the survey's question (10 s) plays
+    keys = (KeyPress(8.0, "2"),)
     report = await rig.run(Scenario("survey", phones, (CallerSpec(caller, hold=None, keys=keys),)))
     assert report.callers[0].exit_code == 0, report.render()
     assert report.callers[0].calls[0].events[-1] == "remote-hangup"
-    with registry.sessions() as session:
-        leg = session.execute(
-            select(CallLeg).where(CallLeg.entered_at >= since, CallLeg.caller_number == caller)
-        ).scalar_one()
+    (leg,) = await ended_calls(registry, since)
     assert (leg.outcome, leg.satisfaction) == ("seat-hangup", "basically-satisfied")
     async with httpx.AsyncClient(base_url=web, headers=_bearer(tokens["supervisor"])) as client:
         seats = (await client.get("/api/reports/seats", params=_period())).json()
@@ -350,7 +349,7 @@ async def test_a_burst_of_failed_transfers_raises_the_alert_and_recovery_clears_
         PhoneSpec(one_seat, seat_port, answer_after=0.3, hold=None),
         PhoneSpec(SPECIALIST_C, 5083, answer_after=0.5, hold=2.0),
     )
-    since = datetime.now(UTC)
+    since = clock.now()
     admin = _bearer(tokens["admin"])
     scenario = Scenario("alert", phones, (CallerSpec(landline(5), hold=95.0),))
     async with (
@@ -380,7 +379,13 @@ async def test_a_burst_of_failed_transfers_raises_the_alert_and_recovery_clears_
             response = await client.post(f"/api/calls/{channel}/transfer", json={"matter": matter})
             assert response.status_code == 202
             assert await eventually(lambda: _async(len(requests_done()) == done), within=15)
-            await asyncio.sleep(1.0)  # the failure message ends before the next request
+
+            async def message_over() -> bool:  # before the next request
+                status = await client.get(f"/api/calls/{channel}/transfer")
+                return status.status_code == 200 and not status.json()["message_pending"]
+
+            # the message to caller and seat, in Mandarin then English, lasts ~16 s
+            assert await eventually(message_over, within=30), "the failure message never ended"
 
         async def seat_answered() -> bool:
             with registry.sessions() as session:
@@ -396,14 +401,14 @@ async def test_a_burst_of_failed_transfers_raises_the_alert_and_recovery_clears_
         assert await eventually(seat_answered, within=15)
         for done in (1, 2, 3):
             await ask("904", done)
-        failed_at = datetime.now(UTC)
+        failed_at = clock.now()
         raised = await _event(events, "alert-raised", "desk", within=60)
-        assert (datetime.now(UTC) - failed_at).total_seconds() < 60
+        assert (clock.now() - failed_at).total_seconds() < 60
         assert (raised["answered"], raised["requests"], raised["rate"]) == (0, 3, 0.0)
         live = (await client.get("/api/live", headers=_bearer(tokens["supervisor"]))).json()
         assert "desk" in [alert["department"] for alert in live["alerts"]]
 
-        await asyncio.sleep(max(0.0, 62 - (datetime.now(UTC) - failed_at).total_seconds()))
+        move_clock(stack.paths, by=62 - (clock.now() - failed_at).total_seconds())  # the window
         await ask("905", 4)
         cleared = await _event(events, "alert-cleared", "desk", within=30)
         assert (cleared["answered"], cleared["requests"]) == (1, 1)

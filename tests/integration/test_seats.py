@@ -3,13 +3,12 @@ next seat; a seat in its wrap-up time after a call is not rung."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
 
 from cdr.models import CallLeg
+from core import clock
 from core.stores import redis_url
 from hotline.stack import Stack
 from queues.seats import IDLE, SeatPool
@@ -55,7 +54,7 @@ async def test_a_seat_that_does_not_answer_is_paused_and_the_next_seat_takes_the
 async def test_a_seat_in_wrap_up_is_not_rung(
     rig: Rig, stack: Stack, registry: RedList, one_seat: str
 ) -> None:
-    since = datetime.now(UTC)
+    since = clock.now()
     phones = tuple(p for p in seat_phones(stack.site, hold=None) if p.name == one_seat)
     callers = (  # the callers hang up (a seat hanging up would leave them in the survey)
         CallerSpec(landline(1), at=0.0, hold=2.0),

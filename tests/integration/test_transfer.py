@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from ari_app.client import Ari
 from cdr.models import CallLeg
+from core import clock
 from hotline import services
 from hotline.stack import Stack
 from redlist.service import RedList
@@ -24,7 +25,9 @@ from tests.conftest import (
     DESK_PHONE,
     SPECIALIST_A,
     SPECIALIST_B,
+    ended_calls,
     eventually,
+    holds,
     seat_phones,
 )
 from transfer.models import TransferAttempt, TransferRequest, WorkOrder
@@ -45,11 +48,10 @@ def seat(one_seat: str, stack: Stack, *keys: KeyPress, hold: float | None = None
     return PhoneSpec(one_seat, port, answer_after=0.3, hold=hold, keys=keys)
 
 
-def the_call(registry: RedList, since: datetime, number: str = CALLER) -> CallLeg:
-    with registry.sessions() as session:
-        return session.execute(
-            select(CallLeg).where(CallLeg.entered_at >= since, CallLeg.caller_number == number)
-        ).scalar_one()
+async def the_call(registry: RedList, since: datetime, number: str = CALLER) -> CallLeg:
+    """The call from ``number`` since ``since``, once recorded to its end."""
+    (leg,) = [leg for leg in await ended_calls(registry, since) if leg.caller_number == number]
+    return leg
 
 
 def transfer_of(
@@ -83,7 +85,7 @@ async def test_the_seat_keys_a_matter_and_the_specialist_joins_caller_and_seat(
 ) -> None:
     """Each party sends its own tone (caller 440 Hz, seat 700 Hz, specialist 1100 Hz); each
     must hear the tones of the other two, and not its own."""
-    since = datetime.now(UTC)
+    since = clock.now()
     caller_tone, seat_tone, specialist_tone = 440.0, 700.0, 1100.0
     port = next(p.port for p in seat_phones(stack.site) if p.name == one_seat)
     phones = (
@@ -120,7 +122,7 @@ async def test_the_seat_keys_a_matter_and_the_specialist_joins_caller_and_seat(
     # and nobody hears themselves: the detector tells the tones apart
     assert tone_presence(caller.audio, caller_tone) < 0.1
     assert tone_presence(spec.audio, specialist_tone) < 0.1
-    request, attempts, order = transfer_of(registry, the_call(registry, since))
+    request, attempts, order = transfer_of(registry, await the_call(registry, since))
     assert (request.outcome, request.answered_number, request.via) == (
         "answered",
         SPECIALIST_A,
@@ -134,7 +136,7 @@ async def test_the_seat_keys_a_matter_and_the_specialist_joins_caller_and_seat(
 async def test_a_busy_first_number_forwards_to_the_second(
     rig: Rig, ari: Ari, stack: Stack, registry: RedList, one_seat: str
 ) -> None:
-    since = datetime.now(UTC)
+    since = clock.now()
     phones = (
         seat(one_seat, stack, KeyPress(1.0, "*901#"), hold=8.0),
         specialist(SPECIALIST_A, Behaviour.BUSY),
@@ -142,7 +144,7 @@ async def test_a_busy_first_number_forwards_to_the_second(
     )
     report = await rig.run(Scenario("busy-forward", phones, (CallerSpec(CALLER, hold=None),)))
     assert report.callers[0].exit_code == 0, report.render()
-    request, attempts, _ = transfer_of(registry, the_call(registry, since))
+    request, attempts, _ = transfer_of(registry, await the_call(registry, since))
     assert (request.outcome, request.answered_number) == ("answered", SPECIALIST_B)
     assert [(a.number, a.outcome, a.cause, a.sip_code) for a in attempts] == [
         (SPECIALIST_A, "busy", 17, 486),
@@ -156,7 +158,7 @@ async def test_no_answer_then_unregistered_then_answered(
 ) -> None:
     """While the specialists' phones ring, caller and seat hear the ringing tone (450 Hz,
     China's ringback), not silence."""
-    since = datetime.now(UTC)
+    since = clock.now()
     port = next(p.port for p in seat_phones(stack.site) if p.name == one_seat)
     phones = (
         PhoneSpec(
@@ -171,7 +173,7 @@ async def test_no_answer_then_unregistered_then_answered(
     )
     assert report.callers[0].exit_code == 0, report.render()
     assert report.phone(SPECIALIST_A).calls[0].events == ["ringing", "cancelled"]
-    request, attempts, _ = transfer_of(registry, the_call(registry, since))
+    request, attempts, _ = transfer_of(registry, await the_call(registry, since))
     assert (request.outcome, request.answered_number) == ("answered", SPECIALIST_B)
     assert [(a.number, a.outcome) for a in attempts] == [
         (SPECIALIST_A, "no-answer"),
@@ -189,7 +191,7 @@ async def test_no_answer_then_unregistered_then_answered(
 async def test_the_seat_cancels_a_transfer_that_still_rings(
     rig: Rig, ari: Ari, stack: Stack, registry: RedList, one_seat: str
 ) -> None:
-    since = datetime.now(UTC)
+    since = clock.now()
     phones = (
         seat(one_seat, stack, KeyPress(1.0, "*901#"), KeyPress(3.5, "*#"), hold=7.0),
         specialist(SPECIALIST_A, Behaviour.RING),
@@ -198,7 +200,7 @@ async def test_the_seat_cancels_a_transfer_that_still_rings(
     assert report.callers[0].exit_code == 0, report.render()
     assert report.phone(SPECIALIST_A).calls[0].events == ["ringing", "cancelled"]
     assert report.phone(one_seat).calls[0].events[-1] == "local-hangup"  # talked on, then left
-    leg = the_call(registry, since)
+    leg = await the_call(registry, since)
     request, attempts, order = transfer_of(registry, leg)
     assert (request.outcome, order) == ("cancelled", None)
     assert [(a.outcome, a.cancelled_by) for a in attempts] == [("cancelled", one_seat)]
@@ -209,7 +211,7 @@ async def test_the_seat_cancels_a_transfer_that_still_rings(
 async def test_when_every_number_fails_a_second_urgent_order_is_made(
     rig: Rig, ari: Ari, stack: Stack, registry: RedList, one_seat: str
 ) -> None:
-    since = datetime.now(UTC)
+    since = clock.now()
     phones = (
         seat(one_seat, stack, KeyPress(1.0, "*901#"), hold=9.0),
         specialist(SPECIALIST_A, Behaviour.BUSY),
@@ -217,7 +219,7 @@ async def test_when_every_number_fails_a_second_urgent_order_is_made(
     )
     report = await rig.run(Scenario("all-busy", phones, (CallerSpec(CALLER, hold=None),)))
     assert report.callers[0].exit_code == 0, report.render()
-    request, attempts, order = transfer_of(registry, the_call(registry, since))
+    request, attempts, order = transfer_of(registry, await the_call(registry, since))
     assert request.outcome == "failed" and request.in_hours
     assert [a.outcome for a in attempts] == ["busy", "busy"]
     assert order is not None
@@ -239,12 +241,12 @@ async def test_when_every_number_fails_a_second_urgent_order_is_made(
 async def test_a_closed_department_gets_an_order_and_nobody_is_dialled(
     rig: Rig, ari: Ari, stack: Stack, registry: RedList, one_seat: str
 ) -> None:
-    since = datetime.now(UTC)
+    since = clock.now()
     phones = (seat(one_seat, stack, KeyPress(1.0, "*903#"), hold=7.0), specialist(SPECIALIST_A))
     report = await rig.run(Scenario("closed-dept", phones, (CallerSpec(CALLER, hold=None),)))
     assert report.callers[0].exit_code == 0, report.render()
     assert report.phone(SPECIALIST_A).calls == []
-    request, attempts, order = transfer_of(registry, the_call(registry, since))
+    request, attempts, order = transfer_of(registry, await the_call(registry, since))
     assert (request.outcome, request.in_hours, attempts) == ("closed", False, [])
     assert order is not None and (order.reason, order.department_code) == ("closed", "night")
 
@@ -252,7 +254,7 @@ async def test_a_closed_department_gets_an_order_and_nobody_is_dialled(
 async def test_the_seat_leaves_and_caller_and_specialist_keep_talking(
     rig: Rig, ari: Ari, stack: Stack, registry: RedList, one_seat: str
 ) -> None:
-    since = datetime.now(UTC)
+    since = clock.now()
     phones = (
         seat(one_seat, stack, KeyPress(1.0, "*901#"), KeyPress(4.0, "*0#")),
         specialist(SPECIALIST_A, answer_after=0.5, hold=9.0),
@@ -265,7 +267,7 @@ async def test_the_seat_leaves_and_caller_and_specialist_keep_talking(
     spec = report.phone(SPECIALIST_A)
     assert spec.calls[0].events == ["ringing", "answered", "local-hangup"]
     assert spec.rtp_received > 0.8 * 50 * 9.0 and caller.rtp_received > 0.8 * 50 * 10.0
-    leg = the_call(registry, since)
+    leg = await the_call(registry, since)
     assert leg.outcome == "specialist-hangup"
     assert await nothing_left(ari)
 
@@ -273,7 +275,7 @@ async def test_the_seat_leaves_and_caller_and_specialist_keep_talking(
 async def test_the_caller_hangs_up_while_the_specialist_rings(
     rig: Rig, ari: Ari, stack: Stack, registry: RedList, one_seat: str
 ) -> None:
-    since = datetime.now(UTC)
+    since = clock.now()
     phones = (
         seat(one_seat, stack, KeyPress(1.0, "*901#")),
         specialist(SPECIALIST_A, Behaviour.RING),
@@ -281,7 +283,7 @@ async def test_the_caller_hangs_up_while_the_specialist_rings(
     report = await rig.run(Scenario("abandon-ring", phones, (CallerSpec(CALLER, hold=4.0),)))
     assert report.callers[0].exit_code == 0, report.render()
     assert report.phone(SPECIALIST_A).calls[0].events == ["ringing", "cancelled"]
-    request, attempts, order = transfer_of(registry, the_call(registry, since))
+    request, attempts, order = transfer_of(registry, await the_call(registry, since))
     assert request.outcome == "abandoned" and order is None
     assert [(a.number, a.outcome) for a in attempts] == [(SPECIALIST_A, "abandoned")]
     assert await nothing_left(ari)
@@ -290,7 +292,7 @@ async def test_the_caller_hangs_up_while_the_specialist_rings(
 async def test_a_three_way_call_survives_a_restart_of_the_app(
     rig: Rig, ari: Ari, stack: Stack, registry: RedList, one_seat: str
 ) -> None:
-    since = datetime.now(UTC)
+    since = clock.now()
     talk = 10.0
     phones = (
         seat(one_seat, stack, KeyPress(1.0, "*901#"), hold=talk + 4.0),
@@ -305,8 +307,7 @@ async def test_a_three_way_call_survives_a_restart_of_the_app(
 
     assert await eventually(three_way, within=10), "the specialist never joined"
     await asyncio.to_thread(services.stop, stack.paths, "app", 5.0, signal.SIGKILL)
-    await asyncio.sleep(1.5)
-    assert await three_way(), "killing the app must not break the call"
+    assert await holds(three_way, during=1.5), "killing the app must not break the call"
     await asyncio.to_thread(stack.start_app)
     report = await playing
     caller = report.callers[0]
@@ -315,6 +316,6 @@ async def test_a_three_way_call_survives_a_restart_of_the_app(
     assert spec.calls[0].events == ["ringing", "answered", "local-hangup"]
     assert spec.rtp_received > 0.8 * 50 * talk
     # the specialist hung up; the seat and the caller went on, then the call ended cleanly
-    leg = the_call(registry, since)
+    leg = await the_call(registry, since)
     assert leg.ended_at is not None
     assert await nothing_left(ari)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cdr.models import CallLeg
 from core import clock, keys
 from tests.unit.ari_script import MONDAY_10AM, SPECIALIST_A, SPECIALIST_B, Script
+from transfer.machine import status_from_json, status_key
 from transfer.models import TransferAttempt, TransferRequest, WorkOrder
 
 
@@ -142,6 +143,8 @@ async def test_when_nobody_answers_caller_and_seat_hear_it_and_a_work_order_is_m
         script.finish_prompts("transfer-failed")
         await script.quiet()
         assert len(script.bridge_of(caller)) == 2, "caller and seat go on talking"
+        status = status_from_json(await redis.get(status_key(caller)))
+        assert status is not None and not status["message_pending"], "the console sees it end"
         await end(script, caller)
         request, attempts = transfer_of(script, caller)
         assert [(a.number, a.outcome) for a in attempts] == [
