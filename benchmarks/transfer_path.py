@@ -10,7 +10,7 @@
 
     python -m benchmarks.transfer_path [--transfers 20] [--steps 5,10,15,20]
 
-Brings up its own PBX, Redis and app with the queue benchmark's site (20 enterprise seats);
+Brings up its own PBX, Redis and app with a benchmark site (20 enterprise rig seats);
 the SIPp phones run on the same 2-core machine. Needs root (the wire meters).
 """
 
@@ -19,19 +19,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import tempfile
 import time
 from pathlib import Path
 
 from ari_app.client import Ari
 from ari_app.main import ari_config
-from benchmarks.queue_path import (
-    FIRMS,
-    bench_site,
-    bench_stack,
-    delay_line,
-    ring_delays,
-    scratch_dir,
-)
+from benchmarks.common import FIRMS, REPO, bench_stack, delay_line, ring_delays
 from hotline import services
 from hotline.stack import Stack
 from redlist.synthetic import landline
@@ -50,10 +44,20 @@ def desk(n: int) -> tuple[str, int, str]:
     return f"0216200{n:04d}", 5201 + n, f"9{n:02d}"
 
 
+RIG_SEATS = 15
+"""Rig seats added to the example's five: one per simultaneous three-way call."""
+
+
 def transfer_site(work: Path) -> Path:
-    """The queue benchmark's site plus one specialist's phone and matter per seat."""
-    path = bench_site(work)
-    text = path.read_text(encoding="utf-8")
+    """The example site with 20 rig seats (no wrap-up) and one specialist's phone and
+    matter per seat."""
+    text = (REPO / "sites" / "example.toml").read_text(encoding="utf-8")
+    text = text.replace("wrap_up = 10", "wrap_up = 0").replace("max_wait = 600", "max_wait = 120")
+    for n in range(RIG_SEATS):
+        text += (
+            f'\n[[seats]]\nid = "{1100 + n}"\nname = "Bench seat {n}"\n'
+            f'queues = ["enterprise"]\ncontact = "sip:127.0.0.1:{5101 + n}"\n'
+        )
     for n in range(DESKS):
         number, port, code = desk(n)
         text += (
@@ -61,6 +65,7 @@ def transfer_site(work: Path) -> Path:
             f'\n[[matters]]\ncode = "{code}"\nname = "Bench desk {n}"\n'
             f'department = "tax"\nnumbers = ["{number}"]\n'
         )
+    path = work / "site.toml"
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -171,10 +176,10 @@ def main() -> None:
     parser.add_argument("--steps", default="5,10,15,20")
     parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one)")
     args = parser.parse_args()
-    with (
-        scratch_dir(args.work) as (work, paths),
-        bench_stack(transfer_site(work), paths) as (stack, rig),
-    ):
+    work = args.work or Path(tempfile.mkdtemp(prefix="hotline-bench-"))
+    with bench_stack(work, transfer_site(work)) as stack:
+        sip = (stack.site.sip.bind, stack.site.sip.port)
+        rig = Rig(stack.paths.state / "rig", pbx=sip, caller_ip="127.0.0.2")
         asyncio.run(bench_key_to_invite(stack, rig, args.transfers))
         asyncio.run(bench_simultaneous(stack, rig, [int(n) for n in args.steps.split(",")]))
 
