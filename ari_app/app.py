@@ -465,24 +465,29 @@ class StasisApp:
                 await self._hang_up_stray(channel_id)
                 self.writer.put(SeatAttemptEnded(channel_id, SeatOutcome.INTERRUPTED, now))
                 continue
-            if channel_id in held:  # a seat was ringing for it when the earlier process died
-                for queue, line in self._lines.items():
-                    if channel_id in await line.reserved():
-                        await self.seats.release(held[channel_id], channel_id, ringing_in=queue)
-                await self.seats.release(held[channel_id], channel_id)
+            rung = held.get(channel_id)  # a seat was ringing for it when the process died
+            ringing_in = [q for q, ln in self._lines.items() if channel_id in await ln.reserved()]
+            if rung is not None:
                 self.writer.put(AttemptsInterrupted(channel_id, now))
+                for queue in ringing_in:  # not the seat's refusal: it may ring again at once
+                    await self.redis.srem(keys.line_tried(queue, channel_id), rung)
             try:
                 if adopting:  # its StasisStart here starts the call again
                     if tick - self._moved.get(channel_id, -MOVE_GRACE) < MOVE_GRACE:
                         continue  # moved already; its StasisStart is on its way
                     self._moved[channel_id] = tick
                     await self.ari.move(channel_id, "inbound")
-                else:
+                else:  # the call first, so that the seat freed below is offered to it
                     snapshot = await self.ari.channel(channel_id)
                     InboundCall(self, caller_from_channel(snapshot, set(self._rules))).start()
+                log.info("took over waiting caller %s from %s", channel_id, app)
             except AriError:
-                continue
-            log.info("took over waiting caller %s from %s", channel_id, app)
+                pass
+            finally:
+                if rung is not None:
+                    for queue in ringing_in:
+                        await self.seats.release(rung, channel_id, ringing_in=queue)
+                    await self.seats.release(rung, channel_id)
         self.writer.put(UnobservedCallsClosed(frozenset(live - ended), now))
 
     async def _resume(
