@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 import websockets
 
+from ari_app.http import KeepAliveClient
+
 log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
@@ -50,9 +52,16 @@ class Ari:
 
     def __init__(self, config: AriConfig, timeout: float = 5.0) -> None:
         self.config = config
-        self._http = httpx.AsyncClient(
-            base_url=config.url.rstrip("/"), auth=(config.user, config.password), timeout=timeout
-        )
+        self._plain: KeepAliveClient | None = None
+        self._http: httpx.AsyncClient | None = None
+        if urlsplit(config.url).scheme == "http":  # the usual case: our own lean client
+            self._plain = KeepAliveClient(config.url, config.user, config.password, timeout)
+        else:
+            self._http = httpx.AsyncClient(
+                base_url=config.url.rstrip("/"),
+                auth=(config.user, config.password),
+                timeout=timeout,
+            )
 
     async def __aenter__(self) -> Ari:
         return self
@@ -61,17 +70,32 @@ class Ari:
         await self.close()
 
     async def close(self) -> None:
-        await self._http.aclose()
+        if self._plain is not None:
+            await self._plain.close()
+        if self._http is not None:
+            await self._http.aclose()
 
     async def request(self, method: str, path: str, json_body: Any = None, **params: Any) -> Any:
         """One ARI call; returns the decoded JSON (or None for 204)."""
         query = {k: _param(v) for k, v in params.items() if v is not None}
-        response = await self._http.request(method, path, params=query, json=json_body)
-        if response.status_code >= 400:
-            raise AriError(method, path, response.status_code, response.text)
-        if response.status_code == 204 or not response.content:
+        body = None if json_body is None else json.dumps(json_body).encode()
+        if self._plain is not None:
+            status, content = await self._plain.request(method, path, query, body)
+        else:
+            assert self._http is not None
+            response = await self._http.request(
+                method,
+                path,
+                params=query,
+                content=body,
+                headers={"Content-Type": "application/json"} if body else None,
+            )
+            status, content = response.status_code, response.content
+        if status >= 400:
+            raise AriError(method, path, status, content.decode(errors="replace"))
+        if status == 204 or not content:
             return None
-        return response.json()
+        return json.loads(content)
 
     # --- channels ----------------------------------------------------------------------
 
