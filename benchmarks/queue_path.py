@@ -131,7 +131,7 @@ async def run_step(
     ]
     calls = [(landline((first + n) % FIRMS), number) for n, number in enumerate(dialled)]
     cpu_before = cpu_seconds(stack.paths, names)
-    with SipMeter() as meter:
+    with SipMeter(only_port=stack.site.sip.port) as meter:
         await rig.place(calls, rate)
     cpu = cpu_seconds(stack.paths, names) - cpu_before
     delays = ring_delays(meter, set(ANSWER_PORTS), stack.site.sip.port)
@@ -204,7 +204,7 @@ async def bench_handoff(stack: Stack, work: Path, rounds: int, waiting: int) -> 
                 await rig.answer_on([port], answer_after=0.1, hold=0.5)
                 for n in range(rounds):
                     calls = [(landline(n * waiting + k), number) for k in range(waiting)]
-                    with SipMeter() as meter:
+                    with SipMeter(only_port=stack.site.sip.port) as meter:
                         await rig.place(calls, rate=50)
                     delays += handoff_delays(meter, stack.site.sip.port, port)
             print(f"  {label:<17} {describe(delays)}   (n={len(delays)})")

@@ -54,8 +54,8 @@ _KEYS = "0123456789*#"
 class SipMeter(Wire):
     """Use as a context manager; read :attr:`invites` (and :attr:`keys`) afterwards."""
 
-    def __init__(self, interface: str = "lo") -> None:
-        super().__init__(interface)
+    def __init__(self, interface: str = "lo", only_port: int | None = None) -> None:
+        super().__init__(interface, only_port)
         self.invites: list[Invite] = []
         self.byes: list[Bye] = []
         self.keys: list[KeyEnd] = []

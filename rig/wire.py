@@ -4,6 +4,7 @@ packet twice, outgoing and incoming; the outgoing copy is skipped)."""
 
 from __future__ import annotations
 
+import ctypes
 import socket
 import struct
 import threading
@@ -12,19 +13,50 @@ from typing import Self
 
 _ETH_P_ALL = 0x0003
 _PACKET_OUTGOING = 4
+_SO_ATTACH_FILTER, _SO_RCVBUFFORCE = 26, 33
+
+
+def udp_port_filter(port: int) -> list[tuple[int, int, int, int]]:
+    """A classic BPF program keeping only IPv4 UDP packets from or to ``port`` (unfragmented),
+    so that the kernel drops the RTP a busy benchmark sends before Python ever sees it."""
+    return [
+        (0x28, 0, 0, 12),  # ldh [12]: ethertype
+        (0x15, 0, 10, 0x0800),  # IPv4, else drop
+        (0x30, 0, 0, 23),  # ldb [23]: protocol
+        (0x15, 0, 8, 17),  # UDP, else drop
+        (0x28, 0, 0, 20),  # ldh [20]: flags and fragment offset
+        (0x45, 6, 0, 0x1FFF),  # a later fragment: drop
+        (0xB1, 0, 0, 14),  # ldxb 4*([14]&0xf): IP header length
+        (0x48, 0, 0, 14),  # ldh [x+14]: source port
+        (0x15, 2, 0, port),  # ours: accept
+        (0x48, 0, 0, 16),  # ldh [x+16]: destination port
+        (0x15, 0, 1, port),  # ours: accept, else drop
+        (0x06, 0, 0, 0x40000),  # accept
+        (0x06, 0, 0, 0),  # drop
+    ]
 
 
 class Wire:
     """Use as a context manager; subclasses say what to do with each packet."""
 
-    def __init__(self, interface: str = "lo") -> None:
+    def __init__(self, interface: str = "lo", only_port: int | None = None) -> None:
         self.interface = interface
+        self.only_port = only_port
+        """With a port, the kernel passes only UDP from or to it (no RTP for Python to read)."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
 
     def __enter__(self) -> Self:
         self._socket = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(_ETH_P_ALL))
+        self._socket.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, 64 * 2**20)
+        if self.only_port is not None:
+            program = udp_port_filter(self.only_port)
+            code = ctypes.create_string_buffer(
+                b"".join(struct.pack("HBBI", *step) for step in program)
+            )
+            fprog = struct.pack("HL", len(program), ctypes.addressof(code))
+            self._socket.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
         self._socket.bind((self.interface, 0))
         self._socket.settimeout(0.2)
         self._thread = threading.Thread(target=self._read, name=type(self).__name__, daemon=True)
