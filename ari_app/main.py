@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 
 from redis.asyncio import Redis
+from sqlalchemy.orm import Session, sessionmaker
 
 from ari_app.app import Services, StasisApp
 from ari_app.client import AriConfig
@@ -20,7 +22,7 @@ from core.secrets import Secrets
 from core.signals import stop_on_signals
 from core.site import Site
 from core.stores import database_url, redis_url
-from core.writer import RecordWriter
+from core.writer import Applier, RecordWriter, WriterProcess
 from transfer.plan import TransferPlan
 from transfer.recorder import TransferRecords
 from transfer.routes import Routes
@@ -41,6 +43,16 @@ def ari_config(site: Site, paths: Paths, instance: int = 1) -> AriConfig:
     )
 
 
+def record_appliers(
+    site: Site, url: str, sessions_too: bool = True
+) -> tuple[sessionmaker[Session], list[Applier]]:
+    """The sessions and appliers of the app's records (calls and transfers), for its writer
+    process; without ``sessions_too``, only the appliers (the app checks what it hands over)."""
+    rollups = Rollups.for_site(site)
+    appliers: list[Applier] = [CallRecords(rollups), TransferRecords(rollups, site.timezone)]
+    return sessions(make_engine(url)) if sessions_too else sessionmaker(), appliers
+
+
 async def serve(site: Site, paths: Paths, instance: int = 1) -> None:
     """Connect to ARI, Redis and SQL and serve calls until told to stop, as app process
     ``instance`` of the site's ``services.app_processes``."""
@@ -50,10 +62,8 @@ async def serve(site: Site, paths: Paths, instance: int = 1) -> None:
     session_factory = sessions(engine)
     plan = TransferPlan(session_factory, site.timezone)
     await asyncio.to_thread(plan.seed, site)
-    rollups = Rollups.for_site(site)
-    writer = RecordWriter(
-        session_factory, [CallRecords(rollups), TransferRecords(rollups, site.timezone)]
-    )
+    setup = functools.partial(record_appliers, site, database_url(paths))
+    writer = RecordWriter(None, setup(sessions_too=False)[1], remote=WriterProcess(setup))
     routes = Routes(plan)
     await routes.refresh()
     app = StasisApp(

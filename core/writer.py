@@ -17,9 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+import multiprocessing
+import signal
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Protocol
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -44,9 +50,13 @@ class Applier(Protocol):
         ...
 
 
+class DatabaseUnavailable(Exception):
+    """The database (or the process writing to it) cannot take records now; try again."""
+
+
 def unavailable(error: BaseException) -> bool:
     """Whether a database error means "not now" (down, locked, cut off) rather than "never"."""
-    if isinstance(error, OperationalError | InterfaceError):
+    if isinstance(error, OperationalError | InterfaceError | DatabaseUnavailable):
         return True
     return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
 
@@ -65,8 +75,10 @@ class RecordWriter:
     """One process's writer. Start :meth:`run` as a task; :meth:`put` from anywhere in the
     event loop; :meth:`close` at the end (it writes what is left)."""
 
-    sessions: sessionmaker[Session]
+    sessions: sessionmaker[Session] | None
     appliers: Sequence[Applier]
+    remote: WriterProcess | None = None
+    """Where the SQL work is done: a process of its own (the app), or a thread of this one."""
     figures: WriterFigures = field(default_factory=WriterFigures)
     _pending: collections.deque[object] = field(default_factory=collections.deque)
     _handed: int = 0
@@ -119,7 +131,10 @@ class RecordWriter:
                 await self._wake.wait()
             batch = [self._pending[i] for i in range(min(BATCH, len(self._pending)))]
             try:
-                set_aside = await asyncio.to_thread(self._write, batch)
+                if self.remote is not None:
+                    set_aside = await asyncio.to_thread(self.remote.write, batch)
+                else:
+                    set_aside = await asyncio.to_thread(self._write, batch)
             except Exception as error:
                 if not unavailable(error):
                     raise  # _write handles every other error record by record
@@ -149,6 +164,8 @@ class RecordWriter:
                 len(self._pending),
                 list(self._pending)[:20],
             )
+        if self.remote is not None:
+            await asyncio.to_thread(self.remote.stop)
 
     # --- in the worker thread -------------------------------------------------------------
 
@@ -156,6 +173,7 @@ class RecordWriter:
         """Apply a batch in one transaction; on an error of one record, apply them one by one
         and set aside those that fail. How many were set aside."""
         records = list(batch)
+        assert self.sessions is not None, "a writer without sessions writes through its process"
         try:
             with self.sessions.begin() as session:
                 for record in records:
@@ -176,6 +194,94 @@ class RecordWriter:
                     set_aside += 1
                     log.exception("a record could not be written and is set aside: %r", record)
         return set_aside
+
+
+Setup = Callable[[], tuple["sessionmaker[Session]", list[Applier]]]
+"""Builds a writer's sessions and appliers: a module-level function (or a partial of one),
+so that a child process can be handed it."""
+
+
+class WriterProcess:
+    """The SQL half of a :class:`RecordWriter` in a process of its own, so that the ORM's work
+    never holds the interpreter lock the calls' event loop needs. Batches go down a pipe and
+    each one is answered with how many records were set aside. If the process dies, it is
+    started again and the batch is tried again (writing a record twice changes nothing)."""
+
+    def __init__(self, setup: Setup) -> None:
+        self.setup = setup
+        self._context = multiprocessing.get_context("spawn")
+        self._lock = threading.Lock()
+        self._process: BaseProcess | None = None
+        self._pipe: Connection | None = None
+
+    def start(self) -> None:
+        """Start the process (done by the first :meth:`write` if not before)."""
+        ours, theirs = self._context.Pipe()
+        process = self._context.Process(
+            target=_write_batches, args=(theirs, self.setup), name="hotline-writer", daemon=True
+        )
+        process.start()
+        theirs.close()
+        self._process, self._pipe = process, ours
+
+    def write(self, batch: list[object]) -> int:
+        """Have the process write one batch; how many records it set aside."""
+        with self._lock:
+            if self._pipe is None or self._process is None or not self._process.is_alive():
+                self._restart()
+            assert self._pipe is not None
+            try:
+                self._pipe.send(batch)
+                verdict, detail = self._pipe.recv()
+            except (EOFError, OSError) as error:
+                self._restart()
+                raise DatabaseUnavailable(f"the writer process stopped ({error!r})") from error
+        if verdict == "unavailable":
+            raise DatabaseUnavailable(detail)
+        if verdict == "error":
+            raise RuntimeError(f"the writer process failed: {detail}")
+        return int(detail)
+
+    def _restart(self) -> None:
+        self._stop_process()
+        self.start()
+
+    def stop(self) -> None:
+        """Let the process finish and end."""
+        with self._lock:
+            self._stop_process()
+
+    def _stop_process(self) -> None:
+        if self._pipe is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._pipe.send(None)
+            self._pipe.close()
+        if self._process is not None:
+            self._process.join(5)
+            if self._process.is_alive():
+                self._process.kill()
+        self._process, self._pipe = None, None
+
+
+def _write_batches(pipe: Connection, setup: Setup) -> None:
+    """The writer process: batches in, verdicts out, until told to stop."""
+    for stop in (signal.SIGINT, signal.SIGTERM):  # the app ends it, after the last batch
+        signal.signal(stop, signal.SIG_IGN)
+    logging.basicConfig(level=logging.INFO)
+    sessions, appliers = setup()
+    writer = RecordWriter(sessions, appliers)
+    while True:
+        try:
+            batch = pipe.recv()
+        except EOFError:
+            return
+        if batch is None:
+            return
+        try:
+            pipe.send(("ok", writer._write(batch)))
+        except Exception as error:
+            verdict = "unavailable" if unavailable(error) else "error"
+            pipe.send((verdict, _short(error)))
 
 
 def _short(error: BaseException) -> str:

@@ -1,3 +1,4 @@
 from hotline.cli import app
 
-app(prog_name="hotline")
+if __name__ == "__main__":  # not when a child process (the record writer) imports it
+    app(prog_name="hotline")
