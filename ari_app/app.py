@@ -469,6 +469,10 @@ class StasisApp:
             ringing_in = [q for q, ln in self._lines.items() if channel_id in await ln.reserved()]
             if rung is not None:
                 self.writer.put(AttemptsInterrupted(channel_id, now))
+                if adopting:  # the seat is freed first; the caller is moved here below
+                    for queue in ringing_in:
+                        await self.seats.release(rung, channel_id, ringing_in=queue)
+                    await self.seats.release(rung, channel_id)
                 for queue in ringing_in:  # not the seat's refusal: it may ring again at once
                     await self.redis.srem(keys.line_tried(queue, channel_id), rung)
             try:
@@ -484,7 +488,7 @@ class StasisApp:
             except AriError:
                 pass
             finally:
-                if rung is not None:
+                if rung is not None and not adopting:
                     for queue in ringing_in:
                         await self.seats.release(rung, channel_id, ringing_in=queue)
                     await self.seats.release(rung, channel_id)
