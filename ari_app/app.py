@@ -15,10 +15,11 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from ari_app.call import InboundCall, caller_from_channel
 from ari_app.client import CONNECTED, Ari, AriConfig, AriError, Event, event_stream
@@ -33,12 +34,13 @@ from cdr.records import (
     UnobservedCallsClosed,
 )
 from core import clock, keys
+from core.events import publish
 from core.outcomes import AttemptOutcome, CallOutcome, SeatOutcome
 from core.site import Site
 from core.writer import RecordWriter
 from queues import policy
 from queues.dispatch import Offer
-from queues.line import WaitingLine
+from queues.line import WaitingLine, gone_for_good
 from queues.seats import SeatPool
 from transfer import machine
 from transfer.records import DialEnded
@@ -64,6 +66,8 @@ class Services:
     writer: RecordWriter
     routes: Routes
     live: LiveRates | None = None
+    refresh_calendar: Callable[[], Coroutine[object, object, None]] | None = None
+    """Reads the calendar's entered days again (when the admin API says they changed)."""
 
 
 class StasisApp:
@@ -81,6 +85,7 @@ class StasisApp:
         self.writer = services.writer
         self.routes = services.routes
         self.live = services.live
+        self._refresh_calendar = services.refresh_calendar
         self.presence = Presence(self.redis, self.name)
         self.seats = SeatPool(self.redis, self.name, self.deliver)
         self.ari = Ari(config)
@@ -179,8 +184,67 @@ class StasisApp:
                 self._chore(self._give_back(offer))
 
     async def _give_back(self, offer: Offer) -> None:
-        with contextlib.suppress(Exception):
+        """A seat offered to a caller this process has no call for: the seat is given back;
+        if the caller's channel is gone, its place in the line goes too (else the caller,
+        first in line, would be offered every seat in turn and hold the line for good)."""
+        try:
+            if not await self._exists(offer.caller):
+                await self._free_place(offer.queue, offer.caller, "offered a seat")
+                return
             await self.seats.release(offer.seat, offer.caller, ringing_in=offer.queue)
+        except (AriError, RedisError) as error:
+            log.warning(
+                "could not give back seat %s offered to %s: %s", offer.seat, offer.caller, error
+            )
+
+    async def _free_place(self, queue: str, caller: str, found: str) -> None:
+        """A caller whose channel is gone leaves the line (a seat reserved for it is free
+        again): announced on the bus and recorded as a call that ended unobserved."""
+        self.deliver(await self.line(queue).leave(caller, clock.time()))
+        log.warning(
+            "caller %s had gone but kept its place in %s (%s): removed", caller, queue, found
+        )
+        await publish(
+            self.redis, "place-freed", app=self.name, queue=queue, caller=caller, found=found
+        )
+        self.writer.put(CallEnded(caller, CallOutcome.ENDED_UNOBSERVED, clock.now()))
+
+    async def _free_gone(
+        self, seen_gone: set[str] | None, found: str, owner: str | None = None
+    ) -> set[str]:
+        """Free the line places and busy seats whose channel is gone for good: missing now
+        and in ``seen_gone`` (None: missing now is enough — only for the places of an
+        application taken over, ``owner``, whose calls nobody else cleans up). Returns the
+        channels missing for the first time, to look at again."""
+        places: set[tuple[str, str]] = set()
+        for queue, line in self._lines.items():
+            owners = await line.owners()
+            places |= {
+                (queue, caller)
+                for caller in await line.callers()
+                if caller not in self._owners  # a call of ours cleans up after itself
+                and (owner is None or owners.get(caller) == owner)
+            }
+        busy = await self.seats.busy() if owner is None else {}
+        held = {call: seat for seat, call in busy.items() if call not in self._owners}
+        if not places and not held:
+            return set()
+        live = {channel["id"] for channel in await self.ari.channels()}
+        channels = {caller for _, caller in places} | set(held)
+        # with no earlier look, everything missing now counts as seen gone already
+        earlier = channels if seen_gone is None else seen_gone
+        gone, suspected = gone_for_good(channels, live, earlier)
+        for queue, caller in sorted(places):
+            if caller in gone:
+                await self._free_place(queue, caller, found)
+        for call in sorted(gone & set(held)):
+            seat = held[call]
+            if await self.seats.release(seat, call):
+                log.warning("seat %s was held for %s which is gone (%s): freed", seat, call, found)
+                await publish(
+                    self.redis, "seat-freed", app=self.name, seat=seat, call=call, found=found
+                )
+        return suspected
 
     @property
     def calls(self) -> list[InboundCall]:
@@ -327,6 +391,8 @@ class StasisApp:
                 return
             if command.get("action") == PLAN_CHANGED:
                 self._chore(self.routes.refresh())
+                if self._refresh_calendar is not None:
+                    self._chore(self._refresh_calendar())
                 return
             owner = self._owners.get(str(command.get("call", "")))
             if owner is not None:
@@ -338,7 +404,10 @@ class StasisApp:
             self.deliver([Offer(queue, caller, seat, self.name)])
 
     async def _sweep(self) -> None:
-        """Serve every line now and then (see :data:`SWEEP_EVERY`)."""
+        """Serve every line now and then (see :data:`SWEEP_EVERY`), and free the places and
+        seats of callers gone for good (seen gone at two sweeps in a row, by whichever
+        process holds the sweep's lock for the round)."""
+        suspected: set[str] = set()
         while True:
             await asyncio.sleep(SWEEP_EVERY)
             if not self.connected.is_set():
@@ -346,6 +415,8 @@ class StasisApp:
             try:
                 await self.seats.serve(self._lines)
                 await self._find_lost_offers()
+                if await self.redis.set(keys.GONE_SWEEP, self.name, nx=True, px=1500):
+                    suspected = await self._free_gone(suspected, "sweep")
             except Exception as error:
                 log.warning("the sweep of the lines failed (%s); again soon", error)
 
@@ -384,6 +455,15 @@ class StasisApp:
                 await self._take_over(peer)
 
     async def _take_over(self, app: str) -> None:
+        """Take over the calls left in ``app`` (see :meth:`_take_over_calls`), then free
+        the places in line its callers who have gone still hold: nobody else would."""
+        await self._take_over_calls(app)
+        try:
+            await self._free_gone(None, f"taking over {app}", owner=app)
+        except (AriError, RedisError) as error:
+            log.warning("could not look for gone callers of %s: %s", app, error)
+
+    async def _take_over_calls(self, app: str) -> None:
         """Take over the calls left in ``app``: this process's own application after a
         restart, or the application of a peer process that stopped or died.
 

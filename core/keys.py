@@ -85,6 +85,11 @@ def heartbeat(app: str) -> str:
     return f"hotline:apps:{app}"
 
 
+GONE_SWEEP = "hotline:sweep:gone"
+"""Held by the one process that looks for line places and seats whose channel is gone, for
+one round (so that each is freed, announced and recorded once)."""
+
+
 def takeover(app: str) -> str:
     """String: the lock held while an application's calls are taken over."""
     return f"hotline:takeover:{app}"

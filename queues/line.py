@@ -18,6 +18,7 @@ dispatcher (:mod:`queues.dispatch`), which runs whenever something changes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Set
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -114,6 +115,18 @@ class WaitingLine:
         """Callers in the line → the application process serving each."""
         raw = await self.redis.hgetall(keys.line_owners(self.queue))
         return {_text(caller): _text(app) for caller, app in raw.items()}
+
+
+def gone_for_good(
+    held: Iterable[str], live: Set[str], seen_gone: Set[str]
+) -> tuple[set[str], set[str]]:
+    """Which line places and busy seats to free: ``held`` are the channels they belong to,
+    ``live`` the channels Asterisk has, ``seen_gone`` those already missing at the previous
+    look. A channel missing twice in a row is gone for good (its call's own clean-up had
+    every chance); one missing for the first time is only suspected. Returns (gone for good,
+    suspected now)."""
+    missing = {channel for channel in held if channel not in live}
+    return missing & seen_gone, missing - seen_gone
 
 
 def _text(value: object) -> str:

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from cdr.models import CallLeg, QueueVisit, SeatAttempt
-from core import clock
+from core import clock, keys
 from core.stores import redis_url
 from hotline.stack import Stack
 from queues.seats import SeatPool
@@ -158,3 +158,33 @@ async def test_a_citizen_seat_moves_the_caller_to_the_enterprise_queue_with_one_
         ("citizen", "moved", "2001"),
         ("enterprise", "answered", one_seat),
     ]
+
+
+async def test_a_caller_who_went_while_nobody_watched_does_not_hold_the_line(
+    rig: Rig, stack: Stack, registry: RedList
+) -> None:
+    """The jam a Redis hiccup left: a caller gone from Asterisk still first in the line (its
+    clean-up failed). The next caller reaches a seat, and the place is freed and announced."""
+    gone = "1700000000.999"
+    redis = Redis.from_url(redis_url(stack.paths))
+    try:
+        await redis.zadd(keys.line_waiting("enterprise"), {gone: clock.time() - 600})
+        await redis.hset(keys.line_owners("enterprise"), gone, "hotline")
+        async with EventLog(redis_url(stack.paths)) as log:
+            report = await rig.run(
+                Scenario(
+                    "gone-first-in-line",
+                    seat_phones(stack.site, "enterprise", hold=2.0),
+                    (CallerSpec(landline(7), hold=None),),
+                )
+            )
+        assert report.callers[0].exit_code == 0, report.render()
+        assert sum(phone.answered for phone in report.phones) == 1, report.render()
+        assert await redis.zscore(keys.line_waiting("enterprise"), gone) is None
+        assert [e["found"] for e in log.of(gone) if e["type"] == "place-freed"] == [
+            "offered a seat"
+        ]
+    finally:
+        await redis.zrem(keys.line_waiting("enterprise"), gone)
+        await redis.hdel(keys.line_owners("enterprise"), gone)
+        await redis.aclose()
