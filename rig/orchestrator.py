@@ -30,6 +30,8 @@ class Behaviour(StrEnum):
     ANSWER = "answer"
     BUSY = "busy"
     RING = "ring"
+    VANISH = "vanish"
+    """Answers, talks for ``hold`` seconds, then goes silent and deaf (no BYE, no RTP)."""
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,9 @@ class Rig:
                 self._keys(run_dir, spec.keys, spec.hold, spec.tone),
             )
             xml = sipp.answerer(talk, int(spec.answer_after * 1000))
+        elif spec.behaviour is Behaviour.VANISH:
+            talk = sipp.Talk(self._audio(spec.hold, spec.tone), hold_ms)
+            xml = sipp.vanisher(talk, int(spec.answer_after * 1000))
         elif spec.behaviour is Behaviour.BUSY:
             xml = sipp.busy()
         else:

@@ -226,11 +226,15 @@ Content-Length: 0
 ]]></send>"""
 
 
+_FROM_PEER = '<ereg regexp=".*" search_in="hdr" header="From:" assign_to="peer"/>'
+"""An answering phone keeps who called, for its BYE."""
+
+
 def answerer(talk: Talk, answer_after_ms: int = 0) -> str:
     """A seat or specialist phone that rings, answers after a delay, and talks."""
     body = "\n".join(
         [
-            _uas_head('<ereg regexp=".*" search_in="hdr" header="From:" assign_to="peer"/>'),
+            _uas_head(_FROM_PEER),
             f'<pause milliseconds="{max(answer_after_ms, 1)}"/>',
             f"""<send retrans="500"><![CDATA[
 SIP/2.0 200 OK
@@ -253,6 +257,23 @@ Content-Length: [len]
         ]
     )
     return _scenario("rig answering phone", body)
+
+
+def vanisher(talk: Talk, answer_after_ms: int = 0) -> str:
+    """A phone that answers, talks for ``talk.hold_ms`` and then vanishes: its audio stops
+    and it never sends or answers another SIP message (a power cut, a network gone)."""
+    answered = answerer(talk, answer_after_ms).replace(_FROM_PEER, "")  # it never says BYE
+    start = answered.index(_log("answered"))
+    gone = "\n".join(
+        [
+            _log("answered"),
+            f'<nop><action><exec play_pcap_audio="{talk.audio}"/></action></nop>',
+            f'<pause milliseconds="{talk.hold_ms or 1}"/>',
+            _log("vanished"),
+        ]
+    )
+    end = answered.index("</scenario>")
+    return answered[:start] + gone + "\n" + answered[end:]
 
 
 def busy() -> str:

@@ -7,6 +7,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
 
+from ari_app.client import Ari
 from cdr.models import CallLeg
 from core import clock
 from core.stores import redis_url
@@ -15,7 +16,7 @@ from queues.seats import IDLE, SeatPool
 from redlist.service import RedList
 from redlist.synthetic import landline
 from rig.orchestrator import Behaviour, CallerSpec, PhoneSpec, Rig, Scenario
-from tests.conftest import WRAP_UP, seat_phones
+from tests.conftest import WRAP_UP, eventually, seat_phones
 
 pytestmark = pytest.mark.pbx
 
@@ -93,4 +94,33 @@ async def test_a_seat_logs_out_and_in_with_feature_codes_on_its_phone(
         assert await key("*44") == {"state": "available"}
     finally:
         await seats.resume("1003")
+        await redis.aclose()
+
+
+async def test_a_seat_phone_that_vanishes_mid_call_frees_its_seat_and_its_channels(
+    rig: Rig, stack: Stack, registry: RedList, one_seat: str, ari: Ari
+) -> None:
+    """A power cut at the seat's desk: no BYE, no more audio. Asterisk hangs the seat's leg
+    up when its audio stops (RTP timeout); the seat is free again and nothing is left up."""
+    redis = Redis.from_url(redis_url(stack.paths))
+    seats = SeatPool(redis)
+    phones = {p.name: p for p in seat_phones(stack.site)}
+    vanishing = PhoneSpec(one_seat, phones[one_seat].port, Behaviour.VANISH, 0.3, hold=2.0)
+    since = clock.now()
+    try:
+        report = await rig.run(
+            Scenario("vanishes", (vanishing,), (CallerSpec(landline(3), hold=None),)), grace=1
+        )
+        caller, seat = report.callers[0], report.phones[0]
+        assert seat.calls[0].events == ["ringing", "answered", "vanished"], seat.summary()
+        assert caller.exit_code == 0, caller.errors  # the call ended for the caller too
+
+        async def all_gone() -> bool:
+            return not await ari.channels() and await seats.busy_with(one_seat) is None
+
+        assert await eventually(all_gone, within=90), "a channel or the seat is still held"
+        with registry.sessions() as session:
+            leg = session.execute(select(CallLeg).where(CallLeg.entered_at >= since)).scalar_one()
+        assert leg.seat_id == one_seat and leg.outcome == "seat-hangup", leg.outcome
+    finally:
         await redis.aclose()
