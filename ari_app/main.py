@@ -16,6 +16,8 @@ from ari_app.names import stasis_app_name, stasis_app_names
 from cdr.live import LiveRates
 from cdr.recorder import CallRecords
 from cdr.rollups import Rollups
+from core import calendar
+from core.calendar import StoredDays
 from core.db import make_engine, sessions
 from core.paths import Paths
 from core.secrets import Secrets
@@ -49,7 +51,8 @@ def record_appliers(
     """The sessions and appliers of the app's records (calls and transfers), for its writer
     process; without ``sessions_too``, only the appliers (the app checks what it hands over)."""
     rollups = Rollups.for_site(site)
-    appliers: list[Applier] = [CallRecords(rollups), TransferRecords(rollups, site.timezone)]
+    days = StoredDays(site)  # work orders' deadlines count the calendar's entered days
+    appliers: list[Applier] = [CallRecords(rollups), TransferRecords(rollups, site.timezone, days)]
     return sessions(make_engine(url)) if sessions_too else sessionmaker(), appliers
 
 
@@ -66,20 +69,27 @@ async def serve(site: Site, paths: Paths, instance: int = 1) -> None:
     writer = RecordWriter(None, setup(sessions_too=False)[1], remote=WriterProcess(setup))
     routes = Routes(plan)
     await routes.refresh()
+
+    async def refresh_calendar() -> None:
+        with contextlib.suppress(Exception):  # the days in memory go on serving
+            await asyncio.to_thread(calendar.install_from, site, session_factory)
+
     app = StasisApp(
         ari_config(site, paths, instance),
         site,
-        Services(redis, writer, routes, LiveRates(redis, site.timezone)),
+        Services(redis, writer, routes, LiveRates(redis, site.timezone), refresh_calendar),
         peers=stasis_app_names(site),
     )
     log.info("hotline Stasis app starting: %r", app)
     writing = asyncio.create_task(writer.run())
+    days = asyncio.create_task(calendar.keep_fresh(site, session_factory))
     try:
         await app.run(stop)
     finally:
         await writer.close()
-        writing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await writing
+        for task in (writing, days):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await redis.aclose()
         engine.dispose()

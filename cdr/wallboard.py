@@ -15,6 +15,7 @@ from cdr.models import CallLeg, QueueVisit
 from cdr.rollups import QueueHour, TransferHour
 from core import clock
 from core.site import Site
+from core.worktime import CALENDAR
 from queues.line import WaitingLine
 from queues.seats import SeatPool
 from redlist.models import Enterprise
@@ -62,6 +63,7 @@ async def snapshot(
         ],
         "connect_rate": connect,
         "alerts": await current_alerts(redis),
+        "calendar_missing": CALENDAR.missing_years(today),
         "today": await asyncio.to_thread(_today, records, today),
     }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -252,6 +253,64 @@ class ReportSettings(_Model):
     ever); none: keep everything."""
 
 
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _days(text: str) -> list[date]:
+    """``2027-02-06`` or a range ``2027-02-06..2027-02-13`` (both ends included)."""
+    first, dots, last = text.partition("..")
+    try:
+        if not _DAY.match(first) or (dots and not _DAY.match(last)):
+            raise ValueError
+        start = date.fromisoformat(first)
+        end = date.fromisoformat(last) if dots else start
+    except ValueError:
+        raise ValueError(
+            f"'{text}' is not a day like 2027-02-06 or a range like 2027-02-06..2027-02-13"
+        ) from None
+    if end < start or (end - start).days > 31:
+        raise ValueError(f"'{text}' must run forward and span at most 32 days")
+    return [start + timedelta(days=n) for n in range((end - start).days + 1)]
+
+
+class CalendarSpec(_Model):
+    """Public holidays and make-up working days entered by hand (the State Council's
+    schedule for a year, when ``chinese-calendar`` does not have it yet): they override the
+    package for every working-time rule."""
+
+    holidays: list[str] = Field(default_factory=list)
+    """Days off, e.g. ``"2027-02-06..2027-02-13"`` (Spring Festival)."""
+    workdays: list[str] = Field(default_factory=list)
+    """Make-up working days: weekend days that are worked."""
+
+    @model_validator(mode="after")
+    def _readable(self) -> CalendarSpec:
+        problems: list[str] = []
+        seen: dict[date, str] = {}
+        for key, entries in (("holidays", self.holidays), ("workdays", self.workdays)):
+            for i, text in enumerate(entries):
+                try:
+                    days = _days(text)
+                except ValueError as error:
+                    problems.append(f"{key}[{i}]: {error}")
+                    continue
+                for day in days:
+                    if seen.get(day, key) != key:
+                        problems.append(
+                            f"{key}[{i}]: {day} is also entered as one of the {seen[day]}"
+                        )
+                    seen[day] = key
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def days(self) -> dict[date, bool]:
+        """Each entered day: a working day (True) or a holiday (False)."""
+        entered = {day: False for text in self.holidays for day in _days(text)}
+        entered |= {day: True for text in self.workdays for day in _days(text)}
+        return entered
+
+
 class Site(_Model):
     """A whole site. Build it with :func:`load_site`, which checks cross-references too."""
 
@@ -266,6 +325,7 @@ class Site(_Model):
     phones: list[Phone] = Field(default_factory=list)
     transfer: TransferSettings = TransferSettings()
     reports: ReportSettings = ReportSettings()
+    calendar: CalendarSpec = CalendarSpec()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Site:

@@ -3,14 +3,21 @@
 A schedule says on which days (every day, or Chinese working days, which follow the State
 Council's holidays and make-up working days) and in which periods of the day a queue or a
 department is open.
+
+**The calendar.** Which days are working days comes from the ``chinese-calendar`` package,
+overridden by the days an admin entered (the site file's ``[calendar]``, the admin API):
+the State Council publishes each year's holidays in November, often before a release of the
+package carries them. A year neither source knows falls back to Monday to Friday — and is
+reported (:meth:`Calendar.missing_years`) so that someone enters it in time. Each process
+has one calendar, :data:`CALENDAR`, which every schedule reads (a test may give its own).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -57,17 +64,67 @@ class Period:
         return self.start <= offset < self.end
 
 
-def is_chinese_working_day(day: date) -> bool:
-    """True on a Chinese working day: Monday to Friday except holidays, plus make-up days.
+class Calendar:
+    """Working days: the days entered (True: a working day, False: a holiday) over the
+    ``chinese-calendar`` package, over Monday to Friday."""
 
-    Outside the years the calendar package knows, fall back to Monday to Friday (logged),
-    because a queue must keep answering rather than fail on an unknown year.
-    """
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        log.warning("no Chinese holiday data for %s; treating Monday-Friday as working days", day)
-        return day.weekday() < 5
+    def __init__(self, entered: Mapping[date, bool] | None = None) -> None:
+        self._entered: dict[date, bool] = dict(entered or {})
+        self._warned: set[int] = set()
+
+    @property
+    def entered(self) -> dict[date, bool]:
+        """The days entered by hand, each a working day (True) or a holiday (False)."""
+        return dict(self._entered)
+
+    def enter(self, days: Mapping[date, bool]) -> None:
+        """Replace the days entered by hand (the site file's and the admin API's together)."""
+        self._entered = dict(days)
+
+    def is_working_day(self, day: date) -> bool:
+        """True on a working day: an entered day as entered; otherwise the package's answer;
+        outside the package's years Monday to Friday (logged once a year), because a queue
+        must keep answering rather than fail on an unknown year."""
+        entered = self._entered.get(day)
+        if entered is not None:
+            return entered
+        try:
+            return bool(chinese_calendar.is_workday(day))
+        except NotImplementedError:
+            if day.year not in self._warned and not self.knows(day.year):
+                self._warned.add(day.year)
+                log.warning(
+                    "no Chinese holidays known for %d: Monday to Friday are taken as working "
+                    "days; enter the year's holidays ([calendar] in the site file)",
+                    day.year,
+                )
+            return day.weekday() < 5
+
+    def knows(self, year: int) -> bool:
+        """Whether the year's holidays are known: the package has the year, or a holiday of
+        the year was entered by hand."""
+        if any(day.year == year and not working for day, working in self._entered.items()):
+            return True
+        try:
+            chinese_calendar.is_workday(date(year, 1, 1))
+        except NotImplementedError:
+            return False
+        return True
+
+    def missing_years(self, today: date) -> list[int]:
+        """Years that should be known by ``today`` and are not: this year, and from
+        1 December the next one (the State Council publishes it in November)."""
+        years = [today.year, today.year + 1] if today.month == 12 else [today.year]
+        return [year for year in years if not self.knows(year)]
+
+
+CALENDAR = Calendar()
+"""This process's calendar: the schedules' default."""
+
+
+def is_chinese_working_day(day: date) -> bool:
+    """True on a Chinese working day by this process's calendar (:data:`CALENDAR`)."""
+    return CALENDAR.is_working_day(day)
 
 
 @dataclass(frozen=True)
@@ -77,19 +134,20 @@ class Schedule:
     days: DayRule
     periods: tuple[Period, ...]
     timezone: ZoneInfo
+    calendar: Calendar = field(default=CALENDAR, compare=False, repr=False)
 
     def is_open(self, at: datetime) -> bool:
         """Whether the schedule is open at the (time-zone aware) moment ``at``."""
         if at.tzinfo is None:
             raise ValueError("is_open needs an aware datetime (store and pass UTC)")
         local = at.astimezone(self.timezone)
-        if self.days is DayRule.WORKING_DAYS and not is_chinese_working_day(local.date()):
+        if self.days is DayRule.WORKING_DAYS and not self.calendar.is_working_day(local.date()):
             return False
         return any(period.contains(local.time()) for period in self.periods)
 
     def is_open_day(self, day: date) -> bool:
         """Whether the schedule opens at all on this (local) day."""
-        return self.days is DayRule.EVERY_DAY or is_chinese_working_day(day)
+        return self.days is DayRule.EVERY_DAY or self.calendar.is_working_day(day)
 
     def _open_spans(self, after: datetime) -> Iterator[tuple[datetime, datetime]]:
         """The open periods from ``after`` on, as aware (start, end) pairs, clipped to begin

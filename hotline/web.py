@@ -22,11 +22,13 @@ from redis.asyncio import Redis as AsyncRedis
 
 import cdr
 from cdr.api import router as reports_router
+from core import calendar
 from core.db import make_engine, sessions
 from core.paths import Paths
 from core.secrets import Secrets
 from core.site import Site
 from core.stores import database_url, redis_url
+from hotline.calendar_api import calendar_router
 from hotline.schema import migrate
 from queues.api import router as seats_router
 from queues.seats import SeatPool
@@ -68,17 +70,22 @@ def create_app(site: Site, paths: Paths) -> FastAPI:
     session_factory = sessions(engine)
     plan = TransferPlan(session_factory, site.timezone)
     plan.seed(site)
+    calendar.install_from(site, session_factory)  # work orders made here count its days
     orders = WorkOrders(session_factory, site.timezone, redis)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        chase = asyncio.create_task(_chase_overdue(orders))
+        chores = [
+            asyncio.create_task(_chase_overdue(orders)),
+            asyncio.create_task(calendar.keep_fresh(site, session_factory)),
+        ]
         try:
             yield
         finally:
-            chase.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await chase
+            for chore in chores:
+                chore.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await chore
             await redis.aclose()
             engine.dispose()
 
@@ -90,6 +97,7 @@ def create_app(site: Site, paths: Paths) -> FastAPI:
     app.include_router(redlist_router(red_list, actor))
     app.include_router(seats_router(site, SeatPool(redis), actor))
     app.include_router(transfer_router(plan, orders, redis, actor))
+    app.include_router(calendar_router(site, session_factory, redis, actor))
 
     def seat_of(
         seat_id: str,

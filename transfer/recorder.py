@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cdr.rollups import Rollups
+from core.calendar import StoredDays
 from core.outcomes import TransferOutcome
 from transfer.models import TransferAttempt, TransferRequest
 from transfer.orders import make_order
@@ -34,9 +35,13 @@ class TransferRecords:
         WorkOrderMade,
     )
 
-    def __init__(self, rollups: Rollups, timezone: ZoneInfo) -> None:
+    def __init__(
+        self, rollups: Rollups, timezone: ZoneInfo, calendar: StoredDays | None = None
+    ) -> None:
         self.rollups = rollups
         self.timezone = timezone
+        self.calendar = calendar
+        """Kept current before a deadline is counted (None: the process keeps it current)."""
 
     def apply(self, session: Session, record: object) -> None:
         match record:
@@ -117,6 +122,8 @@ class TransferRecords:
         request = _request(session, record.request)
         if request is not None and request.work_order_id is not None:
             return
+        if self.calendar is not None:
+            self.calendar.refresh(session)
         order = make_order(
             session,
             self.timezone,

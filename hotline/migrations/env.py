@@ -7,6 +7,7 @@ from sqlalchemy import engine_from_config, pool
 
 import cdr.models
 import cdr.rollups  # noqa: F401
+import core.calendar  # noqa: F401
 import redlist.models  # noqa: F401
 import transfer.models  # noqa: F401
 from core.db import Base
