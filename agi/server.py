@@ -27,6 +27,9 @@ from redlist.directory import CALLERS, rebuild
 
 log = logging.getLogger(__name__)
 
+PING = "ping"
+"""The script a health check asks for: answered by closing the connection at once (a front
+door that is alive but frozen does not, and is replaced by the supervisor)."""
 HEADER_TIMEOUT = 3.0
 CALL_BUDGET = 90.0
 """The longest a caller can spend in the menu before the call goes on regardless."""
@@ -60,6 +63,8 @@ class FrontDoorServer:
             headers = await asyncio.wait_for(read_headers(reader), HEADER_TIMEOUT)
             script = headers.get("agi_network_script", "")
             request = Request(app=None, headers=headers, reader=reader, writer=writer)
+            if script == PING:
+                return
             if script == "seat":
                 await asyncio.wait_for(apply_code(request, self.seats, self.seat_ids), CALL_BUDGET)
                 return

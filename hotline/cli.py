@@ -71,11 +71,44 @@ def _main(
 
 
 def _site() -> Site:
+    """The site file, checked; its holidays and make-up working days are put into this
+    process's calendar (every service runs through here)."""
+    from core.calendar import install
+
     try:
-        return load_site(_state.site_file)
+        site = load_site(_state.site_file)
     except SiteError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
+    install(site)
+    return site
+
+
+def _calendar_warnings(site: Site) -> list[str]:
+    """A sentence for each year whose public holidays should be known by now and are not."""
+    from sqlalchemy.orm import Session
+
+    from core import clock
+    from core.calendar import install
+    from core.db import make_engine
+    from core.stores import database_url
+    from core.worktime import CALENDAR
+
+    engine = make_engine(database_url(Paths.from_env()))
+    try:
+        with Session(engine) as session:
+            install(site, session)  # the days entered through the API too
+    except Exception:  # no database yet: the site file's days are what there is
+        logging.getLogger(__name__).debug("no stored calendar days read", exc_info=True)
+    finally:
+        engine.dispose()
+    today = clock.now().astimezone(site.timezone).date()
+    return [
+        f"warning: no public holidays known for {year}: every working-time rule falls back "
+        "to Monday-Friday; enter the State Council's schedule ([calendar] in the site file, "
+        "or PUT /api/calendar/<day>)"
+        for year in CALENDAR.missing_years(today)
+    ]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -99,6 +132,8 @@ def site_check(
         f"{len(site.departments)} departments, {len(site.matters)} matters, "
         f"hotline number(s) {', '.join(site.hotline_numbers)}"
     )
+    for warning in _calendar_warnings(site):
+        typer.echo(warning)
 
 
 # --- pbx ---------------------------------------------------------------------------------
@@ -282,24 +317,126 @@ def run_web() -> None:
     )
 
 
-@app.command("services")
-def services_command(
-    action: Annotated[str, typer.Argument(help="up, down or status")],
-) -> None:
-    """Start, stop or list the hotline's own processes (front door, Stasis app, web app)."""
+services_app = typer.Typer(
+    help="The hotline's own processes (front door, Stasis app, monitor, web app), supervised.",
+    no_args_is_help=True,
+)
+app.add_typer(services_app, name="services")
+
+
+def _prepare_services(paths: Paths) -> None:
+    """What every service needs before it starts: Redis and the database's schema."""
+    from core.stores import database_url
+    from hotline.redis_server import PrivateRedis, RedisError
+    from hotline.schema import migrate
+
+    paths.ensure()
+    try:
+        PrivateRedis(paths).up()
+    except RedisError as error:
+        raise _fail(str(error)) from None
+    try:
+        migrate(database_url(paths))
+    except Exception as error:
+        raise _fail(
+            f"the database could not be prepared ({type(error).__name__}: {error}); "
+            "check DATABASE_URL, or unset it for the installation's SQLite file"
+        ) from None
+
+
+def _print_services(paths: Paths) -> None:
     from hotline import services
 
-    paths = Paths.from_env()
-    if action not in ("up", "down", "status"):
-        raise _fail("the action is one of: up, down, status")
-    for name in services.names(_site()):
-        if action == "up":
-            services.start(paths, name, _state.site_file)
-        elif action == "down":
-            services.stop(paths, name)
-        pid = services.running_pid(paths, name)
-        state = f"running, pid {pid}" if pid else "stopped"
-        typer.echo(f"{name:>7}: {state}  (log: {paths.logs / (name + '.log')})")
+    site = _site()
+    supervisor = services.running_pid(paths, services.SUPERVISOR)
+    typer.echo(
+        f"{'supervisor':>10}: "
+        + (
+            f"running, pid {supervisor}"
+            if supervisor
+            else "not running (nothing restarts a service)"
+        )
+    )
+    for name in services.names(site):
+        typer.echo(f"{name:>10}: {services.describe(paths, site, name)}")
+    for warning in _calendar_warnings(site):
+        typer.echo(warning)
+
+
+@services_app.command("up")
+def services_up(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for every service.")] = 30.0,
+) -> None:
+    """Prepare Redis and the database, start the supervisor and wait until every service
+    does its work (the app only once Asterisk runs: `hotline pbx up`)."""
+    import time
+
+    from hotline import services
+    from hotline.pbx import asterisk_running
+
+    site, paths = _site(), Paths.from_env()
+    _prepare_services(paths)
+    services.start_supervisor(paths, _state.site_file)
+    pbx = asterisk_running(paths)
+    waiting = [n for n in services.names(site) if pbx or not n.startswith("app")]
+    deadline = time.monotonic() + timeout
+    for name in waiting:
+        services.wait_ready(paths, site, name, max(0.0, deadline - time.monotonic()))
+    _print_services(paths)
+    if not pbx:
+        typer.echo("Asterisk is not running: the app connects once `hotline pbx up` has started it")
+    if not all(services.ready(paths, site, name) for name in waiting):
+        raise _fail(f"a service is not doing its work yet; see its log under {paths.logs}")
+
+
+@services_app.command("down")
+def services_down() -> None:
+    """Stop the supervisor, every service and the installation's private Redis."""
+    from hotline import services
+    from hotline.redis_server import PrivateRedis
+
+    site, paths = _site(), Paths.from_env()
+    services.stop(paths, services.SUPERVISOR, timeout=30.0)
+    for name in reversed(services.names(site)):  # any started on its own (demo --keep-up)
+        services.stop(paths, name)
+    PrivateRedis(paths).down()
+    _print_services(paths)
+
+
+@services_app.command("status")
+def services_status() -> None:
+    """Each service: running and doing its work, or how it ended and its log's last line."""
+    _print_services(Paths.from_env())
+
+
+@services_app.command("run")
+def services_run() -> None:
+    """Run the supervisor in the foreground (what `services up` starts, and what a systemd
+    unit runs): it starts every service and restarts any that dies."""
+    from hotline.redis_server import PrivateRedis
+    from hotline.services import Supervisor
+
+    site, paths = _site(), Paths.from_env()
+    _prepare_services(paths)
+    redis = PrivateRedis(paths)
+    Supervisor(site, _state.site_file, paths, redis=None if redis.external else redis).run()
+
+
+@services_app.command("unit")
+def services_unit() -> None:
+    """Print a systemd unit that runs the supervisor for this installation (systemd
+    restarts the supervisor; the supervisor restarts the services)."""
+    import shutil
+    import sys
+
+    from hotline.services import systemd_unit
+
+    hotline = Path(shutil.which("hotline") or Path(sys.executable).parent / "hotline")
+    try:
+        unit = systemd_unit(Paths.from_env(), _state.site_file.resolve(), hotline.absolute())
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    typer.echo(unit, nl=False)
 
 
 seats_app = typer.Typer(

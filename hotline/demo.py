@@ -188,7 +188,25 @@ def run_demo(
         )
         return 0 if served == clean == total == len(legs) else 1
     finally:
-        if not keep_up:
+        if keep_up:
+            _leave_up(stack)
+        else:
             print("shutting down...")
             stack.down()
             clock.real_installation_time(paths.state)
+
+
+def _leave_up(stack: Stack) -> None:
+    """After ``--keep-up``: the web app too, so that the dashboard can be opened."""
+    from hotline.pbx import PbxError
+
+    try:
+        address = stack.start_web()
+    except PbxError as error:
+        print(f"\n{error}")
+        return
+    print(
+        f"\nleft running: Asterisk, Redis, the front door, the app, the monitor and the web app "
+        f"at {address} (the dashboard: `hotline report token` prints its address);\n"
+        "stop everything with `hotline services down && hotline pbx down`"
+    )

@@ -29,6 +29,7 @@ from core.site import Site
 from hotline import prompts
 from hotline.asterisk_config import AsteriskDirs, render, write_config
 from hotline.system import SetupError, ensure_packages
+from hotline.system import process_alive as _alive
 
 ROOT_PACKAGES = "asterisk,asterisk-modules,asterisk-core-sounds-en,asterisk-moh-opsound-wav"
 MODULE_DIRS = (
@@ -159,18 +160,12 @@ def _mounts_under(root: Path) -> list[str]:
     return [point for point in points if point.startswith(prefix)]
 
 
-def _alive(pid: int) -> bool:
+def asterisk_running(paths: Paths) -> bool:
+    """Whether the installation's Asterisk runs (without locating or provisioning one)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return _alive(int((paths.run / "asterisk.pid").read_text().strip()))
+    except (FileNotFoundError, ValueError):
         return False
-    except PermissionError:
-        return True
-    # a zombie (exited, not yet reaped by its parent) is not alive
-    with contextlib.suppress(OSError):
-        if Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z"):
-            return False
-    return True
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import redis
 
 from core.paths import Paths
 from core.stores import redis_url
-from hotline.system import ensure_packages
+from hotline.system import ensure_packages, process_alive
 
 
 class RedisError(Exception):
@@ -73,6 +73,18 @@ class PrivateRedis:
             f"the private redis-server did not start; see {self.paths.logs / 'redis.log'}",
         )
         return url
+
+    def running(self) -> bool:
+        """Whether the private server's process runs (a given ``REDIS_URL``: assumed to)."""
+        if self.external:
+            return True
+        try:
+            pid = int(self.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return False
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # a server this process started and that died
+        return process_alive(pid)
 
     def down(self) -> None:
         """Stop the private server (a given REDIS_URL is left alone)."""

@@ -3,8 +3,6 @@ together and always brought down together. Used by ``hotline demo`` and the test
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,15 +60,9 @@ class Stack:
     def start_front_door(self, timeout: float = 20.0) -> None:
         """Start the FastAGI front door and wait until it accepts connections."""
         services.start(self.paths, "agi", self.site_file)
-        address = (self.site.services.bind, self.site.services.agi_port)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(address, timeout=1):
-                return
-            if services.running_pid(self.paths, "agi") is None:
-                break
-            time.sleep(0.1)
-        raise PbxError(f"the FastAGI front door did not start; see {self.paths.logs / 'agi.log'}")
+        if not services.wait_ready(self.paths, self.site, "agi", timeout, give_up_if_gone=True):
+            log = self.paths.logs / "agi.log"
+            raise PbxError(f"the FastAGI front door did not start; see {log}")
 
     def stop_front_door(self) -> None:
         services.stop(self.paths, "agi")
@@ -78,18 +70,11 @@ class Stack:
     def start_web(self, timeout: float = 30.0) -> str:
         """Start the web app (admin API, consoles) and wait until it answers; its address."""
         services.start(self.paths, "web", self.site_file)
+        if not services.wait_ready(self.paths, self.site, "web", timeout, give_up_if_gone=True):
+            raise PbxError(f"the web app did not start; see {self.paths.logs / 'web.log'}")
         services_ = self.site.services
         host = "127.0.0.1" if services_.bind == "0.0.0.0" else services_.bind
-        address = f"http://{host}:{services_.web_port}"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{address}/healthz", timeout=1).status_code == 200:
-                    return address
-            if services.running_pid(self.paths, "web") is None:
-                break
-            time.sleep(0.2)
-        raise PbxError(f"the web app did not start; see {self.paths.logs / 'web.log'}")
+        return f"http://{host}:{services_.web_port}"
 
     def start_app(self, instance: int = 1, timeout: float = 20.0) -> None:
         """Start Stasis app process ``instance`` and wait until it is connected and serving."""

@@ -1,12 +1,22 @@
-"""Debian packages the hotline needs on the machine, installed on demand."""
+"""The machine: Debian packages the hotline needs (installed on demand), its processes."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 _updated = False
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process runs (a zombie waiting to be reaped has ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
 
 
 class SetupError(Exception):
