@@ -226,7 +226,11 @@ class StasisApp:
                 and (owner is None or owners.get(caller) == owner)
             }
         busy = await self.seats.busy() if owner is None else {}
-        held = {call: seat for seat, call in busy.items() if call not in self._owners}
+        held = {
+            call: seat
+            for seat, call in busy.items()
+            if call not in self._owners and call != keys.FALLBACK_CALL  # not a channel's
+        }
         if not places and not held:
             return set()
         live = {channel["id"] for channel in await self.ari.channels()}
@@ -356,7 +360,7 @@ class StasisApp:
             log.warning("could not list channels to reconcile seats: %s", error)
             return
         for seat_id, call_id in (await self.seats.busy()).items():
-            if call_id not in live:
+            if call_id not in live and call_id != keys.FALLBACK_CALL:  # the monitor frees those
                 log.info("seat %s was held for call %s which is gone; freeing it", seat_id, call_id)
                 await self.seats.release(seat_id, call_id)
 

@@ -7,6 +7,9 @@ alerts, and the retention of old details.
 - The alert watch looks at the departments' live connect rates every ``ALERT_CHECK_EVERY``
   seconds, so an alert is raised well within a minute.
 - Once an hour, details older than ``reports.detail_days`` are deleted (the rollups stay).
+- Every second, Asterisk's own queues (the fallback when no application process serves)
+  are kept in step with the seats, and callers waiting there are sent back to the
+  application once it serves again (``queues.fallback``).
 
 Calls never depend on it: if it is down, calls go on and the CDRs wait in the file.
 """
@@ -26,12 +29,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from cdr.asterisk import BadCdr, Cdr, cdr_file, reconcile, store
 from cdr.live import AlertWatch, LiveRates
 from cdr.retention import delete_old_details
+from core import keys
 from core.db import make_engine, sessions
 from core.paths import Paths
 from core.secrets import Secrets
 from core.signals import stop_on_signals
 from core.site import Site
 from core.stores import database_url, redis_url
+from queues.fallback import HELD, MIRROR_EVERY, FallbackMirror
+from queues.seats import SeatPool
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +80,10 @@ class CdrListener:
         )
         self.manager.register_event("Cdr", self._on_cdr)
         self.manager.connect()
+
+    async def send(self, action: dict[str, str]) -> Any:
+        """Send one AMI action; its reply (a list of messages for a list action)."""
+        return await self.manager.send_action(action)
 
     def close(self) -> None:
         if self.manager is not None:
@@ -127,6 +137,30 @@ class CdrListener:
                 log.exception("the CDR reconciliation failed; trying again")
 
 
+FALLBACK_ENTRY = ("hotline-entry", "s", "app")
+"""The dialplan's Stasis step (``asterisk-conf/extensions.conf.j2``): where a caller waiting
+in Asterisk's queue is sent back to when an application process serves again."""
+
+
+async def seat_states(seats: SeatPool, site: Site) -> dict[str, str]:
+    """Each seat's state for the fallback: available, busy, held (for a call of Asterisk's
+    queue), paused or resting."""
+    states = await seats.states(seat.id for seat in site.seats)
+    return {
+        seat: HELD if state.get("call") == keys.FALLBACK_CALL else str(state["state"])
+        for seat, state in states.items()
+    }
+
+
+async def app_serving(redis: Redis) -> bool:
+    """Whether an application process serves calls now (its heartbeat says so)."""
+    async for key in redis.scan_iter(match=keys.heartbeat("*")):
+        value = await redis.get(key)
+        if isinstance(value, bytes) and value.endswith(b":serving"):
+            return True
+    return False
+
+
 async def _every(seconds: float, step: Callable[[], Awaitable[object]], what: str) -> None:
     while True:
         try:
@@ -165,11 +199,34 @@ async def serve(site: Site, paths: Paths) -> None:
                 log.info("retention: deleted %s", deleted)
 
     listener.connect()
+    seats = SeatPool(redis)
+
+    async def hold(seat: str, held: bool) -> None:
+        if held:
+            await seats.hold(seat, keys.FALLBACK_CALL)
+        else:
+            await seats.release(seat, keys.FALLBACK_CALL)
+
+    mirror = FallbackMirror(
+        listener.send,
+        lambda: seat_states(seats, site),
+        lambda: app_serving(redis),
+        FALLBACK_ENTRY,
+        hold,
+    )
+
+    async def keep_the_fallback_in_step() -> None:
+        if listener.logged_in.is_set():
+            await mirror.step()
+
     tasks = [
         asyncio.create_task(listener.write_events()),
         asyncio.create_task(listener.reconcile_loop()),
         asyncio.create_task(_every(ALERT_CHECK_EVERY, check_alerts, "the alert check")),
         asyncio.create_task(_every(RETENTION_EVERY, retention, "the retention")),
+        asyncio.create_task(
+            _every(MIRROR_EVERY, keep_the_fallback_in_step, "keeping Asterisk's queues in step")
+        ),
     ]
     try:
         await stop.wait()

@@ -48,6 +48,10 @@ def line_tried_prefix(queue: str) -> str:
 SEATS_IDLE = "hotline:seats:idle"
 """Sorted set: every seat not busy → since when (the longest idle comes first)."""
 SEATS_BUSY = "hotline:seats:busy"
+FALLBACK_CALL = "asterisk-queue"
+"""What a busy seat is held for while its phone is in a call Asterisk's own queue put
+through (the fallback, while no application process served): no application call is
+offered to it until that call ends (``queues.fallback``)."""
 """Hash: seat → the call it is busy with."""
 SEATS_PAUSED = "hotline:seats:paused"
 """Hash: seat → why it is paused (``logged-out`` is a pause too)."""

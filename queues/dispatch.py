@@ -248,6 +248,19 @@ return out
 )
 
 
+# ARGV: seat, call  →  1 if the seat was free and is now held for the call (nothing served)
+HOLD = (
+    LIBRARY
+    + """
+local seat, call = ARGV[1], ARGV[2]
+if redis.call('HEXISTS', BUSY, seat) == 1 then return 0 end
+redis.call('HSET', BUSY, seat, call)
+redis.call('ZREM', IDLE, seat)
+return 1
+"""
+)
+
+
 class Scripts:
     """The queue's scripts, registered with one Redis client (each call is one round trip)."""
 
@@ -260,6 +273,7 @@ class Scripts:
         self.new_round = redis.register_script(NEW_ROUND)
         self.pause = redis.register_script(PAUSE)
         self.serve_seat = redis.register_script(SERVE_SEAT)
+        self.hold = redis.register_script(HOLD)
 
 
 def offers_from(reply: Sequence[object]) -> list[Offer]:

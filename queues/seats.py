@@ -96,6 +96,15 @@ class SeatPool:
             await self._announce(seat_id, "available")
         return released
 
+    async def hold(self, seat_id: str, call_id: str) -> bool:
+        """Hold a free seat for a call the application did not make (a call Asterisk's own
+        queue put through): it is offered nothing until :meth:`release` with that call.
+        Whether it was free."""
+        held = bool(await self.scripts.hold(args=[seat_id, call_id]))
+        if held:
+            await self._announce(seat_id, "busy", call=call_id)
+        return held
+
     async def pause(self, seat_id: str, reason: str) -> None:
         """Offer this seat no calls until :meth:`resume` (a call in progress goes on)."""
         reason = reason or "paused"

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import select
 
 from ari_app.client import Ari
 from cdr.models import SeatAttempt
 from core import clock
+from core.stores import redis_url
 from hotline import services
 from hotline.stack import Stack
+from queues.seats import SeatPool
 from redlist.service import RedList
 from redlist.synthetic import landline
 from rig.orchestrator import CallerSpec, PhoneSpec, Rig, Scenario
@@ -138,3 +142,62 @@ async def test_a_seat_that_answers_while_no_app_runs_is_rung_again_at_restart(
         return not await ari.channels() and not await ari.bridges()
 
     assert await eventually(nothing_left, within=5), "a channel or bridge was left"
+
+
+async def test_with_the_app_down_a_paused_seat_is_skipped_and_the_app_takes_its_callers_back(
+    rig: Rig, stack: Stack, registry: RedList
+) -> None:
+    """Seat B paused, seat A idle, the app killed: Asterisk's own queue rings seat A only
+    (B is paused there too). A second caller waits in Asterisk's queue while A talks; when
+    the app is back it takes that caller back and puts it through to a seat, not to B."""
+    redis = Redis.from_url(redis_url(stack.paths))
+    seats = SeatPool(redis)
+    idle, away = "1001", "1002"
+    others = [seat.id for seat in stack.site.seats if seat.id not in (idle, away)]
+    phones = {p.name: p for p in seat_phones(stack.site, answer_after=0.3, hold=6.0)}
+    for seat in [*others, away]:
+        await seats.pause(seat, "test: away")
+
+    async def queue_shows(check: Callable[[str], bool]) -> bool:
+        return check(await asyncio.to_thread(stack.pbx.rx, "queue show enterprise"))
+
+    def paused_in_asterisk(seat: str) -> Callable[[str], bool]:
+        return lambda text: any(
+            f"PJSIP/{seat}" in line and "paused" in line for line in text.splitlines()
+        )
+
+    since = clock.now()
+    await asyncio.to_thread(services.stop, stack.paths, "app", 5.0, signal.SIGKILL)
+    try:
+        assert await eventually(lambda: queue_shows(paused_in_asterisk(away)), within=10)
+        assert await queue_shows(lambda text: not paused_in_asterisk(idle)(text))
+        playing = asyncio.create_task(
+            rig.run(
+                Scenario(
+                    "fallback-mirror",
+                    (phones[idle], phones[away]),
+                    (
+                        CallerSpec(landline(3), hold=None),
+                        CallerSpec(landline(5), at=1.0, hold=None),
+                    ),
+                )
+            )
+        )
+        # the second caller waits in Asterisk's queue (seat A talks with the first)
+        assert await eventually(lambda: queue_shows(lambda t: "wait:" in t), within=10)
+        await asyncio.to_thread(stack.start_app)
+        back = clock.now()
+        report = await playing
+    finally:
+        for seat in [*others, away]:
+            await seats.resume(seat)
+        if not stack.app_connected():
+            await asyncio.to_thread(stack.start_app)
+        await redis.aclose()
+    assert report.phone(away).calls == [], "Asterisk's queue rang a paused seat"
+    assert report.phone(idle).answered == 2, report.render()
+    assert all(caller.exit_code == 0 for caller in report.callers), report.render()
+    legs = await ended_calls(registry, since)
+    assert [leg.caller_number for leg in legs] == [landline(5)], "taken back by the app"
+    assert legs[0].seat_id == idle and legs[0].answered_at is not None
+    assert (legs[0].answered_at - back).total_seconds() < 30

@@ -11,7 +11,13 @@ REPO = Path(__file__).resolve().parents[2]
 CORE = "core"
 FEATURES = ("agi", "ari_app", "cdr", "queues", "redlist", "transfer")
 APPLICATION = "hotline"
-PURE = ("queues.policy", "transfer.machine", "ari_app.translate", "core.outcomes")
+PURE = (
+    "queues.policy",
+    "queues.fallback",
+    "transfer.machine",
+    "ari_app.translate",
+    "core.outcomes",
+)
 """Decisions: events in, actions out. They may not touch an edge."""
 EDGES = ("redis", "sqlalchemy", "httpx", "websockets", "panoramisk", "alembic", "ari_app.client")
 """Neither the decisions nor anything they import may use these."""
