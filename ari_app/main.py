@@ -19,6 +19,7 @@ from cdr.rollups import Rollups
 from core import calendar
 from core.calendar import StoredDays
 from core.db import make_engine, sessions
+from core.journal import Journal
 from core.paths import Paths
 from core.secrets import Secrets
 from core.signals import stop_on_signals
@@ -64,9 +65,15 @@ async def serve(site: Site, paths: Paths, instance: int = 1) -> None:
     engine = make_engine(database_url(paths))
     session_factory = sessions(engine)
     plan = TransferPlan(session_factory, site.timezone)
-    await asyncio.to_thread(plan.seed, site)
+    try:
+        await asyncio.to_thread(plan.seed, site)
+    except Exception as error:  # calls are served without the database; transfers once it is back
+        log.warning("the transfer plan could not be seeded now (%s); reading it later", error)
     setup = functools.partial(record_appliers, site, database_url(paths))
-    writer = RecordWriter(None, setup(sessions_too=False)[1], remote=WriterProcess(setup))
+    journal = Journal(paths.state / "journal" / f"{stasis_app_name(instance)}.journal")
+    writer = RecordWriter(
+        None, setup(sessions_too=False)[1], remote=WriterProcess(setup), journal=journal
+    )
     routes = Routes(plan)
     await routes.refresh()
 
@@ -87,6 +94,7 @@ async def serve(site: Site, paths: Paths, instance: int = 1) -> None:
         await app.run(stop)
     finally:
         await writer.close()
+        journal.close()
         for task in (writing, days):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

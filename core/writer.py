@@ -8,7 +8,10 @@ the feature that defines it (an :class:`Applier`), and applying a record twice c
 nothing (each applier checks what is already there), so a batch can always be tried again.
 
 When the database does not answer (down, locked, unreachable), the batch is kept, in order,
-and tried again with a growing pause; nothing is dropped. A record that fails on its own
+and tried again with a growing pause; nothing is dropped. With a :class:`~core.journal.Journal`
+every record is first written to a local file and ``fsync``'d, so that neither a long outage
+nor the death of the process loses it: a process that starts writes what its journal holds
+first. A record that fails on its own
 (a bug, a constraint) is logged with its content and set aside, so that it cannot hold up
 every record behind it.
 """
@@ -30,6 +33,8 @@ from typing import Protocol
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from core.journal import Journal, JournalFull
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +73,8 @@ class WriterFigures:
     written: int = 0
     set_aside: int = 0
     retries: int = 0
+    replayed: int = 0
+    """Records found in the journal at start (not known to be in SQL) and written again."""
 
 
 @dataclass
@@ -79,7 +86,13 @@ class RecordWriter:
     appliers: Sequence[Applier]
     remote: WriterProcess | None = None
     """Where the SQL work is done: a process of its own (the app), or a thread of this one."""
+    journal: Journal | None = None
+    """Where every record is kept durably until it is in SQL (None: memory only)."""
     figures: WriterFigures = field(default_factory=WriterFigures)
+    _journaled: int = 0
+    """How many of the pending records (from the front) are in the journal."""
+    _frames: collections.deque[list[int]] = field(default_factory=collections.deque)
+    """The journal's frames not yet all in SQL: [sequence, records of it still pending]."""
     _pending: collections.deque[object] = field(default_factory=collections.deque)
     _handed: int = 0
     _done: int = 0
@@ -123,12 +136,16 @@ class RecordWriter:
         return True
 
     async def run(self) -> None:
-        """Write batches until cancelled."""
+        """Write batches until cancelled (what the journal held at start first)."""
+        if self.journal is not None:
+            await asyncio.to_thread(self._replay)
         pause = RETRY_FIRST
         while True:
             if not self._pending:
                 self._wake.clear()
                 await self._wake.wait()
+            if self.journal is not None and self._journaled < len(self._pending):
+                await asyncio.to_thread(self._to_journal)
             batch = [self._pending[i] for i in range(min(BATCH, len(self._pending)))]
             try:
                 if self.remote is not None:
@@ -151,6 +168,8 @@ class RecordWriter:
             pause = RETRY_FIRST
             for _ in batch:
                 self._pending.popleft()
+            if self.journal is not None:
+                await asyncio.to_thread(self._written, len(batch))
             self._done += len(batch)
             self.figures.written += len(batch) - set_aside
             self.figures.set_aside += set_aside
@@ -168,6 +187,48 @@ class RecordWriter:
             await asyncio.to_thread(self.remote.stop)
 
     # --- in the worker thread -------------------------------------------------------------
+
+    def _replay(self) -> None:
+        """Put the journal's frames not known to be in SQL ahead of everything."""
+        assert self.journal is not None
+        frames = self.journal.unapplied()
+        records = [record for _, batch in frames for record in batch]
+        self._pending.extendleft(reversed(records))
+        self._handed += len(records)
+        self._journaled += len(records)
+        self._frames.extendleft([seq, len(batch)] for seq, batch in reversed(frames))
+        self.figures.replayed += len(records)
+        if records:
+            log.warning("%d record(s) from the journal are written again", len(records))
+
+    def _to_journal(self) -> None:
+        """Write the pending records not in the journal yet to it (one frame)."""
+        assert self.journal is not None
+        new = [self._pending[i] for i in range(self._journaled, len(self._pending))]
+        try:
+            seq = self.journal.append(new)
+        except (JournalFull, OSError) as error:
+            log.error("%d record(s) wait in memory only: %s", len(new), error)
+            seq = 0  # not in the journal: nothing to mark
+        self._frames.append([seq, len(new)])
+        self._journaled += len(new)
+
+    def _written(self, count: int) -> None:
+        """``count`` records from the front are in SQL: mark the frames all of whose records
+        are."""
+        assert self.journal is not None
+        self._journaled -= count
+        done = 0
+        while count and self._frames:
+            frame = self._frames[0]
+            taken = min(count, frame[1])
+            frame[1] -= taken
+            count -= taken
+            if frame[1] == 0:
+                done = max(done, frame[0])
+                self._frames.popleft()
+        if done:
+            self.journal.mark(done)
 
     def _write(self, batch: Iterable[object]) -> int:
         """Apply a batch in one transaction; on an error of one record, apply them one by one

@@ -345,6 +345,7 @@ def _prepare_services(paths: Paths) -> None:
 
 
 def _print_services(paths: Paths) -> None:
+    from core.journal import backlog
     from hotline import services
 
     site = _site()
@@ -359,6 +360,12 @@ def _print_services(paths: Paths) -> None:
     )
     for name in services.names(site):
         typer.echo(f"{name:>10}: {services.describe(paths, site, name)}")
+    for process, waiting in backlog(paths.state / "journal").items():
+        if waiting:
+            typer.echo(
+                f"records of {process}: {waiting} bytes in its journal wait for the database "
+                f"({paths.state / 'journal'})"
+            )
     for warning in _calendar_warnings(site):
         typer.echo(warning)
 
