@@ -33,6 +33,8 @@ AVAILABLE = "available"
 BUSY = "busy"
 HELD = "held"
 """A seat held busy for a call Asterisk's queue put through (``core.keys.FALLBACK_CALL``)."""
+MARK = "HOTLINE_FALLBACK"
+"""The channel variable the dialplan's fallback sets on the callers it queues."""
 IN_USE = {"2", "3", "6", "7", "8"}
 """Asterisk device states of a phone in a call: in use, busy, ringing, ringing in use, on
 hold."""
@@ -196,6 +198,8 @@ class FallbackMirror:
         if waiting and await self.app_serving():
             context, exten, label = self.entry
             for channel in callers_to_take_back(waiting):
+                if not await self._queued_by_the_fallback(channel):
+                    continue  # a Queue() of someone else's dialplan
                 await self.send(
                     {
                         "Action": "Redirect",
@@ -206,3 +210,7 @@ class FallbackMirror:
                     }
                 )
                 log.info("caller %s taken back from Asterisk's queue", channel)
+
+    async def _queued_by_the_fallback(self, channel: str) -> bool:
+        reply = await self.send({"Action": "Getvar", "Channel": channel, "Variable": MARK})
+        return isinstance(reply, Mapping) and str(reply.get("Value")) == "1"
