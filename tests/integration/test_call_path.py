@@ -4,15 +4,19 @@ no channel and no bridge."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from ari_app.client import Ari
+from core import clock
 from core.site import Site
+from hotline.stack import Stack
 from queues.seats import IDLE
 from redlist.service import RedList
 from redlist.synthetic import landline
 from rig.orchestrator import Behaviour, CallerSpec, PhoneResult, PhoneSpec, Rig, RigReport, Scenario
-from tests.conftest import eventually, seat_phones
+from tests.conftest import ended_calls, eventually, seat_phones
 
 pytestmark = pytest.mark.pbx
 
@@ -86,3 +90,38 @@ async def test_a_busy_seat_is_passed_over_for_the_next_one(
     assert [c.events for c in report.phone(busy.name).calls] == [["busy"]]
     assert sum(phone.answered for phone in report.phones) == 1
     assert await eventually(lambda: _nothing_left(ari), within=5), "a channel or bridge was left"
+
+
+async def test_a_resolver_that_never_answers_does_not_slow_a_call(
+    rig: Rig, stack: Stack, site: Site, registry: RedList
+) -> None:
+    """The PBX makes no DNS lookup of its own on a call: with its resolver silent (it takes
+    queries and never answers: each lookup would hang 10 s), a call still reaches a seat in
+    well under 2 s from the caller's INVITE."""
+    root = stack.pbx.install.root
+    if root is None:
+        pytest.skip("a system Asterisk uses the machine's resolver; only a private root's is ours")
+    resolv = root / "etc" / "resolv.conf"
+    before = resolv.read_text()
+    since = clock.now()
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.53", 53))  # takes the queries, never answers
+    try:
+        resolv.write_text("nameserver 127.0.0.53\noptions timeout:5 attempts:2\n")
+        report = await rig.run(
+            Scenario(
+                "silent-resolver",
+                seat_phones(site, "enterprise", answer_after=0.2, hold=1.0),
+                (CallerSpec(landline(4), hold=None),),
+            )
+        )
+    finally:
+        resolv.write_text(before)
+        silent.close()
+    caller = report.callers[0]
+    assert caller.exit_code == 0 and caller.started_at is not None, report.render()
+    offset = clock.read_offset(clock.clock_file(stack.paths.state))
+    (leg,) = await ended_calls(registry, since, count=1)
+    assert leg.answered_at is not None
+    setup = leg.answered_at.timestamp() - offset - caller.started_at
+    assert setup < 2.0, f"the call took {setup:.1f} s to reach a seat"

@@ -80,3 +80,16 @@ def test_the_fallback_queue_holds_the_enterprise_seats(rendered: dict[str, str])
     assert "HOTLINE_APP_1 = hotline\n" in dialplan  # the one app process of the example
     assert "Stasis(${HOTLINE_APP_${HOTLINE_TRY}},inbound)" in dialplan
     assert '"${STASISSTATUS}" != "FAILED"' in dialplan and "Goto(fallback,1)" in dialplan
+
+
+def test_media_stays_on_the_sip_address_and_phones_that_vanish_are_hung_up(
+    rendered: dict[str, str], site: Site, tmp_path: Path
+) -> None:
+    pjsip = rendered["pjsip.conf"]
+    # a fixed media address: no per-call lookup of "our" address (DNS, host name)
+    assert "media_address = 127.0.0.1\nbind_rtp_to_media_address = yes" in pjsip
+    assert "rtp_timeout = 30" in pjsip and "[1001](hotline-phone)" in pjsip
+    everywhere = site.model_copy(update={"sip": site.sip.model_copy(update={"bind": "0.0.0.0"})})
+    secrets_file = tmp_path / "other.json"
+    other = render(everywhere, Secrets.load_or_create(secrets_file), DIRS, secrets_file)
+    assert "media_address" not in other["pjsip.conf"]
