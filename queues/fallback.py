@@ -6,10 +6,9 @@ members are the site's seats. Asterisk knows when a seat's phone is in a call, b
 a seat is paused, logged out, in its wrap-up after a call the application handled, or was
 rested because its phone could not be reached: it rang such seats while idle ones waited.
 So a seat that is not available for the application is paused for Asterisk too
-(``QueuePause``), and unpaused when it is available again. A seat whose phone is in a call
-Asterisk's queue put through is held busy for the application (seen in use at two looks in
-a row, so that a call of the application's own ending a moment late does not count), and
-freed when that call ends. And when an application process
+(``QueuePause``), and unpaused when it is available again. A seat in a call Asterisk's
+queue put through (``InCall`` in Asterisk's queue status, seen at two looks in a row) is
+held busy for the application, and freed when that call ends. And when an application process
 serves calls again, the callers waiting in Asterisk's queues are sent back to it, in their
 order (``Redirect`` to the dialplan's Stasis step), so that one line, not two, hands out the
 seats.
@@ -35,9 +34,6 @@ HELD = "held"
 """A seat held busy for a call Asterisk's queue put through (``core.keys.FALLBACK_CALL``)."""
 MARK = "HOTLINE_FALLBACK"
 """The channel variable the dialplan's fallback sets on the callers it queues."""
-IN_USE = {"2", "3", "6", "7", "8"}
-"""Asterisk device states of a phone in a call: in use, busy, ringing, ringing in use, on
-hold."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +117,8 @@ def members_from(events: Iterable[Mapping[str, Any]]) -> list[Member]:
         interface = str(event.get("StateInterface") or event.get("Location") or "")
         if interface.startswith("PJSIP/"):
             seat = interface.removeprefix("PJSIP/")
-            paused, in_use = str(event.get("Paused")) == "1", str(event.get("Status")) in IN_USE
+            # InCall: in a call this queue put through (not the app's calls, not feature codes)
+            paused, in_use = str(event.get("Paused")) == "1", str(event.get("InCall")) == "1"
             members.append(Member(str(event.get("Queue")), seat, paused, in_use))
     return members
 

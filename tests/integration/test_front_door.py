@@ -140,7 +140,10 @@ async def test_with_the_front_door_down_calls_reach_stasis_within_two_seconds(
     leg = leg_of(legs_since(stack, since), RED_FIRM)
     started = report.callers[0].started_at
     assert started is not None
-    assert leg.entered_at.timestamp() - started < 2.0
+    # the installation's clock runs moved from real time; the phone's start is real time
+    offset = clock.read_offset(clock.clock_file(stack.paths.state))
+    waited = leg.entered_at.timestamp() - offset - started
+    assert 0 <= waited < 2.0, f"the call reached the app {waited:.1f} s after it dialled"
     # the documented fallback: an unknown caller for the enterprise queue
     assert (leg.caller_kind, leg.queue, leg.queue_prio) == ("unknown", "enterprise", 0)
 
