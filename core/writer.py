@@ -144,9 +144,12 @@ class RecordWriter:
             if not self._pending:
                 self._wake.clear()
                 await self._wake.wait()
-            if self.journal is not None and self._journaled < len(self._pending):
-                await asyncio.to_thread(self._to_journal)
-            batch = [self._pending[i] for i in range(min(BATCH, len(self._pending)))]
+            ready = len(self._pending)
+            if self.journal is not None:
+                if self._journaled < ready:
+                    await asyncio.to_thread(self._to_journal)
+                ready = self._journaled  # only what is in the journal goes to SQL
+            batch = [self._pending[i] for i in range(min(BATCH, ready))]
             try:
                 if self.remote is not None:
                     set_aside = await asyncio.to_thread(self.remote.write, batch)
