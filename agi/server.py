@@ -12,8 +12,6 @@ import logging
 from collections import OrderedDict
 
 from panoramisk.fast_agi import Request
-from redis import Redis as SyncRedis
-from redis.asyncio import Redis
 
 from agi.front_door import FrontDoor
 from agi.seat_codes import apply_code
@@ -21,7 +19,7 @@ from core.db import make_engine, sessions
 from core.paths import Paths
 from core.signals import stop_on_signals
 from core.site import Site
-from core.stores import database_url, redis_url
+from core.stores import async_redis, database_url, sync_redis
 from queues.seats import SeatPool
 from redlist.directory import CALLERS, rebuild
 
@@ -90,7 +88,7 @@ def rebuild_directory(paths: Paths) -> int:
     """Rebuild the caller directory in Redis from SQL (after Redis lost it)."""
     engine = make_engine(database_url(paths))
     try:
-        with sessions(engine)() as session, SyncRedis.from_url(redis_url(paths)) as redis:
+        with sessions(engine)() as session, sync_redis(paths) as redis:
             return rebuild(session, redis)
     finally:
         engine.dispose()
@@ -99,7 +97,7 @@ def rebuild_directory(paths: Paths) -> int:
 async def serve(site: Site, paths: Paths) -> None:
     """Run the FastAGI server until SIGTERM/SIGINT."""
     stop = stop_on_signals()
-    redis = Redis.from_url(redis_url(paths))
+    redis = async_redis(paths)
     if not await redis.exists(CALLERS):
         count = await asyncio.to_thread(rebuild_directory, paths)
         log.info("caller directory rebuilt from SQL: %d numbers", count)

@@ -36,6 +36,7 @@ from cdr.records import (
 from core import clock, keys
 from core.events import publish
 from core.outcomes import AttemptOutcome, CallOutcome, SeatOutcome
+from core.signals import stop_task
 from core.site import Site
 from core.writer import RecordWriter
 from queues import policy
@@ -52,6 +53,11 @@ MOVE_GRACE = 15.0
 """Seconds a channel moved in from a gone peer is not moved again (its StasisStart may lag)."""
 WATCH_MAX = 86400
 """Seconds a note that a peer watches an adopted call is kept at most."""
+STORE_CHECK_EVERY = 0.5
+"""Seconds between the app's looks at Redis (a PING)."""
+STORE_GRACE = 3.0
+"""Seconds without an answer from Redis after which it counts as lost: the waiting callers go
+on in Asterisk's queue. (A restart of Redis takes well under a second.)"""
 SWEEP_EVERY = 2.0
 """Seconds between the sweeps that serve every line and pick up offers that went astray.
 Not on the path of any call: seats are offered the moment something changes; the sweep only
@@ -110,6 +116,10 @@ class StasisApp:
         self._watching: set[str] = set()
         self._moved: dict[str, float] = {}
         """Channels this process moved into its application, and when (not moved twice)."""
+        self.store_ok = True
+        """Whether Redis answers (else new and waiting callers go on in Asterisk's queue)."""
+        self._handed_over: dict[str, bool] = {}
+        """Callers sent on to Asterisk's queue whose records are still open → seen gone once."""
         self.connected = asyncio.Event()
         self._chores: set[asyncio.Task[None]] = set()
         self._sounds = "hotline"
@@ -132,6 +142,11 @@ class StasisApp:
 
     def line(self, queue: str) -> WaitingLine:
         return self._lines[queue]
+
+    def handed_over(self, caller: str) -> None:
+        """A caller went on in Asterisk's queue: its record is closed when it has gone, unless
+        an application takes it back first (see :meth:`_follow_handed_over`)."""
+        self._handed_over[caller] = False
 
     @property
     def sounds(self) -> str:
@@ -156,6 +171,7 @@ class StasisApp:
             routes=self.routes.route,
             transfer=self._transfer_context,
             new_request=lambda: uuid.uuid4().hex,
+            store_ok=self.store_ok,
         )
 
     def _transfer_context(self, caller: policy.Caller) -> machine.TransferContext:
@@ -197,25 +213,28 @@ class StasisApp:
                 "could not give back seat %s offered to %s: %s", offer.seat, offer.caller, error
             )
 
-    async def _free_place(self, queue: str, caller: str, found: str) -> None:
-        """A caller whose channel is gone leaves the line (a seat reserved for it is free
-        again): announced on the bus and recorded as a call that ended unobserved."""
+    async def _free_place(self, queue: str, caller: str, found: str, ended: bool = True) -> None:
+        """A caller who has gone leaves the line (a seat reserved for it is free again):
+        announced on the bus and, if its channel is gone (``ended``) rather than waiting in
+        Asterisk's queue, recorded as a call that ended unobserved."""
         self.deliver(await self.line(queue).leave(caller, clock.time()))
+        where = "had gone" if ended else "waits in Asterisk's queue"
         log.warning(
-            "caller %s had gone but kept its place in %s (%s): removed", caller, queue, found
+            "caller %s %s but kept its place in %s (%s): removed", caller, where, queue, found
         )
         await publish(
             self.redis, "place-freed", app=self.name, queue=queue, caller=caller, found=found
         )
-        self.writer.put(CallEnded(caller, CallOutcome.ENDED_UNOBSERVED, clock.now()))
+        if ended:
+            self.writer.put(CallEnded(caller, CallOutcome.ENDED_UNOBSERVED, clock.now()))
 
     async def _free_gone(
         self, seen_gone: set[str] | None, found: str, owner: str | None = None
     ) -> set[str]:
-        """Free the line places and busy seats whose channel is gone for good: missing now
-        and in ``seen_gone`` (None: missing now is enough — only for the places of an
-        application taken over, ``owner``, whose calls nobody else cleans up). Returns the
-        channels missing for the first time, to look at again."""
+        """Free the line places and busy seats whose channel is gone for good, or has gone on
+        in Asterisk's own queue: away now and in ``seen_gone`` (None: away now is enough —
+        only for the places of an application taken over, ``owner``, whose calls nobody else
+        cleans up). Returns the channels away for the first time, to look at again."""
         places: set[tuple[str, str]] = set()
         for queue, line in self._lines.items():
             owners = await line.owners()
@@ -233,14 +252,16 @@ class StasisApp:
         }
         if not places and not held:
             return set()
-        live = {channel["id"] for channel in await self.ari.channels()}
+        snapshot = await self.ari.channels()
+        live = {channel["id"] for channel in snapshot}
+        here = live - {channel["id"] for channel in snapshot if in_asterisk_queue(channel)}
         channels = {caller for _, caller in places} | set(held)
-        # with no earlier look, everything missing now counts as seen gone already
+        # with no earlier look, everything away now counts as seen away already
         earlier = channels if seen_gone is None else seen_gone
-        gone, suspected = gone_for_good(channels, live, earlier)
+        gone, suspected = gone_for_good(channels, here, earlier)
         for queue, caller in sorted(places):
             if caller in gone:
-                await self._free_place(queue, caller, found)
+                await self._free_place(queue, caller, found, ended=caller not in live)
         for call in sorted(gone & set(held)):
             seat = held[call]
             if await self.seats.release(seat, call):
@@ -249,6 +270,48 @@ class StasisApp:
                     self.redis, "seat-freed", app=self.name, seat=seat, call=call, found=found
                 )
         return suspected
+
+    async def _follow_handed_over(self) -> None:
+        """Close the records of callers sent on to Asterisk's queue once they have gone
+        (seen gone twice), and forget those an application took back (it records them)."""
+        if not self._handed_over:
+            return
+        snapshot = {channel["id"]: channel for channel in await self.ari.channels()}
+        for caller, seen_gone in list(self._handed_over.items()):
+            channel = snapshot.get(caller)
+            if caller in self._owners or (channel is not None and in_stasis(channel)):
+                del self._handed_over[caller]
+            elif channel is None and seen_gone:
+                del self._handed_over[caller]
+                self.writer.put(CallEnded(caller, CallOutcome.ENDED_UNOBSERVED, clock.now()))
+            else:
+                self._handed_over[caller] = channel is None
+
+    async def _watch_store(self) -> None:
+        """Look at Redis every :data:`STORE_CHECK_EVERY`; once it has not answered for
+        :data:`STORE_GRACE`, every caller still waiting goes on in Asterisk's queue (and
+        every new caller, until it answers again)."""
+        last_answer = time.monotonic()
+        while True:
+            try:
+                await self.redis.ping()
+            except RedisError as error:
+                if self.store_ok and time.monotonic() - last_answer >= STORE_GRACE:
+                    self.store_ok = False
+                    log.warning(
+                        "Redis has not answered for %.1f s (%s): waiting callers go "
+                        "on in Asterisk's queue",
+                        STORE_GRACE,
+                        error,
+                    )
+                    for call in self.calls:
+                        call.post(policy.StoreLost())
+            else:
+                last_answer = time.monotonic()
+                if not self.store_ok:
+                    self.store_ok = True
+                    log.warning("Redis answers again: the app queues new callers itself")
+            await asyncio.sleep(STORE_CHECK_EVERY)
 
     @property
     def calls(self) -> list[InboundCall]:
@@ -265,6 +328,7 @@ class StasisApp:
             asyncio.create_task(self._look_after_peers()),
             asyncio.create_task(self._listen()),
             asyncio.create_task(self._sweep()),
+            asyncio.create_task(self._watch_store()),
             asyncio.create_task(self.routes.keep_fresh()),
         ]
         delay = 0.5
@@ -287,9 +351,8 @@ class StasisApp:
                 delay = min(delay * 2, 5.0)
         finally:
             for task in helpers:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                with contextlib.suppress(Exception):
+                    await stop_task(task)
             await self._drain()
             await self.seats.close()
             with contextlib.suppress(Exception):  # the peers take over this process's calls
@@ -417,6 +480,10 @@ class StasisApp:
             if not self.connected.is_set():
                 continue
             try:
+                await self._follow_handed_over()
+            except AriError as error:
+                log.warning("could not look for callers sent to Asterisk's queue: %s", error)
+            try:
                 await self.seats.serve(self._lines)
                 await self._find_lost_offers()
                 if await self.redis.set(keys.GONE_SWEEP, self.name, nx=True, px=1500):
@@ -425,8 +492,15 @@ class StasisApp:
                 log.warning("the sweep of the lines failed (%s); again soon", error)
 
     async def _find_lost_offers(self) -> None:
-        """Seats reserved for this process's waiting callers that they never heard of."""
+        """Seats reserved for this process's waiting callers that they never heard of; and
+        waiting callers whose place in line is gone (they take it again)."""
         for queue, line in self._lines.items():
+            in_line = set(await line.callers())
+            for mine in self.calls:
+                state = mine.caller
+                waiting = state.phase is policy.Phase.WAITING and state.in_line
+                if waiting and state.queue == queue and mine.caller_id not in in_line:
+                    mine.post(policy.PlaceLost())
             owners, reserved = await line.owners(), await line.reserved()
             for caller, seat in reserved.items():
                 if owners.get(caller) != self.name:
@@ -678,6 +752,16 @@ class StasisApp:
 
     def __repr__(self) -> str:
         return f"StasisApp(app={self.config.app!r}, calls={len(self.calls)})"
+
+
+def in_stasis(channel: Event) -> bool:
+    """Whether a channel (an ARI snapshot) is in a Stasis application."""
+    return (channel.get("dialplan") or {}).get("app_name") == "Stasis"
+
+
+def in_asterisk_queue(channel: Event) -> bool:
+    """Whether a channel (an ARI snapshot) waits or talks in Asterisk's own ``Queue()``."""
+    return (channel.get("dialplan") or {}).get("app_name") == "Queue"
 
 
 def _text(value: object) -> str:

@@ -44,6 +44,7 @@ from core.actions import (
     StopMusic,
     StopPlaying,
     Timer,
+    ToAsteriskQueue,
     WakeAt,
 )
 from core.events import publish
@@ -67,6 +68,9 @@ log = logging.getLogger(__name__)
 
 RINGBACK = "tone:ring;tonezone=cn"
 """What caller and seat hear while the specialist's phone rings (Chinese ringback)."""
+ASTERISK_QUEUE = ("hotline-entry", "fallback", 1)
+"""Where in the dialplan a caller goes on when the app cannot serve it (context, extension,
+priority): Asterisk's own queue (``asterisk-conf/extensions.conf.j2``)."""
 
 
 class CallHost(Protocol):
@@ -84,6 +88,7 @@ class CallHost(Protocol):
     def forget(self, call: InboundCall) -> None: ...
     def line(self, queue: str) -> WaitingLine: ...
     def deliver(self, offers: list[Offer]) -> None: ...
+    def handed_over(self, caller: str) -> None: ...
     def context(self) -> policy.Context: ...
     @property
     def sounds(self) -> str: ...
@@ -268,7 +273,10 @@ class InboundCall:
             case Record(record):
                 self.host.writer.put(record)
             case Publish(kind, details):
-                await publish(self.host.redis, kind, app=self.host.name, **details)
+                try:
+                    await publish(self.host.redis, kind, app=self.host.name, **details)
+                except RedisError as error:  # the dashboards miss a step; the call goes on
+                    log.debug("could not announce %s of %s: %s", kind, caller, error)
             case WakeAt(timer, at):
                 self._timers[timer] = at
             case CancelTimer(timer):
@@ -324,10 +332,22 @@ class InboundCall:
                     return [policy.TransferStep(machine.SpecialistHungUp(channel))]
             case DestroyBridge(bridge):
                 await quietly(ari.destroy_bridge(bridge))
+            case ToAsteriskQueue(channel):
+                try:
+                    await ari.continue_in_dialplan(channel, *ASTERISK_QUEUE)
+                except AriError as error:
+                    log.warning("could not send %s to Asterisk's queue: %s", channel, error)
+                    return [policy.CallBroken(f"fallback: {error}")]
+                self.host.handed_over(channel)
+                log.warning("Redis does not answer: caller %s goes on in Asterisk's queue", channel)
             case End():
                 self._ended = True
             case _:
-                return await self._carry_out_queue_step(action)
+                try:
+                    return await self._carry_out_queue_step(action)
+                except RedisError as error:
+                    log.warning("call %s: Redis failed to %r: %s", caller, action, error)
+                    return [policy.StoreLost()]
         return []
 
     async def _carry_out_queue_step(self, action: policy.CallAction) -> list[policy.CallEvent]:

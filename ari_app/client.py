@@ -199,6 +199,18 @@ class Ari:
             "POST", f"/applications/{self.config.app}/subscription", eventSource=",".join(sources)
         )
 
+    async def continue_in_dialplan(
+        self, channel_id: str, context: str, extension: str, priority: int
+    ) -> None:
+        """Let a channel leave the application and go on in the dialplan at that place."""
+        await self.request(
+            "POST",
+            f"/channels/{channel_id}/continue",
+            context=context,
+            extension=extension,
+            priority=priority,
+        )
+
     async def move(self, channel_id: str, app_args: str) -> None:
         """Move a channel from the application it is in into this client's application."""
         await self.request(

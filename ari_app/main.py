@@ -7,7 +7,6 @@ import contextlib
 import functools
 import logging
 
-from redis.asyncio import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from ari_app.app import Services, StasisApp
@@ -22,9 +21,9 @@ from core.db import make_engine, sessions
 from core.journal import Journal
 from core.paths import Paths
 from core.secrets import Secrets
-from core.signals import stop_on_signals
+from core.signals import stop_on_signals, stop_task
 from core.site import Site
-from core.stores import database_url, redis_url
+from core.stores import async_redis, database_url
 from core.writer import Applier, RecordWriter, WriterProcess
 from transfer.plan import TransferPlan
 from transfer.recorder import TransferRecords
@@ -61,7 +60,7 @@ async def serve(site: Site, paths: Paths, instance: int = 1) -> None:
     """Connect to ARI, Redis and SQL and serve calls until told to stop, as app process
     ``instance`` of the site's ``services.app_processes``."""
     stop = stop_on_signals()
-    redis = Redis.from_url(redis_url(paths))
+    redis = async_redis(paths)
     engine = make_engine(database_url(paths))
     session_factory = sessions(engine)
     plan = TransferPlan(session_factory, site.timezone)
@@ -96,8 +95,7 @@ async def serve(site: Site, paths: Paths, instance: int = 1) -> None:
         await writer.close()
         journal.close()
         for task in (writing, days):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            with contextlib.suppress(Exception):
+                await stop_task(task)
         await redis.aclose()
         engine.dispose()

@@ -33,9 +33,9 @@ from core import keys
 from core.db import make_engine, sessions
 from core.paths import Paths
 from core.secrets import Secrets
-from core.signals import stop_on_signals
+from core.signals import stop_on_signals, stop_task
 from core.site import Site
-from core.stores import database_url, redis_url
+from core.stores import async_redis, database_url
 from queues.fallback import HELD, MIRROR_EVERY, FallbackMirror
 from queues.seats import SeatPool
 
@@ -173,7 +173,7 @@ async def _every(seconds: float, step: Callable[[], Awaitable[object]], what: st
 async def serve(site: Site, paths: Paths) -> None:
     """Run the monitor until SIGTERM/SIGINT."""
     stop = stop_on_signals()
-    redis = Redis.from_url(redis_url(paths))
+    redis = async_redis(paths)
     engine = make_engine(database_url(paths))
     session_factory = sessions(engine)
     listener = CdrListener(site, paths, session_factory)
@@ -233,7 +233,7 @@ async def serve(site: Site, paths: Paths) -> None:
     finally:
         listener.close()
         for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await stop_task(task)
         await redis.aclose()
         engine.dispose()

@@ -162,6 +162,14 @@ class Record:
 
 
 @dataclass(frozen=True)
+class ToAsteriskQueue:
+    """Send the caller on to the dialplan's fallback: Asterisk's own queue, which serves it
+    with its priority (and from which the app takes it back when it can serve it again)."""
+
+    channel: str
+
+
+@dataclass(frozen=True)
 class End:
     """The call is over: nothing more will be asked for it."""
 
@@ -183,5 +191,6 @@ Action = (
     | CancelTimer
     | Publish
     | Record
+    | ToAsteriskQueue
     | End
 )

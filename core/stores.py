@@ -2,13 +2,27 @@
 
 SQLite in the state directory unless ``HOTLINE_DATABASE_URL`` names another database
 (PostgreSQL); the private Redis's unix socket unless ``REDIS_URL`` names another server.
+
+Every process reaches Redis through :func:`async_redis` or :func:`sync_redis`: a Redis that
+is frozen or gone answers no request within :data:`REDIS_TIMEOUT` seconds, and a request is
+tried at most twice. (redis-py's own defaults wait 5 s and try eleven times: about a minute
+for one step of a call.) What a call does when Redis does not answer is the app's to decide.
 """
 
 from __future__ import annotations
 
 import os
 
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
 from core.paths import Paths
+
+REDIS_TIMEOUT = 1.0
+"""Seconds a Redis request (or connecting) may take before it counts as failed."""
 
 
 def database_url(paths: Paths) -> str:
@@ -19,3 +33,23 @@ def database_url(paths: Paths) -> str:
 def redis_url(paths: Paths) -> str:
     """``REDIS_URL``, or the installation's private Redis (a unix socket in its state)."""
     return os.environ.get("REDIS_URL") or f"unix://{paths.redis / 'redis.sock'}"
+
+
+def async_redis(paths: Paths) -> Redis:
+    """The installation's Redis for asyncio code, with the hotline's time limits."""
+    return Redis.from_url(
+        redis_url(paths),
+        socket_timeout=REDIS_TIMEOUT,
+        socket_connect_timeout=REDIS_TIMEOUT,
+        retry=AsyncRetry(NoBackoff(), 1),
+    )
+
+
+def sync_redis(paths: Paths) -> SyncRedis:
+    """The installation's Redis for blocking code, with the hotline's time limits."""
+    return SyncRedis.from_url(
+        redis_url(paths),
+        socket_timeout=REDIS_TIMEOUT,
+        socket_connect_timeout=REDIS_TIMEOUT,
+        retry=Retry(NoBackoff(), 1),
+    )

@@ -8,14 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from redis import Redis
 
 from ari_app.names import stasis_app_name
 from ari_app.presence import heartbeat_key, heartbeat_value
 from core.paths import Paths
 from core.secrets import Secrets
 from core.site import Site
-from core.stores import database_url, redis_url
+from core.stores import database_url, sync_redis
 from hotline import services
 from hotline.pbx import Pbx, PbxError, locate_asterisk
 from hotline.redis_server import PrivateRedis
@@ -99,7 +98,7 @@ class Stack:
         (its heartbeat is in Redis) and Asterisk has its event stream."""
         name = stasis_app_name(instance)
         pid = services.running_pid(self.paths, services.app_service(instance))
-        with Redis.from_url(redis_url(self.paths)) as redis:
+        with sync_redis(self.paths) as redis:
             beat = redis.get(heartbeat_key(name))
         if pid is None or beat != heartbeat_value(pid, serving=True).encode():
             return False

@@ -18,7 +18,6 @@ from typing import Annotated
 
 from fastapi import FastAPI, Header, HTTPException
 from fastapi.responses import HTMLResponse
-from redis.asyncio import Redis as AsyncRedis
 
 import cdr
 from cdr.api import router as reports_router
@@ -27,7 +26,7 @@ from core.db import make_engine, sessions
 from core.paths import Paths
 from core.secrets import Secrets
 from core.site import Site
-from core.stores import database_url, redis_url
+from core.stores import async_redis, database_url
 from hotline.calendar_api import calendar_router
 from hotline.schema import migrate
 from queues.api import router as seats_router
@@ -65,7 +64,7 @@ def create_app(site: Site, paths: Paths) -> FastAPI:
         person = _ACTOR.sub("", x_actor or "")[:40]
         return f"admin:{person}" if person else "admin"
 
-    redis = AsyncRedis.from_url(redis_url(paths))
+    redis = async_redis(paths)
     engine = make_engine(database_url(paths))
     session_factory = sessions(engine)
     plan = TransferPlan(session_factory, site.timezone)

@@ -50,6 +50,7 @@ from core.actions import (
     StopMusic,
     StopPlaying,
     Timer,
+    ToAsteriskQueue,
     WakeAt,
 )
 from core.clock import moment
@@ -124,6 +125,8 @@ class Context:
     """The transfer's context for a call."""
     new_request: Callable[[], str] = lambda: ""
     """A fresh key for a transfer request."""
+    store_ok: bool = True
+    """Whether Redis (the lines, the seats) answers: without it no seat can be offered."""
 
     def rules(self, queue: str) -> QueueRules:
         return self.queues[queue]
@@ -265,6 +268,17 @@ class CallBroken:
 
 
 @dataclass(frozen=True)
+class StoreLost:
+    """Redis, where the lines and the seats are, does not answer: no seat can be offered."""
+
+
+@dataclass(frozen=True)
+class PlaceLost:
+    """The caller waits but is not in its line (freed while Redis was away, or by a race):
+    it takes its place again, by its arrival."""
+
+
+@dataclass(frozen=True)
 class TransferStep:
     """Something happened to the transfer (``transfer.machine``'s events)."""
 
@@ -286,6 +300,8 @@ CallEvent = (
     | CallerKeyed
     | SeatCommand
     | CallBroken
+    | StoreLost
+    | PlaceLost
     | TransferStep
 )
 
@@ -373,6 +389,10 @@ def decide(caller: Caller, event: CallEvent, ctx: Context) -> list[CallAction]:
         case CallBroken():
             caller.outcome = CallOutcome.FAILED
             return _finish(caller, ctx)
+        case StoreLost():
+            return _store_lost(caller, ctx)
+        case PlaceLost() if caller.phase is Phase.WAITING and caller.in_line:
+            return [JoinLine(caller.queue, caller.arrived, caller.tier)]
         case SeatOffered(seat):
             return _offered(caller, seat, ctx)
         case SeatAnswered(leg) if _is_ringing(caller, leg):
@@ -430,7 +450,39 @@ def _arrive(caller: Caller, ctx: Context) -> list[CallAction]:
     if not caller.answered_by_front_door:
         actions.append(Answer(caller.channel))
     caller.joined = caller.arrived
+    if not ctx.store_ok and ctx.is_open(caller.queue):
+        return actions + _to_asterisk_queue(caller)
     return actions + _enter_queue(caller, ctx)
+
+
+def _store_lost(caller: Caller, ctx: Context) -> list[CallAction]:
+    """Without Redis no seat can be offered: a caller still waiting goes on in Asterisk's own
+    queue, with its priority and its arrival (the app takes it back when Redis returns).
+    A seat already ringing may still answer, and a call in progress needs no seat: they go
+    on, and what they could not tell Redis is put right when it returns (the sweep)."""
+    if caller.phase is not Phase.WAITING:
+        return []
+    actions: list[CallAction] = [CancelTimer(timer) for timer in Timer]
+    if caller.announcing:
+        caller.announcing = False
+        actions.append(StopPlaying(Purpose.ANNOUNCEMENT))
+    if caller.on_hold:
+        caller.on_hold = False
+        actions.append(StopMusic(caller.channel))
+    caller.in_line = False  # its place is freed once Redis answers again
+    return actions + _to_asterisk_queue(caller)
+
+
+def _to_asterisk_queue(caller: Caller) -> list[CallAction]:
+    """Send the caller to the dialplan's fallback. Its call record stays open: the app
+    goes on with it if it takes the caller back, or closes it when the caller has gone."""
+    caller.phase = Phase.ENDED
+    return [
+        SetVariable(caller.channel, "HOTLINE_QUEUE", caller.queue),
+        SetVariable(caller.channel, "HOTLINE_ARRIVED", f"{caller.arrived:.3f}"),
+        ToAsteriskQueue(caller.channel),
+        End(),
+    ]
 
 
 def _enter_queue(caller: Caller, ctx: Context) -> list[CallAction]:

@@ -14,7 +14,7 @@ from core import clock
 from core.db import make_engine, sessions
 from core.paths import Paths
 from core.site import Site
-from core.stores import database_url, redis_url
+from core.stores import database_url, sync_redis
 from redlist import directory, registry
 from redlist.directory import CallerIdentity, CallerKind
 from redlist.importer import FirmRow, parse
@@ -37,7 +37,7 @@ class RedList:
         it) and its Redis."""
         return cls(
             sessions(make_engine(database_url(paths))),
-            Redis.from_url(redis_url(paths)),
+            sync_redis(paths),
             site.site.area_code,
             site.timezone,
         )

@@ -101,7 +101,7 @@ class Channel:
             "id": self.id,
             "state": self.state,
             "caller": {"number": self.caller},
-            "dialplan": {"exten": "12345"},
+            "dialplan": {"exten": "12345", "app_name": "Stasis" if self.in_stasis else "Queue"},
             "linkedid": self.id,
             "channelvars": dict(self.variables),
         }
@@ -247,6 +247,17 @@ class ScriptedAri:
     async def move(self, channel_id: str, app_args: str) -> None:
         self.log("move", channel_id)
 
+    async def continue_in_dialplan(
+        self, channel_id: str, context: str, extension: str, priority: int
+    ) -> None:
+        """The channel leaves the application for the dialplan (there: Asterisk's queue)."""
+        self.log("continue_in_dialplan", channel_id, context, extension, priority)
+        if channel_id not in self.channels_:
+            raise AriError("POST", f"/channels/{channel_id}/continue", 404, "Channel not found")
+        channel = self.channels_[channel_id]
+        channel.in_stasis = False
+        self.emit({"type": "StasisEnd", "channel": channel.snapshot()})
+
     async def close(self) -> None:
         return None
 
@@ -324,6 +335,14 @@ class Script:
             {"type": "StasisStart", "args": ["inbound"], "channel": channel.snapshot()}
         )
         return channel_id
+
+    def taken_back(self, channel_id: str) -> None:
+        """A caller waiting in Asterisk's queue is sent back into the application."""
+        channel = self.ari.channels_[channel_id]
+        channel.in_stasis = True
+        self.app.dispatch(
+            {"type": "StasisStart", "args": ["inbound"], "channel": channel.snapshot()}
+        )
 
     def ringing(self, endpoint: str | None = None) -> list[str]:
         """The legs ringing now (of one endpoint, like ``PJSIP/1001``)."""

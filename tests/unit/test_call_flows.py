@@ -4,44 +4,13 @@ caller and the seats notice, what is recorded and what is left in Redis — in m
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
-import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdr.models import CallbackRequest, CallLeg, QueueVisit, SeatAttempt
 from core import clock, keys
-from core.site import Site
 from tests.unit.ari_script import MONDAY_10AM, UNREGISTERED, Script, scripted_site
-
-
-@pytest.fixture
-def time() -> Iterator[clock.ManualClock]:
-    with clock.use(clock.ManualClock(MONDAY_10AM)) as manual:
-        yield manual
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    await client.flushdb()
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def site() -> Site:
-    return scripted_site()
-
-
-@pytest.fixture
-async def script(
-    redis: Redis, factory: sessionmaker[Session], time: clock.ManualClock, site: Site
-) -> AsyncIterator[Script]:
-    async with Script(redis, factory, time, site) as running:
-        yield running
 
 
 def leg_of(script: Script, caller: str) -> CallLeg:

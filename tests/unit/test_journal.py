@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ari_app.main import record_appliers
-from cdr.models import CallLeg
-from cdr.records import CallEnded, CallEntered
+from cdr.records import CallEnded
 from core import journal as journals
 from core import writer as writing
 from core.journal import Journal, backlog
@@ -25,20 +22,7 @@ from core.outcomes import CallOutcome
 from core.site import load_site
 from core.writer import RecordWriter
 from tests.conftest import EXAMPLE_SITE, eventually
-
-AT = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
-
-
-def entered(channel: str) -> CallEntered:
-    return CallEntered(
-        channel, None, "02150000001", "12345", AT, "enterprise", None, None, 0, "enterprise"
-    )
-
-
-def legs(factory: sessionmaker[Session]) -> list[tuple[str, str | None]]:
-    with factory() as session:
-        rows = session.execute(select(CallLeg.caller_channel, CallLeg.outcome).order_by(CallLeg.id))
-        return [(channel, outcome) for channel, outcome in rows]
+from tests.unit.records import AT, entered, legs
 
 
 @pytest.fixture

@@ -7,41 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
 
-import pytest
 from redis.asyncio import Redis
-from sqlalchemy.orm import Session, sessionmaker
 
-from core import clock, keys
+from core import keys
 from core.events import EVENTS
 from queues.line import gone_for_good
-from tests.unit.ari_script import MONDAY_10AM, Script, scripted_site
+from tests.unit.ari_script import MONDAY_10AM, Script
 
 GONE = "1795000099.1"
 """A caller whose channel Asterisk no longer has, left in the line."""
-
-
-@pytest.fixture
-def time() -> Iterator[clock.ManualClock]:
-    with clock.use(clock.ManualClock(MONDAY_10AM)) as manual:
-        yield manual
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    await client.flushdb()
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def script(
-    redis: Redis, factory: sessionmaker[Session], time: clock.ManualClock
-) -> AsyncIterator[Script]:
-    async with Script(redis, factory, time, scripted_site()) as running:
-        yield running
 
 
 async def leave_behind(script: Script, caller: str, owner: str, minutes_ago: float) -> None:

@@ -6,40 +6,15 @@ same flows on the real PBX, with audio, are in tests/integration/test_transfer.p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
-import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdr.models import CallLeg
 from core import clock, keys
-from tests.unit.ari_script import MONDAY_10AM, SPECIALIST_A, SPECIALIST_B, Script
+from tests.unit.ari_script import SPECIALIST_A, SPECIALIST_B, Script
 from transfer.machine import status_from_json, status_key
 from transfer.models import TransferAttempt, TransferRequest, WorkOrder
-
-
-@pytest.fixture
-def time() -> Iterator[clock.ManualClock]:
-    with clock.use(clock.ManualClock(MONDAY_10AM)) as manual:
-        yield manual
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    await client.flushdb()
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def script(
-    redis: Redis, factory: sessionmaker[Session], time: clock.ManualClock
-) -> AsyncIterator[Script]:
-    async with Script(redis, factory, time) as running:
-        yield running
 
 
 async def talking(script: Script) -> tuple[str, str]:
