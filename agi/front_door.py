@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
@@ -53,6 +54,9 @@ class FrontDoor:
     area_code: str | None
     timezone: ZoneInfo
     lookup_timeout: float = 0.5
+    in_sql: Callable[[str, date], Awaitable[CallerIdentity | None]] | None = None
+    """The directory's source, asked when Redis does not answer (a company is still known)."""
+    sql_timeout: float = 1.0
     menu_timeout_ms: int = 5000
     number_timeout_ms: int = 7000
 
@@ -60,14 +64,24 @@ class FrontDoor:
         return clock.now().astimezone(self.timezone).date()
 
     async def find(self, number: str | None) -> CallerIdentity | None:
-        """The registered company behind a number; None when unknown or Redis is unwell."""
+        """The registered company behind a number; None when unknown. When Redis is away the
+        directory's source (SQL) is asked; when that fails too, the caller counts as unknown."""
         try:
             return await asyncio.wait_for(
                 lookup(self.redis, number, self.today()), self.lookup_timeout
             )
         except (TimeoutError, RedisError, OSError, ValueError) as error:
-            log.warning("caller directory unavailable (%s); treating %s as unknown", error, number)
-            return None
+            trouble = f"caller directory unavailable ({error!r})"
+        if number and self.in_sql is not None:
+            try:
+                found = await asyncio.wait_for(self.in_sql(number, self.today()), self.sql_timeout)
+            except Exception as error:
+                trouble += f", SQL too ({error!r})"
+            else:
+                log.warning("%s; %s looked up in SQL", trouble, number)
+                return found
+        log.warning("%s; treating %s as unknown", trouble, number)
+        return None
 
     async def identify(self, request: AgiRequest) -> CallerIdentity:
         """Recognise the caller, asking on the keypad if the number is not registered."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from datetime import date
 
 from panoramisk.fast_agi import Request
 
@@ -21,7 +22,7 @@ from core.signals import stop_on_signals
 from core.site import Site
 from core.stores import async_redis, database_url, sync_redis
 from queues.seats import SeatPool
-from redlist.directory import CALLERS, rebuild
+from redlist.directory import CALLERS, CallerIdentity, lookup_in_sql, rebuild
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +102,21 @@ async def serve(site: Site, paths: Paths) -> None:
     if not await redis.exists(CALLERS):
         count = await asyncio.to_thread(rebuild_directory, paths)
         log.info("caller directory rebuilt from SQL: %d numbers", count)
-    door = FrontDoor(redis, site.site.area_code, site.timezone)
+    engine = make_engine(database_url(paths))
+    factory = sessions(engine)
+
+    def in_sql_now(number: str, today: date) -> CallerIdentity | None:
+        with factory() as session:
+            return lookup_in_sql(session, number, today)
+
+    async def in_sql(number: str, today: date) -> CallerIdentity | None:
+        return await asyncio.to_thread(in_sql_now, number, today)
+
+    door = FrontDoor(redis, site.site.area_code, site.timezone, in_sql=in_sql)
     handler = FrontDoorServer(door, SeatPool(redis), {seat.id for seat in site.seats})
     server = await asyncio.start_server(handler.handle, site.services.bind, site.services.agi_port)
     log.info("FastAGI front door listening on %s:%d", site.services.bind, site.services.agi_port)
     async with server:
         await stop.wait()
     await redis.aclose()
+    engine.dispose()

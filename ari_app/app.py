@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from ari_app.call import InboundCall, caller_from_channel
+from ari_app.call import STORE_BACK, InboundCall, caller_from_channel
 from ari_app.client import CONNECTED, Ari, AriConfig, AriError, Event, event_stream
 from ari_app.legs import SEAT, SPECIALIST, caller_of, leg_id
 from ari_app.presence import BEAT_EVERY, LOCK_TTL, Presence
@@ -264,12 +264,30 @@ class StasisApp:
                 await self._free_place(queue, caller, found, ended=caller not in live)
         for call in sorted(gone & set(held)):
             seat = held[call]
+            if await self._phone_in_call(seat):
+                # put through by Asterisk's queue while Redis was away: the monitor's mirror
+                # frees it when that call ends
+                if await self.seats.hand_over(seat, call, keys.FALLBACK_CALL):
+                    log.warning(
+                        "seat %s was held for %s which is gone, but its phone is in a "
+                        "call: held for Asterisk's queue",
+                        seat,
+                        call,
+                    )
+                continue
             if await self.seats.release(seat, call):
                 log.warning("seat %s was held for %s which is gone (%s): freed", seat, call, found)
                 await publish(
                     self.redis, "seat-freed", app=self.name, seat=seat, call=call, found=found
                 )
         return suspected
+
+    async def _phone_in_call(self, seat: str) -> bool:
+        """Whether a seat's phone has a channel now (an error counts as yes: not freed)."""
+        try:
+            return bool((await self.ari.endpoint("PJSIP", seat)).get("channel_ids"))
+        except AriError as error:
+            return error.status != 404
 
     async def _follow_handed_over(self) -> None:
         """Close the records of callers sent on to Asterisk's queue once they have gone
@@ -311,6 +329,9 @@ class StasisApp:
                 if not self.store_ok:
                     self.store_ok = True
                     log.warning("Redis answers again: the app queues new callers itself")
+                for call in self.calls:
+                    if call.owes:  # a step a hiccup made it miss
+                        call.post(STORE_BACK)
             await asyncio.sleep(STORE_CHECK_EVERY)
 
     @property
@@ -523,6 +544,8 @@ class StasisApp:
                     for peer in self.peers:
                         if not await self.presence.alive(peer):
                             await self._adopt(peer)
+            except RedisError as error:  # Redis away: the store watch says so once
+                log.debug("looking after the peers failed (%s); trying again", error)
             except Exception:
                 log.exception("looking after the peers failed; trying again")
             await asyncio.sleep(BEAT_EVERY)

@@ -66,6 +66,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+STORE_BACK: Event = {"type": "HotlineStoreBack"}
+"""Posted to every call when Redis answers again: the call tells it what it could not."""
+OWED = (policy.ReleaseSeat, policy.AnsweredLine, policy.LeaveLine)
+"""The steps a call repeats when Redis is back: a seat given back, a place in line left."""
 RINGBACK = "tone:ring;tonezone=cn"
 """What caller and seat hear while the specialist's phone rings (Chinese ringback)."""
 ASTERISK_QUEUE = ("hotline-entry", "fallback", 1)
@@ -150,6 +154,8 @@ class InboundCall:
         self._playbacks: dict[str, Purpose] = {}
         self._playing: dict[Purpose, str] = {}
         self._ended = False
+        self._owed: list[policy.CallAction] = []
+        """Steps Redis did not take (see :data:`OWED`), repeated when it is back."""
 
     @property
     def caller_id(self) -> str:
@@ -167,6 +173,11 @@ class InboundCall:
         self.task = asyncio.create_task(
             self._run(first or policy.Arrived()), name=f"call-{self.caller_id}"
         )
+
+    @property
+    def owes(self) -> bool:
+        """Whether steps Redis missed wait to be taken (see :data:`OWED`)."""
+        return bool(self._owed)
 
     def legs(self) -> list[str]:
         """The legs this call dialled that are still its own (seat, specialist)."""
@@ -221,6 +232,9 @@ class InboundCall:
             await self._handle(first)
             while not self._ended:
                 item = await self._next()
+                if item is STORE_BACK:
+                    await self._settle_owed()
+                    continue
                 if not isinstance(item, dict):
                     await self._handle(item)
                     continue
@@ -267,7 +281,30 @@ class InboundCall:
     # --- carrying actions out ----------------------------------------------------------
 
     async def _carry_out(self, action: policy.CallAction) -> list[policy.CallEvent]:
-        """Do one action; the events it brings back."""
+        """Do one action; the events it brings back. A step Redis did not answer comes back
+        as the store lost (a waiting caller goes on in Asterisk's queue; a call goes on)."""
+        try:
+            return await self._do(action)
+        except RedisError as error:
+            log.warning("call %s: Redis failed to %r: %s", self.caller_id, action, error)
+            if isinstance(action, OWED):
+                self._owed.append(action)
+            return [policy.StoreLost()]
+
+    async def _settle_owed(self) -> None:
+        """Redis is back: the steps it missed are taken now, in order (a seat held for this
+        call while it is surveyed, or its place kept while it talks, would block others)."""
+        owed, self._owed = self._owed, []
+        for number, action in enumerate(owed):
+            try:
+                await self._do(action)
+            except RedisError as error:
+                log.warning("call %s: still could not %r: %s", self.caller_id, action, error)
+                self._owed = owed[number:]
+                return
+            log.info("call %s: %r done now that Redis is back", self.caller_id, action)
+
+    async def _do(self, action: policy.CallAction) -> list[policy.CallEvent]:
         ari, caller = self.host.ari, self.caller_id
         match action:
             case Record(record):
@@ -343,11 +380,7 @@ class InboundCall:
             case End():
                 self._ended = True
             case _:
-                try:
-                    return await self._carry_out_queue_step(action)
-                except RedisError as error:
-                    log.warning("call %s: Redis failed to %r: %s", caller, action, error)
-                    return [policy.StoreLost()]
+                return await self._carry_out_queue_step(action)
         return []
 
     async def _carry_out_queue_step(self, action: policy.CallAction) -> list[policy.CallEvent]:

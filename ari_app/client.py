@@ -103,6 +103,10 @@ class Ari:
         result: list[Event] = await self.request("GET", "/channels")
         return result
 
+    async def endpoint(self, technology: str, resource: str) -> Event:
+        """An endpoint (``PJSIP``, ``1001``): its state and the channels it has now."""
+        return dict(await self.request("GET", f"/endpoints/{technology}/{resource}"))
+
     async def channel(self, channel_id: str) -> Event:
         result: Event = await self.request("GET", f"/channels/{channel_id}")
         return result

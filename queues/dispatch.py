@@ -260,6 +260,16 @@ return 1
 """
 )
 
+HAND_OVER = (
+    LIBRARY
+    + """
+local seat, call, holder = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('HGET', BUSY, seat) ~= call then return 0 end
+redis.call('HSET', BUSY, seat, holder)
+return 1
+"""
+)
+
 
 class Scripts:
     """The queue's scripts, registered with one Redis client (each call is one round trip)."""
@@ -274,6 +284,7 @@ class Scripts:
         self.pause = redis.register_script(PAUSE)
         self.serve_seat = redis.register_script(SERVE_SEAT)
         self.hold = redis.register_script(HOLD)
+        self.hand_over = redis.register_script(HAND_OVER)
 
 
 def offers_from(reply: Sequence[object]) -> list[Offer]:

@@ -105,6 +105,11 @@ class SeatPool:
             await self._announce(seat_id, "busy", call=call_id)
         return held
 
+    async def hand_over(self, seat_id: str, call_id: str, holder: str) -> bool:
+        """A seat held for ``call_id`` is held for ``holder`` instead, with no moment free
+        between (no caller is offered it). Whether it was held for ``call_id``."""
+        return bool(await self.scripts.hand_over(args=[seat_id, call_id, holder]))
+
     async def pause(self, seat_id: str, reason: str) -> None:
         """Offer this seat no calls until :meth:`resume` (a call in progress goes on)."""
         reason = reason or "paused"

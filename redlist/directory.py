@@ -159,6 +159,16 @@ async def lookup(redis: AsyncRedis, number: str | None, today: date) -> CallerId
     return identity_from(number, await redis.hget(CALLERS, number), today)
 
 
+def lookup_in_sql(session: Session, number: str | None, today: date) -> CallerIdentity | None:
+    """:func:`lookup` straight from SQL, the directory's source (when Redis is away)."""
+    if not number:
+        return None
+    entry = None
+    for _, enterprise_id, name, tier, start, end in _rows(session, [number]):
+        entry = _entry(enterprise_id, name, (tier, start, end) if tier else None)  # as rebuilt
+    return identity_from(number, entry, today)
+
+
 def lookup_sync(redis: Redis, number: str | None, today: date) -> CallerIdentity | None:
     """:func:`lookup` for synchronous callers (the CLI, benchmarks)."""
     if not number:

@@ -131,6 +131,10 @@ class ScriptedAri:
     async def channels(self) -> list[Event]:
         return [channel.snapshot() for channel in self.channels_.values()]
 
+    async def endpoint(self, technology: str, resource: str) -> Event:
+        name = f"{technology}/{resource}"
+        return {"channel_ids": [c.id for c in self.channels_.values() if c.endpoint == name]}
+
     async def channel(self, channel_id: str) -> Event:
         if channel_id not in self.channels_:
             raise AriError("GET", f"/channels/{channel_id}", 404, "Channel not found")

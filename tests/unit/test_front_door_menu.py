@@ -4,14 +4,18 @@ tests/integration/test_front_door.py)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy.orm import Session, sessionmaker
 
 from agi.front_door import FrontDoor
-from redlist.directory import CALLERS, CallerKind, _entry
+from redlist.directory import CALLERS, CallerIdentity, CallerKind, _entry, lookup_in_sql
+from redlist.models import Enterprise, EnterprisePhone, RedListEntry
+from redlist.tiers import RedListTier
 
 
 class ScriptedCall:
@@ -111,3 +115,33 @@ def test_the_seat_behind_a_feature_code_is_the_phones_own_endpoint() -> None:
     assert seat_of("PJSIP/1001-0000002a") == "1001"
     assert seat_of("PJSIP/carrier-00000001") == "carrier"
     assert seat_of("Local/1001@x-0001;1") is None
+
+
+async def test_with_redis_away_a_registered_company_is_found_in_sql_without_the_menu(
+    door: FrontDoor, factory: sessionmaker[Session]
+) -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    with factory() as session:
+        firm = Enterprise(uscc="91310000000000007X", name="Red Firm", created_at=at, updated_at=at)
+        session.add(firm)
+        session.flush()
+        session.add(EnterprisePhone(enterprise_id=firm.id, number="02150000007"))
+        session.add(
+            RedListEntry(enterprise_id=firm.id, tier="key-firm", added_by="test", added_at=at)
+        )
+        session.commit()
+
+    async def in_sql(number: str, today: date) -> CallerIdentity | None:
+        with factory() as session:
+            return lookup_in_sql(session, number, today)
+
+    door.redis = Redis.from_url("unix:///nonexistent/redis.sock")
+    door.in_sql = in_sql
+    call = ScriptedCall("02150000007", keyed=[])
+    identity = await door.identify(call)
+    assert (identity.kind, identity.name, identity.tier) == (
+        CallerKind.ENTERPRISE,
+        "Red Firm",
+        RedListTier("key-firm"),
+    )
+    assert not call.commands, "no menu for a known company"

@@ -19,7 +19,7 @@ from ari_app.call import ASTERISK_QUEUE
 from cdr.models import CallLeg
 from core import keys
 from core.signals import stop_task
-from tests.unit.ari_script import MONDAY_10AM, Script
+from tests.unit.ari_script import MONDAY_10AM, Channel, Script
 
 ENTERPRISE_SEATS = ("1001", "1002")
 
@@ -188,3 +188,40 @@ async def test_a_waiting_caller_whose_place_went_takes_it_again(
     await script.until(lambda: script.app.calls[0]._inbox.empty(), "noticed")
     await script.quiet()
     assert await redis.zscore(line, caller) == place
+
+
+async def test_a_seat_held_for_a_gone_call_whose_phone_is_in_a_call_stays_held(
+    script: Script, redis: Redis
+) -> None:
+    """While Redis was away Asterisk's queue put a caller through to a seat still held for a
+    call that ended meanwhile: the seat is held for Asterisk's queue, never offered."""
+    await redis.hset(keys.SEATS_BUSY, mapping={"1001": "gone-call", "1002": "gone-too"})
+    fallback_call = Channel("asterisk-queue-leg", endpoint="PJSIP/1001", in_stasis=False)
+    script.ari.channels_[fallback_call.id] = fallback_call
+    suspected = await script.app._free_gone(set(), "sweep")
+    await script.app._free_gone(suspected, "sweep")
+    assert await redis.hget(keys.SEATS_BUSY, "1001") == keys.FALLBACK_CALL.encode()
+    assert await redis.hget(keys.SEATS_BUSY, "1002") is None, "its phone is free: freed"
+
+
+async def test_a_seat_given_back_while_redis_was_away_is_free_when_it_returns(
+    watched: Script, redis: Redis
+) -> None:
+    """The seat hangs up while Redis is away: its caller is asked to rate the call, and the
+    seat, which the call could not give back, is given back as soon as Redis answers."""
+    script = watched
+    caller = script.caller_arrives()
+    await script.until(lambda: bool(script.ringing("PJSIP/1001")), "seat 1001 rings")
+    leg = script.ringing("PJSIP/1001")[0]
+    script.answer(leg)
+    await script.until(lambda: len(script.bridge_of(caller)) == 2, "talking")
+    async with redis_away(redis):
+        await script.until(lambda: not script.app.store_ok, "Redis counts as lost")
+        script.hang_up(leg)
+        await script.until(lambda: any(m.endswith("/survey") for m in script.playing()), "survey")
+        assert script.app.calls[0].owes
+    await script.until(lambda: script.app.store_ok, "Redis answers again")
+    await script.until(lambda: not script.app.calls[0].owes, "the seat given back")
+    assert await redis.hget(keys.SEATS_BUSY, "1001") is None
+    assert await redis.zscore(keys.SEATS_RESTING, "1001") is not None, "off to its wrap-up"
+    assert caller in script.ari.channels_, "still being asked to rate the call"
