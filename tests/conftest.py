@@ -371,49 +371,72 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.down()
 
 
+class PrivatePostgres:
+    """A throw-away PostgreSQL cluster (Debian's postgresql package, run as the postgres user
+    on a unix socket only) that a test may stop and start again."""
+
+    PORT = "55432"
+
+    def __init__(self) -> None:
+        import shutil
+        import tempfile
+
+        from hotline.system import ensure_packages
+
+        if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+            ensure_packages("postgresql")
+        self.bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
+        self.data = Path(tempfile.mkdtemp(prefix="hotline-pg-"))
+        self.data.chmod(0o755)
+        shutil.chown(self.data, "postgres", "postgres")
+        self._as_postgres("initdb", "-D", str(self.data / "db"), "-A", "trust", "-U", "postgres")
+        self.start()
+        self._as_postgres("createdb", "-h", str(self.data), "-p", self.PORT, "hotline")
+        self.url = f"postgresql+psycopg://postgres@/hotline?host={self.data}&port={self.PORT}"
+
+    def _as_postgres(self, tool: str, *argv: str) -> None:
+        import subprocess
+
+        command = ["runuser", "-u", "postgres", "--", str(self.bindir / tool), *argv]
+        subprocess.run(command, check=True, capture_output=True)
+
+    def start(self) -> None:
+        options = f"-k {self.data} -p {self.PORT} -c listen_addresses=''"
+        db, log = str(self.data / "db"), str(self.data / "log")
+        self._as_postgres("pg_ctl", "-D", db, "-w", "-l", log, "-o", options, "start")
+
+    def stop(self) -> None:
+        """Stop the server at once (``-m immediate``: like a crash, connections cut)."""
+        self._as_postgres("pg_ctl", "-D", str(self.data / "db"), "-m", "immediate", "stop")
+
+    def remove(self) -> None:
+        import shutil
+
+        with contextlib.suppress(Exception):
+            self.stop()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A real PostgreSQL: ``HOTLINE_TEST_POSTGRES_URL``, or a private throw-away cluster
-    (Debian's postgresql package, run as the postgres user on a unix socket only)."""
-    import shutil
-    import subprocess
-    import tempfile
-
-    given = os.environ.get("HOTLINE_TEST_POSTGRES_URL")
-    if given:
-        yield given
+def postgres_server() -> Iterator[PrivatePostgres | None]:
+    """The private PostgreSQL cluster, or None when ``HOTLINE_TEST_POSTGRES_URL`` names one
+    (which the tests must not stop)."""
+    if os.environ.get("HOTLINE_TEST_POSTGRES_URL"):
+        yield None
         return
-    from hotline.system import ensure_packages
-
-    if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
-        ensure_packages("postgresql")
-    bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
-    data = Path(tempfile.mkdtemp(prefix="hotline-pg-"))
-    data.chmod(0o755)
-    shutil.chown(data, "postgres", "postgres")
-
-    def as_postgres(*argv: str) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True, capture_output=True)
-
-    port = "55432"
-    as_postgres(str(bindir / "initdb"), "-D", str(data / "db"), "-A", "trust", "-U", "postgres")
-    as_postgres(
-        str(bindir / "pg_ctl"),
-        "-D",
-        str(data / "db"),
-        "-w",
-        "-l",
-        str(data / "log"),
-        "-o",
-        f"-k {data} -p {port} -c listen_addresses=''",
-        "start",
-    )
+    server = PrivatePostgres()
     try:
-        as_postgres(str(bindir / "createdb"), "-h", str(data), "-p", port, "hotline")
-        yield f"postgresql+psycopg://postgres@/hotline?host={data}&port={port}"
+        yield server
     finally:
-        as_postgres(str(bindir / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop")
-        shutil.rmtree(data, ignore_errors=True)
+        server.remove()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: PrivatePostgres | None) -> str:
+    """A real PostgreSQL: ``HOTLINE_TEST_POSTGRES_URL``, or the private throw-away cluster."""
+    if postgres_server is None:
+        return os.environ["HOTLINE_TEST_POSTGRES_URL"]
+    return postgres_server.url
 
 
 @pytest.fixture

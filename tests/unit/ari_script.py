@@ -29,6 +29,7 @@ from cdr.live import LiveRates
 from cdr.recorder import CallRecords
 from cdr.rollups import Rollups
 from core import clock, keys
+from core.journal import Journal
 from core.site import Site, parse_site
 from core.writer import RecordWriter
 from transfer.plan import TransferPlan
@@ -280,6 +281,7 @@ class Script:
         manual: clock.ManualClock,
         site: Site | None = None,
         unregistered: set[str] | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.site = site or scripted_site()
         self.redis = redis
@@ -288,7 +290,9 @@ class Script:
         self.ari = ScriptedAri(unregistered if unregistered is not None else {UNREGISTERED})
         rollups = Rollups.for_site(self.site)
         self.writer = RecordWriter(
-            factory, [CallRecords(rollups), TransferRecords(rollups, self.site.timezone)]
+            factory,
+            [CallRecords(rollups), TransferRecords(rollups, self.site.timezone)],
+            journal=journal,
         )
         plan = TransferPlan(factory, self.site.timezone)
         plan.seed(self.site)
