@@ -78,7 +78,8 @@ def _seat(kind: str, event: Mapping[str, Any], leg: str, answered: bool) -> list
     if kind == "StasisStart" and not answered:
         return [SeatAnswered(leg)]
     if kind in GONE:
-        return [SeatHungUp(leg)] if answered else [SeatNotAnswered(leg, _cause(event))]
+        cause = _cause(event)
+        return [SeatHungUp(leg, cause)] if answered else [SeatNotAnswered(leg, cause)]
     if kind == "ChannelDtmfReceived" and answered:
         return [SeatKeyed(str(event.get("digit", "")))]
     return []

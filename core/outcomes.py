@@ -12,6 +12,8 @@ class CallOutcome(StrEnum):
 
     CALLER_HANGUP = "caller-hangup"
     SEAT_HANGUP = "seat-hangup"
+    SEAT_LOST = "seat-lost"
+    """The seat's phone vanished mid-call (no more audio, no BYE): Asterisk's RTP timeout."""
     SPECIALIST_HANGUP = "specialist-hangup"
     """The seat had left a three-way call and the specialist hung up."""
     TRANSFER_FAILED = "transfer-failed"

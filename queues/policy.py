@@ -68,9 +68,13 @@ UNREACHABLE_REST = 30.0
 PROMPT_LIMIT = 30.0
 """Seconds a prompt may take before the call stops waiting for its end."""
 CAUSE_NO_ANSWER = 19
+CAUSE_MEDIA_TIMEOUT = 44
+"""The cause Asterisk hangs a channel up with when its audio stops (``rtp_timeout``)."""
 DECLINED_CAUSES = frozenset({17, 21})
 """Q.850 user busy and call rejected: the agent turned the call down."""
-SURVEYED = frozenset({CallOutcome.SEAT_HANGUP, CallOutcome.SPECIALIST_HANGUP})
+SURVEYED = frozenset(
+    {CallOutcome.SEAT_HANGUP, CallOutcome.SEAT_LOST, CallOutcome.SPECIALIST_HANGUP}
+)
 """How a call ended when the caller is asked to rate it: whoever served them hung up."""
 RATING_KEYS = {"1": Rating.SATISFIED, "2": Rating.BASICALLY_SATISFIED, "3": Rating.DISSATISFIED}
 NO_ANSWER_PAUSE = "no-answer"
@@ -213,9 +217,10 @@ class SeatNotAnswered:
 
 @dataclass(frozen=True)
 class SeatHungUp:
-    """The seat's leg ended after it answered."""
+    """The seat's leg ended after it answered (``cause``: Asterisk's hangup cause)."""
 
     leg: str
+    cause: int | None = None
 
 
 @dataclass(frozen=True)
@@ -399,8 +404,8 @@ def decide(caller: Caller, event: CallEvent, ctx: Context) -> list[CallAction]:
             return _seat_answered(caller, ctx)
         case SeatNotAnswered(leg, cause) if _is_ringing(caller, leg):
             return _not_answered(caller, cause, ctx)
-        case SeatHungUp(leg) if caller.seat is not None and caller.seat.channel_id == leg:
-            return _seat_hung_up(caller, ctx)
+        case SeatHungUp(leg, cause) if caller.seat is not None and caller.seat.channel_id == leg:
+            return _seat_hung_up(caller, cause, ctx)
         case TimerDue(timer):
             return _timer(caller, timer, ctx)
         case PromptStarted(Purpose.ANNOUNCEMENT, prompt):
@@ -690,13 +695,14 @@ def _resume(caller: Caller, ctx: Context) -> list[CallAction]:
     return list(machine.interrupted(transfer, ctx.transfer(caller)))
 
 
-def _seat_hung_up(caller: Caller, ctx: Context) -> list[CallAction]:
+def _seat_hung_up(caller: Caller, cause: int | None, ctx: Context) -> list[CallAction]:
     if caller.phase is not Phase.TALKING:
         return []
     transfer = caller.transfer
     if transfer is not None and transfer.active:
         return _seat_leaves(caller, ctx, hang_up=False)  # the transfer goes on without it
-    caller.outcome = CallOutcome.SEAT_HANGUP
+    vanished = cause == CAUSE_MEDIA_TIMEOUT  # its phone went silent without a BYE
+    caller.outcome = CallOutcome.SEAT_LOST if vanished else CallOutcome.SEAT_HANGUP
     return _after_talk(caller, ctx)
 
 

@@ -101,7 +101,8 @@ async def test_a_seat_phone_that_vanishes_mid_call_frees_its_seat_and_its_channe
     rig: Rig, stack: Stack, registry: RedList, one_seat: str, ari: Ari
 ) -> None:
     """A power cut at the seat's desk: no BYE, no more audio. Asterisk hangs the seat's leg
-    up when its audio stops (RTP timeout); the seat is free again and nothing is left up."""
+    up when its audio stops (RTP timeout); the seat is free again, nothing is left up, and
+    the call is recorded as ``seat-lost``."""
     redis = Redis.from_url(redis_url(stack.paths))
     seats = SeatPool(redis)
     phones = {p.name: p for p in seat_phones(stack.site)}
@@ -121,6 +122,7 @@ async def test_a_seat_phone_that_vanishes_mid_call_frees_its_seat_and_its_channe
         assert await eventually(all_gone, within=90), "a channel or the seat is still held"
         with registry.sessions() as session:
             leg = session.execute(select(CallLeg).where(CallLeg.entered_at >= since)).scalar_one()
-        assert leg.seat_id == one_seat and leg.outcome == "seat-hangup", leg.outcome
+        # the record says the seat's phone was lost, not that the seat hung up
+        assert leg.seat_id == one_seat and leg.outcome == "seat-lost", leg.outcome
     finally:
         await redis.aclose()

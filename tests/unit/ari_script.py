@@ -383,6 +383,14 @@ class Script:
         )
         self.ari.gone(channel_id, cause=16)
 
+    def vanish(self, leg: str) -> None:
+        """The phone on ``leg`` goes silent without a BYE: Asterisk's RTP timeout hangs the
+        leg up (cause 44, as it does on the real PBX)."""
+        self.app.dispatch(
+            {"type": "ChannelHangupRequest", "channel": {"id": leg}, "cause": 44, "soft": True}
+        )
+        self.ari.gone(leg, cause=44)
+
     def key(self, channel_id: str, digits: str) -> None:
         for digit in digits:
             self.app.dispatch(

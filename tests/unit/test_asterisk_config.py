@@ -89,6 +89,7 @@ def test_media_stays_on_the_sip_address_and_phones_that_vanish_are_hung_up(
     # a fixed media address: no per-call lookup of "our" address (DNS, host name)
     assert "media_address = 127.0.0.1\nbind_rtp_to_media_address = yes" in pjsip
     assert "rtp_timeout = 30" in pjsip and "[1001](hotline-phone)" in pjsip
+    assert "timers = always" in pjsip and "timers_sess_expires = 600" in pjsip
     everywhere = site.model_copy(update={"sip": site.sip.model_copy(update={"bind": "0.0.0.0"})})
     secrets_file = tmp_path / "other.json"
     other = render(everywhere, Secrets.load_or_create(secrets_file), DIRS, secrets_file)

@@ -244,3 +244,19 @@ async def test_a_caller_who_hangs_up_while_a_seat_rings_frees_it_and_leaves_noth
     assert await redis.zscore(keys.SEATS_RESTING, "1001") is None, "no wrap-up: it never talked"
     assert await redis.zcard(keys.line_waiting("enterprise")) == 0
     assert await redis.hlen(keys.line_ringing("enterprise")) == 0
+
+
+async def test_a_seat_phone_that_vanishes_ends_the_call_as_seat_lost_and_the_caller_is_asked(
+    script: Script,
+) -> None:
+    caller = script.caller_arrives()
+    await script.until(lambda: bool(script.ringing("PJSIP/1001")), "seat 1001 rings")
+    (leg,) = script.ringing("PJSIP/1001")
+    script.answer(leg)
+    await script.until(lambda: len(script.bridge_of(caller)) == 2, "talking")
+    script.vanish(leg)
+    await script.until(lambda: any(m.endswith("/survey") for m in script.playing()), "survey")
+    script.hang_up(caller)
+    await script.over(caller)
+    await script.records()
+    assert leg_of(script, caller).outcome == "seat-lost"

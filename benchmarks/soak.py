@@ -1,0 +1,211 @@
+"""Benchmark: a soak — calls at a steady rate for a long while, with a fault every few minutes.
+
+One run brings up its own installation (the ``queue_path`` benchmark site: 160 rig seats that
+answer after 0.3 s and talk 20 s, no wrap-up, no survey), places calls at ``--rate`` a second
+for ``--minutes``, and every ``--fault-every`` seconds does the next of these, in turn:
+
+1. the Stasis app killed (SIGKILL), started again 3 s later;
+2. the front door killed, started again 5 s later;
+3. the monitor killed, started again 5 s later;
+4. Redis frozen (SIGSTOP) for 20 s;
+5. the database locked (SQLite ``BEGIN EXCLUSIVE``) for 40 s.
+
+At the end it prints: calls placed; calls that reached a seat (the PBX's INVITE to a seat's
+phone, on the wire); the calls in SQL and how each ended; and each process's memory (RSS)
+after the first minute and at the end.
+
+    python -m benchmarks.soak [--minutes 30] [--rate 2] [--fault-every 300]
+
+Needs root (the wire meter reads packets on ``lo``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import os
+import signal
+import sqlite3
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from sqlalchemy import select
+
+from benchmarks.common import FIRMS, bench_stack, ring_delays
+from benchmarks.queue_path import ANSWER_PORTS, bench_site
+from cdr.models import CallLeg
+from core import clock
+from core.db import make_engine, sessions
+from core.stores import database_url
+from hotline import services
+from hotline.stack import Stack
+from redlist.synthetic import landline
+from rig.load import LoadRig
+from rig.sip_meter import SipMeter
+
+TALK = 20.0
+"""Seconds each seat talks."""
+
+
+def rss_mb(pid: int | None) -> float | None:
+    """A process's resident memory in MB (None: not running)."""
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        return None
+    return None
+
+
+def process_ids(stack: Stack) -> dict[str, int | None]:
+    """The installation's processes by name."""
+    pids: dict[str, int | None] = {
+        name: services.running_pid(stack.paths, name) for name in ("app", "agi", "monitor")
+    }
+    pids["redis"] = int(stack.redis.pid_file.read_text())
+    pids["asterisk"] = stack.pbx.pid()
+    return pids
+
+
+class Faults:
+    """The faults of the soak, one after another; each returns when the fault is over."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.log: list[str] = []
+
+    async def _kill(self, name: str, down: float, start: Callable[[], None]) -> None:
+        await asyncio.to_thread(services.stop, self.stack.paths, name, 5.0, signal.SIGKILL)
+        await asyncio.sleep(down)
+        await asyncio.to_thread(start)
+
+    async def app(self) -> None:
+        await self._kill("app", 3.0, self.stack.start_app)
+
+    async def front_door(self) -> None:
+        await self._kill("agi", 5.0, self.stack.start_front_door)
+
+    async def monitor(self) -> None:
+        await self._kill("monitor", 5.0, self.stack.start_monitor)
+
+    async def redis(self) -> None:
+        pid = int(self.stack.redis.pid_file.read_text())
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(20.0)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    async def database(self) -> None:
+        holder = sqlite3.connect(self.stack.paths.state / "hotline.db", isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            await asyncio.sleep(40.0)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+
+    def in_turn(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+        return [
+            ("app killed", self.app),
+            ("front door killed", self.front_door),
+            ("monitor killed", self.monitor),
+            ("Redis frozen 20 s", self.redis),
+            ("database locked 40 s", self.database),
+        ]
+
+
+async def inject(faults: Faults, every: float, until: float, started: float) -> None:
+    """Every ``every`` seconds the next fault, while calls are still being placed."""
+    turn = 0
+    kinds = faults.in_turn()
+    while True:
+        due = started + every * (turn + 1)
+        if due >= until:
+            return
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        name, fault = kinds[turn % len(kinds)]
+        at = time.monotonic() - started
+        await fault()
+        faults.log.append(f"  {at:>6.0f} s  {name} (over after {time.monotonic() - started:.0f} s)")
+        turn += 1
+
+
+async def soak(stack: Stack, work: Path, minutes: float, rate: float, every: float) -> None:
+    sip = (stack.site.sip.bind, stack.site.sip.port)
+    count = int(minutes * 60 * rate)
+    calls = [(landline(n % FIRMS), stack.site.hotline_numbers[0]) for n in range(count)]
+    faults = Faults(stack)
+    memory_start: dict[str, float | None] = {}
+    since = clock.now()
+    print(
+        f"\n{count} calls at {rate:g}/s over {minutes:g} min; seats answer after 0.3 s and "
+        f"talk {TALK:.0f} s; a fault every {every:.0f} s"
+    )
+
+    async def warm() -> None:
+        await asyncio.sleep(60)
+        memory_start.update({n: rss_mb(p) for n, p in process_ids(stack).items()})
+
+    async with LoadRig(work / "soak", sip) as rig:
+        await rig.answer_on(list(ANSWER_PORTS), answer_after=0.3, hold=TALK)
+        started = time.monotonic()
+        with SipMeter(only_port=stack.site.sip.port) as meter:
+            helpers = [
+                asyncio.create_task(warm()),
+                asyncio.create_task(inject(faults, every, started + count / rate, started)),
+            ]
+            report = await rig.place(calls, rate, wait=90.0)
+            await asyncio.gather(*helpers)
+        reached = ring_delays(meter, set(ANSWER_PORTS), stack.site.sip.port)
+    memory_end = {n: rss_mb(p) for n, p in process_ids(stack).items()}
+
+    engine = make_engine(database_url(stack.paths))
+    factory = sessions(engine)
+    deadline = time.monotonic() + 120
+    while True:
+        with factory() as session:
+            legs = session.execute(
+                select(CallLeg.outcome, CallLeg.answered_at).where(CallLeg.entered_at >= since)
+            ).all()
+        if (len(legs) >= count and all(o for o, _ in legs)) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(1)
+    engine.dispose()
+
+    print("faults:")
+    print("\n".join(faults.log) or "  none")
+    print(f"placed {report.placed}; answered by the PBX {report.answered}")
+    print(f"reached a seat (the PBX rang a seat's phone for it): {len(reached)}")
+    outcomes = collections.Counter(o or "(still open)" for o, _ in legs)
+    answered = sum(1 for _, at in legs if at is not None)
+    print(f"in SQL: {len(legs)} calls, {answered} answered by a seat the app saw")
+    for outcome, n in outcomes.most_common():
+        print(f"  {outcome:<20} {n}")
+    print("memory (RSS MB) after the first minute → at the end:")
+    for name, before in memory_start.items():
+        after = memory_end.get(name)
+        shown = f"{before:.1f}" if before is not None else "-"
+        print(f"  {name:<9} {shown:>8} → {after:.1f}" if after is not None else f"  {name} gone")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--rate", type=float, default=2.0, help="calls per second")
+    parser.add_argument("--fault-every", type=float, default=300.0, help="seconds")
+    parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one)")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="hotline-soak-"))
+    with bench_stack(work, bench_site(work, 1)) as stack:
+        asyncio.run(soak(stack, work, args.minutes, args.rate, args.fault_every))
+
+
+if __name__ == "__main__":
+    main()
