@@ -574,6 +574,7 @@ class StasisApp:
         up. Calls keep their audio all along.
         """
         adopting = app != self.name
+        looked = clock.now()  # before the look at the channels: what enters later is not gone
         try:
             in_app = set((await self.ari.application(app)).get("channel_ids", []))
             if adopting and not in_app:
@@ -673,7 +674,7 @@ class StasisApp:
                     for queue in ringing_in:
                         await self.seats.release(rung, channel_id, ringing_in=queue)
                     await self.seats.release(rung, channel_id)
-        self.writer.put(UnobservedCallsClosed(frozenset(live - ended), now))
+        self.writer.put(UnobservedCallsClosed(frozenset(live - ended), looked))
 
     async def _resume(
         self,

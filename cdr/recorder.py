@@ -244,7 +244,11 @@ class CallRecords:
         session.flush()
 
     def _close_unobserved(self, session: Session, record: UnobservedCallsClosed) -> None:
-        open_legs = session.execute(select(CallLeg).where(CallLeg.ended_at.is_(None))).scalars()
+        # only calls that had entered when the channels were looked at: one that entered after
+        # is not in that look and is not over
+        open_legs = session.execute(
+            select(CallLeg).where(CallLeg.ended_at.is_(None), CallLeg.entered_at <= record.at)
+        ).scalars()
         closed = 0
         for leg in open_legs:
             if leg.caller_channel not in record.live_channels:

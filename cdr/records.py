@@ -99,7 +99,8 @@ class CallbackRequested:
 @dataclass(frozen=True)
 class UnobservedCallsClosed:
     """Calls whose record is still open and whose channel is gone ended while no process
-    watched: their records are closed."""
+    watched: their records are closed. ``at`` is the moment before ``live_channels`` was
+    looked at (a call that entered later is left alone)."""
 
     live_channels: frozenset[str]
     at: datetime

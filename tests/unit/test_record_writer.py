@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ari_app.main import record_appliers
-from cdr.records import CallEnded
+from cdr.records import CallEnded, UnobservedCallsClosed
 from core import writer as writing
 from core.outcomes import CallOutcome
 from core.site import load_site
@@ -70,6 +71,20 @@ async def test_records_are_written_in_the_order_handed_over(
     await run_until_written(writer)
     assert legs(factory) == [("a", "caller-hangup"), ("b", None)]
     assert (writer.figures.written, writer.figures.set_aside) == (3, 0)
+
+
+async def test_closing_unobserved_calls_leaves_a_call_that_entered_after_the_look(
+    factory: sessionmaker[Session], appliers: list[writing.Applier]
+) -> None:
+    """A takeover looks at the channels, then closes the open records not among them: a
+    call that entered after the look is not among them either, and is not over."""
+    writer = RecordWriter(factory, appliers)
+    writer.put(entered("gone"))
+    writer.put(entered("alive"))
+    writer.put(entered("came-after", at=AT + timedelta(seconds=2)))
+    writer.put(UnobservedCallsClosed(frozenset({"alive"}), AT + timedelta(seconds=1)))
+    await run_until_written(writer)
+    assert legs(factory) == [("gone", "ended-unobserved"), ("alive", None), ("came-after", None)]
 
 
 async def test_a_bad_record_is_set_aside_and_the_others_are_written(
