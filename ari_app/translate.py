@@ -77,9 +77,17 @@ def translate(event: Mapping[str, Any], view: CallView) -> list[CallEvent]:
 def _seat(kind: str, event: Mapping[str, Any], leg: str, answered: bool) -> list[CallEvent]:
     if kind == "StasisStart" and not answered:
         return [SeatAnswered(leg)]
+    if kind in GONE and answered:
+        # the leg's end with its cause: a hang-up the phone asked for (a BYE) says why at
+        # once; one Asterisk asked for itself (a soft hang-up: the phone's audio stopped)
+        # says why only when the channel is destroyed, a moment later
+        if kind == "ChannelHangupRequest" and not event.get("soft"):
+            return [SeatHungUp(leg, _cause(event))]
+        if kind == "ChannelDestroyed":
+            return [SeatHungUp(leg, _cause(event))]
+        return []
     if kind in GONE:
-        cause = _cause(event)
-        return [SeatHungUp(leg, cause)] if answered else [SeatNotAnswered(leg, cause)]
+        return [SeatNotAnswered(leg, _cause(event))]
     if kind == "ChannelDtmfReceived" and answered:
         return [SeatKeyed(str(event.get("digit", "")))]
     return []

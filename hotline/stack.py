@@ -75,10 +75,13 @@ class Stack:
         host = "127.0.0.1" if services_.bind == "0.0.0.0" else services_.bind
         return f"http://{host}:{services_.web_port}"
 
-    def start_app(self, instance: int = 1, timeout: float = 20.0) -> None:
-        """Start Stasis app process ``instance`` and wait until it is connected and serving."""
+    def start_app(
+        self, instance: int = 1, timeout: float = 20.0, env: dict[str, str] | None = None
+    ) -> None:
+        """Start Stasis app process ``instance`` (with ``env`` added to its environment) and
+        wait until it is connected and serving."""
         name = services.app_service(instance)
-        services.start(self.paths, name, self.site_file)
+        services.start(self.paths, name, self.site_file, env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.app_connected(instance):

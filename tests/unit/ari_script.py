@@ -385,9 +385,10 @@ class Script:
 
     def vanish(self, leg: str) -> None:
         """The phone on ``leg`` goes silent without a BYE: Asterisk's RTP timeout hangs the
-        leg up (cause 44, as it does on the real PBX)."""
+        leg up as on the real PBX — a soft hang-up request (its ``cause`` is the soft-hangup
+        flag), then the leg's end with cause 44."""
         self.app.dispatch(
-            {"type": "ChannelHangupRequest", "channel": {"id": leg}, "cause": 44, "soft": True}
+            {"type": "ChannelHangupRequest", "channel": {"id": leg}, "cause": 1, "soft": True}
         )
         self.ari.gone(leg, cause=44)
 
