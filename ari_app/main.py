@@ -36,7 +36,7 @@ def ari_config(site: Site, paths: Paths, instance: int = 1) -> AriConfig:
     """How this installation's app process ``instance`` reaches its Asterisk's ARI."""
     secrets = Secrets.load_or_create(paths.secrets_file)
     services = site.services
-    host = "127.0.0.1" if services.bind == "0.0.0.0" else services.bind
+    host = services.local_host
     return AriConfig(
         url=f"http://{host}:{services.ari_port}/ari",
         user=secrets.ari_user,

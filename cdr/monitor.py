@@ -64,7 +64,7 @@ class CdrListener:
     def connect(self) -> None:
         secrets = Secrets.load_or_create(self.paths.secrets_file)
         services = self.site.services
-        host = "127.0.0.1" if services.bind == "0.0.0.0" else services.bind
+        host = services.local_host
         self.manager = Manager(
             loop=asyncio.get_running_loop(),
             host=host,

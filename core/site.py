@@ -134,6 +134,12 @@ class ServiceSettings(_Model):
 
     _bind_ip = field_validator("bind")(_check_ip)
 
+    @property
+    def local_host(self) -> str:
+        """Where this machine's own processes reach the services: their address, or
+        loopback when they listen on every address."""
+        return "127.0.0.1" if self.bind == "0.0.0.0" else self.bind
+
 
 class Trunk(_Model):
     """A SIP trunk from the carrier: calls to the hotline numbers arrive on it."""

@@ -206,7 +206,7 @@ def render(site: Site, secrets: Secrets, dirs: AsteriskDirs, secrets_path: Path)
         "app_names": stasis_app_names(site),
         "seat_passwords": seat_passwords,
         "ami_permit": _ami_permit(site.services.bind),
-        "agi_host": "127.0.0.1" if site.services.bind == "0.0.0.0" else site.services.bind,
+        "agi_host": site.services.local_host,
         "channel_vars": ",".join(CHANNEL_VARS),
         "cdr_file": cdr_files.FILE_NAME,
         "cdr_columns": cdr_files.file_mapping(),

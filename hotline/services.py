@@ -323,7 +323,7 @@ def ready(paths: Paths, site: Site, name: str) -> bool:
     if pid is None:
         return False
     services = site.services
-    host = "127.0.0.1" if services.bind == "0.0.0.0" else services.bind
+    host = services.local_host
     if name == "agi":
         with (
             contextlib.suppress(OSError),
@@ -353,7 +353,7 @@ def front_door_answers(site: Site, timeout: float = PROBE_TIMEOUT) -> bool:
     it closes the connection at once. A frozen process still accepts the connection (the
     kernel does) but never answers."""
     services = site.services
-    host = "127.0.0.1" if services.bind == "0.0.0.0" else services.bind
+    host = services.local_host
     try:
         with socket.create_connection((host, services.agi_port), timeout=timeout) as sock:
             sock.settimeout(timeout)

@@ -72,7 +72,7 @@ class Stack:
         if not services.wait_ready(self.paths, self.site, "web", timeout, give_up_if_gone=True):
             raise PbxError(f"the web app did not start; see {self.paths.logs / 'web.log'}")
         services_ = self.site.services
-        host = "127.0.0.1" if services_.bind == "0.0.0.0" else services_.bind
+        host = services_.local_host
         return f"http://{host}:{services_.web_port}"
 
     def start_app(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from core.site import SiteError, load_site, parse_site
+from core.site import ServiceSettings, SiteError, load_site, parse_site
 from tests.conftest import EXAMPLE_SITE
 
 Mutation = Callable[[dict[str, Any]], object]
@@ -151,3 +151,8 @@ def test_a_file_that_is_not_toml_is_refused(tmp_path: Path) -> None:
 def test_a_missing_file_says_how_to_point_at_one(tmp_path: Path) -> None:
     with pytest.raises(SiteError, match="pass --site or set HOTLINE_SITE"):
         load_site(tmp_path / "absent.toml")
+
+
+def test_the_services_are_reached_on_loopback_when_they_listen_everywhere() -> None:
+    assert ServiceSettings(bind="0.0.0.0").local_host == "127.0.0.1"
+    assert ServiceSettings(bind="192.0.2.10").local_host == "192.0.2.10"
