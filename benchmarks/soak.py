@@ -8,7 +8,9 @@ for ``--minutes``, and every ``--fault-every`` seconds does the next of these, i
 2. the front door killed, started again 5 s later;
 3. the monitor killed, started again 5 s later;
 4. Redis frozen (SIGSTOP) for 20 s;
-5. the database locked (SQLite ``BEGIN EXCLUSIVE``) for 40 s.
+5. the database locked (SQLite ``BEGIN EXCLUSIVE``) for 40 s;
+6. one seat's phone vanishing mid-call (it answers its next call, talks 5 s, then sends no
+   more audio and no BYE; a normal phone takes its place once Asterisk has hung it up).
 
 At the end it prints: calls placed; calls that reached a seat (the PBX's INVITE to a seat's
 phone, on the wire); the calls in SQL and how each ended; and each process's memory (RSS)
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import os
 import signal
 import sqlite3
@@ -48,6 +51,20 @@ from rig.sip_meter import SipMeter
 
 TALK = 20.0
 """Seconds each seat talks."""
+VANISH_PORT = 6109
+VANISH_SEAT = "3001"
+"""The seat whose phone vanishes (its own SIPp phone, on its own port)."""
+
+
+def soak_site(work: Path) -> Path:
+    """The benchmark site, with the seat that vanishes on a port of its own."""
+    path = bench_site(work, 1)
+    text = path.read_text(encoding="utf-8")
+    seat = f'contact = "sip:{VANISH_SEAT}@127.0.0.1:'
+    start = text.index(seat) + len(seat)
+    end = text.index('"', start)
+    path.write_text(text[:start] + f"{VANISH_PORT}" + text[end:], encoding="utf-8")
+    return path
 
 
 def rss_mb(pid: int | None) -> float | None:
@@ -76,8 +93,11 @@ def process_ids(stack: Stack) -> dict[str, int | None]:
 class Faults:
     """The faults of the soak, one after another; each returns when the fault is over."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, rig: LoadRig, phone: asyncio.subprocess.Process) -> None:
         self.stack = stack
+        self.rig = rig
+        self.phone = phone
+        """The normal phone of the seat that vanishes."""
         self.log: list[str] = []
 
     async def _kill(self, name: str, down: float, start: Callable[[], None]) -> None:
@@ -111,6 +131,17 @@ class Faults:
             holder.execute("ROLLBACK")
             holder.close()
 
+    async def seat_vanishes(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.phone.pid, signal.SIGKILL)
+        (vanishing,) = await self.rig.answer_on([VANISH_PORT], 0.3, 5.0, vanish=True)
+        with contextlib.suppress(TimeoutError):  # its next call, then the RTP timeout
+            await asyncio.wait_for(vanishing.wait(), 240)
+        await asyncio.sleep(35)  # Asterisk notices the silence (rtp_timeout 30 s)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(vanishing.pid, signal.SIGKILL)
+        (self.phone,) = await self.rig.answer_on([VANISH_PORT], 0.3, TALK)
+
     def in_turn(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
         return [
             ("app killed", self.app),
@@ -118,22 +149,27 @@ class Faults:
             ("monitor killed", self.monitor),
             ("Redis frozen 20 s", self.redis),
             ("database locked 40 s", self.database),
+            (f"seat {VANISH_SEAT}'s phone vanished", self.seat_vanishes),
         ]
 
 
 async def inject(faults: Faults, every: float, until: float, started: float) -> None:
-    """Every ``every`` seconds the next fault, while calls are still being placed."""
+    """Every ``every`` seconds (from half of it on) the next fault, while calls are placed."""
     turn = 0
     kinds = faults.in_turn()
     while True:
-        due = started + every * (turn + 1)
+        due = started + every * turn + every / 2
         if due >= until:
             return
         await asyncio.sleep(max(0.0, due - time.monotonic()))
         name, fault = kinds[turn % len(kinds)]
         at = time.monotonic() - started
-        await fault()
-        faults.log.append(f"  {at:>6.0f} s  {name} (over after {time.monotonic() - started:.0f} s)")
+        try:
+            await fault()
+        except Exception as error:  # the soak goes on; the log says so
+            name += f" — the fault itself failed: {error!r}"
+        over = time.monotonic() - started
+        faults.log.append(f"  {at:>6.0f} s  {name} (over after {over:.0f} s)")
         turn += 1
 
 
@@ -141,7 +177,6 @@ async def soak(stack: Stack, work: Path, minutes: float, rate: float, every: flo
     sip = (stack.site.sip.bind, stack.site.sip.port)
     count = int(minutes * 60 * rate)
     calls = [(landline(n % FIRMS), stack.site.hotline_numbers[0]) for n in range(count)]
-    faults = Faults(stack)
     memory_start: dict[str, float | None] = {}
     since = clock.now()
     print(
@@ -155,6 +190,8 @@ async def soak(stack: Stack, work: Path, minutes: float, rate: float, every: flo
 
     async with LoadRig(work / "soak", sip) as rig:
         await rig.answer_on(list(ANSWER_PORTS), answer_after=0.3, hold=TALK)
+        (phone,) = await rig.answer_on([VANISH_PORT], answer_after=0.3, hold=TALK)
+        faults = Faults(stack, rig, phone)
         started = time.monotonic()
         with SipMeter(only_port=stack.site.sip.port) as meter:
             helpers = [
@@ -163,7 +200,7 @@ async def soak(stack: Stack, work: Path, minutes: float, rate: float, every: flo
             ]
             report = await rig.place(calls, rate, wait=90.0)
             await asyncio.gather(*helpers)
-        reached = ring_delays(meter, set(ANSWER_PORTS), stack.site.sip.port)
+        reached = ring_delays(meter, {*ANSWER_PORTS, VANISH_PORT}, stack.site.sip.port)
     memory_end = {n: rss_mb(p) for n, p in process_ids(stack).items()}
 
     engine = make_engine(database_url(stack.paths))
@@ -203,7 +240,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="hotline-soak-"))
-    with bench_stack(work, bench_site(work, 1)) as stack:
+    with bench_stack(work, soak_site(work)) as stack:
         asyncio.run(soak(stack, work, args.minutes, args.rate, args.fault_every))
 
 

@@ -72,22 +72,27 @@ class LoadRig:
             media.tone_pcap(path, seconds)
         return str(path)
 
-    async def answer_on(self, ports: list[int], answer_after: float, hold: float) -> None:
+    async def answer_on(
+        self, ports: list[int], answer_after: float, hold: float, vanish: bool = False
+    ) -> list[asyncio.subprocess.Process]:
         """Answering phones on these SIP ports: ring ``answer_after`` s, talk, hang up
-        after ``hold`` s."""
+        after ``hold`` s — or, ``vanish``, answer one call, talk ``hold`` s and vanish (no
+        more audio, no BYE) and exit. Their SIPp processes."""
         talk = sipp.Talk(self._tone(hold + 1), int(hold * 1000))
-        scenario = self.workdir / "answer.xml"
-        scenario.write_text(sipp.answerer(talk, int(answer_after * 1000)))
+        scenario = self.workdir / ("vanish.xml" if vanish else "answer.xml")
+        make = sipp.vanisher if vanish else sipp.answerer
+        scenario.write_text(make(talk, int(answer_after * 1000)))
+        once = ["-m", "1"] if vanish else []
+        processes = []
         for port in ports:
-            await self._spawn(
-                [
-                    SIPP, "-sf", str(scenario), "-i", self.phone_ip, "-p", str(port),
-                    "-mp", str(next(self._ports)), "-cp", str(next(self._ports)),
-                    "-nostdin", "-l", "10000",
-                ],
-                self.workdir / f"phone-{port}.stderr",
-            )  # fmt: skip
+            argv = [
+                SIPP, "-sf", str(scenario), "-i", self.phone_ip, "-p", str(port),
+                "-mp", str(next(self._ports)), "-cp", str(next(self._ports)),
+                "-nostdin", "-l", "10000", *once,
+            ]  # fmt: skip
+            processes.append(await self._spawn(argv, self.workdir / f"phone-{port}.stderr"))
         await asyncio.sleep(0.3)  # they bind before calls come
+        return processes
 
     async def place(
         self, calls: list[tuple[str, str]], rate: float, wait: float = 120.0
