@@ -240,6 +240,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="hotline-soak-"))
+    work.mkdir(parents=True, exist_ok=True)
     with bench_stack(work, soak_site(work)) as stack:
         asyncio.run(soak(stack, work, args.minutes, args.rate, args.fault_every))
 
