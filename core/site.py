@@ -34,7 +34,9 @@ _SIP_CONTACT = re.compile(
 Digits = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{3,20}$")]
 """A dialable number: digits, optionally a leading +."""
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=80)]
+_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+Name = Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=_PRINTABLE)]
+"""A person's or a department's name: any characters but control ones (no line breaks)."""
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")]
 
 
@@ -58,6 +60,26 @@ def _check_contact(value: str | None) -> str | None:
     return value
 
 
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+
+def _check_address(value: str | None) -> str | None:
+    """An IP address or a host name (letters, digits, '-' and dots): nothing else."""
+    if value is None:
+        return value
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if not _HOST_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not an IP address or a host name like pbx.example.cn"
+            ) from None
+    return value
+
+
 def _check_ip(value: str) -> str:
     try:
         ipaddress.ip_address(value)
@@ -75,8 +97,14 @@ class HoursSpec(_Model):
     @field_validator("periods")
     @classmethod
     def _periods_parse(cls, periods: list[str]) -> list[str]:
-        for text in periods:
-            Period.parse(text)
+        problems: list[str] = []
+        for i, text in enumerate(periods):
+            try:
+                Period.parse(text)
+            except ValueError as error:
+                problems.append(f"[{i}]: {error}")
+        if problems:
+            raise ValueError("\n".join(problems))
         return periods
 
     def schedule(self, timezone: ZoneInfo) -> Schedule:
@@ -109,6 +137,7 @@ class SipSettings(_Model):
     rtp_ports: tuple[int, int] = (10000, 20000)
 
     _bind_ip = field_validator("bind")(_check_ip)
+    _external = field_validator("external_address")(_check_address)
 
     @field_validator("rtp_ports")
     @classmethod
@@ -343,6 +372,7 @@ class Site(_Model):
         _unique(problems, "matters", [m.code for m in self.matters], "code")
         _unique(problems, "phones", [p.number for p in self.phones], "number")
 
+        _distinct_ports(problems, self.sip, self.services)
         queue_names = {q.name for q in self.queues}
         if "enterprise" not in queue_names:
             problems.append(
@@ -414,6 +444,23 @@ class Site(_Model):
         return self.transfer.caller_id or self.hotline_numbers[0]
 
 
+def _distinct_ports(problems: list[str], sip: SipSettings, services: ServiceSettings) -> None:
+    """Every listener needs its own port, outside the RTP range."""
+    ports = {"sip.port": sip.port}
+    ports |= {
+        f"services.{key}": getattr(services, key)
+        for key in ("ari_port", "ami_port", "agi_port", "web_port")
+    }
+    taken: dict[int, str] = {}
+    low, high = sip.rtp_ports
+    for key, port in ports.items():
+        if port in taken:
+            problems.append(f"{key}: {port} is also {taken[port]}; each needs its own port")
+        elif low <= port <= high:
+            problems.append(f"{key}: {port} is inside sip.rtp_ports ({low}-{high})")
+        taken.setdefault(port, key)
+
+
 def _unique(problems: list[str], section: str, values: list[str], key: str) -> None:
     seen: set[str] = set()
     for i, value in enumerate(values):
@@ -439,17 +486,24 @@ def _sentences(error: ValidationError) -> list[str]:
         elif kind == "extra_forbidden":
             problems.append(f"{where}: is not a known key (check its spelling)")
         elif kind == "string_pattern_mismatch":
-            problems.append(f"{where}: '{item['input']}' {_pattern_hint(where)}")
+            problems.append(f"{where}: {item['input']!r} {_pattern_hint(where)}")
         elif kind == "value_error":
             message = str(item.get("ctx", {}).get("error", item["msg"]))
             for line in message.splitlines():
-                problems.append(f"{where}: {line}" if where else line)
+                if not where:
+                    problems.append(line)
+                elif line.startswith("["):  # a list validator names the item: "[1]: ..."
+                    problems.append(f"{where}{line}")
+                else:
+                    problems.append(f"{where}: {line}")
         else:
             problems.append(f"{where}: {item['msg']}")
     return problems
 
 
 def _pattern_hint(where: str) -> str:
+    if where.endswith("name") and not where.startswith(("trunks", "queues")):
+        return "must not contain control characters such as line breaks"
     if where == "site.area_code":
         return "must be the area code without its leading 0, e.g. '21' or '755'"
     if where.endswith("code") and where.startswith("matters"):
@@ -477,6 +531,15 @@ def load_site(path: Path) -> Site:
         raise SiteError(
             str(path), ["the file does not exist (pass --site or set HOTLINE_SITE)"]
         ) from None
+    except IsADirectoryError:
+        raise SiteError(str(path), ["is a directory; name the site file (TOML) in it"]) from None
+    except UnicodeDecodeError as error:
+        raise SiteError(
+            str(path),
+            [f"is not UTF-8 text (byte {error.start}); save it as UTF-8"],
+        ) from None
+    except OSError as error:
+        raise SiteError(str(path), [f"cannot be read: {error.strerror}"]) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,6 +179,35 @@ def _ami_permit(bind: str) -> str:
     return f"{address}/255.255.255.255"
 
 
+class UnsafeValue(ValueError):
+    """A value that would change the meaning of a configuration file if written into it."""
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def config_value(value: object) -> object:
+    """Every value a template writes: never a line break or other control character (the
+    site file refuses them; this is the last guard), and ``;`` escaped so that it cannot
+    start a comment that cuts the line short."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    text = str(value)
+    if _CONTROL.search(text):
+        raise UnsafeValue(f"{text!r} has a control character and cannot go into a config file")
+    return text.replace(";", "\\;")
+
+
+def quoted(value: str) -> str:
+    """A value inside double quotes (a caller ID's name): backslashes and quotes escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def list_item(value: str) -> str:
+    """A value in a comma-separated list (a queue member's name): commas and quotes dropped."""
+    return re.sub(r'[,"\\]', " ", value).strip() or "-"
+
+
 def render(site: Site, secrets: Secrets, dirs: AsteriskDirs, secrets_path: Path) -> dict[str, str]:
     """Return ``{file name: text}`` for every Asterisk configuration file."""
     environment = jinja2.Environment(
@@ -186,7 +216,10 @@ def render(site: Site, secrets: Secrets, dirs: AsteriskDirs, secrets_path: Path)
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=config_value,
     )
+    environment.filters["quoted"] = quoted
+    environment.filters["list_item"] = list_item
     seat_passwords = {
         seat.id: secrets.seat_password(seat.id, secrets_path)
         for seat in site.seats

@@ -10,7 +10,7 @@ import pytest
 
 from core.secrets import Secrets
 from core.site import Site
-from hotline.asterisk_config import AsteriskDirs, render
+from hotline.asterisk_config import AsteriskDirs, UnsafeValue, render
 
 DIRS = AsteriskDirs.under("/installs/test", "/usr/lib/x86_64-linux-gnu/asterisk/modules")
 
@@ -94,3 +94,23 @@ def test_media_stays_on_the_sip_address_and_phones_that_vanish_are_hung_up(
     secrets_file = tmp_path / "other.json"
     other = render(everywhere, Secrets.load_or_create(secrets_file), DIRS, secrets_file)
     assert "media_address" not in other["pjsip.conf"]
+
+
+def test_a_name_is_written_as_one_value_whatever_it_holds(site: Site, tmp_path: Path) -> None:
+    seats = list(site.seats)
+    seats[0] = seats[0].model_copy(update={"name": 'Li "Boss"; \\ Wang, jr'})
+    odd = site.model_copy(update={"seats": seats})
+    secrets_file = tmp_path / "secrets.json"
+    files = render(odd, Secrets.load_or_create(secrets_file), DIRS, secrets_file)
+    assert f'callerid = "Li \\"Boss\\"\\; \\\\ Wang, jr" <{seats[0].id}>' in files["pjsip.conf"]
+    assert f"member => PJSIP/{seats[0].id},0,Li  Boss \\;   Wang  jr" in files["queues.conf"]
+
+
+def test_a_control_character_never_reaches_a_config_file(site: Site, tmp_path: Path) -> None:
+    # model_copy skips validation: this is what the template's own guard is for
+    seats = list(site.seats)
+    seats[0] = seats[0].model_copy(update={"name": "x\n[evil]\ntype = endpoint"})
+    odd = site.model_copy(update={"seats": seats})
+    secrets_file = tmp_path / "secrets.json"
+    with pytest.raises(UnsafeValue, match="control character"):
+        render(odd, Secrets.load_or_create(secrets_file), DIRS, secrets_file)

@@ -58,12 +58,12 @@ BROKEN: list[tuple[str, Mutation, str]] = [
     (
         "impossible hours",
         lambda d: d["queues"][0].update(hours={"periods": ["25:00-26:00"]}),
-        "queues[0].hours.periods: '25:00-26:00' has a time that does not exist",
+        "queues[0].hours.periods[0]: '25:00-26:00' has a time that does not exist",
     ),
     (
         "period across midnight",
         lambda d: d["queues"][0].update(hours={"periods": ["22:00-06:00"]}),
-        "queues[0].hours.periods: '22:00-06:00' ends before it starts",
+        "queues[0].hours.periods[0]: '22:00-06:00' ends before it starts",
     ),
     (
         "matter code with letters",
@@ -113,6 +113,36 @@ BROKEN: list[tuple[str, Mutation, str]] = [
         lambda d: d["sip"].update(rtp_ports=[10000, 10010]),
         "sip.rtp_ports: leaves fewer than 50 calls' worth of RTP ports",
     ),
+    (
+        "a seat name that would start a new pjsip.conf section",
+        lambda d: d["seats"][0].update(name='x"\n[9999](hotline-endpoint)'),
+        "seats[0].name: 'x\"\\n[9999](hotline-endpoint)' must not contain control characters",
+    ),
+    (
+        "an external address with a line of configuration in it",
+        lambda d: d["sip"].update(external_address="192.0.2.1\ncontext = hotline-inbound"),
+        "sip.external_address: '192.0.2.1\\ncontext = hotline-inbound' is not an IP address or",
+    ),
+    (
+        "a department name with a carriage return",
+        lambda d: d["departments"][0].update(name="Tax\r"),
+        "departments[0].name: 'Tax\\r' must not contain control characters",
+    ),
+    (
+        "ARI on the SIP port",
+        lambda d: d.setdefault("services", {}).update(ari_port=5060),
+        "services.ari_port: 5060 is also sip.port; each needs its own port",
+    ),
+    (
+        "the web app on AMI's port",
+        lambda d: d.setdefault("services", {}).update(web_port=5038),
+        "services.web_port: 5038 is also services.ami_port",
+    ),
+    (
+        "the AGI port among the RTP ports",
+        lambda d: d.setdefault("services", {}).update(agi_port=12000),
+        "services.agi_port: 12000 is inside sip.rtp_ports (10000-20000)",
+    ),
 ]
 
 
@@ -139,6 +169,39 @@ def test_every_problem_is_listed_not_just_the_first() -> None:
     with pytest.raises(SiteError) as refused:
         parse_site(data)
     assert len(refused.value.problems) == 2
+
+
+def test_every_bad_period_is_reported() -> None:
+    data = _example()
+    data["queues"][0]["hours"] = {"periods": ["08:00-09:00", "25:00-26:00", "7-9", "22:00-06:00"]}
+    with pytest.raises(SiteError) as refused:
+        parse_site(data)
+    assert [p.split(":")[0] for p in refused.value.problems] == [
+        "queues[0].hours.periods[1]",
+        "queues[0].hours.periods[2]",
+        "queues[0].hours.periods[3]",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("write", "sentence"),
+    [
+        (lambda p: p.mkdir(), "is a directory; name the site file"),
+        (lambda p: p.write_bytes("[site]\nname = 'Caf\u00e9'\n".encode("latin-1")), "is not UTF-8"),
+        (lambda p: p.write_bytes(b"\x00\xff\xfe garbage"), "is not UTF-8"),
+        (lambda p: p.write_text("[site]\nname = 'x'\n" * 2), "is not valid TOML"),
+    ],
+    ids=["directory", "latin-1", "binary", "duplicate table"],
+)
+def test_an_unusable_file_gets_one_sentence_not_a_traceback(
+    tmp_path: Path, write: Callable[[Path], object], sentence: str
+) -> None:
+    path = tmp_path / "site.toml"
+    write(path)
+    with pytest.raises(SiteError) as refused:
+        load_site(path)
+    assert len(refused.value.problems) == 1
+    assert sentence in refused.value.problems[0]
 
 
 def test_a_file_that_is_not_toml_is_refused(tmp_path: Path) -> None:
