@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 PUSH_AT_LEAST_EVERY = 2.0
 """Seconds between wallboard pushes when nothing happens."""
+HELLO_WITHIN = 5.0
+"""Seconds a wallboard socket has to send its token before it is closed."""
 PUSH_AT_MOST_EVERY = 0.3
 """Seconds the wallboard gathers events before pushing again."""
 
@@ -182,13 +184,19 @@ def router(
         return out.text()
 
     @api.websocket("/ws/wallboard")
-    async def wallboard(socket: WebSocket, token: str = "") -> None:
+    async def wallboard(socket: WebSocket) -> None:
         """The wallboard, pushed: a snapshot at once, again after events, at least every
-        two seconds. The browser cannot send headers: the token comes as ``?token=``."""
+        two seconds. The browser cannot send headers, and a token in the address would be
+        written to access logs: the first message must be ``{"token": "..."}``."""
+        await socket.accept()
+        try:
+            hello = await asyncio.wait_for(socket.receive_text(), HELLO_WITHIN)
+            token = str(json.loads(hello).get("token", ""))
+        except (TimeoutError, ValueError, AttributeError, WebSocketDisconnect):
+            token = ""
         if not token_is_viewer(token):
             await socket.close(code=4401, reason="a supervisor or admin token is needed")
             return
-        await socket.accept()
         events = redis.pubsub()
         await events.subscribe(EVENTS)
         try:

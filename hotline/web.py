@@ -1,7 +1,8 @@
 """The web app: the admin API (authenticated), served by ``hotline web``.
 
 Every ``/api`` route needs ``Authorization: Bearer <token>``; the admin token is generated per
-installation (``secrets.json``, or ``HOTLINE_ADMIN_TOKEN``). A person can name themselves with
+installation (``secrets.json``, or ``HOTLINE_ADMIN_TOKEN``). There is no open ``/docs``: the
+OpenAPI schema is ``/api/openapi.json``, for the admin. A person can name themselves with
 ``X-Actor: alice`` so the audit log says who made a change.
 """
 
@@ -14,9 +15,9 @@ import re
 import secrets as tokens
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, HTTPException
+from fastapi import Depends, FastAPI, Header, HTTPException
 from fastapi.responses import HTMLResponse
 
 import cdr
@@ -92,7 +93,17 @@ def create_app(site: Site, paths: Paths) -> FastAPI:
         title="hotline",
         summary="The 12345 enterprise service line: admin API, reports, live figures.",
         lifespan=lifespan,
+        # no open /docs, /redoc or /openapi.json: the schema is served to the admin only
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
+
+    @app.get("/api/openapi.json", include_in_schema=False, dependencies=[Depends(actor)])
+    def schema() -> dict[str, Any]:
+        """The API's OpenAPI schema (admin token), for a client generator or a viewer."""
+        return app.openapi()
+
     app.include_router(redlist_router(red_list, actor))
     app.include_router(seats_router(site, SeatPool(redis), actor))
     app.include_router(transfer_router(plan, orders, redis, actor))

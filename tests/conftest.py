@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -235,6 +236,30 @@ async def ended_calls(
 
     assert await eventually(recorded, within=within), f"calls since {since} not all recorded"
     return legs
+
+
+def secrets_in_logs(paths: Paths, site: Site) -> list[str]:
+    """Which of the installation's secrets (tokens, passwords) appear in a file under its
+    logs directory, as ``file: secret name``; none should."""
+    from core.secrets import Secrets
+
+    secrets = Secrets.load_or_create(paths.secrets_file)
+    known = {
+        "admin token": secrets.admin_token,
+        "supervisor token": secrets.supervisor_token(),
+        "ARI password": secrets.ari_password,
+        "AMI secret": secrets.ami_secret,
+    }
+    seats = json.loads(paths.secrets_file.read_text()).get("seat_passwords", {})
+    known |= {f"seat {seat}'s password": password for seat, password in seats.items()}
+    consoles = {f"seat {s.id}'s console token": secrets.console_token(s.id) for s in site.seats}
+    known |= consoles
+    found = []
+    for log in sorted(paths.logs.rglob("*")):
+        if log.is_file():
+            text = log.read_text(encoding="utf-8", errors="replace")
+            found += [f"{log.name}: {name}" for name, value in known.items() if value in text]
+    return found
 
 
 async def eventually(

@@ -46,6 +46,7 @@ from tests.conftest import (
     eventually,
     move_clock,
     seat_phones,
+    secrets_in_logs,
 )
 from transfer.models import TransferAttempt, TransferRequest, WorkOrder
 
@@ -496,6 +497,7 @@ async def test_the_dashboard_shows_the_waiting_caller_and_the_connect_rate_chart
         (int(tier_pill["x"] + 4), int(tier_pill["y"] + tier_pill["height"] / 2))
     )
     assert _close(pill_colour, "#d93025"), pill_colour
+    assert secrets_in_logs(stack.paths, stack.site) == []
 
 
 async def _look_at_the_dashboard(

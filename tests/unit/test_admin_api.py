@@ -46,6 +46,16 @@ def test_requests_without_the_token_are_refused(client: TestClient) -> None:
     assert client.get("/healthz", headers={"Authorization": ""}).status_code == 200
 
 
+def test_the_api_schema_is_for_the_admin_and_there_is_no_open_docs_page(
+    client: TestClient,
+) -> None:
+    for open_page in ("/docs", "/redoc", "/openapi.json"):
+        assert client.get(open_page, headers={"Authorization": ""}).status_code == 404
+    assert client.get("/api/openapi.json", headers={"Authorization": ""}).status_code == 401
+    schema = client.get("/api/openapi.json").json()
+    assert "/api/enterprises" in schema["paths"]
+
+
 def test_import_search_red_list_and_audit_through_the_api(client: TestClient) -> None:
     imported = client.post(
         "/api/redlist/import", content=csv_bytes(list(rows(4)), encoding="gb18030")

@@ -168,12 +168,16 @@ def test_the_wallboard_socket_wants_a_viewer_token_and_pushes_the_board(
     client: TestClient, paths: Paths
 ) -> None:
     tokens = _tokens(paths)
-    with (
-        pytest.raises(WebSocketDisconnect),
-        client.websocket_connect(f"/ws/wallboard?token={tokens['seat']}") as socket,
-    ):
-        socket.receive_json()
-    with client.websocket_connect(f"/ws/wallboard?token={tokens['supervisor']}") as socket:
+    for refused in ({"token": tokens["seat"]}, {"token": ""}, ["not", "an", "object"]):
+        with (
+            pytest.raises(WebSocketDisconnect) as closed,
+            client.websocket_connect("/ws/wallboard") as socket,
+        ):
+            socket.send_json(refused)
+            socket.receive_json()
+        assert closed.value.code == 4401
+    with client.websocket_connect("/ws/wallboard") as socket:
+        socket.send_json({"token": tokens["supervisor"]})
         board = socket.receive_json()
     assert {"waiting", "seats", "connect_rate", "alerts", "today", "target"} <= set(board)
     assert board["target"] == 0.9
