@@ -7,6 +7,8 @@ alerts, and the retention of old details.
 - The alert watch looks at the departments' live connect rates every ``ALERT_CHECK_EVERY``
   seconds, so an alert is raised well within a minute.
 - Once an hour, details older than ``reports.detail_days`` are deleted (the rollups stay).
+- Failed SIP authentications (AMI security events) count toward bans of their source
+  address (``guard``); bans whose time is up are lifted every few seconds.
 - Every second, Asterisk's own queues (the fallback when no application process serves)
   are kept in step with the seats, and callers waiting there are sent back to the
   application once it serves again (``queues.fallback``).
@@ -26,6 +28,8 @@ from panoramisk import Manager
 from redis.asyncio import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from ari_app.client import Ari
+from ari_app.main import ari_config
 from cdr.asterisk import BadCdr, Cdr, cdr_file, reconcile, store
 from cdr.live import AlertWatch, LiveRates
 from cdr.retention import delete_old_details
@@ -36,6 +40,8 @@ from core.secrets import Secrets
 from core.signals import stop_on_signals, stop_task
 from core.site import Site
 from core.stores import async_redis, database_url
+from guard.bans import FAILURE_EVENTS
+from guard.service import LIFT_EVERY, Bans, SipGuard, guard_for
 from queues.fallback import HELD, MIRROR_EVERY, FallbackMirror
 from queues.seats import SeatPool
 
@@ -60,6 +66,10 @@ class CdrListener:
         self.writing = asyncio.Lock()
         """One writer at a time: the live events and the reconciliation."""
         self.manager: Any = None
+        self.logins = 0
+        """AMI logins so far: after each one, Asterisk may have restarted and forgotten."""
+        self.security_events: asyncio.Queue[dict[str, str]] = asyncio.Queue(maxsize=10_000)
+        """Failed SIP authentications, for the guard."""
 
     def connect(self) -> None:
         secrets = Secrets.load_or_create(self.paths.secrets_file)
@@ -71,7 +81,7 @@ class CdrListener:
             port=services.ami_port,
             username=secrets.ami_user,
             secret=secrets.ami_secret,
-            events="cdr",
+            events="cdr,security",
             ping_delay=10,
             ping_interval=10,
             reconnect_timeout=2,
@@ -79,6 +89,8 @@ class CdrListener:
             on_disconnect=self._on_disconnect,
         )
         self.manager.register_event("Cdr", self._on_cdr)
+        for name in FAILURE_EVENTS:
+            self.manager.register_event(name, self._on_security)
         self.manager.connect()
 
     async def send(self, action: dict[str, str]) -> Any:
@@ -93,6 +105,7 @@ class CdrListener:
     # panoramisk callbacks: an exception escaping one kills the connection, so none does
     def _on_login(self, _: object) -> None:
         log.info("AMI: logged in; reconciling the CDR file")
+        self.logins += 1
         self.logged_in.set()
         self.reconcile_now.set()
 
@@ -107,6 +120,19 @@ class CdrListener:
             log.warning("AMI: a Cdr event could not be read (%s); the file has it", error)
         except Exception:
             log.exception("AMI: a Cdr event could not be taken; the file has it")
+
+    def _on_security(self, _: object, event: Any) -> None:
+        try:
+            self.security_events.put_nowait(
+                {
+                    "Event": str(event.get("Event", "")),
+                    "RemoteAddress": str(event.get("RemoteAddress", "")),
+                }
+            )
+        except asyncio.QueueFull:
+            pass  # a flood: the addresses in it are banned from the events already queued
+        except Exception:
+            log.exception("AMI: a security event could not be taken")
 
     async def write_events(self) -> None:
         """Store the events as they come, a short batch at a time."""
@@ -219,8 +245,29 @@ async def serve(site: Site, paths: Paths) -> None:
         if listener.logged_in.is_set():
             await mirror.step()
 
+    ari = Ari(ari_config(site, paths))
+    sip_guard = SipGuard(guard_for(site), Bans(redis, ari))
+    pushed_at_login = 0
+
+    async def guard_sip() -> None:
+        while True:
+            event = await listener.security_events.get()
+            try:
+                await sip_guard.on_event(event)
+            except Exception:
+                log.exception("SIP guard: could not act on %s", event)
+
+    async def lift_bans() -> None:
+        nonlocal pushed_at_login
+        if listener.logins != pushed_at_login and listener.logged_in.is_set():
+            await sip_guard.bans.push_all()  # Asterisk may have restarted without them
+            pushed_at_login = listener.logins
+        await sip_guard.step()
+
     tasks = [
         asyncio.create_task(listener.write_events()),
+        asyncio.create_task(guard_sip()),
+        asyncio.create_task(_every(LIFT_EVERY, lift_bans, "lifting SIP bans")),
         asyncio.create_task(listener.reconcile_loop()),
         asyncio.create_task(_every(ALERT_CHECK_EVERY, check_alerts, "the alert check")),
         asyncio.create_task(_every(RETENTION_EVERY, retention, "the retention")),
@@ -235,5 +282,6 @@ async def serve(site: Site, paths: Paths) -> None:
         for task in tasks:
             with contextlib.suppress(Exception):
                 await stop_task(task)
+        await ari.close()
         await redis.aclose()
         engine.dispose()

@@ -106,3 +106,6 @@ ALERTS = "hotline:alerts"
 """Hash: department → the connect-rate alert raised for it (JSON)."""
 CALLERS = "hotline:callers"
 """Hash: normalised phone number → the registered company (the front door's directory)."""
+
+SIP_BANS = "hotline:sip:bans"
+"""Hash: source address -> JSON ``{until, reason, by}``; the SIP bans in force (guard)."""

@@ -80,6 +80,34 @@ def _check_address(value: str | None) -> str | None:
     return value
 
 
+def _check_phone_contact(value: str | None) -> str | None:
+    """A fixed phone's contact: its IP address (not a host name), which is also how the
+    PBX recognises the phone's own requests."""
+    _check_contact(value)
+    if value is not None:
+        host = _contact_host_port(value)[0]
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            raise ValueError(
+                f"'{value}' names a host; a fixed phone is recognised by its address, so "
+                "write its IP address, like 'sip:192.0.2.10:5060'"
+            ) from None
+    return value
+
+
+def _contact_host_port(contact: str) -> tuple[str, int]:
+    matched = _SIP_CONTACT.match(contact)
+    assert matched is not None, contact
+    return matched.group(1), int(matched.group(2) or 5060)
+
+
+def source_match(contact: str) -> str:
+    """How pjsip.conf's ``identify`` recognises a fixed phone: its address and port."""
+    host, port = _contact_host_port(contact)
+    return f"{host}:{port}"
+
+
 def _check_ip(value: str) -> str:
     try:
         ipaddress.ip_address(value)
@@ -135,6 +163,11 @@ class SipSettings(_Model):
     port: int = Field(default=5060, ge=1, le=65535)
     external_address: str | None = None
     rtp_ports: tuple[int, int] = (10000, 20000)
+    ban_after: int = Field(default=10, ge=3, le=1000)
+    """Failed authentications from one address within ``ban_window`` that ban it."""
+    ban_window: int = Field(default=60, ge=10, le=3600)
+    ban_seconds: int = Field(default=600, ge=60, le=7 * 86400)
+    """How long a banned address is refused (``hotline sip lift`` ends it sooner)."""
 
     _bind_ip = field_validator("bind")(_check_ip)
     _external = field_validator("external_address")(_check_address)
@@ -214,9 +247,10 @@ class Queue(_Model):
 class Seat(_Model):
     """A seat agent's SIP phone.
 
-    ``contact`` fixes where it is rung (a test-rig phone or a phone with a static address);
-    without it, the phone registers with username = ``id`` and a password generated for
-    this installation (``hotline seats accounts`` prints it).
+    ``contact`` fixes where it is rung (a test-rig phone or a phone with a static address),
+    and the PBX takes requests as this seat's only from that address and port; without it,
+    the phone registers with username = ``id`` and a password generated for this
+    installation (``hotline seats accounts`` prints it), and must authenticate every request.
     """
 
     id: Annotated[str, StringConstraints(pattern=r"^[0-9]{2,8}$")]
@@ -224,7 +258,7 @@ class Seat(_Model):
     queues: list[Identifier] = Field(min_length=1)
     contact: str | None = None
 
-    _contact = field_validator("contact")(_check_contact)
+    _contact = field_validator("contact")(_check_phone_contact)
 
 
 class Department(_Model):
@@ -253,7 +287,7 @@ class Phone(_Model):
     number: Digits
     contact: str | None = None
 
-    _contact = field_validator("contact")(_check_contact)
+    _contact = field_validator("contact")(_check_phone_contact)
 
 
 class TransferSettings(_Model):

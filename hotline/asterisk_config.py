@@ -12,7 +12,7 @@ import jinja2
 from ari_app.names import stasis_app_names
 from cdr import asterisk as cdr_files
 from core.secrets import Secrets
-from core.site import Site
+from core.site import Site, source_match
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "asterisk-conf"
 CONFIG_FILES = (
@@ -38,6 +38,7 @@ CONFIG_FILES = (
     "udptl.conf",
     "pjproject.conf",
     "ccss.conf",
+    "sorcery.conf",
 )
 
 # Loaded explicitly (modules.conf has autoload = no). Dependencies come first.
@@ -220,6 +221,7 @@ def render(site: Site, secrets: Secrets, dirs: AsteriskDirs, secrets_path: Path)
     )
     environment.filters["quoted"] = quoted
     environment.filters["list_item"] = list_item
+    environment.filters["source_match"] = source_match
     seat_passwords = {
         seat.id: secrets.seat_password(seat.id, secrets_path)
         for seat in site.seats

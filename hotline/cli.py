@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -17,10 +18,12 @@ from core.site import Site, SiteError, load_site
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
+    from guard.service import Bans
     from hotline.pbx import Pbx
     from redlist.service import RedList
     from rig.orchestrator import RigReport, Scenario
 
+_T = TypeVar("_T")
 DEFAULT_SITE = Path(__file__).resolve().parent.parent / "sites" / "example.toml"
 
 app = typer.Typer(
@@ -478,6 +481,85 @@ def seats_accounts() -> None:
                 f"{phone.number:>8}  {'specialist phone':<24} register at {server} as "
                 f"{phone.number} / {password}"
             )
+
+
+sip_app = typer.Typer(
+    help="SIP: the addresses banned for guessing passwords.", no_args_is_help=True
+)
+app.add_typer(sip_app, name="sip")
+
+
+def _with_bans(work: Callable[[Bans], Awaitable[_T]]) -> _T:
+    from ari_app.client import Ari, AriError
+    from ari_app.main import ari_config
+    from core.stores import async_redis
+    from guard.service import Bans
+
+    site, paths = _site(), Paths.from_env()
+
+    async def run() -> _T:
+        redis = async_redis(paths)
+        ari = Ari(ari_config(site, paths))
+        try:
+            return await work(Bans(redis, ari))
+        finally:
+            await ari.close()
+            await redis.aclose()
+
+    try:
+        return asyncio.run(run())
+    except (OSError, AriError) as error:
+        raise _fail(
+            f"Redis or Asterisk is not reachable ({error}); start them first: "
+            "hotline pbx up && hotline services up"
+        ) from None
+
+
+def _address(text: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise _fail(f"'{text}' is not an IP address") from None
+
+
+@sip_app.command("bans")
+def sip_bans() -> None:
+    """The addresses refused on SIP now, and until when (in the site's time zone)."""
+    site = _site()
+    bans = _with_bans(lambda bans: bans.in_force())
+    if not bans:
+        typer.echo("no address is banned")
+    for ban in bans:
+        until = ban.until.astimezone(site.timezone).strftime("%Y-%m-%d %H:%M:%S")
+        typer.echo(f"{ban.address:<40} until {until}  {ban.reason}")
+
+
+@sip_app.command("ban")
+def sip_ban(
+    address: Annotated[str, typer.Argument(help="The IP address to refuse.")],
+    minutes: Annotated[int, typer.Option(help="For how long.", min=1)] = 60,
+) -> None:
+    """Refuse an address on SIP by hand (audited as 'admin')."""
+    from datetime import timedelta
+
+    from guard.bans import Ban
+
+    address = _address(address)
+    ban = Ban(address, clock.now() + timedelta(minutes=minutes), "banned by hand")
+    _with_bans(lambda bans: bans.ban(ban, "admin"))
+    typer.echo(f"{address} refused for {minutes} min")
+
+
+@sip_app.command("lift")
+def sip_lift(address: Annotated[str, typer.Argument(help="The banned IP address.")]) -> None:
+    """Let a banned address in again."""
+    address = _address(address)
+    if _with_bans(lambda bans: bans.lift(address, "admin")):
+        typer.echo(f"{address} may send SIP requests again")
+    else:
+        raise _fail(f"{address} is not banned (hotline sip bans lists the bans)")
 
 
 def _seat_action(seat_id: str | None, action: str, reason: str = "") -> None:

@@ -71,6 +71,9 @@ class CallerSpec:
     source: str | None = None
     """The address to call from (default: the rig's carrier address); a seat's phone
     dialling a feature code calls from the phones' address."""
+    source_port: int | None = None
+    """The SIP port to call from (default: a free one): a fixed-contact seat's phone is
+    recognised by its address and port."""
     tone: float = 440.0
 
 
@@ -277,7 +280,7 @@ class Rig:
             "-i",
             spec.source or self.caller_ip,
             "-p",
-            str(next(self._ports)),
+            str(spec.source_port or next(self._ports)),
             "-mp",
             str(media_port),
             "-cp",

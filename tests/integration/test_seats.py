@@ -77,10 +77,11 @@ async def test_a_seat_logs_out_and_in_with_feature_codes_on_its_phone(
     redis = Redis.from_url(redis_url(stack.paths))
     seats = SeatPool(redis)
 
+    port = next(p.port for p in seat_phones(stack.site) if p.name == "1003")
+
     async def key(code: str) -> dict[str, object]:
-        phone = CallerSpec(
-            "1003", dial=code, hold=None, source="127.0.0.1"
-        )  # seat 1003's own phone
+        # seat 1003's own phone: its address and its port
+        phone = CallerSpec("1003", dial=code, hold=None, source="127.0.0.1", source_port=port)
         report = await rig.run(Scenario(f"code-{code}", (), (phone,)))
         assert report.callers[0].calls[0].events == ["calling", "answered", "remote-hangup"], (
             report.render()

@@ -1,0 +1,159 @@
+"""A SIP probe: single requests from a chosen source address, for what the PBX must refuse
+(a caller posing as the carrier or a seat, a password guesser) and for a registration.
+
+SIPp plays phones that talk; the probe sends one request at a time and reports the final
+status code, answering digest challenges when it is given a password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import secrets
+import socket
+from dataclasses import dataclass
+
+_STATUS = re.compile(r"^SIP/2\.0 (\d{3})")
+_CHALLENGE = re.compile(r'(\w+)="?([^",]*)"?')
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The final response to a request: its status code and its headers."""
+
+    status: int
+    headers: dict[str, str]
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()  # SIP digest is MD5
+
+
+def digest(challenge: str, method: str, uri: str, user: str, password: str) -> str:
+    """The ``Authorization`` header answering a ``WWW-Authenticate: Digest ...`` challenge."""
+    fields = dict(_CHALLENGE.findall(challenge.removeprefix("Digest ")))
+    realm, nonce = fields["realm"], fields["nonce"]
+    ha1 = _md5(f"{user}:{realm}:{password}")
+    ha2 = _md5(f"{method}:{uri}")
+    cnonce, count = secrets.token_hex(8), "00000001"
+    if "auth" in fields.get("qop", "").split(","):
+        response = _md5(f"{ha1}:{nonce}:{count}:{cnonce}:auth:{ha2}")
+        extra = f', qop=auth, nc={count}, cnonce="{cnonce}"'
+    else:
+        response = _md5(f"{ha1}:{nonce}:{ha2}")
+        extra = ""
+    opaque = f', opaque="{fields["opaque"]}"' if "opaque" in fields else ""
+    return (
+        f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
+        f'response="{response}", algorithm=MD5{opaque}{extra}'
+    )
+
+
+class Probe:
+    """Sends requests from ``source`` (an address of this machine) to the PBX."""
+
+    def __init__(self, source: str, pbx: tuple[str, int], timeout: float = 5.0) -> None:
+        self.source, self.pbx, self.timeout = source, pbx, timeout
+
+    async def invite(self, from_user: str, number: str) -> Answer:
+        """An INVITE to ``number`` naming ``from_user`` in From; a refused one is ACKed, an
+        answered one (which a test calls a failure) is hung up again."""
+        return await asyncio.to_thread(self._invite, from_user, number)
+
+    async def register(
+        self, user: str, password: str | None, contact_port: int | None = None, expires: int = 300
+    ) -> Answer:
+        """A REGISTER for ``user``, answering the challenge with ``password`` (None: no
+        answer). ``contact_port``: where the registered phone takes calls; ``expires=0``
+        removes the registration."""
+        return await asyncio.to_thread(self._register, user, password, contact_port, expires)
+
+    # --- the exchanges, on a blocking socket in a thread ------------------------------------
+
+    def _socket(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((self.source, 0))
+        sock.settimeout(self.timeout)
+        return sock
+
+    def _final(self, sock: socket.socket, cseq: str) -> tuple[Answer, str]:
+        while True:
+            data = sock.recv(65535).decode(errors="replace")
+            head = data.split("\r\n\r\n", 1)[0].split("\r\n")
+            matched = _STATUS.match(head[0])
+            if not matched:
+                continue  # a request (an OPTIONS...): not ours to answer here
+            headers = {}
+            for line in head[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            status = int(matched.group(1))
+            if status >= 200 and headers.get("cseq") == cseq:
+                return Answer(status, headers), data
+
+    def _invite(self, from_user: str, number: str) -> Answer:
+        host, port = self.pbx
+        with self._socket() as sock:
+            local = sock.getsockname()[1]
+            call_id, tag, branch = (secrets.token_hex(8) for _ in range(3))
+            uri = f"sip:{number}@{host}:{port}"
+            sdp = (
+                f"v=0\r\no=probe 1 1 IN IP4 {self.source}\r\ns=-\r\n"
+                f"c=IN IP4 {self.source}\r\nt=0 0\r\nm=audio {local + 2} RTP/AVP 8\r\n"
+                "a=rtpmap:8 PCMA/8000\r\n"
+            )
+            common = (
+                f"From: <sip:{from_user}@{self.source}>;tag={tag}\r\n"
+                f"Call-ID: {call_id}\r\nMax-Forwards: 70\r\n"
+            )
+            via = f"Via: SIP/2.0/UDP {self.source}:{local};branch=z9hG4bK{branch}\r\n"
+            invite = (
+                f"INVITE {uri} SIP/2.0\r\n{via}{common}To: <{uri}>\r\nCSeq: 1 INVITE\r\n"
+                f"Contact: <sip:{from_user}@{self.source}:{local}>\r\n"
+                f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n{sdp}"
+            )
+            sock.sendto(invite.encode(), self.pbx)
+            answer, _ = self._final(sock, "1 INVITE")
+            to = answer.headers.get("to", f"<{uri}>")
+            ack = f"ACK {uri} SIP/2.0\r\n{via}{common}To: {to}\r\nCSeq: 1 ACK\r\n"
+            if answer.status < 300:  # answered: acknowledge a fresh transaction, then hang up
+                ack = ack.replace(branch, secrets.token_hex(8))
+            sock.sendto(f"{ack}Content-Length: 0\r\n\r\n".encode(), self.pbx)
+            if answer.status < 300:
+                bye = (
+                    f"BYE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {self.source}:{local};branch="
+                    f"z9hG4bK{secrets.token_hex(8)}\r\n{common}To: {to}\r\nCSeq: 2 BYE\r\n"
+                    "Content-Length: 0\r\n\r\n"
+                )
+                sock.sendto(bye.encode(), self.pbx)
+            return answer
+
+    def _register(
+        self, user: str, password: str | None, contact_port: int | None, expires: int
+    ) -> Answer:
+        host, port = self.pbx
+        with self._socket() as sock:
+            local = sock.getsockname()[1]
+            call_id, tag = secrets.token_hex(8), secrets.token_hex(4)
+            uri = f"sip:{host}:{port}"
+            contact = f"<sip:{user}@{self.source}:{contact_port or local}>"
+
+            def send(cseq: int, authorization: str = "") -> Answer:
+                request = (
+                    f"REGISTER {uri} SIP/2.0\r\n"
+                    f"Via: SIP/2.0/UDP {self.source}:{local};branch=z9hG4bK{secrets.token_hex(8)}"
+                    f"\r\nFrom: <sip:{user}@{host}>;tag={tag}\r\nTo: <sip:{user}@{host}>\r\n"
+                    f"Call-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\nMax-Forwards: 70\r\n"
+                    f"Contact: {contact}\r\nExpires: {expires}\r\n{authorization}Content-Length: 0"
+                    "\r\n\r\n"
+                )
+                sock.sendto(request.encode(), self.pbx)
+                return self._final(sock, f"{cseq} REGISTER")[0]
+
+            answer = send(1)
+            challenge = answer.headers.get("www-authenticate")
+            if answer.status != 401 or password is None or challenge is None:
+                return answer
+            header = digest(challenge, "REGISTER", uri, user, password)
+            return send(2, f"Authorization: {header}\r\n")

@@ -1,0 +1,104 @@
+"""Only the carrier and our own phones: a request that merely names the trunk or a seat is
+refused before any dialplan, whatever address it comes from; an address that guesses
+passwords is refused for a while, and the seat it guessed at goes on working."""
+
+from __future__ import annotations
+
+import pytest
+from redis.asyncio import Redis
+
+from ari_app.client import Ari
+from core import clock
+from core.secrets import Secrets
+from core.stores import redis_url
+from guard.service import Bans
+from hotline.stack import Stack
+from queues.seats import SeatPool
+from redlist.synthetic import landline
+from rig.orchestrator import CallerSpec, PhoneSpec, Rig, Scenario
+from rig.probe import Probe
+from tests.conftest import eventually
+
+pytestmark = pytest.mark.pbx
+
+STRANGER = "127.0.0.7"
+"""An address on this machine that is neither the trunk's (127.0.0.2) nor a phone's."""
+
+
+async def test_a_stranger_naming_the_carrier_is_refused_and_no_channel_is_made(
+    stack: Stack, ari: Ari
+) -> None:
+    probe = Probe(STRANGER, (stack.site.sip.bind, stack.site.sip.port))
+    trunk = stack.site.trunks[0]
+    before = {channel["id"] for channel in await ari.channels()}
+    answer = await probe.invite(trunk.name, trunk.numbers[0])
+    assert 400 <= answer.status < 500, answer
+    assert {channel["id"] for channel in await ari.channels()} <= before
+
+
+async def test_a_stranger_naming_a_seat_cannot_use_its_feature_codes(stack: Stack) -> None:
+    redis = Redis.from_url(redis_url(stack.paths))
+    seats = SeatPool(redis)
+    probe = Probe(STRANGER, (stack.site.sip.bind, stack.site.sip.port))
+    try:
+        before = await seats.states(["1001", "1002"])
+        pause = await probe.invite("1001", "*43")
+        log_out = await probe.invite("1002", "*42")
+        assert 400 <= pause.status < 500 and 400 <= log_out.status < 500, (pause, log_out)
+        # from the phones' address but not the seat's own port: refused as well
+        wrong_port = await Probe("127.0.0.1", probe.pbx).invite("1001", "*43")
+        assert 400 <= wrong_port.status < 500, wrong_port
+        assert await seats.states(["1001", "1002"]) == before
+    finally:
+        await redis.aclose()
+
+
+GUESSER = "127.0.0.8"
+REGISTERING_SEAT = "1009"
+"""The example site's seat without a fixed contact: its phone registers with a password."""
+SEAT_PHONE_PORT = 5191
+
+
+async def test_a_password_guesser_is_banned_and_the_seat_still_registers_and_answers(
+    stack: Stack, ari: Ari, rig: Rig
+) -> None:
+    pbx = (stack.site.sip.bind, stack.site.sip.port)
+    password = Secrets.load_or_create(stack.paths.secrets_file).seat_password(
+        REGISTERING_SEAT, stack.paths.secrets_file
+    )
+    redis = Redis.from_url(redis_url(stack.paths))
+    seats, bans = SeatPool(redis), Bans(redis, ari)
+    guesser, own = Probe(GUESSER, pbx), Probe("127.0.0.1", pbx)
+    others = [seat.id for seat in stack.site.seats if seat.id != REGISTERING_SEAT]
+    try:
+        answers = [await guesser.register(REGISTERING_SEAT, f"guess{n}") for n in range(30)]
+        assert {answer.status for answer in answers} <= {401, 403}, answers
+        assert answers[0].status == 401
+
+        async def refused_even_with_the_password() -> bool:
+            answer = await guesser.register(REGISTERING_SEAT, password)
+            assert answer.status != 200, "the guesser got in"
+            return answer.status == 403
+
+        assert await eventually(refused_even_with_the_password, within=10)
+        [ban] = await bans.in_force()
+        assert ban.address == GUESSER
+        left = (ban.until - clock.now()).total_seconds()
+        assert stack.site.sip.ban_seconds - 30 < left <= stack.site.sip.ban_seconds
+
+        # the seat's own phone, from its own address, is not touched by the ban
+        answer = await own.register(REGISTERING_SEAT, password, contact_port=SEAT_PHONE_PORT)
+        assert answer.status == 200, answer
+        for seat in others:
+            await seats.pause(seat, "test: only the registering seat")
+        await seats.resume(REGISTERING_SEAT)
+        phone = PhoneSpec(REGISTERING_SEAT, SEAT_PHONE_PORT, answer_after=0.3)
+        caller = CallerSpec(landline(1), hold=3.0)
+        report = await rig.run(Scenario("guessed-seat", (phone,), (caller,)))
+        assert report.phone(REGISTERING_SEAT).answered == 1, report.render()
+    finally:
+        await own.register(REGISTERING_SEAT, password, contact_port=SEAT_PHONE_PORT, expires=0)
+        await bans.lift(GUESSER, "test")
+        for seat in others:
+            await seats.resume(seat)
+        await redis.aclose()
