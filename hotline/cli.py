@@ -711,7 +711,8 @@ def redlist_import(
     from redlist.importer import ImportRefused
 
     try:
-        summary = _red_list().import_csv(file.read_bytes(), actor)
+        with file.open("rb") as handle:  # read as a stream: files of any size
+            summary = _red_list().import_csv(handle, actor)
     except ImportRefused as refused:
         typer.echo(f"{file}: {refused}", err=True)
         raise typer.Exit(1) from None

@@ -3,8 +3,9 @@
 (No ``from __future__ import annotations`` here: FastAPI must see the route annotations,
 which use the request-scoped ``Actor`` dependency defined in :func:`router`.)"""
 
+import tempfile
 from datetime import date
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
@@ -145,17 +146,19 @@ def router(red_list: RedList, actor_of: Any) -> APIRouter:
 
     @api.post("/redlist/import")
     async def import_csv(request: Request, actor: Actor) -> dict[str, Any]:
-        """Import a CSV file sent as the request body (UTF-8 or GB18030). All or nothing:
-        a 422 lists every bad line."""
+        """Import a CSV file (UTF-8 or GB18030), sent as the request body or as a form's
+        one file (``curl -F file=@firms.csv``), at most ``MAX_UPLOAD`` bytes (413 beyond:
+        larger files go through ``hotline redlist import``). All or nothing: a 422 lists
+        every bad line."""
         import asyncio
 
-        data = await request.body()
-        try:
-            summary = await asyncio.to_thread(red_list.import_csv, data, actor)
-        except ImportRefused as refused:
-            raise HTTPException(
-                422, [{"line": p.line, "problem": p.message} for p in refused.problems]
-            ) from None
+        with await _upload(request) as upload:
+            try:
+                summary = await asyncio.to_thread(red_list.import_csv, upload, actor)
+            except ImportRefused as refused:
+                raise HTTPException(
+                    422, [{"line": p.line, "problem": p.message} for p in refused.problems]
+                ) from None
         return {
             "created": summary.created,
             "updated": summary.updated,
@@ -206,3 +209,65 @@ def router(red_list: RedList, actor_of: Any) -> APIRouter:
         }
 
     return api
+
+
+MAX_UPLOAD = 16 * 1024 * 1024
+"""Bytes an uploaded red-list file may have (about 200,000 firms)."""
+_TOO_LARGE = (
+    f"the file is larger than {MAX_UPLOAD // (1024 * 1024)} MB; import it on the server with "
+    "'hotline redlist import FILE', which takes files of any size"
+)
+
+
+async def _upload(request: Request) -> IO[bytes]:
+    """The uploaded file, spooled to disk past 1 MB: the raw body, or a multipart form's
+    one file. 413 past ``MAX_UPLOAD`` bytes, however the body is sent."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_UPLOAD + 64 * 1024:
+        raise HTTPException(413, _TOO_LARGE)
+    body = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 - the caller closes it
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_UPLOAD + 64 * 1024:  # room for a form's boundaries and headers
+            body.close()
+            raise HTTPException(413, _TOO_LARGE)
+        body.write(chunk)
+    body.seek(0)
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        return body
+    return _form_file(body, content_type)
+
+
+def _form_file(body: IO[bytes], content_type: str) -> IO[bytes]:
+    """The one file part of a multipart form held in ``body``."""
+    from python_multipart.multipart import MultipartParser, parse_options_header
+
+    _, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if not boundary:
+        raise HTTPException(400, "the form has no boundary; send the file with curl -F file=@F")
+    part = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115 - returned open
+    files = 0
+
+    def on_part_begin() -> None:
+        nonlocal files
+        files += 1
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        if files == 1:
+            part.write(data[start:end])
+
+    parser = MultipartParser(
+        boundary, {"on_part_begin": on_part_begin, "on_part_data": on_part_data}
+    )
+    with body:
+        while block := body.read(1 << 20):
+            parser.write(block)
+    parser.finalize()
+    if files != 1:
+        part.close()
+        raise HTTPException(400, f"send one file in the form, not {files}")
+    part.seek(0)
+    return part

@@ -1,8 +1,10 @@
 """Import the enterprise registry and the red list from CSV as offices export it.
 
 A file is taken whole or not at all: every bad row is reported with its line number and
-reason, and nothing is written unless every row is good. Importing the same file again
-changes nothing. Encodings: UTF-8 with or without BOM, and GB18030 (a superset of GBK).
+reason, and nothing is written unless every row is good. Files of any size are read as a
+stream (checked in one pass, written in batches in one transaction), in bounded memory.
+Importing the same file again changes nothing. Encodings: UTF-8 with or without BOM, and
+GB18030 (a superset of GBK).
 
 Columns (Chinese or English headers; the first three are required):
 
@@ -23,11 +25,14 @@ list (that is an explicit action with its own audit entry).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import IO
 
 from stdnum.cn import uscc as uscc_code
 
@@ -126,30 +131,76 @@ class ParsedFile:
     rows: list[FirmRow] = field(default_factory=list)
 
 
+MAX_FIELD = 2000
+"""Characters one field may hold: longer is a broken file, not a company's name."""
+BATCH_ROWS = 2000
+"""Rows checked and written at a time: memory stays bounded whatever the file's size."""
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet takes as the start of a formula: such a cell is exported behind a
+``'`` (and the ``'`` is taken off again on import)."""
+
+
+def neutralise(cell: str) -> str:
+    """A cell as exported for spreadsheets: one that would start a formula gets a ``'``."""
+    return f"'{cell}" if cell.startswith(FORMULA_START) else cell
+
+
+def _restore(cell: str) -> str:
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
+
+
+def _encoding(source: IO[bytes]) -> str:
+    """UTF-8 (BOM or not) if the whole file decodes so, else GB18030; a block at a time."""
+    problem = ""
+    for encoding in ("utf-8-sig", "gb18030"):
+        source.seek(0)
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            while block := source.read(1 << 20):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+            return encoding
+        except UnicodeDecodeError as error:
+            problem = error.reason
+    raise ImportRefused(
+        [RowProblem(1, f"the file is neither UTF-8 nor GB18030/GBK text ({problem})")]
+    )
+
+
 def decode(data: bytes) -> tuple[str, str]:
     """Text and encoding of an office CSV: UTF-8 (BOM or not), else GB18030."""
-    try:
-        return data.decode("utf-8-sig"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030"), "gb18030"
-    except UnicodeDecodeError as error:
-        raise ImportRefused(
-            [RowProblem(1, f"the file is neither UTF-8 nor GB18030/GBK text ({error.reason})")]
-        ) from None
+    encoding = _encoding(io.BytesIO(data))
+    return data.decode(encoding), encoding.removesuffix("-sig")
 
 
 def _date(text: str) -> date:
     return datetime.strptime(text.replace("/", "-").replace(".", "-"), "%Y-%m-%d").date()
 
 
-def parse(data: bytes, area_code: str | None = None) -> ParsedFile:
-    """Check a whole file; raise :class:`ImportRefused` listing every bad row."""
-    text, _encoding = decode(data)
-    reader = csv.reader(io.StringIO(text, newline=""))
+def _records(source: IO[bytes], encoding: str) -> Iterator[tuple[int, list[str]]]:
+    """``(line, fields)`` of each record; a record that cannot be read is refused with its
+    line (and the reading stops: after a broken quote nothing can be trusted)."""
+    source.seek(0)
+    text = io.TextIOWrapper(source, encoding=encoding, newline="")
+    reader = csv.reader(text)
     try:
-        header = next(reader)
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                raise ImportRefused(
+                    [RowProblem(reader.line_num, f"cannot be read as CSV ({error})")]
+                ) from None
+            yield reader.line_num, values
+    finally:
+        text.detach()  # the caller's file stays open
+
+
+def _header(records: Iterator[tuple[int, list[str]]]) -> list[str]:
+    try:
+        _line, header = next(records)
     except StopIteration:
         raise ImportRefused([RowProblem(1, "the file is empty")]) from None
     problems: list[RowProblem] = []
@@ -157,12 +208,8 @@ def parse(data: bytes, area_code: str | None = None) -> ParsedFile:
     for name in header:
         key = COLUMNS.get(name.strip().lower(), COLUMNS.get(name.strip()))
         if key is None:
-            problems.append(
-                RowProblem(
-                    1,
-                    f"unknown column '{name.strip()}' (known: {_KNOWN})",
-                )
-            )
+            shown = name.strip()[:60]
+            problems.append(RowProblem(1, f"unknown column '{shown}' (known: {_KNOWN})"))
         elif key in fields:
             problems.append(RowProblem(1, f"column '{name.strip()}' appears twice"))
         fields.append(key or "")
@@ -171,11 +218,19 @@ def parse(data: bytes, area_code: str | None = None) -> ParsedFile:
         problems.append(RowProblem(1, f"missing required column(s): {', '.join(missing)}"))
     if problems:
         raise ImportRefused(problems)
+    return fields
 
-    parsed = ParsedFile()
-    seen = _Seen()
-    for values in reader:
-        line = reader.line_num
+
+def _firms(
+    source: IO[bytes],
+    encoding: str,
+    area_code: str | None,
+    seen: _Seen,
+    problems: list[RowProblem],
+) -> Iterator[FirmRow]:
+    records = _records(source, encoding)
+    fields = _header(records)
+    for line, values in records:
         if not any(value.strip() for value in values):
             continue
         if len(values) != len(fields):
@@ -183,13 +238,63 @@ def parse(data: bytes, area_code: str | None = None) -> ParsedFile:
                 RowProblem(line, f"has {len(values)} fields, the header has {len(fields)}")
             )
             continue
-        row = dict(zip(fields, (value.strip() for value in values), strict=True))
+        long = next((i for i, value in enumerate(values) if len(value) > MAX_FIELD), None)
+        if long is not None:
+            problems.append(
+                RowProblem(
+                    line,
+                    f"field {long + 1} ({fields[long]}) holds {len(values[long])} characters; "
+                    f"at most {MAX_FIELD} are taken",
+                )
+            )
+            continue
+        row = dict(zip(fields, (_restore(value.strip()) for value in values), strict=True))
         firm = check_row(row, line, area_code, problems, seen)
         if firm is not None:
-            parsed.rows.append(firm)
+            yield firm
+
+
+class CheckedFile:
+    """A file that passed every check: its rows can be read again a batch at a time, and
+    ``codes`` holds every credit code in it. Build it with :func:`check_file`."""
+
+    def __init__(
+        self, source: IO[bytes], encoding: str, area_code: str | None, seen: _Seen
+    ) -> None:
+        self.source, self.encoding, self.area_code = source, encoding, area_code
+        self.codes: dict[str, int] = seen.codes
+
+    def batches(self, size: int = BATCH_ROWS) -> Iterator[list[FirmRow]]:
+        """The rows again, ``size`` at a time."""
+        batch: list[FirmRow] = []
+        seen = _Seen()  # duplicates were looked for in the first pass: forget as we go
+        for firm in _firms(self.source, self.encoding, self.area_code, seen, []):
+            batch.append(firm)
+            if len(batch) == size:
+                yield batch
+                batch = []
+                seen.codes.clear()
+                seen.phones.clear()
+        if batch:
+            yield batch
+
+
+def check_file(source: IO[bytes], area_code: str | None = None) -> CheckedFile:
+    """Check a whole file (seekable, of any size) in one pass of bounded memory; raise
+    :class:`ImportRefused` listing every bad row."""
+    encoding = _encoding(source)
+    seen, problems = _Seen(), list[RowProblem]()
+    for _firm in _firms(source, encoding, area_code, seen, problems):
+        pass
     if problems:
         raise ImportRefused(problems)
-    return parsed
+    return CheckedFile(source, encoding, area_code, seen)
+
+
+def parse(data: bytes, area_code: str | None = None) -> ParsedFile:
+    """Check a whole file held in memory and return its rows (small files)."""
+    checked = check_file(io.BytesIO(data), area_code)
+    return ParsedFile([row for batch in checked.batches() for row in batch])
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -14,11 +14,20 @@ from typing import Any
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from redlist.importer import STANDARD_HEADER, FirmRow, ImportRefused, ParsedFile, RowProblem
+from redlist.importer import (
+    STANDARD_HEADER,
+    FirmRow,
+    ImportRefused,
+    ParsedFile,
+    RowProblem,
+    neutralise,
+)
 from redlist.models import Enterprise, EnterprisePhone, RedListAudit, RedListEntry
 from redlist.tiers import RedListTier
 
 _CHUNK = 5000
+LISTED_AT_MOST = 50_000
+"""Changed numbers an import lists for the directory's refresh; more: a full rebuild."""
 
 
 class RegistryError(Exception):
@@ -33,6 +42,21 @@ class ImportSummary:
     red_listed: int = 0
     red_list_changed: int = 0
     changed_numbers: set[str] = field(default_factory=set)
+    everything_changed: bool = False
+    """So many numbers changed that the whole directory is rebuilt rather than listed."""
+
+    def add(self, batch: ImportSummary) -> None:
+        """Count a batch of the same import in; past ``LISTED_AT_MOST`` changed numbers,
+        only the fact that everything changed is kept (memory stays bounded)."""
+        self.created += batch.created
+        self.updated += batch.updated
+        self.unchanged += batch.unchanged
+        self.red_listed += batch.red_listed
+        self.red_list_changed += batch.red_list_changed
+        if not self.everything_changed:
+            self.changed_numbers |= batch.changed_numbers
+            if len(self.changed_numbers) > LISTED_AT_MOST:
+                self.everything_changed, self.changed_numbers = True, set()
 
     @property
     def changes(self) -> int:
@@ -82,10 +106,37 @@ def audit(
 def apply_import(
     session: Session, parsed: ParsedFile, actor: str, at: datetime, source: bytes = b""
 ) -> ImportSummary:
-    """Write a checked file in the caller's transaction. Raises :class:`ImportRefused` (and
-    writes nothing) if a phone in the file belongs to a company the file does not mention."""
-    rows = parsed.rows
+    """Write a checked file held in memory in the caller's transaction (see
+    :func:`apply_batch`), with its audit entry."""
     summary = ImportSummary()
+    problems = apply_batch(session, parsed.rows, {r.uscc for r in parsed.rows}, actor, at, summary)
+    if problems:
+        raise ImportRefused(problems)
+    audit_import(session, summary, len(parsed.rows), hashlib.sha256(source).hexdigest(), actor, at)
+    return summary
+
+
+def audit_import(
+    session: Session, summary: ImportSummary, rows: int, sha256: str, actor: str, at: datetime
+) -> None:
+    """The audit entry of a whole import that changed something."""
+    if summary.changes:
+        details = {"rows": rows, "summary": str(summary), "sha256": sha256[:16]}
+        audit(session, actor, "registry.import", "-", None, details, at)
+
+
+def apply_batch(
+    session: Session,
+    rows: list[FirmRow],
+    file_codes: Container[str],
+    actor: str,
+    at: datetime,
+    summary: ImportSummary,
+) -> list[RowProblem]:
+    """Write one batch of a checked file in the caller's transaction, counting into
+    ``summary``. ``file_codes``: every credit code of the whole file. Returns the rows whose
+    phone belongs to a company the file does not mention (and writes nothing of this batch
+    then: the caller refuses the file, so its transaction is rolled back)."""
     by_code = {row.uscc: row for row in rows}
     existing: dict[str, tuple[int, str, str, str]] = {}
     for codes in _chunks(list(by_code)):
@@ -119,23 +170,30 @@ def apply_import(
     # a number may move between companies of this file, never away from one it does not mention
     owner_in_file = {number: row.uscc for row in rows for number in row.phones}
     problems = []
+    moving: list[str] = []  # held by a company of a later batch: it gives them up
     for numbers in _chunks(list(owner_in_file)):
         for number, code in session.execute(
             select(EnterprisePhone.number, Enterprise.uscc)
             .join(Enterprise)
             .where(EnterprisePhone.number.in_(numbers))
         ):
-            if code != owner_in_file[number] and code not in by_code:
-                line = by_code[owner_in_file[number]].line
-                problems.append(
-                    RowProblem(
-                        line,
-                        f"phone {number} is registered to {code}, which this file does not list",
-                    )
+            if code == owner_in_file[number] or code in by_code:
+                continue
+            if code in file_codes:
+                moving.append(number)
+                continue
+            line = by_code[owner_in_file[number]].line
+            problems.append(
+                RowProblem(
+                    line, f"phone {number} is registered to {code}, which this file does not list"
                 )
+            )
     if problems:
-        raise ImportRefused(sorted(problems, key=lambda p: p.line))
+        return sorted(problems, key=lambda p: p.line)
+    for numbers in _chunks(moving):
+        session.execute(delete(EnterprisePhone).where(EnterprisePhone.number.in_(numbers)))
 
+    batch = ImportSummary()
     new_rows = [row for row in rows if row.uscc not in existing]
     new_codes = {row.uscc for row in new_rows}
     if new_rows:
@@ -160,7 +218,7 @@ def apply_import(
                 row = by_code[code]
                 existing[code] = (eid, row.name, row.district, row.industry)
                 phones_of[eid] = set()
-        summary.created = len(new_rows)
+        batch.created = len(new_rows)
 
     removed_numbers: list[str] = []
     added_phones: list[dict[str, Any]] = []
@@ -177,32 +235,22 @@ def apply_import(
                 .values(name=row.name, district=row.district, industry=row.industry, updated_at=at)
             )
             audit(session, actor, "enterprise.update", row.uscc, before, after, at)
-            summary.updated += 1
-            summary.changed_numbers |= had | set(row.phones)
+            batch.updated += 1
+            batch.changed_numbers |= had | set(row.phones)
         elif not is_new:
-            summary.unchanged += 1
+            batch.unchanged += 1
         removed_numbers += sorted(had - set(row.phones))
         added_phones += [{"enterprise_id": eid, "number": n} for n in row.phones if n not in had]
         if is_new:
-            summary.changed_numbers |= set(row.phones)
-        _import_red_list(session, summary, row, eid, red_of.get(eid), actor, at)
+            batch.changed_numbers |= set(row.phones)
+        _import_red_list(session, batch, row, eid, red_of.get(eid), actor, at)
     for numbers in _chunks(removed_numbers):
         session.execute(delete(EnterprisePhone).where(EnterprisePhone.number.in_(numbers)))
     if added_phones:
         session.execute(insert(EnterprisePhone), added_phones)
-    summary.changed_numbers |= set(removed_numbers)
-    if summary.changes:
-        digest = hashlib.sha256(source).hexdigest()[:16]
-        audit(
-            session,
-            actor,
-            "registry.import",
-            "-",
-            None,
-            {"rows": len(rows), "summary": str(summary), "sha256": digest},
-            at,
-        )
-    return summary
+    batch.changed_numbers |= set(removed_numbers) | set(moving)
+    summary.add(batch)
+    return []
 
 
 def _import_red_list(
@@ -388,7 +436,8 @@ def audit_log(session: Session, uscc: str | None = None, limit: int = 100) -> li
 
 def export_csv(session: Session, red_only: bool = False) -> str:
     """The registry (or only the red list) as CSV in the import format (UTF-8 with BOM, which
-    spreadsheet programs open correctly); importing it back changes nothing."""
+    spreadsheet programs open correctly; a cell that would start a formula behind a ``'``);
+    importing it back changes nothing."""
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\r\n")
@@ -402,17 +451,17 @@ def export_csv(session: Session, red_only: bool = False) -> str:
         query = query.where(Enterprise.id.in_(select(RedListEntry.enterprise_id)))
     for firm in session.execute(query.execution_options(yield_per=5000)).scalars():
         red = firm.red_list
-        writer.writerow(
-            [
-                firm.uscc,
-                firm.name,
-                ";".join(p.number for p in firm.phones),
-                firm.district,
-                firm.industry,
-                red.tier if red else "",
-                red.reason if red else "",
-                red.valid_from.isoformat() if red and red.valid_from else "",
-                red.valid_to.isoformat() if red and red.valid_to else "",
-            ]
-        )
+        cells = [
+            firm.uscc,
+            firm.name,
+            ";".join(p.number for p in firm.phones),
+            firm.district,
+            firm.industry,
+            red.tier if red else "",
+            red.reason if red else "",
+            red.valid_from.isoformat() if red and red.valid_from else "",
+            red.valid_to.isoformat() if red and red.valid_to else "",
+        ]
+        # other offices' data, opened in a spreadsheet: nothing may run as a formula
+        writer.writerow([neutralise(cell) for cell in cells])
     return out.getvalue()

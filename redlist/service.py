@@ -3,8 +3,11 @@ brought in step, so the front door sees every change at once."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 from dataclasses import dataclass
 from datetime import date
+from typing import IO
 from zoneinfo import ZoneInfo
 
 from redis import Redis
@@ -17,7 +20,7 @@ from core.site import Site
 from core.stores import database_url, sync_redis
 from redlist import directory, registry
 from redlist.directory import CallerIdentity, CallerKind
-from redlist.importer import FirmRow, parse
+from redlist.importer import FirmRow, ImportRefused, check_file
 from redlist.numbers import normalise
 from redlist.tiers import RedListTier
 
@@ -51,12 +54,30 @@ class RedList:
     def today(self) -> date:
         return clock.now().astimezone(self.timezone).date()
 
-    def import_csv(self, data: bytes, actor: str) -> registry.ImportSummary:
-        """Import a whole file or nothing (see :mod:`redlist.importer`)."""
-        parsed = parse(data, self.area_code)
+    def import_csv(self, data: bytes | IO[bytes], actor: str) -> registry.ImportSummary:
+        """Import a whole file or nothing (see :mod:`redlist.importer`): bytes, or a
+        seekable binary file of any size, read as a stream in bounded memory."""
+        source = io.BytesIO(data) if isinstance(data, bytes) else data
+        checked = check_file(source, self.area_code)
+        at, summary, problems = clock.now(), registry.ImportSummary(), []
+        digest, rows = hashlib.sha256(), 0
         with self.sessions.begin() as session:
-            summary = registry.apply_import(session, parsed, actor, clock.now(), data)
-        self._refresh(summary.changed_numbers)
+            for batch in checked.batches():
+                problems += registry.apply_batch(session, batch, checked.codes, actor, at, summary)
+                rows += len(batch)
+                session.flush()
+                session.expunge_all()  # written: the batch's audit rows need not stay in memory
+            if problems:
+                raise ImportRefused(problems)  # leaving the block rolls every batch back
+            source.seek(0)
+            while block := source.read(1 << 20):
+                digest.update(block)
+            registry.audit_import(session, summary, rows, digest.hexdigest(), actor, at)
+        if summary.everything_changed:
+            with self.sessions() as session:
+                directory.rebuild(session, self.redis)
+        else:
+            self._refresh(summary.changed_numbers)
         return summary
 
     def set_red_list(

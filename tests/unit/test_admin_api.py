@@ -91,6 +91,39 @@ def test_a_bad_file_is_refused_with_its_lines(client: TestClient) -> None:
     assert client.get("/api/enterprises").json()["total"] == 0
 
 
+def test_a_file_uploaded_as_a_form_imports_like_a_raw_body(client: TestClient) -> None:
+    """What ``curl -F file=@firms.csv`` sends: a multipart form with the file in it."""
+    upload = {"file": ("firms.csv", csv_bytes(list(rows(3))), "text/csv")}
+    imported = client.post("/api/redlist/import", files=upload)
+    assert imported.status_code == 200, imported.text
+    assert imported.json()["created"] == 3
+    again = client.post("/api/redlist/import", content=csv_bytes(list(rows(3))))
+    assert again.json()["unchanged"] == 3
+    two = {"a": ("a.csv", b"x", "text/csv"), "b": ("b.csv", b"y", "text/csv")}
+    assert client.post("/api/redlist/import", files=two).status_code == 400
+
+
+def test_an_oversized_upload_is_refused_with_413_and_a_field_too_long_with_its_line(
+    client: TestClient,
+) -> None:
+    huge = b"x" * (30 * 1024 * 1024)
+    refused = client.post("/api/redlist/import", content=huge)
+    assert refused.status_code == 413
+    assert "hotline redlist import FILE" in refused.json()["detail"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        for _ in range(30):
+            yield b"x" * (1024 * 1024)
+
+    assert client.post("/api/redlist/import", content=chunks()).status_code == 413
+    body = list(rows(2))
+    body[1][1] = "企" * 200_000
+    long = client.post("/api/redlist/import", content=csv_bytes(body))
+    assert long.status_code == 422
+    assert long.json()["detail"][0]["line"] == 3
+    assert client.get("/api/enterprises").json()["total"] == 0
+
+
 def test_enterprises_are_added_changed_and_exported(client: TestClient) -> None:
     code = credit_code(7)
     bad = client.put(f"/api/enterprises/{code}", json={"name": "X", "phones": ["not a phone"]})

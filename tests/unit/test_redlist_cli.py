@@ -71,3 +71,40 @@ def test_a_bad_file_is_refused_with_every_bad_line(state: Path, tmp_path: Path) 
     assert refused.returncode == 1
     assert "nothing was imported: 2 problem(s)" in refused.stderr
     assert "line 2:" in refused.stderr and "line 4:" in refused.stderr
+
+
+MEMORY_BOUND_MB = 300
+
+
+def test_half_a_million_firms_import_in_bounded_memory(state: Path, tmp_path: Path) -> None:
+    """The file is read as a stream and written in batches: the import's peak memory does
+    not grow with the file (it was 1.23 GB for this file when it was read whole)."""
+    big = tmp_path / "firms.csv"
+    with big.open("wb") as out:
+        out.write(csv_bytes([]))
+        for start in range(0, 500_000, 50_000):
+            out.write(csv_bytes(list(rows(50_000, red_every=7, start=start))).split(b"\r\n", 1)[1])
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "HOTLINE_DATABASE_URL")}
+    env["HOTLINE_STATE_DIR"] = str(state)
+    command = [sys.executable, "-m", "hotline", "--site", str(EXAMPLE_SITE)]
+    command += ["redlist", "import", str(big)]
+    # the import runs as the child of a fresh interpreter, which reports the child's peak
+    measure = (
+        "import resource, subprocess, sys; "
+        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+        "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
+        "print(done.stdout, done.stderr)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", measure, *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=True,
+    )
+    first, _, output = run.stdout.partition("\n")
+    code, peak_kb = (int(value) for value in first.split())
+    assert code == 0, output
+    assert "500000 created" in output and "71429 added" in output, output
+    assert peak_kb / 1024 < MEMORY_BOUND_MB, f"peak {peak_kb / 1024:.0f} MB"

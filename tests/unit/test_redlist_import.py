@@ -134,3 +134,68 @@ def test_the_directory_rebuilds_from_sql(red_list: RedList) -> None:
     red_list.redis.delete(CALLERS)
     assert red_list.rebuild_directory() == 5
     assert red_list.identify(landline(2)).tier is RedListTier.KEY_FIRM
+
+
+def test_cells_that_would_run_as_formulas_are_neutralised_and_come_back_whole(
+    red_list: RedList,
+) -> None:
+    body = list(rows(4))
+    body[0][1] = '=HYPERLINK("http://evil.example","点我")'
+    body[1][1] = "+1+cmd|' /C calc'!A0"
+    body[2][4] = "-2+3"
+    body[3][4] = "@SUM(1+1)"
+    red_list.import_csv(csv_bytes(body), actor="admin")
+    with red_list.sessions() as session:
+        exported = registry.export_csv(session)
+    cells = [cell for line in exported.splitlines()[1:] for cell in line.split(",")]
+    risky = [cell.strip('"') for cell in cells if cell.strip('"').startswith(("=", "+", "-", "@"))]
+    assert risky == [], risky
+    assert "'=HYPERLINK(" in exported and "'@SUM(1+1)" in exported
+    again = red_list.import_csv(exported.encode("utf-8"), actor="admin")
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 4)  # the same values
+    with red_list.sessions() as session:
+        assert registry.get(session, credit_code(0)).name == body[0][1]
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        (3_000, "line 3: field 2 (name) holds 3000 characters; at most 2000 are taken"),
+        (200_000, "line 3: cannot be read as CSV (field larger than field limit"),
+    ],
+    ids=["3 kB", "200 kB"],
+)
+def test_an_oversized_field_is_refused_with_its_line(
+    red_list: RedList, size: int, expected: str
+) -> None:
+    body = list(rows(3))
+    body[1][1] = "企" * size
+    with pytest.raises(ImportRefused) as refused:
+        red_list.import_csv(csv_bytes(body), actor="admin")
+    assert str(refused.value.problems[0]).startswith(expected), refused.value.problems
+    assert _count(red_list, Enterprise) == 0
+
+
+def test_a_large_file_is_written_in_batches_in_one_transaction(
+    red_list: RedList, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bad phone owner in the last batch refuses the whole file: earlier batches that
+    were already written are rolled back; a phone may move to a firm of an earlier batch."""
+    from redlist import importer
+
+    monkeypatch.setattr(importer, "BATCH_ROWS", 5)
+    red_list.import_csv(csv_bytes(list(rows(1, start=100))), actor="admin")  # firm 100
+    body = list(rows(12))
+    body[11][2] = landline(100)  # firm 11 takes firm 100's phone; firm 100 is not in the file
+    with pytest.raises(ImportRefused) as refused:
+        red_list.import_csv(csv_bytes(body), actor="admin")
+    assert [p.line for p in refused.value.problems] == [13]
+    assert _count(red_list, Enterprise) == 1
+    body = list(rows(12))
+    body[0][2] = f"{landline(0)};{landline(11)}"  # firm 0 (first batch) takes firm 11's
+    body[11][2] = landline(200)
+    red_list.import_csv(csv_bytes(list(rows(12))), actor="admin")
+    summary = red_list.import_csv(csv_bytes(body), actor="admin")
+    assert summary.updated == 2
+    assert red_list.identify(landline(11)).name == "示例企业0有限公司"
+    assert red_list.identify(landline(200)).name == "示例企业11有限公司"
