@@ -115,7 +115,20 @@ class Bans:
 
     async def _push(self, address: str) -> None:
         fields = {"fields": [{"attribute": "deny", "value": _deny(address)}]}
-        await self.ari.request("PUT", _acl_path(address), fields)
+        path = _acl_path(address)
+        try:
+            await self.ari.request("PUT", path, fields)
+        except AriError as error:
+            # Asterisk 22 makes the ACL but cannot write it back in its answer (an ACL's
+            # fields have no text form): 500 "Allocation failed". Asking for it tells: 404
+            # if it was not made, the same 500 if it is there.
+            if error.status != 500:
+                raise
+            try:
+                await self.ari.request("GET", path)
+            except AriError as check:
+                if check.status != 500:
+                    raise error from None
 
 
 def _acl_path(address: str) -> str:

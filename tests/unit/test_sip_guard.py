@@ -9,6 +9,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from ari_app.client import AriError
 from core import clock, keys
 from core.site import Site
 from guard.bans import Ban, BanRule, Guard, TrustedGuessing, source_address
@@ -66,7 +67,8 @@ def test_the_source_address_is_read_from_asterisks_remote_address() -> None:
 
 
 class FakeAri:
-    """ARI's dynamic configuration, as far as bans go: ACL objects by name."""
+    """ARI's dynamic configuration, as far as bans go: ACL objects by name, with Asterisk
+    22's quirk: an ACL is made, but answering with it fails (500 "Allocation failed")."""
 
     def __init__(self) -> None:
         self.acls: dict[str, list[dict[str, str]]] = {}
@@ -75,8 +77,13 @@ class FakeAri:
         name = path.rsplit("/", 1)[1]
         if method == "PUT":
             self.acls[name] = json_body["fields"]
-        elif method == "DELETE":
+        known = name in self.acls
+        if method == "DELETE":
             self.acls.pop(name, None)
+        if not known:
+            raise AriError(method, path, 404, "not found")
+        if method in ("PUT", "GET"):
+            raise AriError(method, path, 500, '{"error":"Allocation failed"}')
 
 
 async def test_a_ban_is_applied_recorded_announced_and_lifted_in_time(
