@@ -14,6 +14,7 @@ from core.stores import redis_url
 from guard.service import Bans
 from hotline.stack import Stack
 from queues.seats import SeatPool
+from redlist.service import RedList
 from redlist.synthetic import landline
 from rig.orchestrator import CallerSpec, PhoneSpec, Rig, Scenario
 from rig.probe import Probe
@@ -60,7 +61,7 @@ SEAT_PHONE_PORT = 5191
 
 
 async def test_a_password_guesser_is_banned_and_the_seat_still_registers_and_answers(
-    stack: Stack, ari: Ari, rig: Rig
+    stack: Stack, ari: Ari, rig: Rig, registry: RedList
 ) -> None:
     pbx = (stack.site.sip.bind, stack.site.sip.port)
     password = Secrets.load_or_create(stack.paths.secrets_file).seat_password(
@@ -93,7 +94,7 @@ async def test_a_password_guesser_is_banned_and_the_seat_still_registers_and_ans
             await seats.pause(seat, "test: only the registering seat")
         await seats.resume(REGISTERING_SEAT)
         phone = PhoneSpec(REGISTERING_SEAT, SEAT_PHONE_PORT, answer_after=0.3)
-        caller = CallerSpec(landline(1), hold=3.0)
+        caller = CallerSpec(landline(1), hold=4.0)  # a registered firm: no menu
         report = await rig.run(Scenario("guessed-seat", (phone,), (caller,)))
         assert report.phone(REGISTERING_SEAT).answered == 1, report.render()
     finally:
