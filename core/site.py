@@ -35,6 +35,7 @@ Digits = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{3,20}$")]
 """A dialable number: digits, optionally a leading +."""
 
 _PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 Name = Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=_PRINTABLE)]
 """A person's or a department's name: any characters but control ones (no line breaks)."""
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")]
@@ -163,6 +164,11 @@ class SipSettings(_Model):
     port: int = Field(default=5060, ge=1, le=65535)
     external_address: str | None = None
     rtp_ports: tuple[int, int] = (10000, 20000)
+    tls_port: int | None = Field(default=None, ge=1, le=65535)
+    """SIP over TLS on this port (none: no TLS). Seats with ``encrypted = true`` use it."""
+    tls_certificate: Path | None = None
+    """The PBX's certificate (PEM) for TLS; none: one is made for this installation."""
+    tls_key: Path | None = None
     ban_after: int = Field(default=10, ge=3, le=1000)
     """Failed authentications from one address within ``ban_window`` that ban it."""
     ban_window: int = Field(default=60, ge=10, le=3600)
@@ -171,6 +177,17 @@ class SipSettings(_Model):
 
     _bind_ip = field_validator("bind")(_check_ip)
     _external = field_validator("external_address")(_check_address)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> SipSettings:
+        if (self.tls_certificate is None) != (self.tls_key is None):
+            raise ValueError("tls_certificate and tls_key go together: give both or neither")
+        for path in (self.tls_certificate, self.tls_key):
+            if path is not None and not path.is_file():
+                raise ValueError(f"'{path}' is not a file")
+            if path is not None and _CONTROL_CHARS.search(str(path)):
+                raise ValueError("a file name may not hold control characters")
+        return self
 
     @field_validator("rtp_ports")
     @classmethod
@@ -257,6 +274,8 @@ class Seat(_Model):
     name: Name
     queues: list[Identifier] = Field(min_length=1)
     contact: str | None = None
+    encrypted: bool = False
+    """The phone registers over TLS ([sip].tls_port) and its audio is SRTP, nothing else."""
 
     _contact = field_validator("contact")(_check_phone_contact)
 
@@ -416,6 +435,10 @@ class Site(_Model):
             if queue.move_to is not None and queue.move_to not in queue_names - {queue.name}:
                 problems.append(f"queues[{i}].move_to: unknown queue '{queue.move_to}'")
         for i, seat in enumerate(self.seats):
+            if seat.encrypted and seat.contact:
+                problems.append(f"seats[{i}].encrypted: an encrypted seat registers; drop contact")
+            if seat.encrypted and self.sip.tls_port is None:
+                problems.append(f"seats[{i}].encrypted: needs [sip].tls_port (SIP over TLS)")
             for name in seat.queues:
                 if name not in queue_names:
                     problems.append(f"seats[{i}].queues: unknown queue '{name}'")
@@ -481,6 +504,8 @@ class Site(_Model):
 def _distinct_ports(problems: list[str], sip: SipSettings, services: ServiceSettings) -> None:
     """Every listener needs its own port, outside the RTP range."""
     ports = {"sip.port": sip.port}
+    if sip.tls_port is not None:
+        ports["sip.tls_port"] = sip.tls_port
     ports |= {
         f"services.{key}": getattr(services, key)
         for key in ("ari_port", "ami_port", "agi_port", "web_port")

@@ -13,6 +13,7 @@ from ari_app.names import stasis_app_names
 from cdr import asterisk as cdr_files
 from core.secrets import Secrets
 from core.site import Site, source_match
+from hotline.tls import CERTIFICATE, KEY
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "asterisk-conf"
 CONFIG_FILES = (
@@ -67,6 +68,7 @@ MODULES = (
     "res_pjsip_diversion",
     "res_pjsip_dlg_options",
     "res_pjsip_logger",
+    "res_srtp",
     "res_rtp_asterisk",
     "res_http_websocket",
     "res_websocket_client",
@@ -243,6 +245,7 @@ def render(site: Site, secrets: Secrets, dirs: AsteriskDirs, secrets_path: Path)
         "ami_permit": _ami_permit(site.services.bind),
         "agi_host": site.services.local_host,
         "channel_vars": ",".join(CHANNEL_VARS),
+        "tls_files": (f"{dirs.etc}/{CERTIFICATE}", f"{dirs.etc}/{KEY}"),
         "cdr_file": cdr_files.FILE_NAME,
         "cdr_columns": cdr_files.file_mapping(),
         "fallback_max_wait": site.queue("enterprise").max_wait

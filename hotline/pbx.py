@@ -30,6 +30,7 @@ from hotline import prompts
 from hotline.asterisk_config import AsteriskDirs, render, write_config
 from hotline.system import SetupError, ensure_packages
 from hotline.system import process_alive as _alive
+from hotline.tls import install_certificate
 
 ROOT_PACKAGES = "asterisk,asterisk-modules,asterisk-core-sounds-en,asterisk-moh-opsound-wav"
 MODULE_DIRS = (
@@ -211,6 +212,7 @@ class Pbx:
         files = render(self.site, secrets, self.dirs, self.paths.secrets_file)
         etc = self.paths.asterisk / "etc"
         write_config(files, etc)
+        install_certificate(self.site, self.paths, etc)
         for name in ("lib", "spool", "run", "log", "log/cdr-csv", "log/cdr-custom"):
             (self.paths.asterisk / name).mkdir(parents=True, exist_ok=True)
         prompts.install(self.paths.asterisk / "sounds" / "hotline", self.paths.cache / "prompts")

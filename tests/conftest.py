@@ -49,6 +49,7 @@ SPECIALIST_A, SPECIALIST_B, SPECIALIST_C = "02161001001", "02161001002", "021610
 """Rig specialists' phones of the example site (ports 5081, 5082, 5083)."""
 DESK_PHONE = "02161001009"
 """A specialist's desk phone that registers: never registered in the tests (unavailable)."""
+TLS_PORT = 5061
 TEST_PLAN = f"""
 [[matters]]
 code = "901"
@@ -164,6 +165,9 @@ def site_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for example, test in REPORT_SETTINGS.items():
         assert example in text, example
         text = text.replace(example, test)
+    # the desk phone's seat is encrypted (TLS and SRTP; a real baresip registers as it)
+    text = text.replace("# tls_port = 5061", f"tls_port = {TLS_PORT}")
+    text = text.replace("# encrypted = true", "encrypted = true")
     text += TEST_PLAN
     path = tmp_path_factory.mktemp("site") / "site.toml"
     path.write_text(text, "utf-8")

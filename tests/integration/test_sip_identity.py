@@ -13,10 +13,12 @@ from core.secrets import Secrets
 from core.stores import redis_url
 from guard.service import Bans
 from hotline.stack import Stack
+from hotline.tls import CERTIFICATE
 from queues.seats import SeatPool
 from redlist.service import RedList
 from redlist.synthetic import landline
-from rig.orchestrator import CallerSpec, PhoneSpec, Rig, Scenario
+from rig.baresip import Baresip, RtpSizes, SoftphoneAccount
+from rig.orchestrator import CallerSpec, Rig, Scenario
 from rig.probe import Probe
 from tests.conftest import eventually
 
@@ -56,21 +58,35 @@ async def test_a_stranger_naming_a_seat_cannot_use_its_feature_codes(stack: Stac
 
 GUESSER = "127.0.0.8"
 REGISTERING_SEAT = "1009"
-"""The example site's seat without a fixed contact: its phone registers with a password."""
-SEAT_PHONE_PORT = 5191
+"""The example site's desk-phone seat: its phone registers with a password; in the tests'
+site it is encrypted (TLS and SRTP)."""
+SOFTPHONE_PORT = 5191
+PLAIN_RTP = 12 + 160
+"""A G.711 RTP packet of 20 ms: header and payload. SRTP adds a 10-byte tag."""
 
 
 async def test_a_password_guesser_is_banned_and_the_seat_still_registers_and_answers(
     stack: Stack, ari: Ari, rig: Rig, registry: RedList
 ) -> None:
+    """30 wrong passwords from one address: that address is refused even with the right
+    one, while the seat's real phone (baresip over TLS, from its own address) registers
+    and answers a hotline call, its audio SRTP on the wire."""
     pbx = (stack.site.sip.bind, stack.site.sip.port)
     password = Secrets.load_or_create(stack.paths.secrets_file).seat_password(
         REGISTERING_SEAT, stack.paths.secrets_file
     )
     redis = Redis.from_url(redis_url(stack.paths))
     seats, bans = SeatPool(redis), Bans(redis, ari)
-    guesser, own = Probe(GUESSER, pbx), Probe("127.0.0.1", pbx)
+    guesser = Probe(GUESSER, pbx)
     others = [seat.id for seat in stack.site.seats if seat.id != REGISTERING_SEAT]
+    tls_port = stack.site.sip.tls_port
+    assert tls_port is not None
+    account = SoftphoneAccount(
+        REGISTERING_SEAT,
+        password,
+        (stack.site.sip.bind, tls_port),
+        tls_ca=stack.paths.state / "tls" / CERTIFICATE,
+    )
     try:
         answers = [await guesser.register(REGISTERING_SEAT, f"guess{n}") for n in range(30)]
         assert {answer.status for answer in answers} <= {401, 403}, answers
@@ -87,18 +103,23 @@ async def test_a_password_guesser_is_banned_and_the_seat_still_registers_and_ans
         left = (ban.until - clock.now()).total_seconds()
         assert stack.site.sip.ban_seconds - 30 < left <= stack.site.sip.ban_seconds
 
-        # the seat's own phone, from its own address, is not touched by the ban
-        answer = await own.register(REGISTERING_SEAT, password, contact_port=SEAT_PHONE_PORT)
-        assert answer.status == 200, answer
         for seat in others:
             await seats.pause(seat, "test: only the registering seat")
         await seats.resume(REGISTERING_SEAT)
-        phone = PhoneSpec(REGISTERING_SEAT, SEAT_PHONE_PORT, answer_after=0.3)
-        caller = CallerSpec(landline(1), hold=4.0)  # a registered firm: no menu
-        report = await rig.run(Scenario("guessed-seat", (phone,), (caller,)))
-        assert report.phone(REGISTERING_SEAT).answered == 1, report.render()
+        phone_dir = stack.paths.state / "baresip"
+        listen = ("127.0.0.1", SOFTPHONE_PORT)
+        async with Baresip(phone_dir, account, listen) as softphone:
+            with RtpSizes(softphone.rtp_ports) as wire:
+                caller = CallerSpec(landline(1), hold=4.0)  # a registered firm: no menu
+                report = await rig.run(Scenario("guessed-seat", (), (caller,)))
+        assert report.callers[0].calls[0].events[:2] == ["calling", "answered"], report.render()
+        assert "Call established" in softphone.log() or "established" in softphone.log(), (
+            softphone.log()[-2000:]
+        )
+        # audio flowed both ways, every packet SRTP: G.711 with the 10-byte tag, none plain
+        assert sum(wire.sizes.values()) > 100, wire.sizes
+        assert set(wire.sizes) == {PLAIN_RTP + 10}, wire.sizes
     finally:
-        await own.register(REGISTERING_SEAT, password, contact_port=SEAT_PHONE_PORT, expires=0)
         await bans.lift(GUESSER, "test")
         for seat in others:
             await seats.resume(seat)
