@@ -63,6 +63,10 @@ class Baresip:
             "audio_player alsa,null",
             "audio_alert alsa,null",
             "audio_source ausine,440",
+            "ausrc_srate 48000",  # ausine makes 48 kHz stereo only; baresip resamples
+            "ausrc_channels 2",
+            "auplay_srate 48000",
+            "auplay_channels 2",
             *(f"module {name}" for name in MODULES),
             "module_app account.so",
         ]
