@@ -4,6 +4,9 @@ passwords is refused for a while, and the seat it guessed at goes on working."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
+
 import pytest
 from redis.asyncio import Redis
 
@@ -122,3 +125,27 @@ async def test_a_password_guesser_is_banned_and_the_seat_still_registers_and_ans
         for seat in others:
             await seats.resume(seat)
         await redis.aclose()
+
+
+async def test_the_carrier_has_no_route_out_through_the_pbx(stack: Stack) -> None:
+    """From the trunk's own address, every number but the hotline's is refused, and the
+    carrier's SBC (where department numbers would be dialled out) receives nothing."""
+    trunk = stack.site.trunks[0]
+    assert trunk.outbound_contact == "sip:127.0.0.1:5099"
+    sbc = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sbc.bind(("127.0.0.1", 5099))
+    sbc.setblocking(False)
+    probe = Probe(trunk.match[0], (stack.site.sip.bind, stack.site.sip.port))
+    numbers = ("0011800555123", "008613900000000", "+8613900000000", "1001", "02161001001")
+    numbers += ("*43", "12345#", "9" * 30)
+    try:
+        for number in numbers:
+            answer = await probe.invite("13900000000", number)
+            assert 400 <= answer.status < 500, (number, answer)
+        received = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                received.append(sbc.recv(65535))
+        assert [r for r in received if r.startswith(b"INVITE")] == []
+    finally:
+        sbc.close()
