@@ -136,8 +136,8 @@ async def test_the_carrier_has_no_route_out_through_the_pbx(stack: Stack) -> Non
     sbc.bind(("127.0.0.1", 5099))
     sbc.setblocking(False)
     probe = Probe(trunk.match[0], (stack.site.sip.bind, stack.site.sip.port))
-    numbers = ("0011800555123", "008613900000000", "+8613900000000", "1001", "02161001001")
-    numbers += ("*43", "12345#", "9" * 30)
+    numbers = ["0011800555123", "008613900000000", "+8613900000000", "1001", "02161001001"]
+    numbers += ["*43", "12345#", "9" * 30]
     try:
         for number in numbers:
             answer = await probe.invite("13900000000", number)
