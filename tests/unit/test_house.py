@@ -9,11 +9,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 CORE = "core"
-FEATURES = ("agi", "ari_app", "cdr", "queues", "redlist", "transfer")
+FEATURES = ("agi", "ari_app", "cdr", "guard", "queues", "redlist", "transfer")
 APPLICATION = "hotline"
 PURE = (
     "queues.policy",
     "queues.fallback",
+    "guard.bans",
     "transfer.machine",
     "ari_app.translate",
     "core.outcomes",
