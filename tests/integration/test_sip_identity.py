@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import subprocess
+import sys
 
 import pytest
 from redis.asyncio import Redis
@@ -105,6 +107,8 @@ async def test_a_password_guesser_is_banned_and_the_seat_still_registers_and_ans
         assert ban.address == GUESSER
         left = (ban.until - clock.now()).total_seconds()
         assert stack.site.sip.ban_seconds - 30 < left <= stack.site.sip.ban_seconds
+        listed = _hotline(stack, "sip", "bans")
+        assert listed.returncode == 0 and GUESSER in listed.stdout, listed
 
         for seat in others:
             await seats.pause(seat, "test: only the registering seat")
@@ -120,6 +124,9 @@ async def test_a_password_guesser_is_banned_and_the_seat_still_registers_and_ans
         # audio flowed both ways, every packet SRTP: G.711 with the 10-byte tag, none plain
         assert sum(wire.sizes.values()) > 100, wire.sizes
         assert set(wire.sizes) == {PLAIN_RTP + 10}, wire.sizes
+        lifted = _hotline(stack, "sip", "lift", GUESSER)
+        assert lifted.returncode == 0 and "may send SIP requests again" in lifted.stdout, lifted
+        assert (await guesser.register(REGISTERING_SEAT, None)).status == 401  # in again
     finally:
         await bans.lift(GUESSER, "test")
         for seat in others:
@@ -149,3 +156,9 @@ async def test_the_carrier_has_no_route_out_through_the_pbx(stack: Stack) -> Non
         assert [r for r in received if r.startswith(b"INVITE")] == []
     finally:
         sbc.close()
+
+
+def _hotline(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    """The ``hotline`` command line on the tests' installation."""
+    command = [sys.executable, "-m", "hotline", "--site", str(stack.site_file), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
