@@ -55,9 +55,9 @@ SITE: dict[str, Any] = {
         {"name": "citizen", "move_to": "enterprise", "wrap_up": 5},
     ],
     "seats": [
-        {"id": "1001", "name": "Seat 1", "queues": ["enterprise"], "contact": "sip:h:5071"},
-        {"id": "1002", "name": "Seat 2", "queues": ["enterprise"], "contact": "sip:h:5072"},
-        {"id": "2001", "name": "Citizen seat", "queues": ["citizen"], "contact": "sip:h:5074"},
+        {"id": "1001", "name": "Seat 1", "queues": ["enterprise"], "contact": "sip:10.0.0.1:5071"},
+        {"id": "1002", "name": "Seat 2", "queues": ["enterprise"], "contact": "sip:10.0.0.1:5072"},
+        {"id": "2001", "name": "Citizen", "queues": ["citizen"], "contact": "sip:10.0.0.1:5074"},
     ],
     "departments": [
         {"code": "tax", "name": "Tax", "numbers": [SPECIALIST_A, SPECIALIST_B],
@@ -70,8 +70,8 @@ SITE: dict[str, Any] = {
         {"code": "903", "name": "Closed department", "department": "night"},
     ],
     "phones": [
-        {"number": SPECIALIST_A, "contact": "sip:h:5081"},
-        {"number": SPECIALIST_B, "contact": "sip:h:5082"},
+        {"number": SPECIALIST_A, "contact": "sip:10.0.0.1:5081"},
+        {"number": SPECIALIST_B, "contact": "sip:10.0.0.1:5082"},
     ],
     "reports": {"survey_wait": 2},
 }  # fmt: skip

@@ -86,8 +86,18 @@ async def test_a_busy_seat_is_skipped_and_an_unregistered_one_rests(
     site = scripted_site(
         seats=[
             {"id": UNREGISTERED, "name": "Desk", "queues": ["enterprise"]},
-            {"id": "1001", "name": "Seat 1", "queues": ["enterprise"], "contact": "sip:h:5071"},
-            {"id": "1002", "name": "Seat 2", "queues": ["enterprise"], "contact": "sip:h:5072"},
+            {
+                "id": "1001",
+                "name": "Seat 1",
+                "queues": ["enterprise"],
+                "contact": "sip:10.0.0.1:5071",
+            },
+            {
+                "id": "1002",
+                "name": "Seat 2",
+                "queues": ["enterprise"],
+                "contact": "sip:10.0.0.1:5072",
+            },
         ]
     )
     async with Script(redis, factory, time, site) as script:
