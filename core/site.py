@@ -34,8 +34,9 @@ _SIP_CONTACT = re.compile(
 Digits = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{3,20}$")]
 """A dialable number: digits, optionally a leading +."""
 
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+"""Line breaks and the like: never in a value that reaches a rendered file."""
 _PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 Name = Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=_PRINTABLE)]
 """A person's or a department's name: any characters but control ones (no line breaks)."""
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")]
@@ -86,9 +87,8 @@ def _check_phone_contact(value: str | None) -> str | None:
     PBX recognises the phone's own requests."""
     _check_contact(value)
     if value is not None:
-        host = _contact_host_port(value)[0]
         try:
-            ipaddress.ip_address(host.strip("[]"))
+            ipaddress.ip_address(contact_address(value))
         except ValueError:
             raise ValueError(
                 f"'{value}' names a host; a fixed phone is recognised by its address, so "
@@ -101,6 +101,11 @@ def _contact_host_port(contact: str) -> tuple[str, int]:
     matched = _SIP_CONTACT.match(contact)
     assert matched is not None, contact
     return matched.group(1), int(matched.group(2) or 5060)
+
+
+def contact_address(contact: str) -> str:
+    """The IP address of a fixed phone's contact (``sip:192.0.2.10:5060`` → ``192.0.2.10``)."""
+    return _contact_host_port(contact)[0].strip("[]")
 
 
 def source_match(contact: str) -> str:
@@ -185,7 +190,7 @@ class SipSettings(_Model):
         for path in (self.tls_certificate, self.tls_key):
             if path is not None and not path.is_file():
                 raise ValueError(f"'{path}' is not a file")
-            if path is not None and _CONTROL_CHARS.search(str(path)):
+            if path is not None and CONTROL_CHARACTERS.search(str(path)):
                 raise ValueError("a file name may not hold control characters")
         return self
 

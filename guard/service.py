@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 
 from ari_app.client import Ari, AriError
 from core import clock, events, keys
-from core.site import Site
+from core.site import Site, contact_address
 from guard.bans import FAILURE_EVENTS, Ban, BanRule, Guard, TrustedGuessing, source_address
 
 log = logging.getLogger(__name__)
@@ -48,16 +48,8 @@ def guard_for(site: Site) -> Guard:
     )
     trusted = [network for trunk in site.trunks for network in trunk.match]
     phones = [seat.contact for seat in site.seats] + [phone.contact for phone in site.phones]
-    trusted += [source_address_of(contact) for contact in phones if contact]
+    trusted += [contact_address(contact) for contact in phones if contact]
     return Guard(rule, trusted)
-
-
-def source_address_of(contact: str) -> str:
-    """The IP address in a fixed phone's contact (``sip:192.0.2.10:5060``)."""
-    host = contact.removeprefix("sip:").rpartition("@")[2]
-    if host.startswith("["):
-        return host[1 : host.index("]")]
-    return host.split(":")[0]
 
 
 class Bans:

@@ -12,7 +12,7 @@ import jinja2
 from ari_app.names import stasis_app_names
 from cdr import asterisk as cdr_files
 from core.secrets import Secrets
-from core.site import Site, source_match
+from core.site import CONTROL_CHARACTERS, Site, source_match
 from hotline.tls import CERTIFICATE, KEY
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "asterisk-conf"
@@ -186,9 +186,6 @@ class UnsafeValue(ValueError):
     """A value that would change the meaning of a configuration file if written into it."""
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
 def config_value(value: object) -> object:
     """Every value a template writes: never a line break or other control character (the
     site file refuses them; this is the last guard), and ``;`` escaped so that it cannot
@@ -196,7 +193,7 @@ def config_value(value: object) -> object:
     if value is None or isinstance(value, (bool, int, float)):
         return value
     text = str(value)
-    if _CONTROL.search(text):
+    if CONTROL_CHARACTERS.search(text):
         raise UnsafeValue(f"{text!r} has a control character and cannot go into a config file")
     return text.replace(";", "\\;")
 

@@ -126,11 +126,6 @@ class FirmRow:
     valid_to: date | None = None
 
 
-@dataclass
-class ParsedFile:
-    rows: list[FirmRow] = field(default_factory=list)
-
-
 MAX_FIELD = 2000
 """Characters one field may hold: longer is a broken file, not a company's name."""
 BATCH_ROWS = 2000
@@ -165,12 +160,6 @@ def _encoding(source: IO[bytes]) -> str:
     raise ImportRefused(
         [RowProblem(1, f"the file is neither UTF-8 nor GB18030/GBK text ({problem})")]
     )
-
-
-def decode(data: bytes) -> tuple[str, str]:
-    """Text and encoding of an office CSV: UTF-8 (BOM or not), else GB18030."""
-    encoding = _encoding(io.BytesIO(data))
-    return data.decode(encoding), encoding.removesuffix("-sig")
 
 
 def _date(text: str) -> date:
@@ -289,12 +278,6 @@ def check_file(source: IO[bytes], area_code: str | None = None) -> CheckedFile:
     if problems:
         raise ImportRefused(problems)
     return CheckedFile(source, encoding, area_code, seen)
-
-
-def parse(data: bytes, area_code: str | None = None) -> ParsedFile:
-    """Check a whole file held in memory and return its rows (small files)."""
-    checked = check_file(io.BytesIO(data), area_code)
-    return ParsedFile([row for batch in checked.batches() for row in batch])
 
 
 @dataclass

@@ -18,7 +18,6 @@ from redlist.importer import (
     STANDARD_HEADER,
     FirmRow,
     ImportRefused,
-    ParsedFile,
     RowProblem,
     neutralise,
 )
@@ -101,19 +100,6 @@ def audit(
     session.add(
         RedListAudit(at=at, actor=actor, action=action, uscc=uscc, before=before, after=after)
     )
-
-
-def apply_import(
-    session: Session, parsed: ParsedFile, actor: str, at: datetime, source: bytes = b""
-) -> ImportSummary:
-    """Write a checked file held in memory in the caller's transaction (see
-    :func:`apply_batch`), with its audit entry."""
-    summary = ImportSummary()
-    problems = apply_batch(session, parsed.rows, {r.uscc for r in parsed.rows}, actor, at, summary)
-    if problems:
-        raise ImportRefused(problems)
-    audit_import(session, summary, len(parsed.rows), hashlib.sha256(source).hexdigest(), actor, at)
-    return summary
 
 
 def audit_import(
@@ -336,7 +322,12 @@ def search(
 
 def upsert_firm(session: Session, row: FirmRow, actor: str, at: datetime) -> ImportSummary:
     """Add or change one enterprise (and its red-list entry if ``row.tier`` is set)."""
-    return apply_import(session, ParsedFile(rows=[row]), actor, at)
+    summary = ImportSummary()
+    problems = apply_batch(session, [row], {row.uscc}, actor, at, summary)
+    if problems:
+        raise ImportRefused(problems)
+    audit_import(session, summary, 1, hashlib.sha256(b"").hexdigest(), actor, at)
+    return summary
 
 
 def set_red_list(

@@ -137,7 +137,6 @@ class RtpSizes(Wire):
         super().__init__()
         self.ports = ports
         self.sizes: Counter[int] = Counter()
-        self.payload_types: Counter[int] = Counter()
 
     def packet(self, seen_at: float, source: int, destination: int, payload: bytes) -> None:
         low, high = self.ports
@@ -145,4 +144,3 @@ class RtpSizes(Wire):
         rtp = len(payload) >= 12 and payload[0] >> 6 == 2 and not 72 <= payload[1] & 0x7F <= 76
         if ours and rtp:  # RTP, not RTCP (payload types 200-204)
             self.sizes[len(payload)] += 1
-            self.payload_types[payload[1] & 0x7F] += 1
