@@ -210,7 +210,7 @@ def router(
         finally:
             with contextlib.suppress(Exception):
                 await events.unsubscribe(EVENTS)
-                await events.aclose()  # type: ignore[no-untyped-call]
+                await events.aclose()
 
     return api
 

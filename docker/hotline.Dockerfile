@@ -5,7 +5,12 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /srv/hotline
 COPY . .
-# editable: the templates (asterisk-conf/) and sites/ stay beside the code
-RUN pip install --no-cache-dir -e ".[postgres]"
+# exactly what uv.lock says (versions and hashes), then the project itself, editable: the
+# templates (asterisk-conf/) and sites/ stay beside the code
+RUN pip install --no-cache-dir uv==0.13.9 \
+ && uv export --frozen --no-dev --extra postgres --no-emit-project -o /tmp/requirements.txt \
+ && pip install --no-cache-dir --require-hashes -r /tmp/requirements.txt \
+ && pip install --no-cache-dir --no-deps -e . \
+ && pip uninstall -y uv && rm /tmp/requirements.txt
 ENV HOTLINE_STATE_DIR=/var/lib/hotline HOTLINE_SITE=/etc/hotline/site.toml
 ENTRYPOINT ["hotline"]

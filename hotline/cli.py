@@ -149,9 +149,12 @@ def _pbx() -> Pbx:
     paths = Paths.from_env()
     paths.ensure()
     try:
-        return Pbx(_site(), paths, locate_asterisk(paths, paths.logs / "provision.log"))
+        install = locate_asterisk(paths, paths.logs / "provision.log")
     except (PbxError, SetupError) as error:
         raise _fail(str(error)) from None
+    if install.warning:
+        typer.echo(install.warning, err=True)
+    return Pbx(_site(), paths, install)
 
 
 @pbx_app.command("up")

@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from core.secrets import Secrets
 from core.site import Site
 from hotline import prompts
 from hotline.asterisk_config import AsteriskDirs, render, write_config
-from hotline.system import SetupError, ensure_packages
+from hotline.system import ensure_packages
 from hotline.system import process_alive as _alive
 from hotline.tls import install_certificate
 
@@ -39,6 +39,10 @@ MODULE_DIRS = (
     "/usr/lib64/asterisk/modules",
 )
 _MARKER = ".hotline-provisioned"
+# What the root was built with: written once at provisioning, shown by `hotline pbx status`.
+_RECORD = ".hotline-root.json"
+# Asterisk major versions the whole test suite has passed on.
+TESTED_MAJORS = (22,)
 
 
 class PbxError(Exception):
@@ -52,6 +56,19 @@ class AsteriskInstall:
     root: Path | None
     modules_dir: str
     version: str
+    built: str | None = None  # when a private root was provisioned (UTC)
+
+    @property
+    def warning(self) -> str | None:
+        """One sentence when this Asterisk's major version was never tested here."""
+        major = self.version.split(".")[0]
+        if not major.isdigit() or int(major) in TESTED_MAJORS:
+            return None
+        tested = ", ".join(str(m) for m in TESTED_MAJORS)
+        return (
+            f"warning: Asterisk {self.version} is a major version the hotline has not been "
+            f"tested on (tested: {tested}); run `./run tests` before taking calls on it."
+        )
 
     def command(self, *args: str) -> list[str]:
         """The argv that runs ``asterisk args`` in the right root."""
@@ -85,17 +102,36 @@ def find_system_asterisk() -> AsteriskInstall | None:
 
 
 def provision_root(root: Path, log: Path | None = None) -> AsteriskInstall:
-    """Create the private Debian-sid root with Asterisk once; later calls reuse it."""
+    """Create the private Debian-sid root with Asterisk once; later calls reuse it.
+
+    Sid moves every day, so the root records the Asterisk version it was built with."""
     root.parent.mkdir(parents=True, exist_ok=True)
     with open(root.parent / ".provision.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (root / _MARKER).exists():
             _debootstrap(root, log)
+        record = _root_record(root)
     modules = _modules_dir(root)
-    version = _version_of(["chroot", str(root), "asterisk", "-V"])
-    if modules is None or version is None:
+    if modules is None or record is None:
         raise PbxError(f"the PBX root {root} is damaged: remove it and run `hotline pbx up` again")
-    return AsteriskInstall(root=root, modules_dir=modules, version=version)
+    return AsteriskInstall(
+        root=root, modules_dir=modules, version=record["asterisk"], built=record["built"]
+    )
+
+
+def _root_record(root: Path) -> dict[str, str] | None:
+    """The root's record of its build ({"asterisk", "built"}), written on first use."""
+    path = root / _RECORD
+    with contextlib.suppress(FileNotFoundError, ValueError, KeyError, TypeError):
+        record = json.loads(path.read_text())
+        return {"asterisk": str(record["asterisk"]), "built": str(record["built"])}
+    version = _version_of(["chroot", str(root), "asterisk", "-V"])
+    if version is None:
+        return None
+    built = (root / _MARKER).read_text().strip()
+    record = {"asterisk": version, "built": built}
+    path.write_text(json.dumps(record) + "\n")
+    return record
 
 
 def _debootstrap(root: Path, log: Path | None) -> None:
@@ -371,6 +407,11 @@ class Pbx:
             if isinstance(system, dict)
             else None,
             "root": str(self.install.root) if self.install.root else "system",
+            **(
+                {"root built": f"{self.install.built} with Asterisk {self.install.version}"}
+                if self.install.built
+                else {}
+            ),
             "ari_answers": info is not None,
             **vars(self.listening),
         }
@@ -380,19 +421,3 @@ def _umount(point: str) -> None:
     result = subprocess.run(["umount", point], capture_output=True, check=False)
     if result.returncode != 0:
         subprocess.run(["umount", "-l", point], capture_output=True, check=False)
-
-
-@contextlib.contextmanager
-def running_pbx(site: Site, paths: Paths) -> Iterator[Pbx]:
-    """A PBX that is up for the duration of the block and fully down afterwards."""
-    paths.ensure()
-    try:
-        install = locate_asterisk(paths, paths.logs / "provision.log")
-    except SetupError as error:
-        raise PbxError(str(error)) from None
-    pbx = Pbx(site, paths, install)
-    try:
-        pbx.up()
-        yield pbx
-    finally:
-        pbx.down()

@@ -3,6 +3,7 @@ together and always brought down together. Used by ``hotline demo`` and the test
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,9 +36,10 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.paths.ensure()
-        self.pbx = Pbx(
-            self.site, self.paths, locate_asterisk(self.paths, self.paths.logs / "provision.log")
-        )
+        install = locate_asterisk(self.paths, self.paths.logs / "provision.log")
+        if install.warning:
+            print(install.warning, file=sys.stderr)
+        self.pbx = Pbx(self.site, self.paths, install)
         self.redis = PrivateRedis(self.paths)
 
     def up(self) -> None:

@@ -318,7 +318,7 @@ class EventLog:
                     if message is not None:
                         self.events.append(json.loads(message["data"]))
             finally:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
                 await redis.aclose()
 
         self._task = asyncio.create_task(listen())

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -71,6 +72,8 @@ def test_pbx_up_status_down_leaves_nothing_behind(tmp_path: Path) -> None:
 
     status = _hotline(site, state, "pbx", "status")
     assert "running: True" in status.stdout and "ari_answers: True" in status.stdout
+    if "root: system" not in status.stdout:  # a private root says what it was built with
+        assert re.search(r"root built: \S+ with Asterisk \d+\.", status.stdout), status.stdout
     version = _hotline(site, state, "pbx", "cli", "core show version")
     # (without an ethernet interface, as in a private network namespace, a warning comes first)
     assert "\nAsterisk 2" in "\n" + version.stdout, version.stdout + version.stderr

@@ -6,6 +6,7 @@ cache directory)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -22,6 +23,7 @@ import yaml
 from tests.conftest import REPO
 
 SCHEMA_MEMBER = "compose/config/compose_spec.json"
+COMPOSE_WHEEL_SHA256 = "8d5589373b35c8d3b1c8c1182c6e4a4ff14bffa3dd0b605fcd08f73c94cef809"
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +55,8 @@ def compose_schema() -> dict[str, Any]:
             f"could not fetch the Compose schema from PyPI: {fetched.stderr}"
         )
         wheels = list(cache.glob("docker_compose-*.whl"))
+    digest = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
+    assert digest == COMPOSE_WHEEL_SHA256, f"{wheels[0]} is not the wheel this test was written on"
     with zipfile.ZipFile(wheels[0]) as wheel:
         schema: dict[str, Any] = json.loads(wheel.read(SCHEMA_MEMBER))
     return schema

@@ -199,7 +199,7 @@ async def test_an_offer_for_another_process_s_caller_is_published_to_that_proces
     await seats.resume("1001")  # this process frees the seat
     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
     assert message is not None and message["data"] == b"test theirs 1001"
-    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    await pubsub.aclose()
 
 
 async def test_a_seat_serving_two_queues_goes_to_whichever_line_frees_it_first(

@@ -54,7 +54,7 @@ async def test_a_gone_caller_first_in_line_is_removed_when_offered_a_seat(
         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
         if message is not None and json.loads(message["data"])["type"] == "place-freed":
             freed.append(json.loads(message["data"]))
-    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    await pubsub.aclose()
     assert [(e["caller"], e["queue"]) for e in freed] == [(GONE, "enterprise")]
 
 

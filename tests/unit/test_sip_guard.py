@@ -116,7 +116,7 @@ async def test_a_ban_is_applied_recorded_announced_and_lifted_in_time(
     while message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5):
         kinds.append(json.loads(message["data"])["type"])
     assert kinds == ["sip-banned", "sip-ban-lifted"]
-    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    await pubsub.aclose()
 
 
 async def test_events_that_are_not_failures_count_for_nothing(redis: Redis, site: Site) -> None:

@@ -218,7 +218,7 @@ async def test_a_transfer_asked_through_the_api_and_an_unknown_matter(
             refused = message["data"]
             break
     assert refused is not None and b"no matter 999" in refused
-    await events.aclose()  # type: ignore[no-untyped-call]
+    await events.aclose()
     script.command(caller, "transfer", matter="101", via="console")
     await script.until(lambda: bool(specialist_ringing(script, SPECIALIST_A)), "A rings")
     await end(script, caller)

@@ -192,7 +192,7 @@ def test_overdue_orders_are_marked_once_with_a_reminder_event(
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.3)
             if message is not None:
                 events.append(json.loads(message["data"]))
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await pubsub.aclose()
         await redis.aclose()
         assert first == [late["number"]]
         return first, again, events
