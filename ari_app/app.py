@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 
 from ari_app.call import STORE_BACK, InboundCall, caller_from_channel
 from ari_app.client import CONNECTED, Ari, AriConfig, AriError, Event, event_stream
-from ari_app.legs import SEAT, SPECIALIST, caller_of, leg_id
+from ari_app.legs import caller_of, kind_of, leg_id
 from ari_app.presence import BEAT_EVERY, LOCK_TTL, Presence
 from ari_app.translate import COMMAND
 from cdr.live import LiveRates
@@ -34,6 +34,7 @@ from cdr.records import (
     UnobservedCallsClosed,
 )
 from core import clock, keys
+from core.actions import LegKind
 from core.events import publish
 from core.outcomes import AttemptOutcome, CallOutcome, SeatOutcome
 from core.signals import stop_task
@@ -184,7 +185,7 @@ class StasisApp:
             caller_id=self.site.transfer_caller_id,
             ring_seconds=self.site.transfer.ring_timeout,
             endpoint_for=self.site.endpoint_for,
-            new_leg=lambda: leg_id(SPECIALIST, caller.channel),
+            new_leg=lambda: leg_id(LegKind.SPECIALIST, caller.channel),
         )
 
     def deliver(self, offers: list[Offer]) -> None:
@@ -596,9 +597,9 @@ class StasisApp:
             if not members:
                 continue  # another application's call
             bridged |= set(members)
-            callers = [c for c in members if not c.startswith(("seat-", "spec-"))]
-            seat_legs = [c for c in members if c.startswith("seat-")]
-            specialists = [c for c in members if c.startswith("spec-")]
+            callers = [c for c in members if kind_of(c) is None]
+            seat_legs = [c for c in members if kind_of(c) is LegKind.SEAT]
+            specialists = [c for c in members if kind_of(c) is LegKind.SPECIALIST]
             if callers and (
                 callers[0] in self._owners or await self._watched_elsewhere(callers[0])
             ):
@@ -633,7 +634,7 @@ class StasisApp:
         self._moved = {c: at for c, at in self._moved.items() if tick - at < MOVE_GRACE}
         await self._drop_ringing_legs(live - in_app, waiting)
         # a seat that answered while nobody watched: connect it to its caller, still waiting
-        for leg in [c for c in waiting if c.startswith(SEAT)]:
+        for leg in [c for c in waiting if kind_of(c) is LegKind.SEAT]:
             caller = caller_of(leg)
             if caller in waiting and caller in held:
                 await self._connect_answered(caller, leg, held[caller], adopting)
@@ -643,7 +644,7 @@ class StasisApp:
                 await self._hang_up_stray(channel_id)
                 self.writer.put(CallEnded(channel_id, CallOutcome.SEAT_HANGUP, now))
                 continue
-            if channel_id.startswith(SEAT):  # a seat still ringing: its caller rings again
+            if kind_of(channel_id) is LegKind.SEAT:  # a seat still ringing: its caller rings again
                 await self._hang_up_stray(channel_id)
                 self.writer.put(SeatAttemptEnded(channel_id, SeatOutcome.INTERRUPTED, now))
                 continue
@@ -737,7 +738,7 @@ class StasisApp:
             if caller_of(channel_id) not in callers:
                 continue
             await self._hang_up_stray(channel_id)
-            if channel_id.startswith(SEAT):
+            if kind_of(channel_id) is LegKind.SEAT:
                 self.writer.put(SeatAttemptEnded(channel_id, SeatOutcome.INTERRUPTED, now))
             else:
                 self.writer.put(DialEnded(channel_id, AttemptOutcome.FAILED, now))
@@ -749,7 +750,7 @@ class StasisApp:
         """The transfer of a connected call found at takeover: one whose specialist is on the
         line, or one still dialling (the call drops it when it resumes)."""
         try:
-            data = machine.status_from_json(await self.redis.get(machine.status_key(caller)))
+            data = machine.status_from_json(await self.redis.get(keys.transfer_status(caller)))
             status = machine.TransferStatus.from_dict(data) if data else None
         except (ValueError, TypeError, KeyError) as error:
             log.warning("unreadable transfer state for %s: %s", caller, error)

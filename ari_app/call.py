@@ -34,6 +34,7 @@ from core.actions import (
     Dial,
     End,
     HangUp,
+    LegKind,
     Play,
     Publish,
     Purpose,
@@ -418,7 +419,7 @@ class InboundCall:
             case machine.SaveTransfer(status):
                 try:
                     await host.redis.set(
-                        machine.status_key(status.call),
+                        keys.transfer_status(status.call),
                         status.to_json(clock.time()),
                         ex=machine.TTL,
                     )
@@ -447,24 +448,24 @@ class InboundCall:
         return []
 
     async def _dial(self, dial: Dial) -> list[policy.CallEvent]:
-        role = "seat" if dial.role == "seat" else "specialist"
+        kind = dial.kind
         self.host.own(dial.leg, self)  # a busy answer comes within milliseconds
         try:
             await self.host.ari.originate(
                 endpoint=dial.endpoint,
                 channel_id=dial.leg,
-                app_args=f"{role},{self.caller_id}",
+                app_args=f"{kind.value},{self.caller_id}",
                 caller_id=dial.caller_id,
                 ring_seconds=dial.ring_seconds,
                 originator=self.caller_id,
             )
         except AriError as error:
             # not registered, or no way to reach it: the caller goes on
-            log.info("%s %s cannot be rung: %s", role, dial.endpoint, error)
-            if role == "seat":
+            log.info("%s %s cannot be rung: %s", kind.name.lower(), dial.endpoint, error)
+            if kind is LegKind.SEAT:
                 return [policy.SeatNotAnswered(dial.leg, None)]
             return [policy.TransferStep(machine.DialRefused(dial.leg))]
-        if role == "specialist":
+        if kind is LegKind.SPECIALIST:
             return [policy.TransferStep(machine.DialAccepted(dial.leg))]
         return []
 

@@ -95,6 +95,14 @@ class SetVariable:
     value: str
 
 
+class LegKind(StrEnum):
+    """What a leg the app dials is to its call. The value starts the leg's channel id
+    (``ari_app.legs``) and is the first argument it enters the application with."""
+
+    SEAT = "seat"
+    SPECIALIST = "spec"
+
+
 @dataclass(frozen=True)
 class Dial:
     """Ring an endpoint on a new leg ``leg``; the leg enters the application when answered.
@@ -105,8 +113,7 @@ class Dial:
     endpoint: str
     caller_id: str
     ring_seconds: int
-    role: str
-    """``seat`` or ``specialist``: what the leg is to the call."""
+    kind: LegKind
 
 
 @dataclass(frozen=True)

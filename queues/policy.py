@@ -41,6 +41,7 @@ from core.actions import (
     Dial,
     End,
     HangUp,
+    LegKind,
     Play,
     Publish,
     Purpose,
@@ -118,7 +119,7 @@ class Context:
     queues: Mapping[str, QueueRules]
     is_open: Callable[[str], bool]
     """Whether a queue takes calls now (its hours, holidays)."""
-    new_leg: Callable[[str, str], str]
+    new_leg: Callable[[LegKind, str], str]
     """A fresh channel id for a leg (``seat`` or ``spec``) dialled for a caller."""
     new_bridge: Callable[[], str]
     survey: bool = True
@@ -514,13 +515,13 @@ def _offered(caller: Caller, seat: str, ctx: Context) -> list[CallAction]:
     if caller.phase is not Phase.WAITING:
         return [ReleaseSeat(seat)]  # offered as the caller moved on: give it back
     rules = ctx.rules(caller.queue)
-    leg = ctx.new_leg("seat", caller.channel)
+    leg = ctx.new_leg(LegKind.SEAT, caller.channel)
     caller.phase, caller.seat = Phase.RINGING, SeatLeg(seat, leg)
     caller.tried.add(seat)
     return [
         Record(SeatRung(caller.channel, caller.queue, seat, leg, moment(ctx.now))),
         _publish(caller, "seat-ringing", seat=seat),
-        Dial(leg, f"PJSIP/{seat}", caller.number, rules.ring_timeout, "seat"),
+        Dial(leg, f"PJSIP/{seat}", caller.number, rules.ring_timeout, LegKind.SEAT),
     ]
 
 

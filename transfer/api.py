@@ -16,10 +16,10 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 
-from core import clock
+from core import clock, keys
 from core.events import COMMANDS
 from transfer.deadlines import Level
-from transfer.machine import status_from_json, status_key
+from transfer.machine import status_from_json
 from transfer.orders import OrderError, WorkOrders
 from transfer.plan import PlanError, TransferPlan
 from transfer.routes import PLAN_CHANGED
@@ -72,7 +72,7 @@ async def request_transfer(
 
 async def transfer_status(redis: Redis, call: str) -> dict[str, object] | None:
     """The latest transfer of a call as its machine saved it (None: none)."""
-    return status_from_json(await redis.get(status_key(call)))
+    return status_from_json(await redis.get(keys.transfer_status(call)))
 
 
 async def request_cancel(redis: Redis, call: str) -> None:

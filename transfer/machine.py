@@ -1,11 +1,13 @@
 """The three-way transfer's decisions: an event in, the next state and the actions out.
 
-The one place that says which event moves a transfer from which state to which
-(:data:`TRANSITIONS`), and what is done on each move: dial the next number, play the ringing
-tone to caller and seat, bring the specialist who answers into the call's bridge, record
-every request and dial, count the live connect rate, make the work order and tell caller
-and seat. Nothing here talks to Asterisk, Redis or SQL: the call's edge (``ari_app.call``)
-carries the actions out and hands the outcomes back as events. Every step is saved
+The one place that says which event moves a transfer from which state to which, on which
+condition, and what is done on the way: :data:`ROWS`, at the end of this file, read in one
+screen. Dial the next number, play the ringing tone to caller and seat, bring the
+specialist who answers into the call's bridge, record every request and dial, count the
+live connect rate, make the work order and tell caller and seat. Nothing here talks to
+Asterisk, Redis or SQL: the call's edge (``ari_app.call``) carries the actions out and
+hands the outcomes back as events. :func:`handle` is the one choke point: it finds the row,
+moves the state, notes the move in the history, runs the row's effect and saves the step
 (:class:`SaveTransfer`) for the console, the API and a process taking the call over.
 
 ::
@@ -27,12 +29,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from core import keys
 from core.actions import (
     Action,
     AddToBridge,
     Dial,
     HangUp,
+    LegKind,
     Play,
     Publish,
     Purpose,
@@ -67,7 +69,7 @@ class TransferState(StrEnum):
 
 
 class Move(StrEnum):
-    """The moves of :data:`TRANSITIONS`."""
+    """The names of the moves in :data:`ROWS` (a transfer's history lists them)."""
 
     OPEN = "open"
     """The department is in its working hours: dial."""
@@ -84,42 +86,16 @@ class Move(StrEnum):
     SEAT_GONE = "seat-gone"
     SPECIALIST_GONE = "specialist-gone"
     CALLER_GONE = "caller-gone"
+    NOTE = "note"
+    """Nothing moves; the step is noted (the ringing tone's playback, a message's end)."""
 
 
 S, M = TransferState, Move
-
-TRANSITIONS: dict[tuple[TransferState, Move], TransferState] = {
-    (S.REQUESTED, M.OPEN): S.DIALING,
-    (S.REQUESTED, M.CLOSED): S.ORDERED,
-    (S.REQUESTED, M.CALLER_GONE): S.ABANDONED,
-    (S.DIALING, M.DIALED): S.RINGING,
-    (S.DIALING, M.FORWARD): S.DIALING,
-    (S.DIALING, M.GIVE_UP): S.ORDERED,
-    (S.DIALING, M.CANCEL): S.CANCELLED,
-    (S.DIALING, M.CALLER_GONE): S.ABANDONED,
-    (S.DIALING, M.SEAT_GONE): S.DIALING,
-    (S.RINGING, M.ANSWERED): S.CONNECTED,
-    (S.RINGING, M.FORWARD): S.DIALING,
-    (S.RINGING, M.GIVE_UP): S.ORDERED,
-    (S.RINGING, M.CANCEL): S.CANCELLED,
-    (S.RINGING, M.CALLER_GONE): S.ABANDONED,
-    (S.RINGING, M.SEAT_GONE): S.RINGING,
-    (S.CONNECTED, M.SEAT_GONE): S.HANDED_OVER,
-    (S.CONNECTED, M.SPECIALIST_GONE): S.ENDED,
-    (S.CONNECTED, M.CALLER_GONE): S.ENDED,
-    (S.HANDED_OVER, M.SPECIALIST_GONE): S.ENDED,
-    (S.HANDED_OVER, M.CALLER_GONE): S.ENDED,
-}
-"""Every allowed move. Anything else is refused (:class:`TransitionRefused`)."""
 
 FINAL = frozenset({S.ORDERED, S.CANCELLED, S.ABANDONED, S.ENDED})
 LIVE_SPECIALIST = frozenset({S.CONNECTED, S.HANDED_OVER})
 STILL_DIALING = frozenset({S.DIALING, S.RINGING})
 TTL = 86400
-
-
-class TransitionRefused(Exception):
-    """A move that does not apply in the transfer's state."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +113,11 @@ class Route:
 
 
 # --- what the call tells the transfer -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Requested:
+    """The seat asked for the transfer (the first event of every transfer, :func:`begin`)."""
 
 
 @dataclass(frozen=True)
@@ -194,8 +175,15 @@ class MessageDone:
     """The message to caller and seat has been played (or could not be)."""
 
 
+@dataclass(frozen=True)
+class Interrupted:
+    """A process taking the call over found the transfer still dialling: the process that
+    dialled cannot be told how the dial ended, so the dial is dropped (:func:`interrupted`)."""
+
+
 TransferEvent = (
-    DialAccepted
+    Requested
+    | DialAccepted
     | DialRefused
     | SpecialistAnswered
     | SpecialistHungUp
@@ -204,6 +192,7 @@ TransferEvent = (
     | CallerGone
     | RingbackStarted
     | MessageDone
+    | Interrupted
 )
 
 
@@ -230,6 +219,14 @@ class CountLive:
 
 TransferAction = Action | SaveTransfer | CountLive
 """Everything a decision about a transfer may ask the edge to do."""
+
+
+@dataclass(frozen=True)
+class Then:
+    """Inside a step: decide ``event`` next, in the state the step led to (a number that
+    cannot even be dialled fails at once)."""
+
+    event: TransferEvent
 
 
 # --- the transfer --------------------------------------------------------------------------
@@ -278,29 +275,12 @@ class TransferStatus:
     def active(self) -> bool:
         return self.state not in FINAL
 
-    @property
-    def specialist_on_line(self) -> bool:
-        return self.state in LIVE_SPECIALIST
-
-    def apply(self, move: Move) -> TransferState:
-        """Make ``move``; raises :class:`TransitionRefused` if it does not apply."""
-        target = TRANSITIONS.get((self.state, move))
-        if target is None:
-            raise TransitionRefused(f"{move.value} does not apply to a {self.state.value} transfer")
-        self.history.append(f"{self.state.value} --{move.value}--> {target.value}")
-        self.state = target
-        return target
-
     def to_json(self, at: float) -> str:
         data = asdict(self)
         data["state"] = self.state.value
         data["number"] = self.number
         data["at"] = at
         return json.dumps(data)
-
-
-def status_key(call: str) -> str:
-    return keys.transfer_status(call)
 
 
 def status_from_json(raw: str | bytes | None) -> dict[str, object] | None:
@@ -347,159 +327,67 @@ def attempt_outcome(cause: object, sip_code: int | None) -> AttemptOutcome:
     return AttemptOutcome.FAILED
 
 
-# --- the decisions -------------------------------------------------------------------------
+# --- the steps: what each row of the table does --------------------------------------------
+
+Step = list[TransferAction | Then]
+Effect = Callable[[TransferStatus, TransferEvent, TransferContext], Step]
+Guard = Callable[[TransferStatus, TransferEvent], bool]
 
 
-def begin(
-    route: Route,
-    request: str,
-    call: str,
-    seat: str | None,
-    via: str,
-    ctx: TransferContext,
-) -> tuple[TransferStatus, list[TransferAction]]:
-    """A seat asks for a transfer: record it, then dial the first number — or, out of the
-    department's hours, make the work order at once."""
-    in_hours = route.hours.is_open(ctx.at)
-    status = TransferStatus(
-        request, call, route.matter, route.department, list(route.numbers), in_hours, seat
-    )
-    actions: list[TransferAction] = [
-        Record(
-            TransferRequested(
-                request,
-                call,
-                ctx.linkedid,
-                seat,
-                route.matter,
-                route.department,
-                in_hours,
-                via,
-                ctx.at,
-            )
-        ),
-        _publish(status, "transfer-requested", via=via, in_hours=in_hours),
-    ]
-    if in_hours:
-        actions += _move(status, Move.OPEN)
-        actions += _dial_next(status, ctx)
-    else:
-        actions += _move(status, Move.CLOSED)
-        actions += _make_order(status, ctx, "closed", "department-closed")
-    return status, actions
-
-
-def handle(
-    status: TransferStatus, event: TransferEvent, ctx: TransferContext
-) -> list[TransferAction]:
-    """What the transfer does about ``event``; events that do not apply change nothing."""
-    state = status.state
-    match event:
-        case DialAccepted(leg) if leg == status.specialist_channel and state is S.DIALING:
-            ringback: list[TransferAction] = [Ringback(ctx.bridge)] if not status.ringback else []
-            return [
-                *_move(status, Move.DIALED),
-                *ringback,
-                _publish(status, "transfer-ringing", number=status.number),
-            ]
-        case DialRefused(leg) if leg == status.specialist_channel and state is S.DIALING:
-            return _dial_failed(status, ctx, AttemptOutcome.UNAVAILABLE, None, None)
-        case SpecialistAnswered(leg) if leg == status.specialist_channel and state is S.RINGING:
-            return _answered(status, ctx)
-        case SpecialistHungUp(leg, cause, sip) if leg == status.specialist_channel:
-            if state in STILL_DIALING:
-                return _dial_failed(status, ctx, attempt_outcome(cause, sip), cause, sip)
-            if state in LIVE_SPECIALIST:
-                status.specialist_channel = None
-                return [
-                    *_move(status, Move.SPECIALIST_GONE),
-                    Record(SpecialistLeft(status.request, ctx.at)),
-                    _publish(status, "transfer-ended"),
-                ]
-            return []
-        case RingbackStarted(playback) if state in STILL_DIALING:
-            status.ringback = playback
-            return [SaveTransfer(_copy(status))]
-        case Cancel(by) if state in STILL_DIALING:
-            return _cancel(status, ctx, by)
-        case SeatGone():
-            status.seat = None
-            return _move(status, Move.SEAT_GONE) if (state, Move.SEAT_GONE) in TRANSITIONS else []
-        case CallerGone():
-            return _caller_gone(status, ctx)
-        case MessageDone():
-            status.message_pending = False
-            return [SaveTransfer(_copy(status))]
-    return []
-
-
-def interrupted(status: TransferStatus, ctx: TransferContext) -> list[TransferAction]:
-    """A process taking over found this transfer still dialling: the dial is dropped (the
-    process that made it cannot be told its outcome) and recorded as failed; the call goes
-    on."""
-    actions: list[TransferAction] = []
-    if status.ringback is not None:
-        actions.append(StopPlaying(Purpose.RINGBACK, status.ringback))
-        status.ringback = None
-    leg = status.specialist_channel
-    if leg is not None:
-        status.specialist_channel = None
-        actions += [HangUp(leg), Record(DialEnded(leg, AttemptOutcome.FAILED, ctx.at))]
-    actions.append(Record(TransferDecided(status.request, TransferOutcome.FAILED, ctx.at)))
-    if (status.state, Move.CANCEL) in TRANSITIONS:
-        actions += _move(status, Move.CANCEL)
-    return actions
-
-
-def _dial_next(status: TransferStatus, ctx: TransferContext) -> list[TransferAction]:
-    """Dial the next number; one that cannot even be dialled moves on at once."""
+def _dial_next(status: TransferStatus, _: TransferEvent, ctx: TransferContext) -> Step:
+    """Dial the next number; one that cannot even be dialled fails at once."""
     status.attempt += 1
     number = status.number
     assert number is not None
     leg = ctx.new_leg()
     status.specialist_channel = leg
-    actions: list[TransferAction] = [
-        Record(DialStarted(status.request, status.attempt, number, leg, ctx.at)),
-        SaveTransfer(_copy(status)),
-    ]
+    actions: Step = [Record(DialStarted(status.request, status.attempt, number, leg, ctx.at))]
     endpoint = ctx.endpoint_for(number)
     if endpoint is None:  # no way to reach the number
-        return actions + _dial_failed(status, ctx, AttemptOutcome.UNAVAILABLE, None, None)
-    return [*actions, Dial(leg, endpoint, ctx.caller_id, ctx.ring_seconds, "specialist")]
+        return [*actions, Then(DialRefused(leg))]
+    return [*actions, Dial(leg, endpoint, ctx.caller_id, ctx.ring_seconds, LegKind.SPECIALIST)]
 
 
-def _dial_failed(
-    status: TransferStatus,
-    ctx: TransferContext,
-    outcome: AttemptOutcome,
-    cause: int | None,
-    sip_code: int | None,
-) -> list[TransferAction]:
+def _ring(status: TransferStatus, _: TransferEvent, ctx: TransferContext) -> Step:
+    ringback: Step = [Ringback(ctx.bridge)] if not status.ringback else []
+    return [*ringback, _publish(status, "transfer-ringing", number=status.number)]
+
+
+def _dial_failed(status: TransferStatus, event: TransferEvent, ctx: TransferContext) -> Step:
+    """Record how the number's dial ended (a refused dial: unavailable)."""
     leg, number = status.specialist_channel, status.number
     assert leg is not None and number is not None
     status.specialist_channel = None
-    actions: list[TransferAction] = [
+    cause = sip_code = None
+    outcome = AttemptOutcome.UNAVAILABLE
+    if isinstance(event, SpecialistHungUp):
+        cause, sip_code = event.cause, event.sip_code
+        outcome = attempt_outcome(cause, sip_code)
+    return [
         Record(DialEnded(leg, outcome, ctx.at, cause, sip_code)),
         CountLive(status.in_hours, outcome.value, number=number),
         _publish(status, "transfer-attempt", number=number, outcome=outcome.value),
     ]
-    if status.numbers_left:
-        return actions + _move(status, Move.FORWARD) + _dial_next(status, ctx)
-    return (
-        actions
-        + _stop_ringback(status)
-        + _move(status, Move.GIVE_UP)
-        + _make_order(status, ctx, "unanswered", "transfer-failed")
-    )
 
 
-def _answered(status: TransferStatus, ctx: TransferContext) -> list[TransferAction]:
+def _forward(status: TransferStatus, event: TransferEvent, ctx: TransferContext) -> Step:
+    return _dial_failed(status, event, ctx) + _dial_next(status, event, ctx)
+
+
+def _give_up(status: TransferStatus, event: TransferEvent, ctx: TransferContext) -> Step:
+    return _dial_failed(status, event, ctx) + _order(status, ctx, "unanswered", "transfer-failed")
+
+
+def _closed(status: TransferStatus, _: TransferEvent, ctx: TransferContext) -> Step:
+    return _order(status, ctx, "closed", "department-closed")
+
+
+def _connect(status: TransferStatus, _: TransferEvent, ctx: TransferContext) -> Step:
     leg, number = status.specialist_channel, status.number
     assert leg is not None and number is not None
     return [
         *_stop_ringback(status),
         AddToBridge(ctx.bridge, leg),
-        *_move(status, Move.ANSWERED),
         Record(DialEnded(leg, AttemptOutcome.ANSWERED, ctx.at)),
         Record(TransferDecided(status.request, TransferOutcome.ANSWERED, ctx.at, number)),
         CountLive(status.in_hours, AttemptOutcome.ANSWERED.value, number=number),
@@ -508,9 +396,10 @@ def _answered(status: TransferStatus, ctx: TransferContext) -> list[TransferActi
     ]
 
 
-def _cancel(status: TransferStatus, ctx: TransferContext, by: str | None) -> list[TransferAction]:
+def _cancel(status: TransferStatus, event: TransferEvent, ctx: TransferContext) -> Step:
+    by = event.by if isinstance(event, Cancel) else None
     leg = status.specialist_channel
-    actions = _move(status, Move.CANCEL) + _stop_ringback(status)
+    actions = _stop_ringback(status)
     if leg is not None:
         status.specialist_channel = None
         actions += [
@@ -522,35 +411,63 @@ def _cancel(status: TransferStatus, ctx: TransferContext, by: str | None) -> lis
         *actions,
         Record(TransferDecided(status.request, TransferOutcome.CANCELLED, ctx.at)),
         _decided(status, TransferOutcome.CANCELLED),
-        SaveTransfer(_copy(status)),
         _publish(status, "transfer-cancelled", by=by),
     ]
 
 
-def _caller_gone(status: TransferStatus, ctx: TransferContext) -> list[TransferAction]:
-    """The caller hung up: a dial still ringing is abandoned and hung up."""
-    state, leg = status.state, status.specialist_channel
-    if (state, Move.CALLER_GONE) not in TRANSITIONS:
-        return []
-    actions = _move(status, Move.CALLER_GONE) + _stop_ringback(status)
+def _abandon(status: TransferStatus, _: TransferEvent, ctx: TransferContext) -> Step:
+    """The caller hung up while the specialist's phone rang: the dial is abandoned."""
+    leg = status.specialist_channel
+    actions = _stop_ringback(status)
     if leg is None:
         return actions
     status.specialist_channel = None
-    if state in STILL_DIALING:
-        actions += [
-            Record(DialEnded(leg, AttemptOutcome.ABANDONED, ctx.at)),
-            CountLive(status.in_hours, AttemptOutcome.ABANDONED.value, number=status.number),
-            Record(TransferDecided(status.request, TransferOutcome.ABANDONED, ctx.at)),
-            _decided(status, TransferOutcome.ABANDONED),
-        ]
-    else:
-        actions.append(Record(SpecialistLeft(status.request, ctx.at)))
-    return [*actions, HangUp(leg), SaveTransfer(_copy(status))]
+    return [
+        *actions,
+        Record(DialEnded(leg, AttemptOutcome.ABANDONED, ctx.at)),
+        CountLive(status.in_hours, AttemptOutcome.ABANDONED.value, number=status.number),
+        Record(TransferDecided(status.request, TransferOutcome.ABANDONED, ctx.at)),
+        _decided(status, TransferOutcome.ABANDONED),
+        HangUp(leg),
+    ]
 
 
-def _make_order(
-    status: TransferStatus, ctx: TransferContext, reason: str, prompt: str
-) -> list[TransferAction]:
+def _caller_left(status: TransferStatus, _: TransferEvent, ctx: TransferContext) -> Step:
+    """The caller hung up on a connected specialist: the specialist is hung up too."""
+    leg, status.specialist_channel = status.specialist_channel, None
+    return [Record(SpecialistLeft(status.request, ctx.at)), HangUp(leg)] if leg else []
+
+
+def _spec_left(status: TransferStatus, _: TransferEvent, ctx: TransferContext) -> Step:
+    status.specialist_channel = None
+    return [Record(SpecialistLeft(status.request, ctx.at)), _publish(status, "transfer-ended")]
+
+
+def _forget_seat(status: TransferStatus, _: TransferEvent, __: TransferContext) -> Step:
+    status.seat = None
+    return []
+
+
+def _tone_on(status: TransferStatus, event: TransferEvent, _: TransferContext) -> Step:
+    status.ringback = event.playback if isinstance(event, RingbackStarted) else status.ringback
+    return []
+
+
+def _msg_done(status: TransferStatus, _: TransferEvent, __: TransferContext) -> Step:
+    status.message_pending = False
+    return []
+
+
+def _drop_dial(status: TransferStatus, _: TransferEvent, ctx: TransferContext) -> Step:
+    """Taken over while dialling: the dial is hung up and the request recorded as failed."""
+    actions = _stop_ringback(status)
+    leg, status.specialist_channel = status.specialist_channel, None
+    if leg is not None:
+        actions += [HangUp(leg), Record(DialEnded(leg, AttemptOutcome.FAILED, ctx.at))]
+    return [*actions, Record(TransferDecided(status.request, TransferOutcome.FAILED, ctx.at))]
+
+
+def _order(status: TransferStatus, ctx: TransferContext, reason: str, prompt: str) -> Step:
     """Nobody can be reached: a second-urgent work order for the department, and caller and
     seat hear it together in the bridge."""
     outcome = TransferOutcome.CLOSED if reason == "closed" else TransferOutcome.FAILED
@@ -572,7 +489,6 @@ def _make_order(
         ),
         Record(TransferDecided(status.request, outcome, ctx.at)),
         _decided(status, outcome),
-        SaveTransfer(_copy(status)),
         _publish(status, "transfer-ordered", reason=reason),
         Play(prompt, Purpose.TRANSFER_MESSAGE, bridge=ctx.bridge),
     ]
@@ -582,21 +498,11 @@ def _decided(status: TransferStatus, outcome: TransferOutcome) -> CountLive:
     return CountLive(status.in_hours, outcome.value, status.department, status.matter)
 
 
-def _stop_ringback(status: TransferStatus) -> list[TransferAction]:
+def _stop_ringback(status: TransferStatus) -> Step:
     if status.ringback is None:
         return []
     playback, status.ringback = status.ringback, None
     return [StopPlaying(Purpose.RINGBACK, playback)]
-
-
-def _move(status: TransferStatus, move: Move) -> list[TransferAction]:
-    status.apply(move)
-    return [SaveTransfer(_copy(status))]
-
-
-def _copy(status: TransferStatus) -> TransferStatus:
-    """A snapshot: the saved step must not change when the status moves on."""
-    return TransferStatus.from_dict({**asdict(status), "state": status.state.value})
 
 
 def _publish(status: TransferStatus, kind: str, **details: object) -> Publish:
@@ -612,3 +518,145 @@ def _publish(status: TransferStatus, kind: str, **details: object) -> Publish:
             **details,
         },
     )
+
+
+# --- the guards ----------------------------------------------------------------------------
+
+
+def _any(_: TransferStatus, __: TransferEvent) -> bool:
+    return True
+
+
+def _open(status: TransferStatus, _: TransferEvent) -> bool:
+    return status.in_hours
+
+
+def _its_leg(status: TransferStatus, event: TransferEvent) -> bool:
+    """The event is about the leg the transfer dials now (not an earlier, forgotten one)."""
+    leg = getattr(event, "leg", None)
+    return leg is not None and leg == status.specialist_channel
+
+
+def _more(status: TransferStatus, event: TransferEvent) -> bool:
+    return _its_leg(status, event) and status.numbers_left
+
+
+# --- the table -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    """In one of the states ``source``, an event of type ``on`` for which ``when`` holds
+    makes ``move`` to ``to`` (None: the state stays) and does ``effect``."""
+
+    source: frozenset[TransferState]
+    on: type[TransferEvent]
+    when: Guard
+    move: Move
+    to: TransferState | None
+    effect: Effect
+
+
+def _r(
+    source: TransferState | frozenset[TransferState],
+    on: type[TransferEvent],
+    when: Guard,
+    move: Move,
+    to: TransferState | None,
+    effect: Effect,
+) -> Row:
+    states = source if isinstance(source, frozenset) else frozenset({source})
+    return Row(states, on, when, move, to, effect)
+
+
+LIVE, ANY = LIVE_SPECIALIST, frozenset(TransferState)
+SETTLED = frozenset({S.HANDED_OVER, *FINAL})
+"""States in which the seat's leaving changes nothing."""
+
+ROWS: tuple[Row, ...] = (
+    #  in             on                  when      move               to             do
+    _r(S.REQUESTED,   Requested,          _open,    M.OPEN,            S.DIALING,     _dial_next),
+    _r(S.REQUESTED,   Requested,          _any,     M.CLOSED,          S.ORDERED,     _closed),
+    _r(S.DIALING,     DialAccepted,       _its_leg, M.DIALED,          S.RINGING,     _ring),
+    _r(S.DIALING,     DialRefused,        _more,    M.FORWARD,         S.DIALING,     _forward),
+    _r(S.DIALING,     DialRefused,        _its_leg, M.GIVE_UP,         S.ORDERED,     _give_up),
+    _r(STILL_DIALING, SpecialistHungUp,   _more,    M.FORWARD,         S.DIALING,     _forward),
+    _r(STILL_DIALING, SpecialistHungUp,   _its_leg, M.GIVE_UP,         S.ORDERED,     _give_up),
+    _r(S.RINGING,     SpecialistAnswered, _its_leg, M.ANSWERED,        S.CONNECTED,   _connect),
+    _r(STILL_DIALING, Cancel,             _any,     M.CANCEL,          S.CANCELLED,   _cancel),
+    _r(STILL_DIALING, CallerGone,         _any,     M.CALLER_GONE,     S.ABANDONED,   _abandon),
+    _r(STILL_DIALING, Interrupted,        _any,     M.CANCEL,          S.CANCELLED,   _drop_dial),
+    _r(STILL_DIALING, SeatGone,           _any,     M.SEAT_GONE,       None,          _forget_seat),
+    _r(STILL_DIALING, RingbackStarted,    _any,     M.NOTE,            None,          _tone_on),
+    _r(S.CONNECTED,   SeatGone,           _any,     M.SEAT_GONE,       S.HANDED_OVER, _forget_seat),
+    _r(LIVE,          SpecialistHungUp,   _its_leg, M.SPECIALIST_GONE, S.ENDED,       _spec_left),
+    _r(LIVE,          CallerGone,         _any,     M.CALLER_GONE,     S.ENDED,       _caller_left),
+    _r(SETTLED,       SeatGone,           _any,     M.NOTE,            None,          _forget_seat),
+    _r(ANY,           MessageDone,        _any,     M.NOTE,            None,          _msg_done),
+)  # fmt: skip
+"""Every step a transfer can take; an event no row takes changes nothing."""
+
+
+def handle(
+    status: TransferStatus, event: TransferEvent, ctx: TransferContext
+) -> list[TransferAction]:
+    """What the transfer does about ``event``: the first row of :data:`ROWS` for its state and
+    event whose guard holds moves it, notes the move, does the row's effect and saves the
+    step. An event no row takes changes nothing."""
+    row = next(
+        (
+            r
+            for r in ROWS
+            if status.state in r.source and isinstance(event, r.on) and r.when(status, event)
+        ),
+        None,
+    )
+    if row is None:
+        return []
+    before = status.state
+    status.state = row.to or before
+    if row.move is not M.NOTE:
+        status.history.append(f"{before.value} --{row.move.value}--> {status.state.value}")
+    actions: list[TransferAction] = []
+    for action in row.effect(status, event, ctx):
+        if isinstance(action, Then):
+            actions += handle(status, action.event, ctx)
+        else:
+            actions.append(action)
+    return [*actions, SaveTransfer(_copy(status))]
+
+
+def begin(
+    route: Route,
+    request: str,
+    call: str,
+    seat: str | None,
+    via: str,
+    ctx: TransferContext,
+) -> tuple[TransferStatus, list[TransferAction]]:
+    """A seat asks for a transfer: record it, then dial the first number — or, out of the
+    department's hours, make the work order at once."""
+    in_hours = route.hours.is_open(ctx.at)
+    status = TransferStatus(
+        request, call, route.matter, route.department, list(route.numbers), in_hours, seat
+    )
+    requested = TransferRequested(
+        request, call, ctx.linkedid, seat, route.matter, route.department, in_hours, via, ctx.at
+    )
+    actions: list[TransferAction] = [
+        Record(requested),
+        _publish(status, "transfer-requested", via=via, in_hours=in_hours),
+    ]
+    return status, actions + handle(status, Requested(), ctx)
+
+
+def interrupted(status: TransferStatus, ctx: TransferContext) -> list[TransferAction]:
+    """A process taking over found this transfer still dialling: the dial is dropped (the
+    process that made it cannot be told its outcome) and recorded as failed; the call goes
+    on."""
+    return handle(status, Interrupted(), ctx)
+
+
+def _copy(status: TransferStatus) -> TransferStatus:
+    """A snapshot: the saved step must not change when the status moves on."""
+    return TransferStatus.from_dict({**asdict(status), "state": status.state.value})

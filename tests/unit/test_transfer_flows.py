@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cdr.models import CallLeg
 from core import clock, keys
 from tests.unit.ari_script import SPECIALIST_A, SPECIALIST_B, Script
-from transfer.machine import status_from_json, status_key
+from transfer.machine import status_from_json
 from transfer.models import TransferAttempt, TransferRequest, WorkOrder
 
 
@@ -118,7 +118,7 @@ async def test_when_nobody_answers_caller_and_seat_hear_it_and_a_work_order_is_m
         script.finish_prompts("transfer-failed")
         await script.quiet()
         assert len(script.bridge_of(caller)) == 2, "caller and seat go on talking"
-        status = status_from_json(await redis.get(status_key(caller)))
+        status = status_from_json(await redis.get(keys.transfer_status(caller)))
         assert status is not None and not status["message_pending"], "the console sees it end"
         await end(script, caller)
         request, attempts = transfer_of(script, caller)

@@ -19,14 +19,7 @@ from core.worktime import DayRule, Period, Schedule
 from hotline.schema import migrate
 from transfer.deadlines import Level
 from transfer.keys import CancelTransfer, LeaveCall, MoveCaller, SeatKeypad, StartTransfer
-from transfer.machine import (
-    TRANSITIONS,
-    Move,
-    TransferState,
-    TransferStatus,
-    TransitionRefused,
-    attempt_outcome,
-)
+from transfer.machine import TransferState, TransferStatus, attempt_outcome
 from transfer.orders import OrderError, WorkOrders
 from transfer.plan import TransferPlan
 
@@ -42,37 +35,13 @@ def _at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> date
     return datetime(year, month, day, hour, minute, tzinfo=SHANGHAI)
 
 
-# --- the state machine -------------------------------------------------------------------
-
-
-def test_a_transfer_moves_only_by_the_table() -> None:
-    status = TransferStatus("r1", "call", "901", "tax", ["A", "B"])
-    for move in (
-        Move.OPEN,
-        Move.DIALED,
-        Move.FORWARD,
-        Move.DIALED,
-        Move.ANSWERED,
-        Move.SEAT_GONE,
-        Move.SPECIALIST_GONE,
-    ):
-        status.apply(move)
-    assert status.state is TransferState.ENDED
-    assert status.history[0] == "requested --open--> dialing"
-    # every pair not in the table is refused, whatever the state
-    for state in TransferState:
-        for move in Move:
-            status.state = state
-            if (state, move) in TRANSITIONS:
-                status.apply(move)
-            else:
-                with pytest.raises(TransitionRefused):
-                    status.apply(move)
+# --- the state's trip through Redis (the table's rows: test_transfer_table.py) -------------
 
 
 def test_a_status_survives_its_trip_through_redis_json() -> None:
     status = TransferStatus("r7", "call", "901", "tax", ["A", "B"], attempt=2)
-    status.apply(Move.OPEN)
+    status.state = TransferState.RINGING
+    status.history.append("dialing --dialed--> ringing")
     again = TransferStatus.from_dict(json.loads(status.to_json(1_795_000_000.0)))
     assert again == status and again.number == "B" and not again.numbers_left
 
@@ -221,8 +190,11 @@ def test_the_site_file_seeds_the_plan_without_undoing_edits(
 
 
 def test_a_dialled_leg_names_its_caller() -> None:
-    from ari_app.legs import SEAT, SPECIALIST, caller_of, leg_id
+    from ari_app.legs import caller_of, kind_of, leg_id
+    from core.actions import LegKind
 
-    assert caller_of(leg_id(SEAT, "1795417883.243")) == "1795417883.243"
-    assert caller_of(leg_id(SPECIALIST, "1795417883.9")) == "1795417883.9"
+    assert caller_of(leg_id(LegKind.SEAT, "1795417883.243")) == "1795417883.243"
+    assert caller_of(leg_id(LegKind.SPECIALIST, "1795417883.9")) == "1795417883.9"
+    assert kind_of(leg_id(LegKind.SPECIALIST, "1795417883.9")) is LegKind.SPECIALIST
+    assert kind_of("1795417883.9") is None
     assert caller_of("1795417883.243") is None and caller_of("seat-") is None
