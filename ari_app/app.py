@@ -26,6 +26,8 @@ from ari_app.client import CONNECTED, Ari, AriConfig, AriError, Event, event_str
 from ari_app.legs import caller_of, kind_of, leg_id
 from ari_app.presence import BEAT_EVERY, LOCK_TTL, Presence
 from ari_app.translate import COMMAND
+from call import events
+from call.state import Caller, Context, Phase, QueueRules, SeatLeg
 from cdr.live import LiveRates
 from cdr.records import (
     AttemptsInterrupted,
@@ -40,7 +42,6 @@ from core.outcomes import AttemptOutcome, CallOutcome, SeatOutcome
 from core.signals import stop_task
 from core.site import Site
 from core.writer import RecordWriter
-from queues import policy
 from queues.dispatch import Offer
 from queues.line import WaitingLine, gone_for_good
 from queues.seats import SeatPool
@@ -101,7 +102,7 @@ class StasisApp:
             for queue in site.queues
         }
         self._rules = {
-            queue.name: policy.QueueRules(
+            queue.name: QueueRules(
                 queue.name,
                 frozenset(seat.id for seat in site.seats_of(queue.name)),
                 queue.ring_timeout,
@@ -158,10 +159,10 @@ class StasisApp:
         """Whether a queue takes calls now (its hours, the site's time zone, Chinese holidays)."""
         return self._hours[queue].is_open(clock.now())
 
-    def context(self) -> policy.Context:
+    def context(self) -> Context:
         """The moment and the site's settings, as a call's decision reads them."""
         reports = self.site.reports
-        return policy.Context(
+        return Context(
             now=clock.time(),
             queues=self._rules,
             is_open=self.is_open,
@@ -175,7 +176,7 @@ class StasisApp:
             store_ok=self.store_ok,
         )
 
-    def _transfer_context(self, caller: policy.Caller) -> machine.TransferContext:
+    def _transfer_context(self, caller: Caller) -> machine.TransferContext:
         return machine.TransferContext(
             now=clock.time(),
             bridge=caller.bridge or "",
@@ -196,7 +197,7 @@ class StasisApp:
                 continue  # published to its own process by Redis
             call = self._owners.get(offer.caller)
             if call is not None and call.caller_id == offer.caller:
-                call.post(policy.SeatOffered(offer.seat))
+                call.post(events.SeatOffered(offer.seat))
             else:
                 self._chore(self._give_back(offer))
 
@@ -324,7 +325,7 @@ class StasisApp:
                         error,
                     )
                     for call in self.calls:
-                        call.post(policy.StoreLost())
+                        call.post(events.StoreLost())
             else:
                 last_answer = time.monotonic()
                 if not self.store_ok:
@@ -520,18 +521,18 @@ class StasisApp:
             in_line = set(await line.callers())
             for mine in self.calls:
                 state = mine.caller
-                waiting = state.phase is policy.Phase.WAITING and state.in_line
+                waiting = state.phase is Phase.WAITING and state.in_line
                 if waiting and state.queue == queue and mine.caller_id not in in_line:
-                    mine.post(policy.PlaceLost())
+                    mine.post(events.PlaceLost())
             owners, reserved = await line.owners(), await line.reserved()
             for caller, seat in reserved.items():
                 if owners.get(caller) != self.name:
                     continue
                 call = self._owners.get(caller)
-                if call is None or call.caller.phase is not policy.Phase.WAITING:
+                if call is None or call.caller.phase is not Phase.WAITING:
                     continue
                 if seat not in call.caller.tried:
-                    call.post(policy.SeatOffered(seat))
+                    call.post(events.SeatOffered(seat))
                     log.info("offer of seat %s to %s found again in %s", seat, caller, queue)
 
     # --- taking over calls ----------------------------------------------------------------
@@ -606,7 +607,7 @@ class StasisApp:
                 continue  # watched already: ours (the stream reconnected), or a peer's
             caller = callers[0] if len(callers) == 1 else None
             seat = (
-                policy.SeatLeg(held[caller], seat_legs[0], answered=True)
+                SeatLeg(held[caller], seat_legs[0], answered=True)
                 if caller in held and len(seat_legs) == 1
                 else None
             )
@@ -681,15 +682,14 @@ class StasisApp:
         self,
         caller: str,
         bridge: str,
-        seat: policy.SeatLeg | None,
+        seat: SeatLeg | None,
         transfer: machine.TransferStatus | None,
     ) -> None:
         """Go on with a connected call; a leg that went while nobody watched is gone now."""
         snapshot = await self.ari.channel(caller)
-        state = caller_from_channel(snapshot, set(self._rules))
-        state.seat, state.bridge, state.transfer = seat, bridge, transfer
-        call = InboundCall(self, state)
-        call.start(policy.Resumed())
+        found = caller_from_channel(snapshot, set(self._rules))
+        call = InboundCall(self, found.connected(seat, bridge, transfer))
+        call.start(events.Resumed())
         for leg in [caller, *call.legs()]:
             if not await self._exists(leg):
                 call.post({"type": "ChannelDestroyed", "channel": {"id": leg}})
@@ -721,12 +721,8 @@ class StasisApp:
             log.warning("could not connect %s to seat %s after a takeover: %s", caller, seat, error)
             await self._hang_up_stray(leg)
             return
-        state = caller_from_channel(snapshot, set(self._rules))
-        state.phase, state.seat = policy.Phase.RINGING, policy.SeatLeg(seat, leg)
-        state.on_hold = state.in_line = True
-        state.joined = state.arrived
-        state.tried.add(seat)
-        InboundCall(self, state).start(policy.SeatAnswered(leg))
+        found = caller_from_channel(snapshot, set(self._rules))
+        InboundCall(self, found.ringing(seat, leg)).start(events.SeatAnswered(leg))
         log.info("connected %s to seat %s, which answered while no process watched", caller, seat)
 
     async def _drop_ringing_legs(self, live: set[str], callers: set[str]) -> None:

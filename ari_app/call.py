@@ -5,7 +5,7 @@ playbacks, a seat offered by the dispatcher, a command from the API, a timer) go
 call's own inbox and is handled by the call's one task, in order: two events of a call are
 never handled at once, so there are no races between them. The task turns each ARI event
 into the call's events (:mod:`ari_app.translate`), asks the queue's policy what to do
-(:func:`queues.policy.decide`, which hands transfer events to :mod:`transfer.machine`) and
+(:func:`queues.decide`, which hands transfer events to :mod:`transfer.machine`) and
 carries the actions out: ARI requests, the queue's steps in Redis, records handed to the
 writer, events on the bus. What an action brings back (a dial refused, a prompt that could
 not be played) goes back in as an event. Whatever happens, the call ends with no channel of
@@ -24,6 +24,8 @@ from redis.exceptions import RedisError
 
 from ari_app.client import Ari, AriError, Event, bridge_caller_and_seat, quietly
 from ari_app.translate import CallView, translate
+from call import events, state
+from call.phases import decide
 from core import clock, keys
 from core.actions import (
     AddToBridge,
@@ -49,7 +51,7 @@ from core.actions import (
     WakeAt,
 )
 from core.events import publish
-from queues import policy
+from queues import steps
 from queues.announcements import position_prompt
 from queues.dispatch import Offer
 from redlist.directory import CallerKind, display_safe
@@ -69,7 +71,7 @@ log = logging.getLogger(__name__)
 
 STORE_BACK: Event = {"type": "HotlineStoreBack"}
 """Posted to every call when Redis answers again: the call tells it what it could not."""
-OWED = (policy.ReleaseSeat, policy.AnsweredLine, policy.LeaveLine)
+OWED = (steps.ReleaseSeat, steps.AnsweredLine, steps.LeaveLine)
 """The steps a call repeats when Redis is back: a seat given back, a place in line left."""
 RINGBACK = "tone:ring;tonezone=cn"
 """What caller and seat hear while the specialist's phone rings (Chinese ringback)."""
@@ -94,12 +96,12 @@ class CallHost(Protocol):
     def line(self, queue: str) -> WaitingLine: ...
     def deliver(self, offers: list[Offer]) -> None: ...
     def handed_over(self, caller: str) -> None: ...
-    def context(self) -> policy.Context: ...
+    def context(self) -> state.Context: ...
     @property
     def sounds(self) -> str: ...
 
 
-def caller_from_channel(channel: Event, queues: set[str]) -> policy.Caller:
+def caller_from_channel(channel: Event, queues: set[str]) -> state.Caller:
     """A caller as the front door decided, from the channel variables in the ARI snapshot.
     Missing or garbled values fall back to an unknown caller for the enterprise queue."""
     variables = channel.get("channelvars") or {}
@@ -116,7 +118,7 @@ def caller_from_channel(channel: Event, queues: set[str]) -> policy.Caller:
     if queue not in queues:
         queue = "citizen" if kind is CallerKind.CITIZEN and "citizen" in queues else "enterprise"
     prio = str(variables.get("QUEUE_PRIO") or "0")
-    return policy.Caller(
+    return state.Caller(
         channel=channel["id"],
         queue=queue,
         arrived=_arrival(variables.get("HOTLINE_ARRIVED")),
@@ -146,16 +148,16 @@ def _arrival(value: object) -> float:
 class InboundCall:
     """A caller on the hotline number, from arrival to the last leg gone."""
 
-    def __init__(self, host: CallHost, caller: policy.Caller) -> None:
+    def __init__(self, host: CallHost, caller: state.Caller) -> None:
         self.host = host
         self.caller = caller
         self.task: asyncio.Task[None] | None = None
-        self._inbox: asyncio.Queue[Event | policy.CallEvent] = asyncio.Queue()
+        self._inbox: asyncio.Queue[Event | events.CallEvent] = asyncio.Queue()
         self._timers: dict[Timer, float] = {}
         self._playbacks: dict[str, Purpose] = {}
         self._playing: dict[Purpose, str] = {}
         self._ended = False
-        self._owed: list[policy.CallAction] = []
+        self._owed: list[state.CallAction] = []
         """Steps Redis did not take (see :data:`OWED`), repeated when it is back."""
 
     @property
@@ -164,7 +166,7 @@ class InboundCall:
 
     # --- plumbing ----------------------------------------------------------------------
 
-    def start(self, first: policy.CallEvent | None = None) -> None:
+    def start(self, first: events.CallEvent | None = None) -> None:
         """Start the call's task: a new caller (``Arrived``) or a call taken over."""
         self.host.own(self.caller_id, self)
         for leg in self.legs():
@@ -172,7 +174,7 @@ class InboundCall:
         if self.caller.bridge is not None:
             self.host.own(f"bridge:{self.caller.bridge}", self)
         self.task = asyncio.create_task(
-            self._run(first or policy.Arrived()), name=f"call-{self.caller_id}"
+            self._run(first or events.Arrived()), name=f"call-{self.caller_id}"
         )
 
     @property
@@ -191,7 +193,7 @@ class InboundCall:
         """Whether this call dialled the leg ``channel_id`` (its seat or its specialist)."""
         return channel_id in self.legs()
 
-    def post(self, event: Event | policy.CallEvent) -> None:
+    def post(self, event: Event | events.CallEvent) -> None:
         """Hand an event of this call to its task (an ARI event, or one of the call's own)."""
         self._inbox.put_nowait(event)
 
@@ -207,7 +209,7 @@ class InboundCall:
             playbacks=self._playbacks,
         )
 
-    async def _next(self) -> Event | policy.CallEvent:
+    async def _next(self) -> Event | events.CallEvent:
         """The call's next event: from its inbox, or a timer that has come."""
         while True:
             if not self._inbox.empty():
@@ -217,7 +219,7 @@ class InboundCall:
             timer, at = min(self._timers.items(), key=lambda item: item[1])
             if at <= clock.time():
                 del self._timers[timer]
-                return policy.TimerDue(timer)
+                return events.TimerDue(timer)
             getting = asyncio.ensure_future(self._inbox.get())
             sleeping = asyncio.ensure_future(clock.sleep_until(at))
             await asyncio.wait({getting, sleeping}, return_when=asyncio.FIRST_COMPLETED)
@@ -228,7 +230,7 @@ class InboundCall:
             with contextlib.suppress(asyncio.CancelledError):
                 await getting
 
-    async def _run(self, first: policy.CallEvent) -> None:
+    async def _run(self, first: events.CallEvent) -> None:
         try:
             await self._handle(first)
             while not self._ended:
@@ -251,12 +253,12 @@ class InboundCall:
             await self._wind_down()
         self.host.forget(self)
 
-    async def _handle(self, event: policy.CallEvent) -> None:
+    async def _handle(self, event: events.CallEvent) -> None:
         """Decide about one event and carry the actions out; what they bring back is
         decided about next, in order."""
-        pending: collections.deque[policy.CallEvent] = collections.deque([event])
+        pending: collections.deque[events.CallEvent] = collections.deque([event])
         while pending and not self._ended:
-            decided = policy.decide(self.caller, pending.popleft(), self.host.context())
+            decided = decide(self.caller, pending.popleft(), self.host.context())
             for action in decided:
                 pending.extend(await self._carry_out(action))
 
@@ -264,7 +266,7 @@ class InboundCall:
         """After an unexpected failure: end the call, each step on its own."""
         if self._ended:
             return
-        for action in policy.decide(self.caller, policy.CallBroken("failure"), self.host.context()):
+        for action in decide(self.caller, events.CallBroken("failure"), self.host.context()):
             try:
                 await self._carry_out(action)
             except Exception as error:
@@ -281,7 +283,7 @@ class InboundCall:
 
     # --- carrying actions out ----------------------------------------------------------
 
-    async def _carry_out(self, action: policy.CallAction) -> list[policy.CallEvent]:
+    async def _carry_out(self, action: state.CallAction) -> list[events.CallEvent]:
         """Do one action; the events it brings back. A step Redis did not answer comes back
         as the store lost (a waiting caller goes on in Asterisk's queue; a call goes on)."""
         try:
@@ -290,7 +292,7 @@ class InboundCall:
             log.warning("call %s: Redis failed to %r: %s", self.caller_id, action, error)
             if isinstance(action, OWED):
                 self._owed.append(action)
-            return [policy.StoreLost()]
+            return [events.StoreLost()]
 
     async def _settle_owed(self) -> None:
         """Redis is back: the steps it missed are taken now, in order (a seat held for this
@@ -305,7 +307,7 @@ class InboundCall:
                 return
             log.info("call %s: %r done now that Redis is back", self.caller_id, action)
 
-    async def _do(self, action: policy.CallAction) -> list[policy.CallEvent]:
+    async def _do(self, action: state.CallAction) -> list[events.CallEvent]:
         ari, caller = self.host.ari, self.caller_id
         match action:
             case Record(record):
@@ -337,17 +339,17 @@ class InboundCall:
                 return await self._play(
                     f"sound:{self.host.sounds}/{prompt}", purpose, channel, bridge
                 )
-            case policy.AnnouncePosition(queue):
+            case steps.AnnouncePosition(queue):
                 ahead = await self.host.line(queue).ahead_of(caller)
                 if ahead is None:
-                    return [policy.PromptEnded(Purpose.ANNOUNCEMENT)]
+                    return [events.PromptEnded(Purpose.ANNOUNCEMENT)]
                 media = f"sound:{self.host.sounds}/{position_prompt(ahead)}"
                 return await self._play(media, Purpose.ANNOUNCEMENT, caller, None)
             case Ringback(bridge):
                 await self._play(RINGBACK, Purpose.RINGBACK, None, bridge)
                 playback = self._playing.get(Purpose.RINGBACK)
                 if playback is not None:
-                    return [policy.TransferStep(machine.RingbackStarted(playback))]
+                    return [events.TransferStep(machine.RingbackStarted(playback))]
             case StopPlaying(purpose, playback):
                 known = self._playing.pop(purpose, None)
                 if playback or known:
@@ -360,14 +362,14 @@ class InboundCall:
                     await bridge_caller_and_seat(ari, bridge, caller_channel, seat_leg)
                 except AriError as error:
                     log.warning("could not bridge %s with its seat: %s", caller_channel, error)
-                    return [policy.CallBroken(f"bridge: {error}")]
+                    return [events.CallBroken(f"bridge: {error}")]
             case AddToBridge(bridge, channel):
                 try:
                     await ari.add_to_bridge(bridge, channel)
                 except AriError as error:
                     log.warning("could not bring %s into the call: %s", channel, error)
                     await quietly(ari.hangup(channel))
-                    return [policy.TransferStep(machine.SpecialistHungUp(channel))]
+                    return [events.TransferStep(machine.SpecialistHungUp(channel))]
             case DestroyBridge(bridge):
                 await quietly(ari.destroy_bridge(bridge))
             case ToAsteriskQueue(channel):
@@ -375,7 +377,7 @@ class InboundCall:
                     await ari.continue_in_dialplan(channel, *ASTERISK_QUEUE)
                 except AriError as error:
                     log.warning("could not send %s to Asterisk's queue: %s", channel, error)
-                    return [policy.CallBroken(f"fallback: {error}")]
+                    return [events.CallBroken(f"fallback: {error}")]
                 self.host.handed_over(channel)
                 log.warning("Redis does not answer: caller %s goes on in Asterisk's queue", channel)
             case End():
@@ -384,11 +386,11 @@ class InboundCall:
                 return await self._carry_out_queue_step(action)
         return []
 
-    async def _carry_out_queue_step(self, action: policy.CallAction) -> list[policy.CallEvent]:
+    async def _carry_out_queue_step(self, action: state.CallAction) -> list[events.CallEvent]:
         """The queue's and the transfer's steps in Redis."""
         host, caller = self.host, self.caller_id
         match action:
-            case policy.JoinLine(queue, arrived, tier):
+            case steps.JoinLine(queue, arrived, tier):
                 line = host.line(queue)
                 joined = await line.join(caller, arrived, tier, clock.time())
                 await publish(
@@ -402,15 +404,15 @@ class InboundCall:
                     position=joined.ahead,
                 )
                 host.deliver(joined.offers)
-            case policy.AnsweredLine(queue):
+            case steps.AnsweredLine(queue):
                 await host.line(queue).answered(caller)
-            case policy.LeaveLine(queue):
+            case steps.LeaveLine(queue):
                 host.deliver(await host.line(queue).leave(caller, clock.time()))
-            case policy.NewRound(queue):
+            case steps.NewRound(queue):
                 host.deliver(await host.line(queue).new_round(caller, clock.time()))
-            case policy.ReleaseSeat(seat, rest_for, pause, ringing_in):
+            case steps.ReleaseSeat(seat, rest_for, pause, ringing_in):
                 await host.seats.release(seat, caller, rest_for, pause, ringing_in)
-            case policy.MarkSurveying(on):
+            case steps.MarkSurveying(on):
                 with contextlib.suppress(RedisError):
                     if on:
                         await host.redis.sadd(keys.SURVEYING, caller)
@@ -433,7 +435,7 @@ class InboundCall:
 
     async def _play(
         self, media: str, purpose: Purpose, channel: str | None, bridge: str | None
-    ) -> list[policy.CallEvent]:
+    ) -> list[events.CallEvent]:
         """Start playing; if it cannot be played, its end comes back at once."""
         try:
             if bridge is not None:
@@ -442,12 +444,12 @@ class InboundCall:
                 playback = await self.host.ari.play(channel or self.caller_id, media)
         except AriError as error:
             log.warning("could not play %s to %s: %s", media, channel or bridge, error)
-            return [policy.PromptEnded(purpose)] if purpose is not Purpose.RINGBACK else []
+            return [events.PromptEnded(purpose)] if purpose is not Purpose.RINGBACK else []
         self._playbacks[playback] = purpose
         self._playing[purpose] = playback
         return []
 
-    async def _dial(self, dial: Dial) -> list[policy.CallEvent]:
+    async def _dial(self, dial: Dial) -> list[events.CallEvent]:
         kind = dial.kind
         self.host.own(dial.leg, self)  # a busy answer comes within milliseconds
         try:
@@ -463,10 +465,10 @@ class InboundCall:
             # not registered, or no way to reach it: the caller goes on
             log.info("%s %s cannot be rung: %s", kind.name.lower(), dial.endpoint, error)
             if kind is LegKind.SEAT:
-                return [policy.SeatNotAnswered(dial.leg, None)]
-            return [policy.TransferStep(machine.DialRefused(dial.leg))]
+                return [events.SeatNotAnswered(dial.leg, None)]
+            return [events.TransferStep(machine.DialRefused(dial.leg))]
         if kind is LegKind.SPECIALIST:
-            return [policy.TransferStep(machine.DialAccepted(dial.leg))]
+            return [events.TransferStep(machine.DialAccepted(dial.leg))]
         return []
 
     async def _count_live(

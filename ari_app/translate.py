@@ -3,7 +3,7 @@
 An ARI event names a channel or a playback; what it means depends on what that channel or
 playback is to the call (the caller, the seat being rung or talking, the specialist, the
 ringing tone...). :func:`translate` takes the event and the call's :class:`CallView` and
-returns the events of :mod:`queues.policy` (and of :mod:`transfer.machine`, wrapped).
+returns the events of :mod:`call.events` (and of :mod:`transfer.machine`, wrapped).
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.actions import Purpose
-from queues.policy import (
+from call.events import (
     CallerHungUp,
     CallerKeyed,
     CallEvent,
@@ -26,6 +25,7 @@ from queues.policy import (
     SeatNotAnswered,
     TransferStep,
 )
+from core.actions import Purpose
 from transfer.keys import CancelTransfer, Command, LeaveCall, StartTransfer
 from transfer.machine import SpecialistAnswered, SpecialistHungUp
 

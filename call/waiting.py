@@ -1,0 +1,280 @@
+"""Arriving, waiting and ringing: the steps of a call from its arrival to a seat's answer.
+
+Out of hours the closed message; a place in the line with music and, every
+``announce_every`` seconds, how many are ahead; a seat offered (by the dispatcher,
+``queues.dispatch``) is rung; a seat that rings out is paused and one that turns the call
+down or cannot be reached is skipped; when every seat has had its turn, all are tried again
+after a short pause; ``max_wait`` ends the wait with a message and a call-back request.
+Which step runs in which phase is :data:`call.phases.ROWS`'s business.
+"""
+
+from __future__ import annotations
+
+from call.events import CallEvent, SeatNotAnswered, SeatOffered, Then, TimerDue
+from call.state import Caller, Context, SeatLeg, Steps, publish
+from cdr.records import CallAnswered, CallbackRequested, CallEntered, SeatAttemptEnded, SeatRung
+from core.actions import (
+    Answer,
+    Bridge,
+    CancelTimer,
+    Dial,
+    End,
+    LegKind,
+    Play,
+    Purpose,
+    Record,
+    SetVariable,
+    StartMusic,
+    StopMusic,
+    StopPlaying,
+    Timer,
+    ToAsteriskQueue,
+    WakeAt,
+)
+from core.clock import moment
+from core.outcomes import CallOutcome, SeatOutcome
+from queues.steps import AnnouncePosition, AnsweredLine, JoinLine, LeaveLine, NewRound, ReleaseSeat
+
+FIRST_ANNOUNCEMENT = 3.0
+"""Seconds on hold before a waiting caller first hears how many are ahead of them."""
+NEW_ROUND_PAUSE = 0.5
+"""Seconds before every seat is tried again once each has been rung for a caller."""
+UNREACHABLE_REST = 30.0
+"""Seconds a seat whose phone could not be rung is offered no call."""
+PROMPT_LIMIT = 30.0
+"""Seconds a prompt may take before the call stops waiting for its end."""
+CAUSE_NO_ANSWER = 19
+DECLINED_CAUSES = frozenset({17, 21})
+"""Q.850 user busy and call rejected: the agent turned the call down."""
+NO_ANSWER_PAUSE = "no-answer"
+"""The pause reason of a seat that let a call ring out."""
+
+
+# --- arriving --------------------------------------------------------------------------------
+
+
+def arrive(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
+    """A new caller: recorded, answered, into its queue's line with music."""
+    return _welcome(caller, ctx) + enter_line(caller, ctx)
+
+
+def arrive_closed(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
+    """A new caller out of the queue's hours: the closed message and a call-back request."""
+    return _welcome(caller, ctx) + send_off(caller, CallOutcome.CLOSED, ctx)
+
+
+def arrive_unserved(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
+    """A new caller while Redis is away: straight on to Asterisk's own queue."""
+    return _welcome(caller, ctx) + _to_asterisk_queue(caller)
+
+
+def _welcome(caller: Caller, ctx: Context) -> Steps:
+    entered = CallEntered(
+        caller.channel,
+        caller.linkedid,
+        caller.number,
+        caller.called,
+        moment(ctx.now),
+        caller.kind,
+        caller.enterprise_id,
+        caller.tier.value if caller.tier else None,
+        caller.queue_prio,
+        caller.queue,
+    )
+    caller.joined = caller.arrived
+    return (
+        [Record(entered)]
+        if caller.answered_by_front_door
+        else [
+            Record(entered),
+            Answer(caller.channel),
+        ]
+    )
+
+
+def enter_line(caller: Caller, ctx: Context) -> Steps:
+    """Into the caller's queue (open): a place in the line, music on hold, the timers."""
+    rules = ctx.rules(caller.queue)
+    caller.on_hold, caller.in_line = True, True
+    caller.outcome = CallOutcome.ABANDONED
+    caller.tried.clear()
+    actions: Steps = [JoinLine(caller.queue, caller.arrived, caller.tier)]
+    if not caller.announcing:
+        actions.append(StartMusic(caller.channel))
+    actions.append(SetVariable(caller.channel, "HOTLINE_ARRIVED", f"{caller.arrived:.3f}"))
+    if rules.announce_every:
+        actions.append(WakeAt(Timer.ANNOUNCE, caller.joined + FIRST_ANNOUNCEMENT))
+    actions.append(WakeAt(Timer.MAX_WAIT, caller.joined + rules.max_wait))
+    return actions
+
+
+# --- waiting ---------------------------------------------------------------------------------
+
+
+def ring_seat(caller: Caller, event: CallEvent, ctx: Context) -> Steps:
+    """A seat offered to the waiting caller is rung."""
+    assert isinstance(event, SeatOffered)
+    rules = ctx.rules(caller.queue)
+    leg = ctx.new_leg(LegKind.SEAT, caller.channel)
+    caller.seat = SeatLeg(event.seat, leg)
+    caller.tried.add(event.seat)
+    return [
+        Record(SeatRung(caller.channel, caller.queue, event.seat, leg, moment(ctx.now))),
+        publish(caller, "seat-ringing", seat=event.seat),
+        Dial(leg, f"PJSIP/{event.seat}", caller.number, rules.ring_timeout, LegKind.SEAT),
+    ]
+
+
+def give_back(_: Caller, event: CallEvent, __: Context) -> Steps:
+    """A seat offered as the caller moved on (or after the end) is given back."""
+    assert isinstance(event, SeatOffered)
+    return [ReleaseSeat(event.seat)]
+
+
+def waited_too_long(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
+    return send_off(caller, CallOutcome.MAX_WAIT, ctx)
+
+
+def announce_position(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
+    """Tell the caller on hold how many are ahead (or look again shortly if the last
+    announcement still plays)."""
+    rules = ctx.rules(caller.queue)
+    if caller.announcing:
+        return [WakeAt(Timer.ANNOUNCE, ctx.now + 1.0)]
+    caller.announcing = True
+    return [
+        StopMusic(caller.channel),
+        AnnouncePosition(caller.queue),
+        WakeAt(Timer.ANNOUNCE, ctx.now + rules.announce_every),
+    ]
+
+
+def new_round(caller: Caller, _: CallEvent, __: Context) -> Steps:
+    caller.tried.clear()
+    return [NewRound(caller.queue)]
+
+
+def rejoin(caller: Caller, _: CallEvent, __: Context) -> Steps:
+    return [JoinLine(caller.queue, caller.arrived, caller.tier)]
+
+
+def to_asterisk_queue(caller: Caller, _: CallEvent, __: Context) -> Steps:
+    """Without Redis no seat can be offered: a caller still waiting goes on in Asterisk's
+    own queue, with its priority and its arrival (the app takes it back when Redis returns).
+    A seat already ringing may still answer, and a call in progress needs no seat: they go
+    on, and what they could not tell Redis is put right when it returns (the sweep)."""
+    actions: Steps = [CancelTimer(timer) for timer in Timer]
+    if caller.announcing:
+        caller.announcing = False
+        actions.append(StopPlaying(Purpose.ANNOUNCEMENT))
+    if caller.on_hold:
+        caller.on_hold = False
+        actions.append(StopMusic(caller.channel))
+    caller.in_line = False  # its place is freed once Redis answers again
+    return actions + _to_asterisk_queue(caller)
+
+
+def _to_asterisk_queue(caller: Caller) -> Steps:
+    """Send the caller to the dialplan's fallback. Its call record stays open: the app
+    goes on with it if it takes the caller back, or closes it when the caller has gone."""
+    return [
+        SetVariable(caller.channel, "HOTLINE_QUEUE", caller.queue),
+        SetVariable(caller.channel, "HOTLINE_ARRIVED", f"{caller.arrived:.3f}"),
+        ToAsteriskQueue(caller.channel),
+        End(),
+    ]
+
+
+def send_off(caller: Caller, reason: CallOutcome, ctx: Context) -> Steps:
+    """End the call with a message and a call-back request: the queue is ``closed``, or the
+    caller reached the queue's ``max-wait``. The prompt has the reason's name."""
+    caller.outcome = reason
+    actions: Steps = [CancelTimer(Timer.ANNOUNCE), CancelTimer(Timer.MAX_WAIT)]
+    if caller.in_line:
+        caller.in_line = False
+        actions.append(LeaveLine(caller.queue))
+    if caller.on_hold:
+        caller.on_hold = False
+        actions.append(
+            publish(caller, "caller-left", reason=reason.value, waited=caller.waited(ctx.now))
+        )
+    if caller.announcing:
+        caller.announcing = False
+        actions.append(StopPlaying(Purpose.ANNOUNCEMENT))
+    return [
+        *actions,
+        Record(CallbackRequested(caller.channel, caller.queue, reason.value, moment(ctx.now))),
+        StopMusic(caller.channel),
+        Play(reason.value, Purpose.SEND_OFF, channel=caller.channel),
+        WakeAt(Timer.PROMPT_LIMIT, ctx.now + PROMPT_LIMIT),
+    ]
+
+
+# --- ringing ---------------------------------------------------------------------------------
+
+
+def defer(caller: Caller, event: CallEvent, _: Context) -> Steps:
+    """A timer that comes while a seat rings waits for the ring's end."""
+    assert isinstance(event, TimerDue)
+    caller.due.add(event.timer)
+    return []
+
+
+def talk(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
+    """The seat answered: caller and seat in one bridge, the wait over."""
+    seat = caller.seat
+    assert seat is not None
+    seat.answered = True
+    at = moment(ctx.now)
+    caller.on_hold, caller.in_line = False, False
+    caller.due.clear()
+    caller.bridge = ctx.new_bridge()
+    actions: Steps = [
+        AnsweredLine(caller.queue),
+        CancelTimer(Timer.ANNOUNCE),
+        CancelTimer(Timer.MAX_WAIT),
+        CancelTimer(Timer.NEW_ROUND),
+    ]
+    if caller.announcing:
+        caller.announcing = False
+        actions.append(StopPlaying(Purpose.ANNOUNCEMENT))
+    return [
+        *actions,
+        Bridge(caller.bridge, caller.channel, seat.channel_id),
+        Record(SeatAttemptEnded(seat.channel_id, SeatOutcome.ANSWERED, at)),
+        Record(CallAnswered(caller.channel, seat.seat_id, seat.channel_id, at)),
+        publish(caller, "caller-answered", seat=seat.seat_id, waited=caller.waited(ctx.now)),
+    ]
+
+
+def not_answered(caller: Caller, event: CallEvent, ctx: Context) -> Steps:
+    """The seat being rung did not answer. Rang out: its agent is away, the seat is paused.
+    Turned down: the next seat is tried. Anything else (no phone answering on the network):
+    the seat is left out for a while. The caller keeps its place; a timer that came while
+    it rang is dealt with now."""
+    assert isinstance(event, SeatNotAnswered)
+    seat, cause, queue = caller.seat, event.cause, caller.queue
+    assert seat is not None
+    if cause == CAUSE_NO_ANSWER:
+        outcome = SeatOutcome.NO_ANSWER
+        release = ReleaseSeat(seat.seat_id, pause=NO_ANSWER_PAUSE, ringing_in=queue)
+    elif cause in DECLINED_CAUSES:
+        outcome, release = SeatOutcome.DECLINED, ReleaseSeat(seat.seat_id, ringing_in=queue)
+    else:
+        outcome = SeatOutcome.UNREACHABLE
+        release = ReleaseSeat(seat.seat_id, rest_for=UNREACHABLE_REST, ringing_in=queue)
+    caller.seat = None
+    actions: Steps = [
+        Record(SeatAttemptEnded(seat.channel_id, outcome, moment(ctx.now), cause)),
+        release,
+    ]
+    rules = ctx.rules(queue)
+    if Timer.MAX_WAIT in caller.due or ctx.now - caller.joined >= rules.max_wait:
+        caller.due.clear()
+        return [*actions, Then(TimerDue(Timer.MAX_WAIT))]
+    if caller.tried >= rules.seats:
+        actions.append(WakeAt(Timer.NEW_ROUND, ctx.now + NEW_ROUND_PAUSE))
+    if Timer.ANNOUNCE in caller.due:
+        caller.due.discard(Timer.ANNOUNCE)
+        actions.append(Then(TimerDue(Timer.ANNOUNCE)))
+    return actions
