@@ -25,6 +25,7 @@ from core.actions import (
     ToAsteriskQueue,
     WakeAt,
 )
+from queues.steps import ReleaseSeat
 from transfer.machine import CountLive, SaveTransfer
 
 
@@ -32,7 +33,14 @@ def describe(action: object) -> str:
     """One action as a short sentence: its kind and what tells it apart."""
     match action:
         case Record(record):
-            outcome = getattr(record, "outcome", None) or getattr(record, "reason", None)
+            outcome = next(
+                (
+                    getattr(record, name)
+                    for name in ("outcome", "reason", "rating")
+                    if hasattr(record, name)
+                ),
+                None,
+            )
             name = type(record).__name__
             return f"record {name} {_value(outcome)}" if outcome is not None else f"record {name}"
         case Publish(kind, _):
@@ -73,6 +81,11 @@ def describe(action: object) -> str:
             return "to Asterisk's queue"
         case End():
             return "end"
+        case ReleaseSeat(seat, rest_for, pause, ringing_in):
+            rest = f" after {rest_for:g} s" if rest_for else ""
+            paused = f" paused {pause}" if pause else ""
+            line = f" (caller stays in {ringing_in})" if ringing_in else ""
+            return f"release {seat}{rest}{paused}{line}"
     return _queue_step(action)
 
 
