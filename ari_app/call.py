@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from redis.exceptions import RedisError
 
-from ari_app.client import Ari, AriError, Event, bridge_caller_and_seat, quietly
+from ari_app.client import AriClient, AriError, Event, bridge_caller_and_seat, quietly
 from ari_app.translate import CallView, translate
 from call import events, state
 from call.phases import decide
@@ -85,7 +85,7 @@ class CallHost(Protocol):
 
     name: str
     """The application's name (one per process)."""
-    ari: Ari
+    ari: AriClient
     redis: Redis
     seats: SeatPool
     writer: RecordWriter

@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -47,8 +47,50 @@ class AriConfig:
     app: str = "hotline"
 
 
+class AriClient(Protocol):
+    """What the Stasis application asks of Asterisk's REST interface. :class:`Ari` speaks
+    it over HTTP; the scripted Asterisk of the unit tests (``tests/unit/ari_script.py``)
+    answers it in memory. Errors are :class:`AriError` with the HTTP status."""
+
+    async def channels(self) -> list[Event]: ...
+    async def endpoint(self, technology: str, resource: str) -> Event: ...
+    async def channel(self, channel_id: str) -> Event: ...
+    async def answer(self, channel_id: str) -> None: ...
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None: ...
+    async def originate(
+        self,
+        endpoint: str,
+        channel_id: str,
+        app_args: str,
+        caller_id: str | None = None,
+        ring_seconds: int = 30,
+        variables: dict[str, str] | None = None,
+        originator: str | None = None,
+    ) -> Event: ...
+    async def start_moh(self, channel_id: str, moh_class: str = "default") -> None: ...
+    async def stop_moh(self, channel_id: str) -> None: ...
+    async def play(self, channel_id: str, media: str) -> str: ...
+    async def play_to_bridge(self, bridge_id: str, media: str) -> str: ...
+    async def stop_playback(self, playback_id: str) -> None: ...
+    async def set_variable(self, channel_id: str, name: str, value: str) -> None: ...
+    async def global_variable(self, name: str) -> str | None: ...
+    async def bridges(self) -> list[Event]: ...
+    async def create_bridge(self, bridge_id: str, name: str = "") -> Event: ...
+    async def add_to_bridge(
+        self, bridge_id: str, channel_id: str, absorb_dtmf: bool = False
+    ) -> None: ...
+    async def destroy_bridge(self, bridge_id: str) -> None: ...
+    async def application(self, name: str | None = None) -> Event: ...
+    async def subscribe(self, sources: list[str]) -> None: ...
+    async def move(self, channel_id: str, app_args: str) -> None: ...
+    async def continue_in_dialplan(
+        self, channel_id: str, context: str, extension: str, priority: int
+    ) -> None: ...
+    async def close(self) -> None: ...
+
+
 class Ari:
-    """REST calls to ARI. Use as ``async with Ari(config) as ari:``."""
+    """REST calls to ARI (an :class:`AriClient`). Use as ``async with Ari(config) as ari:``."""
 
     def __init__(self, config: AriConfig, timeout: float = 5.0) -> None:
         self.config = config
@@ -233,16 +275,9 @@ async def quietly(step: Awaitable[None]) -> None:
         log.exception("clean-up step failed")
 
 
-async def exists(ari: Ari, channel_id: str) -> bool:
-    """Whether Asterisk still has the channel (an error other than 404 counts as yes)."""
-    try:
-        await ari.channel(channel_id)
-    except AriError as error:
-        return error.status != 404
-    return True
-
-
-async def bridge_caller_and_seat(ari: Ari, bridge_id: str, caller: str, seat_leg: str) -> None:
+async def bridge_caller_and_seat(
+    ari: AriClient, bridge_id: str, caller: str, seat_leg: str
+) -> None:
     """Put a caller (off hold) and its seat's leg in a new mixing bridge; the seat's keys
     reach the app but not the caller."""
     await ari.create_bridge(bridge_id, name=f"call {caller}")

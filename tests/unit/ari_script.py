@@ -250,7 +250,18 @@ class ScriptedAri:
         self.log("subscribe", sources)
 
     async def move(self, channel_id: str, app_args: str) -> None:
+        """The channel enters this application. As on the real PBX, its ``StasisStart``
+        reaches the application before the answer to the request does."""
         self.log("move", channel_id)
+        if channel_id not in self.channels_:
+            raise AriError("POST", f"/channels/{channel_id}/move", 404, "Channel not found")
+        channel = self.channels_[channel_id]
+        channel.in_stasis = True
+        self.emit(
+            {"type": "StasisStart", "args": app_args.split(","), "channel": channel.snapshot()}
+        )
+        for _ in range(10):  # the moved channel's first steps happen before the answer
+            await asyncio.sleep(0.001)
 
     async def continue_in_dialplan(
         self, channel_id: str, context: str, extension: str, priority: int
@@ -300,8 +311,7 @@ class Script:
         config = AriConfig("http://scripted/ari", "user", "password", "hotline")
         self.live = LiveRates(redis, self.site.timezone)
         services = Services(redis, self.writer, self.routes, self.live)
-        self.app = StasisApp(config, self.site, services)
-        self.app.ari = self.ari  # type: ignore[assignment]
+        self.app = StasisApp(config, self.site, services, ari=self.ari)
         self.ari.emit = self.app.dispatch
         self._tasks: list[asyncio.Task[None]] = []
         self._callers = itertools.count(1)
@@ -440,7 +450,7 @@ class Script:
 
     async def over(self, caller: str) -> None:
         """Wait until the call of ``caller`` has ended (its task is done)."""
-        await self.until(lambda: caller not in self.app._owners, f"the call {caller} ends")
+        await self.until(lambda: caller not in self.app.owners, f"the call {caller} ends")
 
     async def records(self) -> None:
         """Wait until every record handed to the writer is in SQL."""

@@ -63,15 +63,15 @@ async def test_the_sweep_frees_places_and_seats_of_calls_gone_at_two_looks(
 ) -> None:
     await redis.hset(keys.SEATS_PAUSED, mapping={"1001": "test", "1002": "test"})
     waiting = script.caller_arrives()  # a live caller of this process: never touched
-    await script.until(lambda: waiting in script.app._owners, "the caller waits")
+    await script.until(lambda: waiting in script.app.owners, "the caller waits")
     await leave_behind(script, GONE, owner="hotline-2", minutes_ago=1)
     await redis.hset(keys.SEATS_BUSY, "2001", "1795000098.1")  # held for a call that is gone
 
-    suspected = await script.app._free_gone(set(), "sweep")
+    suspected = await script.app.housekeeping.free_gone(set(), "sweep")
     assert suspected == {GONE, "1795000098.1"}, "the first look only suspects"
     assert await redis.zscore(keys.line_waiting("enterprise"), GONE) is not None
 
-    assert await script.app._free_gone(suspected, "sweep") == set()
+    assert await script.app.housekeeping.free_gone(suspected, "sweep") == set()
     assert await redis.zscore(keys.line_waiting("enterprise"), GONE) is None
     assert await redis.hget(keys.SEATS_BUSY, "2001") is None
     assert await redis.zscore(keys.SEATS_IDLE, "2001") is not None
@@ -84,7 +84,7 @@ async def test_taking_over_an_application_frees_its_gone_callers_at_once(
     await leave_behind(script, GONE, owner="hotline-2", minutes_ago=2)
     await leave_behind(script, "1795000097.1", owner="hotline-3", minutes_ago=1)
 
-    await script.app._take_over("hotline-2")  # hotline-2 has died
+    await script.app.takeover.take_over("hotline-2")  # hotline-2 has died
 
     line = await redis.zrange(keys.line_waiting("enterprise"), 0, -1)
     assert line == [b"1795000097.1"], "only the application taken over is cleared at once"
@@ -95,6 +95,6 @@ async def test_a_restarted_application_frees_its_own_gone_callers(
 ) -> None:
     await leave_behind(script, GONE, owner=script.app.name, minutes_ago=2)
 
-    await script.app._take_over(script.app.name)
+    await script.app.takeover.take_over(script.app.name)
 
     assert await redis.zcard(keys.line_waiting("enterprise")) == 0

@@ -14,7 +14,7 @@ from redis.asyncio import ConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select
 
-from ari_app import app as stasis
+from ari_app import housekeeping
 from ari_app.call import ASTERISK_QUEUE
 from cdr.models import CallLeg
 from core import keys
@@ -26,14 +26,14 @@ ENTERPRISE_SEATS = ("1001", "1002")
 
 @pytest.fixture(autouse=True)
 def quick_store_watch(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stasis, "STORE_CHECK_EVERY", 0.01)
-    monkeypatch.setattr(stasis, "STORE_GRACE", 0.05)
+    monkeypatch.setattr(housekeeping, "STORE_CHECK_EVERY", 0.01)
+    monkeypatch.setattr(housekeeping, "STORE_GRACE", 0.05)
 
 
 @pytest.fixture
 async def watched(script: Script) -> AsyncIterator[Script]:
     """The script with the app's watch on Redis running."""
-    task = asyncio.create_task(script.app._watch_store())
+    task = asyncio.create_task(script.app.housekeeping.watch_store())
     yield script
     await stop_task(task)
 
@@ -107,7 +107,7 @@ async def test_waiting_and_new_callers_go_on_in_asterisks_queue_and_come_back_in
         variables = script.ari.channels_[first].variables
         assert variables["HOTLINE_QUEUE"] == "enterprise"
         assert float(variables["HOTLINE_ARRIVED"]) == MONDAY_10AM, "its arrival, not now"
-        assert first not in script.app._owners
+        assert first not in script.app.owners
         assert script.ari.channels_[first].state == "Up", "the caller is not hung up"
 
         second = script.caller_arrives()  # arriving while Redis is away: straight there
@@ -117,11 +117,11 @@ async def test_waiting_and_new_callers_go_on_in_asterisks_queue_and_come_back_in
 
     # both wait in Asterisk's queue: the first one's place is freed (seen there twice), with
     # no record of an end, and neither record is closed while they are there
-    suspected = await script.app._free_gone(set(), "sweep")
+    suspected = await script.app.housekeeping.free_gone(set(), "sweep")
     assert first in suspected
-    await script.app._free_gone(suspected, "sweep")
+    await script.app.housekeeping.free_gone(suspected, "sweep")
     assert await redis.zscore(keys.line_waiting("enterprise"), first) is None
-    await script.app._follow_handed_over()
+    await script.app.housekeeping.follow_handed_over()
     await script.records()
     assert leg_of(script, first).outcome is None and leg_of(script, second).outcome is None
 
@@ -130,15 +130,15 @@ async def test_waiting_and_new_callers_go_on_in_asterisks_queue_and_come_back_in
     script.taken_back(first)
     await script.until(lambda: bool(script.ringing("PJSIP/1001")), "a seat rings for it")
     assert await redis.zscore(keys.line_waiting("enterprise"), first) == place
-    await script.app._follow_handed_over()
-    assert first not in script.app._handed_over, "taken back: the app records its end"
+    await script.app.housekeeping.follow_handed_over()
+    assert first not in script.app.handed_over_calls, "taken back: the app records its end"
     script.answer(script.ringing("PJSIP/1001")[0])
     await script.until(lambda: len(script.bridge_of(first)) == 2, "put through")
 
     # the second hangs up in Asterisk's queue: its record is closed, seen gone twice
     script.ari.channels_.pop(second)
-    await script.app._follow_handed_over()
-    await script.app._follow_handed_over()
+    await script.app.housekeeping.follow_handed_over()
+    await script.app.housekeeping.follow_handed_over()
     script.hang_up(first)
     await script.over(first)
     await script.records()
@@ -170,8 +170,8 @@ async def test_a_call_in_progress_goes_on_without_redis_and_its_seat_is_freed_af
     assert leg_of(script, caller).outcome == "caller-hangup"
 
     assert await redis.hget(keys.SEATS_BUSY, "1001") == caller.encode(), "not told yet"
-    suspected = await script.app._free_gone(set(), "sweep")
-    await script.app._free_gone(suspected, "sweep")
+    suspected = await script.app.housekeeping.free_gone(set(), "sweep")
+    await script.app.housekeeping.free_gone(suspected, "sweep")
     assert await redis.hget(keys.SEATS_BUSY, "1001") is None
 
 
@@ -184,7 +184,7 @@ async def test_a_waiting_caller_whose_place_went_takes_it_again(
     line = keys.line_waiting("enterprise")
     place = await redis.zscore(line, caller)
     await redis.zrem(line, caller)  # freed by a sweep that raced its coming back
-    await script.app._find_lost_offers()
+    await script.app.housekeeping.find_lost_offers()
     await script.until(lambda: script.app.calls[0]._inbox.empty(), "noticed")
     await script.quiet()
     assert await redis.zscore(line, caller) == place
@@ -198,8 +198,8 @@ async def test_a_seat_held_for_a_gone_call_whose_phone_is_in_a_call_stays_held(
     await redis.hset(keys.SEATS_BUSY, mapping={"1001": "gone-call", "1002": "gone-too"})
     fallback_call = Channel("asterisk-queue-leg", endpoint="PJSIP/1001", in_stasis=False)
     script.ari.channels_[fallback_call.id] = fallback_call
-    suspected = await script.app._free_gone(set(), "sweep")
-    await script.app._free_gone(suspected, "sweep")
+    suspected = await script.app.housekeeping.free_gone(set(), "sweep")
+    await script.app.housekeeping.free_gone(suspected, "sweep")
     assert await redis.hget(keys.SEATS_BUSY, "1001") == keys.FALLBACK_CALL.encode()
     assert await redis.hget(keys.SEATS_BUSY, "1002") is None, "its phone is free: freed"
 
