@@ -37,8 +37,8 @@ from core.writer import RecordWriter
 from queues.dispatch import Offer
 from queues.line import WaitingLine
 from queues.seats import SeatPool
-from transfer import machine
 from transfer.routes import PLAN_CHANGED, Routes
+from transfer.state import TransferContext
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +158,8 @@ class StasisApp:
             store_ok=self.store_ok,
         )
 
-    def _transfer_context(self, caller: Caller) -> machine.TransferContext:
-        return machine.TransferContext(
+    def _transfer_context(self, caller: Caller) -> TransferContext:
+        return TransferContext(
             now=clock.time(),
             bridge=caller.bridge or "",
             caller_number=caller.number,

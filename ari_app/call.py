@@ -57,7 +57,15 @@ from queues.dispatch import Offer
 from redlist.directory import CallerKind, display_safe
 from redlist.numbers import safe_number
 from redlist.tiers import RedListTier
-from transfer import machine
+from transfer.state import (
+    TTL,
+    CountLive,
+    DialAccepted,
+    DialRefused,
+    RingbackStarted,
+    SaveTransfer,
+    SpecialistHungUp,
+)
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -349,7 +357,7 @@ class InboundCall:
                 await self._play(RINGBACK, Purpose.RINGBACK, None, bridge)
                 playback = self._playing.get(Purpose.RINGBACK)
                 if playback is not None:
-                    return [events.TransferStep(machine.RingbackStarted(playback))]
+                    return [events.TransferStep(RingbackStarted(playback))]
             case StopPlaying(purpose, playback):
                 known = self._playing.pop(purpose, None)
                 if playback or known:
@@ -369,7 +377,7 @@ class InboundCall:
                 except AriError as error:
                     log.warning("could not bring %s into the call: %s", channel, error)
                     await quietly(ari.hangup(channel))
-                    return [events.TransferStep(machine.SpecialistHungUp(channel))]
+                    return [events.TransferStep(SpecialistHungUp(channel))]
             case DestroyBridge(bridge):
                 await quietly(ari.destroy_bridge(bridge))
             case ToAsteriskQueue(channel):
@@ -418,16 +426,16 @@ class InboundCall:
                         await host.redis.sadd(keys.SURVEYING, caller)
                     else:
                         await host.redis.srem(keys.SURVEYING, caller)
-            case machine.SaveTransfer(status):
+            case SaveTransfer(status):
                 try:
                     await host.redis.set(
                         keys.transfer_status(status.call),
                         status.to_json(clock.time()),
-                        ex=machine.TTL,
+                        ex=TTL,
                     )
                 except RedisError as error:  # the console misses a step; the call goes on
                     log.warning("could not save the transfer of %s: %s", caller, error)
-            case machine.CountLive(in_hours, outcome, department, matter, number):
+            case CountLive(in_hours, outcome, department, matter, number):
                 await self._count_live(in_hours, outcome, department, matter, number)
             case _:
                 raise TypeError(f"no way to carry out {action!r}")
@@ -466,9 +474,9 @@ class InboundCall:
             log.info("%s %s cannot be rung: %s", kind.name.lower(), dial.endpoint, error)
             if kind is LegKind.SEAT:
                 return [events.SeatNotAnswered(dial.leg, None)]
-            return [events.TransferStep(machine.DialRefused(dial.leg))]
+            return [events.TransferStep(DialRefused(dial.leg))]
         if kind is LegKind.SPECIALIST:
-            return [events.TransferStep(machine.DialAccepted(dial.leg))]
+            return [events.TransferStep(DialAccepted(dial.leg))]
         return []
 
     async def _count_live(

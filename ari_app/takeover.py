@@ -25,8 +25,8 @@ from cdr.records import AttemptsInterrupted, CallEnded, SeatAttemptEnded, Unobse
 from core import clock, keys
 from core.actions import LegKind
 from core.outcomes import AttemptOutcome, CallOutcome, SeatOutcome
-from transfer import machine
 from transfer.records import DialEnded
+from transfer.state import LIVE_SPECIALIST, STILL_DIALING, TransferStatus, status_from_json
 
 if TYPE_CHECKING:
     from ari_app.app import StasisApp
@@ -207,7 +207,7 @@ class Takeover:
         caller: str,
         bridge: str,
         seat: SeatLeg | None,
-        transfer: machine.TransferStatus | None,
+        transfer: TransferStatus | None,
     ) -> None:
         """Go on with a connected call; a leg that went while nobody watched is gone now."""
         snapshot = await self.host.ari.channel(caller)
@@ -256,22 +256,20 @@ class Takeover:
                 self.host.writer.put(DialEnded(channel_id, AttemptOutcome.FAILED, now))
             log.info("hung up %s, still ringing for %s", channel_id, caller_of(channel_id))
 
-    async def _transfer_of(
-        self, caller: str, specialists: list[str]
-    ) -> machine.TransferStatus | None:
+    async def _transfer_of(self, caller: str, specialists: list[str]) -> TransferStatus | None:
         """The transfer of a connected call found at takeover: one whose specialist is on the
         line, or one still dialling (the call drops it when it resumes)."""
         try:
-            data = machine.status_from_json(await self.host.redis.get(keys.transfer_status(caller)))
-            status = machine.TransferStatus.from_dict(data) if data else None
+            data = status_from_json(await self.host.redis.get(keys.transfer_status(caller)))
+            status = TransferStatus.from_dict(data) if data else None
         except (ValueError, TypeError, KeyError) as error:
             log.warning("unreadable transfer state for %s: %s", caller, error)
             return None
         if status is None:
             return None
-        if status.state in machine.LIVE_SPECIALIST and status.specialist_channel in specialists:
+        if status.state in LIVE_SPECIALIST and status.specialist_channel in specialists:
             return status
-        if status.state in machine.STILL_DIALING:
+        if status.state in STILL_DIALING:
             return status
         return None
 

@@ -27,7 +27,7 @@ from call.events import (
 )
 from core.actions import Purpose
 from transfer.keys import CancelTransfer, Command, LeaveCall, StartTransfer
-from transfer.machine import SpecialistAnswered, SpecialistHungUp
+from transfer.state import SpecialistAnswered, SpecialistHungUp
 
 GONE = frozenset({"StasisEnd", "ChannelDestroyed", "ChannelHangupRequest"})
 """Any of these first says a channel is going; the ones after it change nothing."""

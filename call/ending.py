@@ -23,6 +23,7 @@ from core.clock import moment
 from core.outcomes import CallOutcome, Rating, SeatOutcome
 from queues.steps import LeaveLine, MarkSurveying
 from transfer import machine
+from transfer.state import CallerGone
 
 SURVEYED = frozenset(
     {CallOutcome.SEAT_HANGUP, CallOutcome.SEAT_LOST, CallOutcome.SPECIALIST_HANGUP}
@@ -116,7 +117,7 @@ def hung_up(caller: Caller, event: CallEvent, ctx: Context) -> Steps:
     transfer = caller.transfer
     if transfer is None or caller.bridge is None or ctx.transfer is None:
         return finish(caller, event, ctx)
-    told = machine.handle(transfer, machine.CallerGone(), ctx.transfer(caller))
+    told = machine.handle(transfer, CallerGone(), ctx.transfer(caller))
     return [*told, *finish(caller, event, ctx)]
 
 

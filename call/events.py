@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from core.actions import Purpose, Timer
 from core.outcomes import CallOutcome
-from transfer import machine
 from transfer.keys import Command
+from transfer.state import TransferEvent
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class PlaceLost:
 class TransferStep:
     """Something happened to the transfer (``transfer.machine``'s events)."""
 
-    event: machine.TransferEvent
+    event: TransferEvent
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,8 @@ from call.events import (
 )
 from call.state import CallAction, Caller, Context, Phase, Steps, publish
 from core.actions import Purpose, StartMusic, Timer
-from transfer import machine
 from transfer.keys import CancelTransfer, LeaveCall, MoveCaller, StartTransfer
+from transfer.state import MessageDone, TransferState
 
 Guard = Callable[[Caller, CallEvent, Context], bool]
 Step = Callable[[Caller, CallEvent, Context], Steps]
@@ -139,7 +139,7 @@ def _may_cancel(caller: Caller, event: CallEvent, ctx: Context) -> bool:
 def _may_leave(caller: Caller, event: CallEvent, ctx: Context) -> bool:
     """``*0#`` leaves only a call whose specialist has answered."""
     transfer = caller.transfer
-    connected = transfer is not None and transfer.state is machine.S.CONNECTED
+    connected = transfer is not None and transfer.state is TransferState.CONNECTED
     return _command(LeaveCall)(caller, event, ctx) and connected
 
 
@@ -198,7 +198,7 @@ def _announcement_over(caller: Caller, _: CallEvent, __: Context) -> Steps:
 
 
 def _message_over(_: Caller, __: CallEvent, ___: Context) -> Steps:
-    return [Then(TransferStep(machine.MessageDone()))]
+    return [Then(TransferStep(MessageDone()))]
 
 
 # --- the table ---------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from core.actions import LegKind, Publish, Timer
 from core.outcomes import CallOutcome
 from queues.steps import QueueStep
 from redlist.tiers import RedListTier
-from transfer import machine
 from transfer.keys import SeatKeypad
+from transfer.state import Route, TransferAction, TransferContext, TransferStatus
 
 
 class Phase(StrEnum):
@@ -65,9 +65,9 @@ class Context:
     new_bridge: Callable[[], str]
     survey: bool = True
     survey_wait: float = 8.0
-    routes: Callable[[str], machine.Route | None] = lambda matter: None
+    routes: Callable[[str], Route | None] = lambda matter: None
     """The transfer plan: where a matter goes."""
-    transfer: Callable[[Caller], machine.TransferContext] | None = None
+    transfer: Callable[[Caller], TransferContext] | None = None
     """The transfer's context for a call."""
     new_request: Callable[[], str] = lambda: ""
     """A fresh key for a transfer request."""
@@ -117,7 +117,7 @@ class Caller:
     due: set[Timer] = field(default_factory=set)
     """Timers that came while a seat rang: dealt with when the caller waits again."""
     bridge: str | None = None
-    transfer: machine.TransferStatus | None = None
+    transfer: TransferStatus | None = None
     outcome: CallOutcome = CallOutcome.FAILED
     survey_asks: int = 0
     """How many times the caller has been asked to rate the call."""
@@ -127,7 +127,7 @@ class Caller:
         return round(now - self.joined, 3)
 
     def connected(
-        self, seat: SeatLeg | None, bridge: str, transfer: machine.TransferStatus | None
+        self, seat: SeatLeg | None, bridge: str, transfer: TransferStatus | None
     ) -> Caller:
         """This caller as a process taking the call over found it: connected in ``bridge``
         to its seat and/or a specialist (``Resumed`` goes on from there)."""
@@ -147,7 +147,7 @@ class Caller:
         )
 
 
-CallAction = machine.TransferAction | QueueStep
+CallAction = TransferAction | QueueStep
 """Everything a decision about a call may ask the edge to do."""
 
 

@@ -32,12 +32,13 @@ from core.outcomes import CallOutcome
 from queues.steps import ReleaseSeat
 from transfer import machine
 from transfer.keys import StartTransfer
+from transfer.state import STILL_DIALING, Cancel, SeatGone, TransferState
 
 CAUSE_MEDIA_TIMEOUT = 44
 """The cause Asterisk hangs a channel up with when its audio stops (``rtp_timeout``)."""
 AFTER_TRANSFER = {
-    machine.S.ENDED: CallOutcome.SPECIALIST_HANGUP,
-    machine.S.ORDERED: CallOutcome.TRANSFER_FAILED,
+    TransferState.ENDED: CallOutcome.SPECIALIST_HANGUP,
+    TransferState.ORDERED: CallOutcome.TRANSFER_FAILED,
 }
 """How a call ends when its transfer ended with no seat left (otherwise: seat-hangup)."""
 
@@ -48,7 +49,7 @@ def resume(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
     how the dial ended."""
     caller.on_hold, caller.in_line = False, False
     transfer = caller.transfer
-    if transfer is None or transfer.state not in machine.STILL_DIALING or ctx.transfer is None:
+    if transfer is None or transfer.state not in STILL_DIALING or ctx.transfer is None:
         return []
     caller.transfer = None
     return list(machine.interrupted(transfer, ctx.transfer(caller)))
@@ -82,7 +83,7 @@ def _seat_leaves(caller: Caller, ctx: Context, hang_up: bool) -> Steps:
         publish(caller, "seat-left", seat=seat.seat_id),
     ]
     if caller.transfer is not None:
-        actions.append(Then(TransferStep(machine.SeatGone())))
+        actions.append(Then(TransferStep(SeatGone())))
     return actions
 
 
@@ -124,7 +125,7 @@ def start_transfer(caller: Caller, event: CallEvent, ctx: Context) -> Steps:
 
 def cancel_transfer(caller: Caller, _: CallEvent, __: Context) -> Steps:
     seat = caller.seat
-    return [Then(TransferStep(machine.Cancel(seat.seat_id if seat else None)))]
+    return [Then(TransferStep(Cancel(seat.seat_id if seat else None)))]
 
 
 def transfer_step(caller: Caller, event: CallEvent, ctx: Context) -> Steps:

@@ -19,10 +19,10 @@ from redis.asyncio import Redis
 from core import clock, keys
 from core.events import COMMANDS
 from transfer.deadlines import Level
-from transfer.machine import status_from_json
 from transfer.orders import OrderError, WorkOrders
 from transfer.plan import PlanError, TransferPlan
 from transfer.routes import PLAN_CHANGED
+from transfer.state import status_from_json
 
 Number = Annotated[str, Field(pattern=r"^\+?[0-9]{3,20}$")]
 

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.site import Site
 from core.worktime import DayRule, Period, Schedule
-from transfer.machine import Route
 from transfer.models import Department, Matter
+from transfer.state import Route
 
 
 class PlanError(ValueError):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from transfer.machine import Route
 from transfer.plan import TransferPlan
+from transfer.state import Route
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from core.actions import (
     WakeAt,
 )
 from queues.steps import ReleaseSeat
-from transfer.machine import CountLive, SaveTransfer
+from transfer.state import CountLive, SaveTransfer
 
 
 def describe(action: object) -> str:

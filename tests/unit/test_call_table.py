@@ -38,8 +38,15 @@ from core.actions import LegKind, Purpose, Timer
 from core.outcomes import CallOutcome
 from core.worktime import DayRule, Period, Schedule
 from tests.unit.steps import describe
-from transfer import machine
 from transfer.keys import CancelTransfer, LeaveCall, MoveCaller, StartTransfer
+from transfer.state import (
+    Route,
+    SpecialistAnswered,
+    SpecialistHungUp,
+    TransferContext,
+    TransferState,
+    TransferStatus,
+)
 
 P = Phase
 NOW = 1010.0
@@ -50,14 +57,14 @@ QUEUES = {
     "enterprise": QueueRules("enterprise", frozenset({"1001", "1002"}), 15, 10, 600, 30),
     "citizen": QueueRules("citizen", frozenset({"2001"}), 15, 10, 600, 30, move_to="enterprise"),
 }
-ROUTE = machine.Route("101", "VAT invoices", "tax", "Tax bureau", ("A", "B"), ALWAYS, "")
+ROUTE = Route("101", "VAT invoices", "tax", "Tax bureau", ("A", "B"), ALWAYS, "")
 TIMERS_CANCELLED = [f"cancel {timer.value}" for timer in Timer]
 """What every end begins with."""
 
 
 def context(*, closed: tuple[str, ...] = (), store_ok: bool = True, survey: bool = True) -> Context:
-    def transfer(caller: Caller) -> machine.TransferContext:
-        return machine.TransferContext(
+    def transfer(caller: Caller) -> TransferContext:
+        return TransferContext(
             now=MONDAY_10AM,
             bridge=caller.bridge or "",
             caller_number=caller.number,
@@ -84,12 +91,10 @@ def context(*, closed: tuple[str, ...] = (), store_ok: bool = True, survey: bool
     )
 
 
-def transfer_in(state: machine.TransferState, **situation: Any) -> machine.TransferStatus:
+def transfer_in(state: TransferState, **situation: Any) -> TransferStatus:
     """The call's transfer: its first number (A) dialled as ``spec-1``."""
     fields: dict[str, Any] = {"specialist_channel": "spec-1", "attempt": 1, **situation}
-    return machine.TransferStatus(
-        "r1", "c1", "101", "tax", ["A", "B"], True, "1001", state, **fields
-    )
+    return TransferStatus("r1", "c1", "101", "tax", ["A", "B"], True, "1001", state, **fields)
 
 
 def caller_in(phase: Phase, **situation: Any) -> Caller:
@@ -152,10 +157,10 @@ SENT_OFF = [
 ]
 ASKED = ["MarkSurveying True", "play survey (survey)", "wake prompt-limit at 1040"]
 ASKED_AGAIN = ["cancel survey-key", "play survey (survey)", "wake prompt-limit at 1040"]
-RINGING_TRANSFER = transfer_in(machine.S.RINGING, ringback="tone-1")
-CONNECTED_TRANSFER = transfer_in(machine.S.CONNECTED)
+RINGING_TRANSFER = transfer_in(TransferState.RINGING, ringback="tone-1")
+CONNECTED_TRANSFER = transfer_in(TransferState.CONNECTED)
 ORDERED_TRANSFER = transfer_in(
-    machine.S.ORDERED, specialist_channel=None, message_pending=True, attempt=2
+    TransferState.ORDERED, specialist_channel=None, message_pending=True, attempt=2
 )
 
 ROWS: dict[str, Case] = {
@@ -476,7 +481,7 @@ ROWS: dict[str, Case] = {
     ),
     "the specialist answers": Case(
         caller_in(P.TALKING, transfer=RINGING_TRANSFER),
-        TransferStep(machine.SpecialistAnswered("spec-1")),
+        TransferStep(SpecialistAnswered("spec-1")),
         P.TALKING,
         [
             "stop ringback",
@@ -490,8 +495,8 @@ ROWS: dict[str, Case] = {
         ],
     ),
     "the specialist hangs up after the seat left: the caller rates the call": Case(
-        caller_in(P.TALKING, seat=None, transfer=transfer_in(machine.S.HANDED_OVER)),
-        TransferStep(machine.SpecialistHungUp("spec-1", 16)),
+        caller_in(P.TALKING, seat=None, transfer=transfer_in(TransferState.HANDED_OVER)),
+        TransferStep(SpecialistHungUp("spec-1", 16)),
         P.SURVEY,
         [
             "record SpecialistLeft",
@@ -709,7 +714,7 @@ REFUSED: dict[str, tuple[Caller, CallEvent]] = {
     ),
     "a transfer step with no transfer": (
         caller_in(P.TALKING),
-        TransferStep(machine.SpecialistAnswered("spec-1")),
+        TransferStep(SpecialistAnswered("spec-1")),
     ),
     "an arrival twice": (caller_in(P.WAITING), Arrived()),
 }

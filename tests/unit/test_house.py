@@ -22,6 +22,7 @@ PURE = (
     "queues.fallback",
     "guard.bans",
     "transfer.machine",
+    "transfer.state",
     "ari_app.translate",
     "core.outcomes",
 )
@@ -90,7 +91,7 @@ def closure(module: str) -> set[str]:
     while todo:
         name = todo.pop()
         if name in seen or not path_of(name).is_file():
-            continue  # a name imported from a module (``transfer.machine.Route``)
+            continue  # a name imported from a module (``transfer.state.Route``)
         seen.add(name)
         todo += [m for m in imports_of(path_of(name)) if top(m) in HOUSE]
     return seen

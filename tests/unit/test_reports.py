@@ -30,8 +30,8 @@ from cdr.rollups import Rollups
 from core.worktime import DayRule, Schedule
 from core.worktime import Period as Opening
 from tests.unit.transfers import record_transfer
-from transfer.machine import Route
 from transfer.recorder import TransferRecords
+from transfer.state import Route
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TAX = Route(

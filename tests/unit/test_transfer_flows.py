@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from cdr.models import CallLeg
 from core import clock, keys
 from tests.unit.ari_script import SPECIALIST_A, SPECIALIST_B, Script
-from transfer.machine import status_from_json
 from transfer.models import TransferAttempt, TransferRequest, WorkOrder
+from transfer.state import status_from_json
 
 
 async def talking(script: Script) -> tuple[str, str]:

@@ -19,9 +19,9 @@ from core.worktime import DayRule, Period, Schedule
 from hotline.schema import migrate
 from transfer.deadlines import Level
 from transfer.keys import CancelTransfer, LeaveCall, MoveCaller, SeatKeypad, StartTransfer
-from transfer.machine import TransferState, TransferStatus, attempt_outcome
 from transfer.orders import OrderError, WorkOrders
 from transfer.plan import TransferPlan
+from transfer.state import TransferState, TransferStatus, attempt_outcome
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TAX_HOURS = Schedule(

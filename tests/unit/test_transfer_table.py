@@ -13,7 +13,8 @@ import pytest
 
 from core.worktime import DayRule, Period, Schedule
 from tests.unit.steps import describe
-from transfer.machine import (
+from transfer.machine import begin, handle, interrupted
+from transfer.state import (
     CallerGone,
     Cancel,
     DialAccepted,
@@ -28,9 +29,6 @@ from transfer.machine import (
     TransferEvent,
     TransferState,
     TransferStatus,
-    begin,
-    handle,
-    interrupted,
 )
 
 S = TransferState

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.outcomes import AttemptOutcome, TransferOutcome
-from transfer.machine import Route
 from transfer.recorder import TransferRecords
 from transfer.records import DialEnded, DialStarted, TransferDecided, TransferRequested
+from transfer.state import Route
 
 
 def record_transfer(
