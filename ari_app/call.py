@@ -201,6 +201,15 @@ class InboundCall:
         """Whether this call dialled the leg ``channel_id`` (its seat or its specialist)."""
         return channel_id in self.legs()
 
+    def waits_for(self, timer: Timer) -> bool:
+        """Whether the call has asked to be woken at ``timer``."""
+        return timer in self._timers
+
+    @property
+    def settled(self) -> bool:
+        """Whether every event handed to the call so far has been dealt with."""
+        return self._inbox.empty()
+
     def post(self, event: Event | events.CallEvent) -> None:
         """Hand an event of this call to its task (an ARI event, or one of the call's own)."""
         self._inbox.put_nowait(event)

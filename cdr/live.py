@@ -31,7 +31,6 @@ ALERTS = keys.ALERTS
 BUCKET_TTL = 2 * 3600 + 120
 DAY_TTL = 3 * 86400
 WINDOWS = {"15m": 15, "1h": 60}
-DIMENSIONS = ("all", "department", "matter", "number")
 
 
 @dataclass(frozen=True)

@@ -108,12 +108,6 @@ class ManualClock:
             if not future.done():
                 future.set_result(None)
 
-    @property
-    def next_wake(self) -> float | None:
-        """The earliest moment someone sleeps until (None: nobody sleeps)."""
-        waiting = [at for at, f in self._sleepers if not f.done()]
-        return min(waiting) if waiting else None
-
     async def sleep_until(self, moment: float) -> None:
         if moment <= self.moment:
             return

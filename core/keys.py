@@ -40,10 +40,6 @@ def line_tried(queue: str, caller: str) -> str:
     return f"hotline:line:{queue}:tried:{caller}"
 
 
-def line_tried_prefix(queue: str) -> str:
-    return f"hotline:line:{queue}:tried:"
-
-
 # --- the seats (queues.seats) ------------------------------------------------------------
 SEATS_IDLE = "hotline:seats:idle"
 """Sorted set: every seat not busy → since when (the longest idle comes first)."""

@@ -28,6 +28,7 @@ from tests.conftest import (
     ended_calls,
     eventually,
     holds,
+    move_clock,
     seat_phones,
 )
 from transfer.models import TransferAttempt, TransferRequest, WorkOrder
@@ -208,9 +209,20 @@ async def test_the_seat_cancels_a_transfer_that_still_rings(
     assert await nothing_left(ari)
 
 
+def next_monday_ten() -> str:
+    """The next Monday 10:00 in Shanghai after the installation's now (a working day: the
+    tests' clock starts on 2026-11-23 and moves forward by hours)."""
+    local = clock.now().astimezone(SHANGHAI)
+    monday = (local + timedelta(days=(7 - local.weekday()) % 7 or 7)).replace(
+        hour=10, minute=0, second=0, microsecond=0
+    )
+    return monday.isoformat()
+
+
 async def test_when_every_number_fails_a_second_urgent_order_is_made(
     rig: Rig, ari: Ari, stack: Stack, registry: RedList, one_seat: str
 ) -> None:
+    move_clock(stack.paths, to=next_monday_ten())  # whichever test ran before
     since = clock.now()
     phones = (
         seat(one_seat, stack, KeyPress(1.0, "*901#"), hold=9.0),
@@ -230,11 +242,10 @@ async def test_when_every_number_fails_a_second_urgent_order_is_made(
         "open",
     )
     assert order.caller_number == CALLER and order.enterprise_id is not None
-    # made on the installation's Monday morning (Tuesday, once the queue-hours test moved
-    # the clock a day on): 24 h of the tax bureau's working time (09:00-12:00, 13:30-17:30,
-    # 7 h a day) later is three days on, in the afternoon: 3 days 4 h 30 min
+    # made on a Monday at 10:00: 24 h of the tax bureau's working time (09:00-12:00,
+    # 13:30-17:30, 7 h a day) later is Thursday 14:30, three days on: 3 days 4 h 30 min
     created = order.created_at.astimezone(SHANGHAI)
-    assert created.weekday() in (0, 1) and created.hour in (10, 11)
+    assert (created.weekday(), created.hour) == (0, 10)
     assert order.deadline_at - order.created_at == timedelta(days=3, hours=4, minutes=30)
     assert await nothing_left(ari)
 
