@@ -70,10 +70,7 @@ def router(
     @api.get("/api/reports")
     def list_reports(_: Viewer) -> list[dict[str, str]]:
         """The reports there are."""
-        return [
-            {"report": name, "about": " ".join((function.__doc__ or "").split("\n\n")[0].split())}
-            for name, function in reports.REPORTS.items()
-        ]
+        return [{"report": kind.name, "about": kind.about} for kind in reports.REPORTS.values()]
 
     @api.get("/api/reports/calls")
     def calls_behind(
@@ -125,16 +122,9 @@ def router(
         links) or CSV."""
         if name not in reports.REPORTS:
             raise HTTPException(404, f"no report {name!r}; there are: {', '.join(reports.REPORTS)}")
-        function = reports.REPORTS[name]
         when = period(first, to)
-        if name == "connect-rate":
-            result = read(function, when, by)
-        elif name == "queues":
-            result = read(function, when, site.reports.service_level_seconds)
-        elif name == "failed-attempts":
-            result = read(function, when, department)
-        else:
-            result = read(function, when)
+        options = reports.Options(by, department, site.reports.service_level_seconds)
+        result = read(reports.make_report, name, when, options)
         if format == "csv":
             buffer = io.StringIO()
             csv.writer(buffer).writerows(reports.as_csv_rows(result))

@@ -1,7 +1,8 @@
 """The admins' reports, for any period of the site's local days.
 
-Every figure is given with its numerator and denominator (``docs/product.md``), every row
-with the address of the calls behind it (the drill-down), and every report reads the
+Every figure is given with its numerator and denominator (each report's ``definitions``; the
+README's "Figures" section), every row with the address of the calls behind it (the
+drill-down), and every report reads the
 rollups (``cdr.rollups``), so a year answers as fast as a day. The connect rate can also be
 computed from the details, to check the rollups and to measure the difference.
 
@@ -12,14 +13,14 @@ A period is cut at local midnight in the site's time zone: ``2026-11-23`` in Sha
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import astuple, dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
 from cdr.models import QueueVisit
@@ -112,8 +113,56 @@ GROUPINGS = {
     "day-hour": (TransferHour.day, TransferHour.hour),
 }
 """What each grouping is read from: the daily rollup unless it needs the hour."""
-_TRANSFER_FIGURES = ("requests", "answered", "answered_forward", "failed", "closed",
-                     "cancelled", "abandoned")  # fmt: skip
+
+
+@dataclass
+class TransferFigures:
+    """One row's counts of transfer requests: in the department's hours by outcome, and
+    the requests made out of its hours apart."""
+
+    requests: int = 0
+    answered: int = 0
+    answered_forward: int = 0
+    failed: int = 0
+    closed: int = 0
+    cancelled: int = 0
+    abandoned: int = 0
+    off_hours_requests: int = 0
+    off_hours_answered: int = 0
+
+    @classmethod
+    def of(cls, values: Iterable[float | None]) -> TransferFigures:
+        """From a row's sums, in the order of the fields (a missing sum is 0)."""
+        return cls(*(int(value or 0) for value in values))
+
+    def __add__(self, other: TransferFigures) -> TransferFigures:
+        return TransferFigures(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+    @property
+    def any(self) -> bool:
+        """Whether a request was made at all, in hours or out of them."""
+        return bool(self.requests or self.off_hours_requests)
+
+    def count(self, in_hours: bool, outcome: str | None) -> None:
+        """Count one decided request."""
+        if not in_hours:
+            self.off_hours_requests += 1
+            self.off_hours_answered += outcome == "answered"
+            return
+        self.requests += 1
+        if outcome in IN_HOURS_OUTCOMES:
+            setattr(self, outcome, getattr(self, outcome) + 1)
+
+
+IN_HOURS_OUTCOMES = ("answered", "failed", "closed", "cancelled", "abandoned")
+"""The outcomes a request in hours is counted by (``answered_forward`` is an answer too)."""
+_ROLLED_UP = tuple(f.name for f in fields(TransferFigures))[:7]
+"""The figures the rollups keep per row, in hours (the off-hours ones are summed apart)."""
+
+
+def _count_if(condition: Any) -> Any:
+    """SQL: how many rows meet ``condition``."""
+    return func.sum(case((condition, 1), else_=0))
 
 
 def connect_rate(session: Session, period: Period, by: str = "department") -> Report:
@@ -123,10 +172,7 @@ def connect_rate(session: Session, period: Period, by: str = "department") -> Re
         raise ReportError(f"by is one of {', '.join(GROUPINGS)}, not {by!r}")
     keys = GROUPINGS[by]
     table: Any = TransferHour if by in ("hour", "day-hour") else TransferDay
-    sums = [
-        func.sum(case((table.in_hours, getattr(table, name)), else_=0))
-        for name in _TRANSFER_FIGURES
-    ]
+    sums = [func.sum(case((table.in_hours, getattr(table, name)), else_=0)) for name in _ROLLED_UP]
     off = [
         func.sum(case((table.in_hours, 0), else_=table.requests)),
         func.sum(case((table.in_hours, 0), else_=table.answered)),
@@ -160,18 +206,11 @@ def connect_rate_from_details(session: Session, period: Period, by: str = "depar
     )
     if by in ("department", "matter"):
         return _connect_rate_sql(session, period, by, start, end)
-    grouped: dict[tuple[object, ...], list[int]] = defaultdict(lambda: [0] * 9)
+    grouped: dict[tuple[object, ...], TransferFigures] = defaultdict(TransferFigures)
     for _, _, at, in_hours, outcome, _ in session.execute(requests):
         day, hour = local_slot(at, period.zone)
         key: tuple[object, ...] = {"hour": (hour,), "day": (day,)}.get(by, (day, hour))
-        figures = grouped[key]
-        if in_hours:
-            figures[0] += 1
-            if outcome in _TRANSFER_FIGURES:
-                figures[_TRANSFER_FIGURES.index(outcome)] += 1
-        else:
-            figures[7] += 1
-            figures[8] += outcome == "answered"
+        grouped[key].count(in_hours, outcome)
     return _connect_rate_report(period, by, dict(sorted(grouped.items())), forward_known=False)
 
 
@@ -184,18 +223,17 @@ def _connect_rate_sql(
         else (TransferRequest.department_code, TransferRequest.matter_code)
     )
 
-    def count_if(condition: Any) -> Any:
-        return func.sum(case((condition, 1), else_=0))
-
     inside = TransferRequest.in_hours.is_(True)
     outcome = TransferRequest.outcome
     statement = (
         select(
             *keys,
-            count_if(inside),
-            *(count_if(inside & (outcome == name)) for name in _TRANSFER_FIGURES[1:]),
-            count_if(~inside),
-            count_if(~inside & (outcome == "answered")),
+            _count_if(inside),
+            _count_if(inside & (outcome == "answered")),
+            literal(0),  # answered_forward: which dial answered needs a join (the rollup has it)
+            *(_count_if(inside & (outcome == name)) for name in IN_HOURS_OUTCOMES[1:]),
+            _count_if(~inside),
+            _count_if(~inside & (outcome == "answered")),
         )
         .where(
             TransferRequest.requested_at >= start,
@@ -205,44 +243,40 @@ def _connect_rate_sql(
         .group_by(*keys)
         .order_by(*keys)
     )
-    # answered_forward counts 0 here (which attempt answered needs a join; the rollup has it)
     grouped = _figures_by_key(session, statement, len(keys))
     return _connect_rate_report(period, by, grouped, forward_known=False)
 
 
 def _figures_by_key(
     session: Session, statement: Any, width: int
-) -> dict[tuple[object, ...], list[int]]:
-    """Rows of (key columns..., figures...) as {key: figures}."""
+) -> dict[tuple[object, ...], TransferFigures]:
+    """Rows of (key columns..., the figures in :class:`TransferFigures`' order) by key."""
     return {
-        tuple(row[:width]): [int(value or 0) for value in row[width:]]
-        for row in session.execute(statement)
+        tuple(row[:width]): TransferFigures.of(row[width:]) for row in session.execute(statement)
     }
 
 
-def _connect_figures(figures: list[int], forward_known: bool) -> dict[str, Any]:
-    """One row's figures (requests, answered, forward, failed, closed, cancelled,
-    abandoned, off-hours requests, off-hours answered) with their rates."""
-    requests, answered, forward, failed, closed, cancelled, abandoned, off_req, off_ans = figures
+def _connect_figures(f: TransferFigures, forward_known: bool) -> dict[str, Any]:
+    """One row's figures with their rates."""
     return {
-        "answered": answered,
-        "requests": requests,
-        "connect_rate": rate(answered, requests),
-        "answered_forward": forward if forward_known else None,
-        "failed": failed,
-        "closed": closed,
-        "cancelled": cancelled,
-        "abandoned": abandoned,
-        "off_hours_answered": off_ans,
-        "off_hours_requests": off_req,
-        "off_hours_rate": rate(off_ans, off_req),
+        "answered": f.answered,
+        "requests": f.requests,
+        "connect_rate": rate(f.answered, f.requests),
+        "answered_forward": f.answered_forward if forward_known else None,
+        "failed": f.failed,
+        "closed": f.closed,
+        "cancelled": f.cancelled,
+        "abandoned": f.abandoned,
+        "off_hours_answered": f.off_hours_answered,
+        "off_hours_requests": f.off_hours_requests,
+        "off_hours_rate": rate(f.off_hours_answered, f.off_hours_requests),
     }
 
 
 def _connect_rate_report(
     period: Period,
     by: str,
-    grouped: Mapping[tuple[object, ...], list[int]],
+    grouped: Mapping[tuple[object, ...], TransferFigures],
     forward_known: bool = True,
 ) -> Report:
     names = {"matter": ["department", "matter"], "day-hour": ["day", "hour"]}.get(by, [by])
@@ -250,11 +284,11 @@ def _connect_rate_report(
                "closed", "cancelled", "abandoned", "off_hours_answered", "off_hours_requests",
                "off_hours_rate"]  # fmt: skip
     rows = []
-    totals = [0] * 9
+    totals = TransferFigures()
     for key, figures in grouped.items():
-        if figures[0] == 0 and figures[7] == 0:  # no request in hours or out of them
+        if not figures.any:
             continue
-        totals = [a + b for a, b in zip(totals, figures, strict=True)]
+        totals += figures
         labels = {
             name: (value.isoformat() if isinstance(value, date) else value)
             for name, value in zip(names, key, strict=True)
@@ -479,24 +513,21 @@ def queues_from_details(
     wait, outcome = visit.wait_seconds, visit.outcome
     answered = outcome.in_(("answered", "moved"))
 
-    def count_if(condition: Any) -> Any:
-        return func.sum(case((condition, 1), else_=0))
-
     red = visit.tier.is_not(None)
     statement = (
         select(
             visit.queue,
             red,
-            count_if(outcome != "closed"),
-            count_if(answered),
-            count_if(answered & (wait <= service_level)),
+            _count_if(outcome != "closed"),
+            _count_if(answered),
+            _count_if(answered & (wait <= service_level)),
             func.sum(case((answered, wait), else_=0.0)),
-            count_if((outcome == "abandoned") & (wait >= short_abandon)),
-            count_if((outcome == "abandoned") & (wait < short_abandon)),
-            count_if(outcome == "max-wait"),
-            count_if(outcome == "closed"),
-            count_if(outcome == "failed"),
-            count_if(outcome == "moved"),
+            _count_if((outcome == "abandoned") & (wait >= short_abandon)),
+            _count_if((outcome == "abandoned") & (wait < short_abandon)),
+            _count_if(outcome == "max-wait"),
+            _count_if(outcome == "closed"),
+            _count_if(outcome == "failed"),
+            _count_if(outcome == "moved"),
         )
         .where(visit.entered_at >= start, visit.entered_at < end, outcome.is_not(None))
         .group_by(visit.queue, red)
@@ -619,15 +650,58 @@ def satisfaction(session: Session, period: Period) -> Report:
     )
 
 
-REPORTS = {
-    "connect-rate": connect_rate,
-    "numbers": numbers,
-    "failed-attempts": failed_attempts,
-    "work-orders": work_orders,
-    "queues": queues,
-    "seats": seats,
-    "satisfaction": satisfaction,
+@dataclass(frozen=True)
+class Options:
+    """What a report may be asked for besides its period (each reads what it needs)."""
+
+    by: str = "department"
+    """connect-rate: department, matter, hour, day or day-hour."""
+    department: str | None = None
+    """failed-attempts: one department's dials."""
+    service_level: int = 15
+    """queues: the service level's threshold in seconds (the site's)."""
+
+
+@dataclass(frozen=True)
+class ReportKind:
+    """One report the API, the CSV and the terminal all offer, by name."""
+
+    name: str
+    make: Callable[[Session, Period, Options], Report]
+    about: str
+
+
+def _kind(name: str, function: Callable[..., Report], *asks: str) -> ReportKind:
+    """A report made by ``function(session, period, <the options it asks for>)``."""
+
+    def make(session: Session, period: Period, options: Options) -> Report:
+        return function(session, period, *(getattr(options, ask) for ask in asks))
+
+    about = " ".join((function.__doc__ or name).split("\n\n")[0].split())
+    return ReportKind(name, make, about)
+
+
+REPORTS: dict[str, ReportKind] = {
+    kind.name: kind
+    for kind in (
+        _kind("connect-rate", connect_rate, "by"),
+        _kind("numbers", numbers),
+        _kind("failed-attempts", failed_attempts, "department"),
+        _kind("work-orders", work_orders),
+        _kind("queues", queues, "service_level"),
+        _kind("seats", seats),
+        _kind("satisfaction", satisfaction),
+    )
 }
+"""Every report there is, by name: the one list the API, the CSV and the terminal read."""
+
+
+def make_report(session: Session, name: str, period: Period, options: Options) -> Report:
+    """The report ``name`` for ``period``."""
+    kind = REPORTS.get(name)
+    if kind is None:
+        raise ReportError(f"no report {name!r}; there are: {', '.join(REPORTS)}")
+    return kind.make(session, period, options)
 
 
 def as_csv_rows(report: Report) -> Iterable[list[str]]:

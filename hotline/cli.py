@@ -802,15 +802,9 @@ def _print_report(
     today = clock.now().astimezone(site.timezone).date()
     try:
         period = reports.Period.parse(first, last, site.timezone, today)
+        options = reports.Options(by, department, site.reports.service_level_seconds)
         with factory() as session:
-            if name == "connect-rate":
-                result = reports.connect_rate(session, period, by)
-            elif name == "queues":
-                result = reports.queues(session, period, site.reports.service_level_seconds)
-            elif name == "failed-attempts":
-                result = reports.failed_attempts(session, period, department)
-            else:
-                result = reports.REPORTS[name](session, period)
+            result = reports.make_report(session, name, period, options)
     except reports.ReportError as error:
         raise _fail(str(error)) from error
     if as_csv:
@@ -840,8 +834,8 @@ def _report_command(name: str, about: str) -> None:
 def _add_report_commands() -> None:
     from cdr.reports import REPORTS
 
-    for name, function in REPORTS.items():
-        _report_command(name, " ".join((function.__doc__ or name).split("\n\n")[0].split()))
+    for kind in REPORTS.values():
+        _report_command(kind.name, kind.about)
 
 
 _add_report_commands()
