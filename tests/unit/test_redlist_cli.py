@@ -108,3 +108,15 @@ def test_half_a_million_firms_import_in_bounded_memory(state: Path, tmp_path: Pa
     assert code == 0, output
     assert "500000 created" in output and "71429 added" in output, output
     assert peak_kb / 1024 < MEMORY_BOUND_MB, f"peak {peak_kb / 1024:.0f} MB"
+
+
+def test_a_look_up_starts_nothing_and_says_what_to_do_when_nothing_runs(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "fresh"
+    shown = hotline(state, "redlist", "show", "+86 21 5000 0002")
+    assert shown.returncode == 1
+    assert "does not answer" in shown.stderr and "hotline services up" in shown.stderr
+    assert not (state / "redis").exists() and not (state / "hotline.db").exists(), (
+        "a look-up started a Redis or made a database"
+    )
