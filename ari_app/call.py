@@ -126,10 +126,12 @@ def caller_from_channel(channel: Event, queues: set[str]) -> state.Caller:
     if queue not in queues:
         queue = "citizen" if kind is CallerKind.CITIZEN and "citizen" in queues else "enterprise"
     prio = str(variables.get("QUEUE_PRIO") or "0")
+    arrived, noted = _arrival(variables.get("HOTLINE_ARRIVED"))
     return state.Caller(
         channel=channel["id"],
         queue=queue,
-        arrived=_arrival(variables.get("HOTLINE_ARRIVED")),
+        arrived=arrived,
+        arrival_noted=noted,
         number=safe_number(channel.get("caller", {}).get("number")),
         called=safe_number(channel.get("dialplan", {}).get("exten")),
         linkedid=channel.get("linkedid"),
@@ -142,15 +144,16 @@ def caller_from_channel(channel: Event, queues: set[str]) -> state.Caller:
     )
 
 
-def _arrival(value: object) -> float:
-    """When the caller first arrived (the app notes it on the channel, so a restart or a
-    move keeps it); now if it is missing or not believable."""
+def _arrival(value: object) -> tuple[float, bool]:
+    """When the caller first arrived (noted on the channel by the front door, or by the app
+    when the front door was away, so a restart or a move keeps it), and whether the channel
+    carries it; now if it is missing or not believable."""
     now = clock.time()
     try:
         arrived = float(str(value))
     except ValueError:
-        return now
-    return arrived if now - 86400 < arrived <= now else now
+        return now, False
+    return (arrived, True) if now - 86400 < arrived <= now else (now, False)
 
 
 class InboundCall:

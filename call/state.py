@@ -106,6 +106,8 @@ class Caller:
     tier: RedListTier | None = None
     queue_prio: int = 0
     answered_by_front_door: bool = False
+    arrival_noted: bool = False
+    """The channel carries the caller's arrival already (``HOTLINE_ARRIVED``)."""
     joined: float = 0.0
     """When the caller joined the queue they are in now: the maximum wait counts from it."""
     phase: Phase = Phase.ARRIVING

@@ -101,7 +101,9 @@ def enter_line(caller: Caller, ctx: Context) -> Steps:
     actions: Steps = [JoinLine(caller.queue, caller.arrived, caller.tier)]
     if not caller.announcing:
         actions.append(StartMusic(caller.channel))
-    actions.append(SetVariable(caller.channel, "HOTLINE_ARRIVED", f"{caller.arrived:.3f}"))
+    if not caller.arrival_noted:  # kept on the channel: a restart or a move keeps the place
+        caller.arrival_noted = True
+        actions.append(SetVariable(caller.channel, "HOTLINE_ARRIVED", f"{caller.arrived:.3f}"))
     if rules.announce_every:
         actions.append(WakeAt(Timer.ANNOUNCE, caller.joined + FIRST_ANNOUNCEMENT))
     actions.append(WakeAt(Timer.MAX_WAIT, caller.joined + rules.max_wait))

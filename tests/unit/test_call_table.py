@@ -101,6 +101,8 @@ def caller_in(phase: Phase, **situation: Any) -> Caller:
     """A caller ``c1`` of the enterprise queue, arrived at 1000, in ``phase``: waiting on
     hold in the line; ringing seat 1001 on ``seat-1``; talking to it in bridge ``call-b1``."""
     fields: dict[str, Any] = {"joined": 1000.0, "answered_by_front_door": True}
+    if phase is not P.ARRIVING:
+        fields["arrival_noted"] = True
     if phase in (P.WAITING, P.RINGING):
         fields |= {"on_hold": True, "in_line": True, "outcome": CallOutcome.ABANDONED}
     if phase is P.RINGING:
@@ -202,6 +204,18 @@ ROWS: dict[str, Case] = {
             "wake max-wait at 1600",
         ],
         check={"in_line": True, "on_hold": True, "outcome": CallOutcome.ABANDONED},
+    ),
+    "a new caller whose arrival the front door noted: not written again": Case(
+        caller_in(P.ARRIVING, arrival_noted=True),
+        Arrived(),
+        P.WAITING,
+        [
+            "record CallEntered",
+            "JoinLine enterprise 1000.0 None",
+            "music",
+            "wake announce at 1003",
+            "wake max-wait at 1600",
+        ],
     ),
     "a connected call taken over goes on talking": Case(
         caller_in(P.ARRIVING, seat=SeatLeg("1001", "seat-1", True), bridge="call-b1"),
@@ -401,7 +415,6 @@ ROWS: dict[str, Case] = {
             "no music",
             "play moving (announcement)",
             "JoinLine enterprise 1000.0 None",
-            "set HOTLINE_ARRIVED=1000.000",
             "wake announce at 1013",
             "wake max-wait at 1610",
         ],

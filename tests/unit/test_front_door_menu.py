@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from agi.front_door import FrontDoor
+from core import clock
 from redlist.directory import CALLERS, CallerIdentity, CallerKind, _entry, lookup_in_sql
 from redlist.models import Enterprise, EnterprisePhone, RedListEntry
 from redlist.tiers import RedListTier
@@ -62,6 +63,8 @@ async def test_a_registered_number_is_recognised_without_a_menu(door: FrontDoor)
     call = ScriptedCall("+86 21 5000 0000", keyed=[])
     await door.serve(call)
     assert not any(c.startswith("GET DATA") for c in call.commands)
+    arrived = float(call.variables.pop("HOTLINE_ARRIVED"))
+    assert abs(arrived - clock.time()) < 5, "the caller's place in line, on the clock"
     assert call.variables == {
         "HOTLINE_CALLER_KIND": "enterprise",
         "HOTLINE_ENTERPRISE_ID": "1",
