@@ -13,17 +13,20 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from ari_app.call import InboundCall, caller_from_channel
+from ari_app.backlog import Backlog, sent_at
+from ari_app.call import InboundCall
+from ari_app.caller import caller_from_channel
 from ari_app.client import CONNECTED, Ari, AriClient, AriConfig, AriError, Event, event_stream
 from ari_app.housekeeping import Housekeeping
 from ari_app.legs import leg_id
-from ari_app.presence import LOCK_TTL, Presence
+from ari_app.presence import LOCK_TTL, Beat, Presence
 from ari_app.takeover import Takeover
 from ari_app.translate import COMMAND
 from call import events
@@ -98,6 +101,9 @@ class StasisApp:
         self._hours = {queue.name: queue.hours.schedule(site.timezone) for queue in site.queues}
         self.owners: dict[str, InboundCall] = {}
         self.watching: set[str] = set()
+        self.backlog = Backlog()
+        """How long new callers wait for this process (when it is behind, they go on to
+        Asterisk's queue)."""
         self.housekeeping = Housekeeping(self)
         self.takeover = Takeover(self)
         self.store_ok = True
@@ -156,7 +162,15 @@ class StasisApp:
             transfer=self._transfer_context,
             new_request=lambda: uuid.uuid4().hex,
             store_ok=self.store_ok,
+            app_behind=self.backlog.behind(time.monotonic()),
         )
+
+    @property
+    def beat(self) -> Beat:
+        """What this process's heartbeat says: starting, serving, or behind."""
+        if not self.connected.is_set():
+            return Beat.STARTING
+        return Beat.BEHIND if self.backlog.behind(time.monotonic()) else Beat.SERVING
 
     def _transfer_context(self, caller: Caller) -> TransferContext:
         return TransferContext(
@@ -193,7 +207,7 @@ class StasisApp:
         """Serve calls until ``stop`` is set, reconnecting to ARI whenever the stream drops."""
         stop = stop or asyncio.Event()
         await self.seats.sync({seat.id: seat.queues for seat in self.site.seats})
-        await self.presence.beat(serving=False)
+        await self.presence.beat(Beat.STARTING)
         helpers = [
             asyncio.create_task(self.takeover.look_after_peers()),
             asyncio.create_task(self._listen()),
@@ -237,7 +251,7 @@ class StasisApp:
                 async with self.presence.takeover(self.name, wait=LOCK_TTL):
                     await self.takeover.take_over(self.name)
                 self.connected.set()
-                await self.presence.beat(serving=True)
+                await self.presence.beat(Beat.SERVING)
                 await self.housekeeping.find_lost_offers()
                 continue
             self.dispatch(event)
@@ -247,6 +261,7 @@ class StasisApp:
         kind = event.get("type")
         channel = event.get("channel") or {}
         if kind == "StasisStart" and (event.get("args") or [None])[0] == "inbound":
+            self._note_wait(event)
             if channel.get("id") not in self.owners:  # not already taken over at connect
                 InboundCall(self, caller_from_channel(channel, set(self.rules))).start()
             return
@@ -267,6 +282,21 @@ class StasisApp:
         elif kind == "StasisStart":
             # a leg nobody owns any more (its call already ended): never leave it up
             self._chore(self.hang_up_stray(channel.get("id", "")))
+
+    def _note_wait(self, event: Event) -> None:
+        """How long a new caller waited for this process (``ari_app.backlog``)."""
+        sent = sent_at(event.get("timestamp"))
+        if sent is None:
+            return
+        now, was_behind = time.monotonic(), self.backlog.behind(time.monotonic())
+        waited = time.time() - sent
+        self.backlog.arrived(waited, now)
+        if not was_behind and self.backlog.behind(now):
+            log.warning(
+                "a new caller waited %.0f ms for the app: new callers go on to Asterisk's "
+                "queue until it keeps up",
+                waited * 1000,
+            )
 
     def _chore(self, work: Coroutine[object, object, None]) -> None:
         task = asyncio.create_task(work)

@@ -18,7 +18,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, assert_never
 
 from redis.exceptions import RedisError
 
@@ -54,9 +54,6 @@ from core.events import publish
 from queues import steps
 from queues.announcements import position_prompt
 from queues.dispatch import Offer
-from redlist.directory import CallerKind, display_safe
-from redlist.numbers import safe_number
-from redlist.tiers import RedListTier
 from transfer.state import (
     TTL,
     CountLive,
@@ -80,6 +77,17 @@ log = logging.getLogger(__name__)
 STORE_BACK: Event = {"type": "HotlineStoreBack"}
 """Posted to every call when Redis answers again: the call tells it what it could not."""
 OWED = (steps.ReleaseSeat, steps.AnsweredLine, steps.LeaveLine)
+StoreStep = (
+    steps.JoinLine
+    | steps.AnsweredLine
+    | steps.LeaveLine
+    | steps.NewRound
+    | steps.ReleaseSeat
+    | steps.MarkSurveying
+    | SaveTransfer
+    | CountLive
+)
+"""What a call asks of Redis: the queue's steps and the transfer's."""
 """The steps a call repeats when Redis is back: a seat given back, a place in line left."""
 RINGBACK = "tone:ring;tonezone=cn"
 """What caller and seat hear while the specialist's phone rings (Chinese ringback)."""
@@ -107,53 +115,6 @@ class CallHost(Protocol):
     def context(self) -> state.Context: ...
     @property
     def sounds(self) -> str: ...
-
-
-def caller_from_channel(channel: Event, queues: set[str]) -> state.Caller:
-    """A caller as the front door decided, from the channel variables in the ARI snapshot.
-    Missing or garbled values fall back to an unknown caller for the enterprise queue."""
-    variables = channel.get("channelvars") or {}
-    try:
-        kind = CallerKind(variables.get("HOTLINE_CALLER_KIND") or "unknown")
-    except ValueError:
-        kind = CallerKind.UNKNOWN
-    try:
-        tier = RedListTier(variables["HOTLINE_TIER"]) if variables.get("HOTLINE_TIER") else None
-    except ValueError:
-        tier = None
-    enterprise = str(variables.get("HOTLINE_ENTERPRISE_ID") or "")
-    queue = str(variables.get("HOTLINE_QUEUE") or "")
-    if queue not in queues:
-        queue = "citizen" if kind is CallerKind.CITIZEN and "citizen" in queues else "enterprise"
-    prio = str(variables.get("QUEUE_PRIO") or "0")
-    arrived, noted = _arrival(variables.get("HOTLINE_ARRIVED"))
-    return state.Caller(
-        channel=channel["id"],
-        queue=queue,
-        arrived=arrived,
-        arrival_noted=noted,
-        number=safe_number(channel.get("caller", {}).get("number")),
-        called=safe_number(channel.get("dialplan", {}).get("exten")),
-        linkedid=channel.get("linkedid"),
-        kind=kind.value,
-        enterprise_id=int(enterprise) if enterprise.isdigit() else None,
-        name=display_safe(str(variables.get("HOTLINE_ENTERPRISE_NAME") or "")),
-        tier=tier,
-        queue_prio=int(prio) if prio.isdigit() else 0,
-        answered_by_front_door=channel.get("state") == "Up",
-    )
-
-
-def _arrival(value: object) -> tuple[float, bool]:
-    """When the caller first arrived (noted on the channel by the front door, or by the app
-    when the front door was away, so a restart or a move keeps it), and whether the channel
-    carries it; now if it is missing or not believable."""
-    now = clock.time()
-    try:
-        arrived = float(str(value))
-    except ValueError:
-        return now, False
-    return (arrived, True) if now - 86400 < arrived <= now else (now, False)
 
 
 class InboundCall:
@@ -399,14 +360,25 @@ class InboundCall:
                     log.warning("could not send %s to Asterisk's queue: %s", channel, error)
                     return [events.CallBroken(f"fallback: {error}")]
                 self.host.handed_over(channel)
-                log.warning("Redis does not answer: caller %s goes on in Asterisk's queue", channel)
+                log.info("caller %s goes on in Asterisk's queue", channel)
             case End():
                 self._ended = True
+            case (
+                steps.JoinLine()
+                | steps.AnsweredLine()
+                | steps.LeaveLine()
+                | steps.NewRound()
+                | steps.ReleaseSeat()
+                | steps.MarkSurveying()
+                | SaveTransfer()
+                | CountLive()
+            ):
+                await self._store_step(action)
             case _:
-                return await self._carry_out_queue_step(action)
+                assert_never(action)
         return []
 
-    async def _carry_out_queue_step(self, action: state.CallAction) -> list[events.CallEvent]:
+    async def _store_step(self, action: StoreStep) -> None:
         """The queue's and the transfer's steps in Redis."""
         host, caller = self.host, self.caller_id
         match action:
@@ -450,8 +422,7 @@ class InboundCall:
             case CountLive(in_hours, outcome, department, matter, number):
                 await self._count_live(in_hours, outcome, department, matter, number)
             case _:
-                raise TypeError(f"no way to carry out {action!r}")
-        return []
+                assert_never(action)
 
     async def _play(
         self, media: str, purpose: Purpose, channel: str | None, bridge: str | None

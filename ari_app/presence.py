@@ -15,6 +15,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
+from enum import StrEnum
 
 from redis.asyncio import Redis
 
@@ -36,9 +37,20 @@ def heartbeat_key(app: str) -> str:
     return keys.heartbeat(app)
 
 
-def heartbeat_value(pid: int, serving: bool) -> str:
-    """What a process's heartbeat key holds: its pid and whether it serves calls yet."""
-    return f"{pid}:{'serving' if serving else 'starting'}"
+class Beat(StrEnum):
+    """What a process says of itself in its heartbeat."""
+
+    STARTING = "starting"
+    """Alive, not serving calls yet (not connected, or taking calls over)."""
+    SERVING = "serving"
+    BEHIND = "behind"
+    """Serving its calls, but so busy that new callers go on to Asterisk's queue
+    (``ari_app.backlog``): the monitor sends none back meanwhile."""
+
+
+def heartbeat_value(pid: int, beat: Beat) -> str:
+    """What a process's heartbeat key holds: its pid and what it does."""
+    return f"{pid}:{beat.value}"
 
 
 class Presence:
@@ -49,10 +61,9 @@ class Presence:
         self.app = app
         self._unlock = redis.register_script(_UNLOCK)
 
-    async def beat(self, serving: bool) -> None:
-        """Say this process is alive for the next few seconds, and whether it is serving
-        calls (connected to ARI, with what was left to it taken over)."""
-        value = heartbeat_value(os.getpid(), serving)
+    async def beat(self, beat: Beat) -> None:
+        """Say this process is alive for the next few seconds, and what it does."""
+        value = heartbeat_value(os.getpid(), beat)
         await self.redis.set(heartbeat_key(self.app), value, px=int(HEARTBEAT_TTL * 1000))
 
     async def leave(self) -> None:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
-from ari_app.call import InboundCall, caller_from_channel
+from ari_app.call import InboundCall
+from ari_app.caller import caller_from_channel
 from ari_app.client import AriError
 from ari_app.legs import caller_of, kind_of
 from ari_app.presence import BEAT_EVERY
@@ -51,7 +52,7 @@ class Takeover:
         """Beat this process's heartbeat; adopt the calls of any peer that has gone."""
         while True:
             try:
-                await self.host.presence.beat(serving=self.host.connected.is_set())
+                await self.host.presence.beat(self.host.beat)
                 if self.host.connected.is_set():
                     for peer in self.host.peers:
                         if not await self.host.presence.alive(peer):

@@ -60,6 +60,12 @@ def _no_store(caller: Caller, _: CallEvent, ctx: Context) -> bool:
     return not ctx.store_ok and ctx.is_open(caller.queue)
 
 
+def _app_behind(caller: Caller, _: CallEvent, ctx: Context) -> bool:
+    """The app is behind with its new callers and the queue is open: Asterisk's own queue
+    serves the caller (once: a caller it sends back is served here whatever the load)."""
+    return ctx.app_behind and not caller.from_asterisk_queue and ctx.is_open(caller.queue)
+
+
 def _closed(caller: Caller, _: CallEvent, ctx: Context) -> bool:
     return not ctx.is_open(caller.queue)
 
@@ -231,6 +237,7 @@ LAST_WORDS = frozenset({P.SENDING_OFF, P.THANKS})
 ROWS: tuple[Row, ...] = (
     #  in             on               when                   to             step
     _r(P.ARRIVING,    Arrived,         _no_store,             P.ENDED,       W.arrive_unserved),
+    _r(P.ARRIVING,    Arrived,         _app_behind,           P.ENDED,       W.arrive_while_behind),
     _r(P.ARRIVING,    Arrived,         _closed,               P.SENDING_OFF, W.arrive_closed),
     _r(P.ARRIVING,    Arrived,         _any,                  P.WAITING,     W.arrive),
     _r(P.ARRIVING,    Resumed,         _any,                  P.TALKING,     T.resume),

@@ -73,6 +73,8 @@ class Context:
     """A fresh key for a transfer request."""
     store_ok: bool = True
     """Whether Redis (the lines, the seats) answers: without it no seat can be offered."""
+    app_behind: bool = False
+    """Whether the process is behind with its new callers (``ari_app.backlog``)."""
 
     def rules(self, queue: str) -> QueueRules:
         return self.queues[queue]
@@ -108,6 +110,8 @@ class Caller:
     answered_by_front_door: bool = False
     arrival_noted: bool = False
     """The channel carries the caller's arrival already (``HOTLINE_ARRIVED``)."""
+    from_asterisk_queue: bool = False
+    """Asterisk's queue had this caller (``HOTLINE_FALLBACK``); it is not sent there again."""
     joined: float = 0.0
     """When the caller joined the queue they are in now: the maximum wait counts from it."""
     phase: Phase = Phase.ARRIVING

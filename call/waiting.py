@@ -65,7 +65,13 @@ def arrive_closed(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
 
 def arrive_unserved(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
     """A new caller while Redis is away: straight on to Asterisk's own queue."""
-    return _welcome(caller, ctx) + _to_asterisk_queue(caller)
+    return _welcome(caller, ctx) + _to_asterisk_queue(caller, "store-lost")
+
+
+def arrive_while_behind(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
+    """A new caller while the app is behind (``ari_app.backlog``): on to Asterisk's queue
+    with its priority and arrival, until the app keeps up and takes it back."""
+    return _welcome(caller, ctx) + _to_asterisk_queue(caller, "app-behind")
 
 
 def _welcome(caller: Caller, ctx: Context) -> Steps:
@@ -173,13 +179,14 @@ def to_asterisk_queue(caller: Caller, _: CallEvent, __: Context) -> Steps:
         caller.on_hold = False
         actions.append(StopMusic(caller.channel))
     caller.in_line = False  # its place is freed once Redis answers again
-    return actions + _to_asterisk_queue(caller)
+    return actions + _to_asterisk_queue(caller, "store-lost")
 
 
-def _to_asterisk_queue(caller: Caller) -> Steps:
+def _to_asterisk_queue(caller: Caller, reason: str) -> Steps:
     """Send the caller to the dialplan's fallback. Its call record stays open: the app
     goes on with it if it takes the caller back, or closes it when the caller has gone."""
     return [
+        publish(caller, "caller-to-asterisk-queue", reason=reason),
         SetVariable(caller.channel, "HOTLINE_QUEUE", caller.queue),
         SetVariable(caller.channel, "HOTLINE_ARRIVED", f"{caller.arrived:.3f}"),
         ToAsteriskQueue(caller.channel),

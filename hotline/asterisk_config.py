@@ -140,6 +140,7 @@ CHANNEL_VARS = (
     "QUEUE_PRIO",
     "HOTLINE_QUEUE",
     "HOTLINE_ARRIVED",
+    "HOTLINE_FALLBACK",
 )
 """What the front door decides, carried in every ARI channel snapshot (ari.conf channelvars);
 the app adds when the caller first arrived and moves ``HOTLINE_QUEUE`` with the caller."""

@@ -28,7 +28,7 @@ import httpx
 from redis import Redis, RedisError
 
 from ari_app.names import stasis_app_name
-from ari_app.presence import heartbeat_key, heartbeat_value
+from ari_app.presence import Beat, heartbeat_key, heartbeat_value
 from core.paths import Paths
 from core.site import Site
 from core.stores import redis_url
@@ -344,7 +344,7 @@ def ready(paths: Paths, site: Site, name: str) -> bool:
                 beat = redis.get(heartbeat_key(stasis_app_name(instance)))
         except (RedisError, OSError):
             return False
-        return bool(beat == heartbeat_value(pid, serving=True).encode())
+        return beat in {heartbeat_value(pid, b).encode() for b in (Beat.SERVING, Beat.BEHIND)}
     return True
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from ari_app.names import stasis_app_name
-from ari_app.presence import heartbeat_key, heartbeat_value
+from ari_app.presence import Beat, heartbeat_key, heartbeat_value
 from core.paths import Paths
 from core.secrets import Secrets
 from core.site import Site
@@ -105,7 +105,7 @@ class Stack:
         pid = services.running_pid(self.paths, services.app_service(instance))
         with sync_redis(self.paths) as redis:
             beat = redis.get(heartbeat_key(name))
-        if pid is None or beat != heartbeat_value(pid, serving=True).encode():
+        if pid is None or beat != heartbeat_value(pid, Beat.SERVING).encode():
             return False
         secrets = Secrets.load_or_create(self.paths.secrets_file)
         try:

@@ -62,7 +62,13 @@ TIMERS_CANCELLED = [f"cancel {timer.value}" for timer in Timer]
 """What every end begins with."""
 
 
-def context(*, closed: tuple[str, ...] = (), store_ok: bool = True, survey: bool = True) -> Context:
+def context(
+    *,
+    closed: tuple[str, ...] = (),
+    store_ok: bool = True,
+    survey: bool = True,
+    app_behind: bool = False,
+) -> Context:
     def transfer(caller: Caller) -> TransferContext:
         return TransferContext(
             now=MONDAY_10AM,
@@ -88,6 +94,7 @@ def context(*, closed: tuple[str, ...] = (), store_ok: bool = True, survey: bool
         transfer=transfer,
         new_request=lambda: "r2",
         store_ok=store_ok,
+        app_behind=app_behind,
     )
 
 
@@ -171,8 +178,48 @@ ROWS: dict[str, Case] = {
         caller_in(P.ARRIVING, answered_by_front_door=False),
         Arrived(),
         P.ENDED,
-        ["record CallEntered", "answer c1", *TO_ASTERISK],
+        [
+            "record CallEntered",
+            "answer c1",
+            "publish caller-to-asterisk-queue",
+            *TO_ASTERISK,
+        ],
         context(store_ok=False),
+    ),
+    "a new caller while the app is behind goes on in Asterisk's queue": Case(
+        caller_in(P.ARRIVING),
+        Arrived(),
+        P.ENDED,
+        ["record CallEntered", "publish caller-to-asterisk-queue", *TO_ASTERISK],
+        context(app_behind=True),
+    ),
+    "a caller Asterisk's queue sent back is served however behind the app is": Case(
+        caller_in(P.ARRIVING, from_asterisk_queue=True, arrival_noted=True),
+        Arrived(),
+        P.WAITING,
+        [
+            "record CallEntered",
+            "JoinLine enterprise 1000.0 None",
+            "music",
+            "wake announce at 1003",
+            "wake max-wait at 1600",
+        ],
+        context(app_behind=True),
+    ),
+    "the app behind and the queue closed: the closed message": Case(
+        caller_in(P.ARRIVING),
+        Arrived(),
+        P.SENDING_OFF,
+        [
+            "record CallEntered",
+            "cancel announce",
+            "cancel max-wait",
+            "record CallbackRequested closed",
+            "no music",
+            "play closed (send-off)",
+            "wake prompt-limit at 1040",
+        ],
+        context(closed=("enterprise",), app_behind=True),
     ),
     "a new caller out of hours hears the closed message": Case(
         caller_in(P.ARRIVING),
@@ -278,7 +325,7 @@ ROWS: dict[str, Case] = {
         caller_in(P.WAITING),
         StoreLost(),
         P.ENDED,
-        [*TIMERS_CANCELLED, "no music", *TO_ASTERISK],
+        [*TIMERS_CANCELLED, "no music", "publish caller-to-asterisk-queue", *TO_ASTERISK],
         check={"in_line": False},
     ),
     "a waiting caller whose place went takes it again": Case(
