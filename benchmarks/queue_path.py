@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import statistics
@@ -34,6 +35,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from benchmarks.common import FIRMS, REPO, bench_stack, ring_delays
+from core.events import EVENTS
 from core.paths import Paths
 from core.stores import redis_url
 from hotline import services
@@ -91,6 +93,8 @@ class Step:
     setup: list[float]
     """Seconds from each caller's INVITE to the PBX's INVITE to a seat."""
     cpu_ms_per_call: float | None = None
+    to_asterisk_queue: int = 0
+    """Callers the app sent on to Asterisk's queue because it was behind."""
 
 
 def handoff_delays(meter: SipMeter, sip_port: int, seat_port: int) -> list[float]:
@@ -131,11 +135,20 @@ async def run_step(
     ]
     calls = [(landline((first + n) % FIRMS), number) for n, number in enumerate(dialled)]
     cpu_before = cpu_seconds(stack.paths, names)
+    redis = Redis.from_url(redis_url(stack.paths))
+    events = redis.pubsub()
+    await events.subscribe(EVENTS)
     with SipMeter(only_port=stack.site.sip.port) as meter:
         await rig.place(calls, rate)
     cpu = cpu_seconds(stack.paths, names) - cpu_before
+    handed = 0
+    while message := await events.get_message(ignore_subscribe_messages=True, timeout=0.2):
+        handed += json.loads(message["data"]).get("type") == "caller-to-asterisk-queue"
+    await events.aclose()
+    await redis.aclose()
     delays = ring_delays(meter, set(ANSWER_PORTS), stack.site.sip.port)
-    return Step(len(calls), len(delays), delays, cpu * 1000 / len(calls) if hotline else None)
+    cost = cpu * 1000 / len(calls) if hotline else None
+    return Step(len(calls), len(delays), delays, cost, handed)
 
 
 def _ms(samples: list[float], q: float) -> float:
@@ -173,6 +186,8 @@ async def bench_setup(stack: Stack, work: Path, rates: list[int], seconds: float
                 first += count
                 cost = (
                     f"   app+front door {step.cpu_ms_per_call:.1f} CPU ms/call"
+                    f"   the app queued {step.placed - step.to_asterisk_queue},"
+                    f" sent on to Asterisk's queue {step.to_asterisk_queue}"
                     if step.cpu_ms_per_call is not None
                     else ""
                 )
