@@ -99,6 +99,10 @@ class RecordWriter:
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _progress: asyncio.Event = field(default_factory=asyncio.Event)
     _routes: dict[type, Applier] = field(default_factory=dict)
+    _to_append: asyncio.Event = field(default_factory=asyncio.Event)
+    _appended: asyncio.Event = field(default_factory=asyncio.Event)
+    _books: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held while the journal's bookkeeping changes (appending, or marking what is in SQL)."""
 
     def __post_init__(self) -> None:
         for applier in self.appliers:
@@ -112,6 +116,7 @@ class RecordWriter:
         self._pending.append(record)
         self._handed += 1
         self._wake.set()
+        self._to_append.set()
 
     @property
     def backlog(self) -> int:
@@ -136,9 +141,32 @@ class RecordWriter:
         return True
 
     async def run(self) -> None:
-        """Write batches until cancelled (what the journal held at start first)."""
+        """Write batches until cancelled (what the journal held at start first). With a
+        journal, a task of its own keeps every record handed over in the journal at once,
+        whatever SQL is doing: a process killed while its database is slow loses nothing."""
+        keeper: asyncio.Task[None] | None = None
         if self.journal is not None:
             await asyncio.to_thread(self._replay)
+            keeper = asyncio.create_task(self._keep_journal())
+        try:
+            await self._write_batches()
+        finally:
+            if keeper is not None:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
+
+    async def _keep_journal(self) -> None:
+        """Append what was handed over to the journal as soon as it comes."""
+        while True:
+            await self._to_append.wait()
+            self._to_append.clear()
+            async with self._books:
+                if self._journaled < len(self._pending):
+                    await asyncio.to_thread(self._to_journal)
+            self._appended.set()
+
+    async def _write_batches(self) -> None:
         pause = RETRY_FIRST
         while True:
             if not self._pending:
@@ -146,9 +174,11 @@ class RecordWriter:
                 await self._wake.wait()
             ready = len(self._pending)
             if self.journal is not None:
-                if self._journaled < ready:
-                    await asyncio.to_thread(self._to_journal)
-                ready = self._journaled  # only what is in the journal goes to SQL
+                while self._journaled == 0:  # only what is in the journal goes to SQL
+                    self._appended.clear()
+                    self._to_append.set()
+                    await self._appended.wait()
+                ready = self._journaled
             batch = [self._pending[i] for i in range(min(BATCH, ready))]
             try:
                 if self.remote is not None:
@@ -169,10 +199,11 @@ class RecordWriter:
                 pause = min(pause * 2, RETRY_MAX)
                 continue
             pause = RETRY_FIRST
-            for _ in batch:
-                self._pending.popleft()
-            if self.journal is not None:
-                await asyncio.to_thread(self._written, len(batch))
+            async with self._books:  # the journal's keeper does not count meanwhile
+                for _ in batch:
+                    self._pending.popleft()
+                if self.journal is not None:
+                    await asyncio.to_thread(self._written, len(batch))
             self._done += len(batch)
             self.figures.written += len(batch) - set_aside
             self.figures.set_aside += set_aside
