@@ -22,8 +22,12 @@ from urllib.parse import urlencode, urlsplit
 
 IDLE_LIMIT = 5.0
 """Seconds an idle connection may be reused (well below Asterisk's 15 s keep-alive)."""
-KEEP = 16
-"""Idle connections kept at most."""
+CONNECTIONS = 24
+"""Connections to ARI at most, all kept alive: a request beyond them waits for a free one.
+Each connection is a thread in Asterisk's HTTP server, which refuses sessions past its
+``sessionlimit``: an app that opened a connection per request in flight refused itself
+calls at 75 calls/s ("HTTP session count exceeded"), and each new session cost Asterisk a
+thread (measured: ``docs/benchmarks.md``)."""
 
 
 class HttpError(OSError):
@@ -54,6 +58,7 @@ class KeepAliveClient:
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         self._head = f"Host: {parts.netloc}\r\nAuthorization: Basic {token}\r\n"
         self._idle: list[_Connection] = []
+        self._slots = asyncio.Semaphore(CONNECTIONS)
 
     async def request(
         self, method: str, path: str, query: dict[str, str], body: bytes | None
@@ -64,7 +69,7 @@ class KeepAliveClient:
         if body:
             head += "Content-Type: application/json\r\n"
         data = (head + "\r\n").encode() + (body or b"")
-        async with asyncio.timeout(self.timeout):
+        async with asyncio.timeout(self.timeout), self._slots:
             while True:
                 connection, reused = await self._connection()
                 try:
@@ -77,7 +82,7 @@ class KeepAliveClient:
                 except BaseException:
                     connection.close()
                     raise
-                if keep and len(self._idle) < KEEP:
+                if keep:
                     connection.idle_since = time.monotonic()
                     self._idle.append(connection)
                 else:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import jinja2
 
+from ari_app.http import CONNECTIONS
 from ari_app.names import stasis_app_names
 from cdr import asterisk as cdr_files
 from core.secrets import Secrets
@@ -239,6 +240,8 @@ def render(site: Site, secrets: Secrets, dirs: AsteriskDirs, secrets_path: Path)
         "dirs": dirs,
         "modules": MODULES,
         "app_names": stasis_app_names(site),
+        # each app process's pool, and as much again for the web app, the guard and tools
+        "http_sessions": (site.services.app_processes + 1) * CONNECTIONS + 100,
         "seat_passwords": seat_passwords,
         "ami_permit": _ami_permit(site.services.bind),
         "agi_host": site.services.local_host,

@@ -124,3 +124,19 @@ async def test_no_answer_within_the_timeout_raises() -> None:
         await client.request("GET", "/x", {}, None)
     await client.close()
     listening.close()
+
+
+async def test_many_requests_at_once_share_a_bounded_pool_of_connections(
+    server: tuple[Server, str],
+) -> None:
+    from ari_app.http import CONNECTIONS
+
+    state, url = server
+    state.answers = [ok(b"{}") for _ in range(10 * CONNECTIONS)]
+    client = KeepAliveClient(url, "user", "password", timeout=5.0)
+    answers = await asyncio.gather(
+        *(client.request("GET", "/channels", {}, None) for _ in range(10 * CONNECTIONS))
+    )
+    await client.close()
+    assert [status for status, _ in answers] == [200] * (10 * CONNECTIONS)
+    assert state.connections <= CONNECTIONS, "a connection per request in flight (Asterisk refuses)"
