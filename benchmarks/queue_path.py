@@ -28,6 +28,7 @@ import os
 import re
 import statistics
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,9 +142,12 @@ async def run_step(
     with SipMeter(only_port=stack.site.sip.port) as meter:
         await rig.place(calls, rate)
     cpu = cpu_seconds(stack.paths, names) - cpu_before
-    handed = 0
-    while message := await events.get_message(ignore_subscribe_messages=True, timeout=0.2):
-        handed += json.loads(message["data"]).get("type") == "caller-to-asterisk-queue"
+    handed, quiet_since = 0, time.monotonic()
+    while time.monotonic() - quiet_since < 1.0:  # until a second passes with no event
+        message = await events.get_message(ignore_subscribe_messages=True, timeout=0.2)
+        if message is not None:
+            quiet_since = time.monotonic()
+            handed += json.loads(message["data"]).get("type") == "caller-to-asterisk-queue"
     await events.aclose()
     await redis.aclose()
     delays = ring_delays(meter, set(ANSWER_PORTS), stack.site.sip.port)

@@ -216,6 +216,7 @@ class ScriptedAri:
         self.emit({"type": "PlaybackFinished", "playback": _playback(playback_id, media, target)})
 
     async def set_variable(self, channel_id: str, name: str, value: str) -> None:
+        self.log("set_variable", channel_id, name)
         self.channels_[channel_id].variables[name] = value
 
     async def global_variable(self, name: str) -> str | None:
@@ -341,10 +342,13 @@ class Script:
         tier: str = "",
         queue: str | None = None,
         answered: bool = False,
+        arrived: float | None = None,
     ) -> str:
         """A caller the front door identified enters the application; its channel id."""
         channel_id = f"17950000{next(self._callers):02d}.1"
         variables = {"HOTLINE_CALLER_KIND": kind, "HOTLINE_TIER": tier}
+        if arrived is not None:  # the front door notes the arrival (absent: it was away)
+            variables["HOTLINE_ARRIVED"] = f"{arrived:.3f}"
         if queue is not None:
             variables["HOTLINE_QUEUE"] = queue
         channel = Channel(channel_id, "Up" if answered else "Ring", True, number, variables)

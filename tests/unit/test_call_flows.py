@@ -276,3 +276,27 @@ async def test_a_seat_phone_that_vanishes_ends_the_call_as_seat_lost_and_the_cal
     await script.over(caller)
     await script.records()
     assert leg_of(script, caller).outcome == "seat-lost"
+
+
+async def test_a_call_through_to_a_seat_costs_these_ari_requests(script: Script) -> None:
+    """What a plain call asks of Asterisk (every request is work for Asterisk's HTTP server
+    and the app; docs/benchmarks.md): the front door answered and noted the arrival."""
+    caller = script.caller_arrives(answered=True, arrived=clock.time())
+    await script.until(lambda: bool(script.ringing("PJSIP/1001")), "seat 1001 rings")
+    (leg,) = script.ringing("PJSIP/1001")
+    script.answer(leg)
+    await script.until(lambda: len(script.bridge_of(caller)) == 2, "caller and seat bridged")
+    script.hang_up(caller)
+    await script.over(caller)
+    made = [name for name, _ in script.ari.requests]
+    assert made == [
+        "start_moh",  # waiting: music
+        "originate",  # the seat rung
+        "create_bridge",  # the seat answered: caller and seat in one bridge
+        "stop_moh",
+        "add_to_bridge",
+        "add_to_bridge",
+        "hangup",  # the caller's own channel (already gone: Asterisk answers 404)
+        "hangup",  # the seat's leg follows the caller
+        "destroy_bridge",
+    ]
