@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 BATCH = 500
 """Records applied in one transaction at most."""
+JOURNAL_GATHER = 0.005
+"""Seconds the journal's keeper lets records gather before one frame (one fsync) takes them."""
 RETRY_FIRST, RETRY_MAX = 0.2, 5.0
 """Seconds between tries while the database is unavailable (doubling up to the maximum)."""
 
@@ -157,9 +159,11 @@ class RecordWriter:
                     await keeper
 
     async def _keep_journal(self) -> None:
-        """Append what was handed over to the journal as soon as it comes."""
+        """Append what was handed over to the journal as soon as it comes (what a call's
+        step hands over at once goes in one frame, one fsync)."""
         while True:
             await self._to_append.wait()
+            await asyncio.sleep(JOURNAL_GATHER)
             self._to_append.clear()
             async with self._books:
                 if self._journaled < len(self._pending):
