@@ -288,7 +288,8 @@ class StasisApp:
         sent = sent_at(event.get("timestamp"))
         if sent is None:
             return
-        now, was_behind = time.monotonic(), self.backlog.behind(time.monotonic())
+        now = time.monotonic()
+        was_behind = self.backlog.behind(now)
         waited = time.time() - sent
         self.backlog.arrived(waited, now)
         if not was_behind and self.backlog.behind(now):

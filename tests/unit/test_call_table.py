@@ -164,6 +164,15 @@ SENT_OFF = [
     "play max-wait (send-off)",
     "wake prompt-limit at 1040",
 ]
+CLOSED_ON_ARRIVAL = [
+    "cancel announce",
+    "cancel max-wait",
+    "record CallbackRequested closed",
+    "no music",
+    "play closed (send-off)",
+    "wake prompt-limit at 1040",
+]
+"""A new caller out of the queue's hours (the front door answered it)."""
 ASKED = ["MarkSurveying True", "play survey (survey)", "wake prompt-limit at 1040"]
 ASKED_AGAIN = ["cancel survey-key", "play survey (survey)", "wake prompt-limit at 1040"]
 RINGING_TRANSFER = transfer_in(TransferState.RINGING, ringback="tone-1")
@@ -210,30 +219,14 @@ ROWS: dict[str, Case] = {
         caller_in(P.ARRIVING),
         Arrived(),
         P.SENDING_OFF,
-        [
-            "record CallEntered",
-            "cancel announce",
-            "cancel max-wait",
-            "record CallbackRequested closed",
-            "no music",
-            "play closed (send-off)",
-            "wake prompt-limit at 1040",
-        ],
+        ["record CallEntered", *CLOSED_ON_ARRIVAL],
         context(closed=("enterprise",), app_behind=True),
     ),
     "a new caller out of hours hears the closed message": Case(
         caller_in(P.ARRIVING),
         Arrived(),
         P.SENDING_OFF,
-        [
-            "record CallEntered",
-            "cancel announce",
-            "cancel max-wait",
-            "record CallbackRequested closed",
-            "no music",
-            "play closed (send-off)",
-            "wake prompt-limit at 1040",
-        ],
+        ["record CallEntered", *CLOSED_ON_ARRIVAL],
         context(closed=("enterprise",), store_ok=False),
         {"outcome": CallOutcome.CLOSED},
     ),
