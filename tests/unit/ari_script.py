@@ -16,7 +16,7 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -444,6 +444,16 @@ class Script:
         while not check():
             if time.monotonic() > deadline:
                 raise AssertionError(f"never happened: {what}\nARI: {self.ari.requests[-15:]}")
+            await asyncio.sleep(0.002)
+
+    async def until_stored(
+        self, check: Callable[[], Awaitable[bool]], what: str, within: float = 3.0
+    ) -> None:
+        """Like :meth:`until`, for a check that reads a store (Redis, the database)."""
+        deadline = time.monotonic() + within
+        while not await check():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"never stored: {what}\nARI: {self.ari.requests[-15:]}")
             await asyncio.sleep(0.002)
 
     async def advance(self, seconds: float) -> None:

@@ -66,8 +66,12 @@ async def test_the_specialist_who_answers_joins_caller_and_seat_in_one_bridge(
     script.answer(spec)
     await script.until(lambda: len(script.bridge_of(caller)) == 3, "all three in one bridge")
     assert "tone:ring;tonezone=cn" not in script.playing(), "the ringback stopped"
-    status = await redis.get(keys.transfer_status(caller))
-    assert status is not None and b'"state": "connected"' in status
+
+    async def connected() -> bool:
+        status = status_from_json(await redis.get(keys.transfer_status(caller)))
+        return status is not None and status["state"] == "connected"
+
+    await script.until_stored(connected, "the console sees the specialist connected")
     await end(script, caller)
     assert not script.ari.channels_ and not script.ari.bridges_, "nothing left"
     request, attempts = transfer_of(script, caller)
