@@ -260,10 +260,12 @@ class StasisApp:
         """Route one event: a new inbound caller starts a call, the rest go to their owner."""
         kind = event.get("type")
         channel = event.get("channel") or {}
-        if kind == "StasisStart" and (event.get("args") or [None])[0] == "inbound":
+        args = event.get("args") or [None]
+        if kind == "StasisStart" and args[0] == "inbound":
             self._note_wait(event)
             if channel.get("id") not in self.owners:  # not already taken over at connect
-                InboundCall(self, caller_from_channel(channel, set(self.rules))).start()
+                arriving = caller_from_channel(channel, set(self.rules), music="music" in args)
+                InboundCall(self, arriving).start()
             return
         if not channel and kind and kind.startswith("Playback"):
             # playbacks name their channel, or their bridge ("bridge:<id>", owned as such)
@@ -272,7 +274,6 @@ class StasisApp:
         owner = self.owners.get(channel.get("id", ""))
         if owner is None and kind == "StasisStart":
             # a leg the app dialled for a call: "seat,<caller>" or "specialist,<caller>"
-            args = event.get("args") or []
             caller = self.owners.get(str(args[1])) if len(args) > 1 else None
             if caller is not None and caller.expects(channel.get("id", "")):
                 owner = caller

@@ -10,9 +10,10 @@ from redlist.numbers import safe_number
 from redlist.tiers import RedListTier
 
 
-def caller_from_channel(channel: Event, queues: set[str]) -> state.Caller:
+def caller_from_channel(channel: Event, queues: set[str], music: bool = False) -> state.Caller:
     """A caller as the front door decided, from the channel variables in the ARI snapshot.
-    Missing or garbled values fall back to an unknown caller for the enterprise queue."""
+    Missing or garbled values fall back to an unknown caller for the enterprise queue.
+    ``music``: the dialplan started music on hold before Stasis (its argument says so)."""
     variables = channel.get("channelvars") or {}
     try:
         kind = CallerKind(variables.get("HOTLINE_CALLER_KIND") or "unknown")
@@ -43,6 +44,7 @@ def caller_from_channel(channel: Event, queues: set[str]) -> state.Caller:
         tier=tier,
         queue_prio=int(prio) if prio.isdigit() else 0,
         answered_by_front_door=channel.get("state") == "Up",
+        dialplan_music=music,
     )
 
 

@@ -77,7 +77,7 @@ class AriClient(Protocol):
     async def bridges(self) -> list[Event]: ...
     async def create_bridge(self, bridge_id: str, name: str = "") -> Event: ...
     async def add_to_bridge(
-        self, bridge_id: str, channel_id: str, absorb_dtmf: bool = False
+        self, bridge_id: str, *channel_ids: str, absorb_dtmf: bool = False
     ) -> None: ...
     async def destroy_bridge(self, bridge_id: str) -> None: ...
     async def application(self, name: str | None = None) -> Event: ...
@@ -219,10 +219,15 @@ class Ari:
         return result
 
     async def add_to_bridge(
-        self, bridge_id: str, channel_id: str, absorb_dtmf: bool = False
+        self, bridge_id: str, *channel_ids: str, absorb_dtmf: bool = False
     ) -> None:
+        """Add channels to a bridge in one request (Asterisk finds them all before it adds
+        any: one that is gone fails the request)."""
         await self.request(
-            "POST", f"/bridges/{bridge_id}/addChannel", channel=channel_id, absorbDTMF=absorb_dtmf
+            "POST",
+            f"/bridges/{bridge_id}/addChannel",
+            channel=",".join(channel_ids),
+            absorbDTMF=absorb_dtmf,
         )
 
     async def play_to_bridge(self, bridge_id: str, media: str) -> str:
@@ -278,13 +283,13 @@ async def quietly(step: Awaitable[None]) -> None:
 async def bridge_caller_and_seat(
     ari: AriClient, bridge_id: str, caller: str, seat_leg: str
 ) -> None:
-    """Put a caller (off hold) and its seat's leg in a new mixing bridge; the seat's keys
-    reach the app but not the caller."""
+    """Put a caller (off hold) and its seat's leg in a new mixing bridge, both in one
+    request. Their keys reach the app, not each other: the caller never hears the seat's
+    feature codes, and nothing on this line asks a caller to key for the seat."""
     await ari.create_bridge(bridge_id, name=f"call {caller}")
     with contextlib.suppress(AriError):
         await ari.stop_moh(caller)
-    await ari.add_to_bridge(bridge_id, caller)
-    await ari.add_to_bridge(bridge_id, seat_leg, absorb_dtmf=True)
+    await ari.add_to_bridge(bridge_id, caller, seat_leg, absorb_dtmf=True)
 
 
 def _param(value: Any) -> str:

@@ -3,7 +3,7 @@ leg hung up, the bridge destroyed, the seat given back, the line left, the end r
 
 from __future__ import annotations
 
-from call.events import CallerKeyed, CallEvent, TalkOver
+from call.events import CallerHungUp, CallerKeyed, CallEvent, TalkOver
 from call.state import Caller, Context, Steps, publish
 from call.talking import release_after_talk
 from cdr.records import CallEnded, CallRated, SeatAttemptEnded
@@ -157,11 +157,13 @@ def talk_over(caller: Caller, event: CallEvent, ctx: Context) -> Steps:
     return finish(caller, event, ctx)
 
 
-def finish(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
-    """Hang up every leg of the call that is still up, destroy its bridge, give the seat
-    back, leave the line; record and announce how the call ended."""
+def finish(caller: Caller, event: CallEvent, ctx: Context) -> Steps:
+    """Hang up every leg of the call that is still up (the caller's, unless it is the
+    caller who hung up), destroy its bridge, give the seat back, leave the line; record and
+    announce how the call ended."""
     actions: Steps = [CancelTimer(timer) for timer in Timer]
-    actions.append(HangUp(caller.channel))
+    if not isinstance(event, CallerHungUp):  # a hang-up of a channel going would be a 404
+        actions.append(HangUp(caller.channel))
     transfer, seat = caller.transfer, caller.seat
     if seat is not None:
         actions += [HangUp(seat.channel_id), release_after_talk(seat, caller, ctx)]

@@ -108,6 +108,8 @@ class Caller:
     tier: RedListTier | None = None
     queue_prio: int = 0
     answered_by_front_door: bool = False
+    dialplan_music: bool = False
+    """The dialplan started music on hold before Stasis: the first wait goes on with it."""
     arrival_noted: bool = False
     """The channel carries the caller's arrival already (``HOTLINE_ARRIVED``)."""
     from_asterisk_queue: bool = False

@@ -105,7 +105,9 @@ def enter_line(caller: Caller, ctx: Context) -> Steps:
     caller.outcome = CallOutcome.ABANDONED
     caller.tried.clear()
     actions: Steps = [JoinLine(caller.queue, caller.arrived, caller.tier)]
-    if not caller.announcing:
+    if caller.dialplan_music:  # playing since before Stasis (one ARI request less)
+        caller.dialplan_music = False
+    elif not caller.announcing:
         actions.append(StartMusic(caller.channel))
     if not caller.arrival_noted:  # kept on the channel: a restart or a move keeps the place
         caller.arrival_noted = True

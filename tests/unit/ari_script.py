@@ -96,6 +96,8 @@ class Channel:
     variables: dict[str, str] = field(default_factory=dict)
     endpoint: str = ""
     app_args: str = ""
+    music: bool = False
+    """Music on hold plays to this channel."""
 
     def snapshot(self) -> Event:
         return {
@@ -114,6 +116,8 @@ class ScriptedAri:
     def __init__(self, unregistered: set[str]) -> None:
         self.channels_: dict[str, Channel] = {}
         self.bridges_: dict[str, list[str]] = {}
+        self.bridges_made: list[str] = []
+        """Every bridge created, in order."""
         self.playbacks: dict[str, tuple[str, str]] = {}
         """playback id → (media, target uri)"""
         self.requests: list[tuple[str, tuple[Any, ...]]] = []
@@ -187,9 +191,13 @@ class ScriptedAri:
 
     async def start_moh(self, channel_id: str, moh_class: str = "default") -> None:
         self.log("start_moh", channel_id)
+        if channel_id in self.channels_:
+            self.channels_[channel_id].music = True
 
     async def stop_moh(self, channel_id: str) -> None:
         self.log("stop_moh", channel_id)
+        if channel_id in self.channels_:
+            self.channels_[channel_id].music = False
 
     async def play(self, channel_id: str, media: str) -> str:
         return self._play(media, f"channel:{channel_id}")
@@ -229,16 +237,17 @@ class ScriptedAri:
 
     async def create_bridge(self, bridge_id: str, name: str = "") -> Event:
         self.log("create_bridge", bridge_id)
+        self.bridges_made.append(bridge_id)
         self.bridges_[bridge_id] = []
         return {"id": bridge_id}
 
     async def add_to_bridge(
-        self, bridge_id: str, channel_id: str, absorb_dtmf: bool = False
+        self, bridge_id: str, *channel_ids: str, absorb_dtmf: bool = False
     ) -> None:
-        self.log("add_to_bridge", bridge_id, channel_id)
-        if channel_id not in self.channels_:
+        self.log("add_to_bridge", bridge_id, *channel_ids)
+        if any(channel not in self.channels_ for channel in channel_ids):
             raise AriError("POST", f"/bridges/{bridge_id}/addChannel", 422, "not in Stasis")
-        self.bridges_[bridge_id].append(channel_id)
+        self.bridges_[bridge_id].extend(channel_ids)
 
     async def destroy_bridge(self, bridge_id: str) -> None:
         self.log("destroy_bridge", bridge_id)
@@ -343,8 +352,11 @@ class Script:
         queue: str | None = None,
         answered: bool = False,
         arrived: float | None = None,
+        music: bool = False,
     ) -> str:
-        """A caller the front door identified enters the application; its channel id."""
+        """A caller the front door identified enters the application; its channel id.
+        ``answered`` and ``music``: the dialplan answered and started music on hold before
+        Stasis, as the rendered one does."""
         channel_id = f"17950000{next(self._callers):02d}.1"
         variables = {"HOTLINE_CALLER_KIND": kind, "HOTLINE_TIER": tier}
         if arrived is not None:  # the front door notes the arrival (absent: it was away)
@@ -352,10 +364,10 @@ class Script:
         if queue is not None:
             variables["HOTLINE_QUEUE"] = queue
         channel = Channel(channel_id, "Up" if answered else "Ring", True, number, variables)
+        channel.music = music
         self.ari.channels_[channel_id] = channel
-        self.app.dispatch(
-            {"type": "StasisStart", "args": ["inbound"], "channel": channel.snapshot()}
-        )
+        args = ["inbound", "music"] if music else ["inbound"]
+        self.app.dispatch({"type": "StasisStart", "args": args, "channel": channel.snapshot()})
         return channel_id
 
     def taken_back(self, channel_id: str) -> None:

@@ -280,23 +280,23 @@ async def test_a_seat_phone_that_vanishes_ends_the_call_as_seat_lost_and_the_cal
 
 async def test_a_call_through_to_a_seat_costs_these_ari_requests(script: Script) -> None:
     """What a plain call asks of Asterisk (every request is work for Asterisk's HTTP server
-    and the app; docs/benchmarks.md): the front door answered and noted the arrival."""
-    caller = script.caller_arrives(answered=True, arrived=clock.time())
+    and the app; docs/benchmarks.md): the dialplan answered and started the music, the
+    front door noted the arrival."""
+    caller = script.caller_arrives(answered=True, arrived=clock.time(), music=True)
     await script.until(lambda: bool(script.ringing("PJSIP/1001")), "seat 1001 rings")
+    assert script.ari.channels_[caller].music, "the dialplan's music goes on while waiting"
     (leg,) = script.ringing("PJSIP/1001")
     script.answer(leg)
     await script.until(lambda: len(script.bridge_of(caller)) == 2, "caller and seat bridged")
+    assert not script.ari.channels_[caller].music, "no music over the talk"
     script.hang_up(caller)
     await script.over(caller)
-    made = [name for name, _ in script.ari.requests]
-    assert made == [
-        "start_moh",  # waiting: music
-        "originate",  # the seat rung
-        "create_bridge",  # the seat answered: caller and seat in one bridge
-        "stop_moh",
-        "add_to_bridge",
-        "add_to_bridge",
-        "hangup",  # the caller's own channel (already gone: Asterisk answers 404)
-        "hangup",  # the seat's leg follows the caller
-        "destroy_bridge",
+    (bridge,) = script.ari.bridges_made
+    assert [(name, args[:3]) for name, args in script.ari.requests] == [
+        ("originate", ("PJSIP/1001", leg, "02150000001")),  # the seat rung
+        ("create_bridge", (bridge,)),  # the seat answered
+        ("stop_moh", (caller,)),
+        ("add_to_bridge", (bridge, caller, leg)),  # both in one request
+        ("hangup", (leg,)),  # the seat's leg follows the caller (whose own channel is gone)
+        ("destroy_bridge", (bridge,)),
     ]

@@ -148,6 +148,18 @@ def finish(*middle: str, outcome: str) -> list[str]:
     ]
 
 
+def hung_up(*middle: str, outcome: str) -> list[str]:
+    """The end of a call whose caller hung up: as :func:`finish`, but the caller's channel,
+    already going, is not hung up again."""
+    return [
+        *TIMERS_CANCELLED,
+        *middle,
+        f"record CallEnded {outcome}",
+        "publish call-ended",
+        "end",
+    ]
+
+
 TO_ASTERISK = [
     "set HOTLINE_QUEUE=enterprise",
     "set HOTLINE_ARRIVED=1000.000",
@@ -256,6 +268,25 @@ ROWS: dict[str, Case] = {
             "wake announce at 1003",
             "wake max-wait at 1600",
         ],
+    ),
+    "a new caller on hold since the dialplan: the music goes on, not started again": Case(
+        caller_in(P.ARRIVING, arrival_noted=True, dialplan_music=True),
+        Arrived(),
+        P.WAITING,
+        [
+            "record CallEntered",
+            "JoinLine enterprise 1000.0 None",
+            "wake announce at 1003",
+            "wake max-wait at 1600",
+        ],
+        check={"on_hold": True, "dialplan_music": False},
+    ),
+    "a new caller on hold since the dialplan, out of hours: the music stops": Case(
+        caller_in(P.ARRIVING, dialplan_music=True),
+        Arrived(),
+        P.SENDING_OFF,
+        ["record CallEntered", *CLOSED_ON_ARRIVAL],
+        context(closed=("enterprise",)),
     ),
     "a connected call taken over goes on talking": Case(
         caller_in(P.ARRIVING, seat=SeatLeg("1001", "seat-1", True), bridge="call-b1"),
@@ -581,7 +612,7 @@ ROWS: dict[str, Case] = {
             "record SpecialistLeft",
             "hang up spec-1",
             "save ended",
-            *finish(
+            *hung_up(
                 "hang up seat-1",
                 "release 1001 after 10 s",
                 "destroy bridge",
@@ -672,7 +703,7 @@ ROWS: dict[str, Case] = {
         caller_in(P.WAITING),
         CallerHungUp(),
         P.ENDED,
-        finish("LeaveLine enterprise", "publish caller-left", outcome="abandoned"),
+        hung_up("LeaveLine enterprise", "publish caller-left", outcome="abandoned"),
     ),
     "the caller hangs up while a seat rings": Case(
         caller_in(P.RINGING),
@@ -680,7 +711,7 @@ ROWS: dict[str, Case] = {
         P.ENDED,
         [
             "record SeatAttemptEnded caller-left",
-            *finish(
+            *hung_up(
                 "hang up seat-1",
                 "release 1001",
                 "LeaveLine enterprise",
@@ -693,13 +724,13 @@ ROWS: dict[str, Case] = {
         caller_in(P.SURVEY),
         CallerHungUp(),
         P.ENDED,
-        ["MarkSurveying False", *finish(outcome="seat-hangup")],
+        ["MarkSurveying False", *hung_up(outcome="seat-hangup")],
     ),
     "the caller hangs up during the thanks": Case(
-        caller_in(P.THANKS), CallerHungUp(), P.ENDED, finish(outcome="seat-hangup")
+        caller_in(P.THANKS), CallerHungUp(), P.ENDED, hung_up(outcome="seat-hangup")
     ),
     "the caller hangs up during the closed message": Case(
-        caller_in(P.SENDING_OFF), CallerHungUp(), P.ENDED, finish(outcome="closed")
+        caller_in(P.SENDING_OFF), CallerHungUp(), P.ENDED, hung_up(outcome="closed")
     ),
     "a call that breaks ends as failed": Case(
         caller_in(P.RINGING),
