@@ -19,6 +19,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from ari_app.backlog import Backlog, sent_at
 from ari_app.call import InboundCall
@@ -294,11 +295,18 @@ class StasisApp:
         waited = time.time() - sent
         self.backlog.arrived(waited, now)
         if not was_behind and self.backlog.behind(now):
+            # said at once, not at the next beat: the monitor must not send the callers this
+            # process sends on to Asterisk's queue straight back to it
+            self._chore(self._beat_now())
             log.warning(
                 "a new caller waited %.0f ms for the app: new callers go on to Asterisk's "
                 "queue until it keeps up",
                 waited * 1000,
             )
+
+    async def _beat_now(self) -> None:
+        with contextlib.suppress(RedisError):
+            await self.presence.beat(self.beat)
 
     def _chore(self, work: Coroutine[object, object, None]) -> None:
         task = asyncio.create_task(work)
