@@ -23,7 +23,8 @@ from urllib.parse import urlencode, urlsplit
 IDLE_LIMIT = 5.0
 """Seconds an idle connection may be reused (well below Asterisk's 15 s keep-alive)."""
 CONNECTIONS = 24
-"""Connections to ARI at most, all kept alive: a request beyond them waits for a free one.
+"""Connections to ARI at most, all kept alive: a request beyond them waits for a free one
+(in turn, however long: its time limit starts when it has a connection).
 Each connection is a thread in Asterisk's HTTP server, which refuses sessions past its
 ``sessionlimit``: an app that opened a connection per request in flight refused itself
 calls at 75 calls/s ("HTTP session count exceeded"), and each new session cost Asterisk a
@@ -69,7 +70,10 @@ class KeepAliveClient:
         if body:
             head += "Content-Type: application/json\r\n"
         data = (head + "\r\n").encode() + (body or b"")
-        async with asyncio.timeout(self.timeout), self._slots:
+        # The time limit is the exchange's, not the wait for a free connection: in a burst
+        # every connection is busy and requests queue, and a request failed for waiting its
+        # turn ended its call (the caller hung up): 291 of 600 callers at 100 calls/s.
+        async with self._slots, asyncio.timeout(self.timeout):
             while True:
                 connection, reused = await self._connection()
                 try:

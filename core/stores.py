@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 from redis import Redis as SyncRedis
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -23,6 +23,11 @@ from core.paths import Paths
 
 REDIS_TIMEOUT = 1.0
 """Seconds a Redis request (or connecting) may take before it counts as failed."""
+REDIS_CONNECTIONS = 100
+"""Connections to Redis one asyncio process keeps at most. A request beyond them waits for
+a free one, up to :data:`REDIS_TIMEOUT`: redis-py's own pool refuses it at once ("Too many
+connections"), and a call took that for Redis gone (at 100 calls/s, hundreds of callers
+were sent to Asterisk's queue with Redis well)."""
 
 
 def database_url(paths: Paths) -> str:
@@ -37,12 +42,15 @@ def redis_url(paths: Paths) -> str:
 
 def async_redis(paths: Paths) -> Redis:
     """The installation's Redis for asyncio code, with the hotline's time limits."""
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         redis_url(paths),
+        max_connections=REDIS_CONNECTIONS,
+        timeout=REDIS_TIMEOUT,
         socket_timeout=REDIS_TIMEOUT,
         socket_connect_timeout=REDIS_TIMEOUT,
         retry=AsyncRetry(NoBackoff(), 1),
     )
+    return Redis.from_pool(pool)
 
 
 def sync_redis(paths: Paths) -> SyncRedis:

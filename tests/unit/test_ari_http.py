@@ -22,6 +22,8 @@ class Server:
         self.seen: list[tuple[int, bytes, bytes]] = []
         self.connections = 0
         self.close_after_answer = False
+        self.delay = 0.0
+        """Seconds the server takes over each answer."""
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -36,6 +38,8 @@ class Server:
                 )
                 body = await reader.readexactly(length)
                 self.seen.append((number, head.split(b"\r\n")[0], body))
+                if self.delay:
+                    await asyncio.sleep(self.delay)
                 writer.write(self.answers.pop(0))
                 await writer.drain()
                 if self.close_after_answer:
@@ -140,3 +144,21 @@ async def test_many_requests_at_once_share_a_bounded_pool_of_connections(
     await client.close()
     assert [status for status, _ in answers] == [200] * (10 * CONNECTIONS)
     assert state.connections <= CONNECTIONS, "a connection per request in flight (Asterisk refuses)"
+
+
+async def test_a_request_waiting_its_turn_for_a_connection_is_not_timed_out(
+    server: tuple[Server, str],
+) -> None:
+    """In a burst every connection is busy and requests queue: the time limit is each
+    exchange's, not the wait, or a call that is only late would fail (and end)."""
+    from ari_app.http import CONNECTIONS
+
+    state, url = server
+    state.delay = 0.03  # ten rounds of answers on each connection: 0.3 s, past the limit
+    state.answers = [ok(b"{}") for _ in range(10 * CONNECTIONS)]
+    client = KeepAliveClient(url, "user", "password", timeout=0.1)
+    answers = await asyncio.gather(
+        *(client.request("GET", "/channels", {}, None) for _ in range(10 * CONNECTIONS))
+    )
+    await client.close()
+    assert [status for status, _ in answers] == [200] * (10 * CONNECTIONS)
