@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
@@ -29,6 +30,9 @@ from redlist.directory import CallerIdentity, CallerKind, lookup
 from redlist.numbers import normalise
 
 log = logging.getLogger(__name__)
+
+PLAIN = re.compile(r"[A-Za-z0-9_.-]*")
+"""What a value set with ``MSet`` is made of: nothing its comma-separated list would split."""
 
 ENTERPRISE_KEY = "2"
 ATTEMPTS = 2
@@ -108,8 +112,14 @@ class FrontDoor:
             # from the channel and need not write it (one ARI request less per call)
             "HOTLINE_ARRIVED": f"{clock.time():.3f}",
         }
+        # each AGI command is a round trip in the caller's path: the values made of names
+        # and digits go in one; free text (a company's name) each on its own
+        plain = {name: value for name, value in variables.items() if PLAIN.fullmatch(value)}
+        pairs = ",".join(f"{name}={value}" for name, value in plain.items())
+        await request.send_command(f'EXEC MSet "{pairs}"')
         for name, value in variables.items():
-            await request.send_command(f'SET VARIABLE {name} "{value}"')
+            if name not in plain:
+                await request.send_command(f'SET VARIABLE {name} "{value}"')
         return identity
 
     # --- the keypad menu -----------------------------------------------------------------

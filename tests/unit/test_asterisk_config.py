@@ -81,7 +81,7 @@ def test_the_fallback_queue_holds_the_enterprise_seats(rendered: dict[str, str])
     # answered and on hold before Stasis, and the app told so; a caller taken back from
     # Asterisk's queue (sent to the "app" label) gets the music too
     entry = dialplan.split("[hotline-entry]")[1].split("\n[")[0]
-    assert entry.index("Answer()") < entry.index("n(app),StartMusicOnHold(default)")
+    assert entry.index("n,Answer(,i)") < entry.index("n(app),StartMusicOnHold(default)")
     assert "n(app),StartMusicOnHold(default)\n same => n,Stasis(" in entry
     assert "Stasis(${HOTLINE_APP_${HOTLINE_TRY}},inbound,music)" in dialplan
     assert '"${STASISSTATUS}" != "FAILED"' in dialplan and "Goto(fallback,1)" in dialplan

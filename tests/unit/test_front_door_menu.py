@@ -40,6 +40,10 @@ class ScriptedCall:
         if command.startswith("SET VARIABLE"):
             _, _, name, value = command.split(" ", 3)
             self.variables[name] = value.strip('"')
+        if command.startswith("EXEC MSet"):
+            for pair in command.removeprefix("EXEC MSet ").strip('"').split(","):
+                name, value = pair.split("=", 1)
+                self.variables[name] = value
         return {"status_code": 200, "result": ("0", "")}
 
 
@@ -52,6 +56,7 @@ async def door(redis_url: str) -> AsyncIterator[FrontDoor]:
         mapping={
             "02150000000": _entry(1, "红名单企业", ("key-firm", None, None)),
             "02150000001": _entry(2, 'Quote"d; Firm', None),
+            "02150000002": _entry(3, "Acme,QUEUE_PRIO=99", None),
         },
     )
     yield FrontDoor(redis, "21", ZoneInfo("Asia/Shanghai"))
@@ -63,6 +68,8 @@ async def test_a_registered_number_is_recognised_without_a_menu(door: FrontDoor)
     call = ScriptedCall("+86 21 5000 0000", keyed=[])
     await door.serve(call)
     assert not any(c.startswith("GET DATA") for c in call.commands)
+    # one round trip for the plain values, one for the name (free text)
+    assert [c.split(" ")[:2] for c in call.commands] == [["EXEC", "MSet"], ["SET", "VARIABLE"]]
     arrived = float(call.variables.pop("HOTLINE_ARRIVED"))
     assert abs(arrived - clock.time()) < 5, "the caller's place in line, on the clock"
     assert call.variables == {
@@ -84,6 +91,13 @@ async def test_an_unknown_caller_who_keys_a_company_number_is_that_company(door:
         "13900000001",
     )
     assert call.variables["HOTLINE_ENTERPRISE_NAME"] == "Quoted Firm"  # display-safe
+
+
+async def test_a_name_that_looks_like_variables_sets_nothing_else(door: FrontDoor) -> None:
+    call = ScriptedCall("02150000002", keyed=[])
+    await door.serve(call)
+    assert call.variables["HOTLINE_ENTERPRISE_NAME"] == "AcmeQUEUE_PRIO=99"  # display-safe
+    assert call.variables["QUEUE_PRIO"] == "0"
 
 
 async def test_a_wrong_number_twice_is_an_unknown_enterprise_caller(door: FrontDoor) -> None:
