@@ -17,6 +17,7 @@ from panoramisk.fast_agi import Request
 from agi.front_door import FrontDoor
 from agi.seat_codes import apply_code
 from core.db import make_engine, sessions
+from core.memory import freeze_startup_objects
 from core.paths import Paths
 from core.signals import stop_on_signals
 from core.site import Site
@@ -116,6 +117,7 @@ async def serve(site: Site, paths: Paths) -> None:
     handler = FrontDoorServer(door, SeatPool(redis), {seat.id for seat in site.seats})
     server = await asyncio.start_server(handler.handle, site.services.bind, site.services.agi_port)
     log.info("FastAGI front door listening on %s:%d", site.services.bind, site.services.agi_port)
+    freeze_startup_objects()
     async with server:
         await stop.wait()
     await redis.aclose()

@@ -19,6 +19,7 @@ from core import calendar
 from core.calendar import StoredDays
 from core.db import make_engine, sessions
 from core.journal import Journal
+from core.memory import freeze_startup_objects
 from core.paths import Paths
 from core.secrets import Secrets
 from core.signals import stop_on_signals, stop_task
@@ -87,6 +88,7 @@ async def serve(site: Site, paths: Paths, instance: int = 1) -> None:
         peers=stasis_app_names(site),
     )
     log.info("hotline Stasis app starting: %r", app)
+    freeze_startup_objects()
     writing = asyncio.create_task(writer.run())
     days = asyncio.create_task(calendar.keep_fresh(site, session_factory))
     try:
