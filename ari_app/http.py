@@ -1,6 +1,6 @@
 """HTTP/1.1 requests to ARI over a few kept-alive connections.
 
-Every call makes about ten ARI requests (answer, music, originate, bridge, hang-ups); with a
+Every call makes a few ARI requests (originate, bridge, hang-ups: six for a plain call); with a
 general-purpose client each one cost about a millisecond of CPU in the app process, which at
 50 calls a second was most of a core (measured with py-spy, ``docs/benchmarks.md``). ARI is
 one plain-HTTP server on loopback or the LAN, so the app speaks the little HTTP it needs
