@@ -46,6 +46,8 @@ async def test_calls_go_on_through_a_frozen_and_a_killed_redis_and_nothing_is_le
     others = [seat.id for seat in stack.site.seats if seat.id not in SEATS]
     for seat in others:
         await seats.pause(seat, "test: two seats only")
+    for seat in SEATS:  # available, whatever an earlier test left them (paused, resting)
+        await seats.resume(seat)
 
     async def paused_in_asterisk() -> bool:
         text = await asyncio.to_thread(stack.pbx.rx, "queue show enterprise")
@@ -75,7 +77,9 @@ async def test_calls_go_on_through_a_frozen_and_a_killed_redis_and_nothing_is_le
     since = clock.now()
     frozen = False
     try:
-        assert await eventually(paused_in_asterisk, within=10), "the mirror paused the others"
+        if not await eventually(paused_in_asterisk, within=20):
+            shown = await asyncio.to_thread(stack.pbx.rx, "queue show enterprise")
+            raise AssertionError(f"the mirror paused the others, and only them:\n{shown}")
         started = time.monotonic()
         playing = asyncio.create_task(rig.run(Scenario("redis-outage", phones, callers)))
         assert await eventually(lambda: _both(bridged_calls, line_length), within=8), (
