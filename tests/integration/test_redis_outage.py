@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -50,9 +51,16 @@ async def test_calls_go_on_through_a_frozen_and_a_killed_redis_and_nothing_is_le
         await seats.resume(seat)
 
     async def paused_in_asterisk() -> bool:
+        """Each member of Asterisk's queue paused exactly when it is one of the others.
+        (A member's line names its seat, "Seat 4 (PJSIP/1004) ... (paused ...)": the check
+        once looked for "/1004 " and so passed only while no member at all was paused.)"""
         text = await asyncio.to_thread(stack.pbx.rx, "queue show enterprise")
-        lines = [line for line in text.splitlines() if "PJSIP/" in line]
-        return all(("paused" in line) == any(f"/{s} " in line for s in others) for line in lines)
+        members = {
+            match.group(1): "(paused" in line
+            for line in text.splitlines()
+            if "(ringinuse" in line and (match := re.search(r"PJSIP/(\d+)\b", line))
+        }
+        return bool(members) and all(paused == (seat in others) for seat, paused in members.items())
 
     async def line_length() -> int:
         return int(await redis.zcard(keys.line_waiting("enterprise")))
