@@ -105,6 +105,10 @@ CONNECT_RATE = (
     "requests in which a specialist answered (first number or a busy-forward number) "
     "÷ requests, in the department's working hours; off-hours requests apart"
 )
+CLOSED = (
+    "requests made while the department was closed (a work order each); they are off-hours "
+    "requests, counted here and in off_hours_requests, not in requests"
+)
 GROUPINGS = {
     "department": (TransferDay.department_code,),
     "matter": (TransferDay.department_code, TransferDay.matter_code),
@@ -148,6 +152,7 @@ class TransferFigures:
         if not in_hours:
             self.off_hours_requests += 1
             self.off_hours_answered += outcome == "answered"
+            self.closed += outcome == "closed"
             return
         self.requests += 1
         if outcome in IN_HOURS_OUTCOMES:
@@ -158,6 +163,9 @@ IN_HOURS_OUTCOMES = ("answered", "failed", "closed", "cancelled", "abandoned")
 """The outcomes a request in hours is counted by (``answered_forward`` is an answer too)."""
 _ROLLED_UP = tuple(f.name for f in fields(TransferFigures))[:7]
 """The figures the rollups keep per row, in hours (the off-hours ones are summed apart)."""
+_ANY_HOURS = ("closed",)
+"""Figures counted in and out of hours alike: a department is closed only out of its hours,
+so a request it was closed for is always an off-hours request."""
 
 
 def _count_if(condition: Any) -> Any:
@@ -172,7 +180,14 @@ def connect_rate(session: Session, period: Period, by: str = "department") -> Re
         raise ReportError(f"by is one of {', '.join(GROUPINGS)}, not {by!r}")
     keys = GROUPINGS[by]
     table: Any = TransferHour if by in ("hour", "day-hour") else TransferDay
-    sums = [func.sum(case((table.in_hours, getattr(table, name)), else_=0)) for name in _ROLLED_UP]
+    sums = [
+        func.sum(
+            getattr(table, name)
+            if name in _ANY_HOURS
+            else case((table.in_hours, getattr(table, name)), else_=0)
+        )
+        for name in _ROLLED_UP
+    ]
     off = [
         func.sum(case((table.in_hours, 0), else_=table.requests)),
         func.sum(case((table.in_hours, 0), else_=table.answered)),
@@ -231,7 +246,10 @@ def _connect_rate_sql(
             _count_if(inside),
             _count_if(inside & (outcome == "answered")),
             literal(0),  # answered_forward: which dial answered needs a join (the rollup has it)
-            *(_count_if(inside & (outcome == name)) for name in IN_HOURS_OUTCOMES[1:]),
+            *(
+                _count_if((outcome == name) if name in _ANY_HOURS else inside & (outcome == name))
+                for name in IN_HOURS_OUTCOMES[1:]
+            ),
             _count_if(~inside),
             _count_if(~inside & (outcome == "answered")),
         )
@@ -310,7 +328,7 @@ def _connect_rate_report(
         columns,
         rows,
         total,
-        {"connect_rate": CONNECT_RATE},
+        {"connect_rate": CONNECT_RATE, "closed": CLOSED},
     )
 
 

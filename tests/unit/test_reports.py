@@ -88,9 +88,17 @@ def test_the_connect_rate_counts_each_request_once_and_equals_the_details(
     (tax,) = by_department.rows
     assert (tax["answered"], tax["requests"], tax["connect_rate"]) == (8, 10, 0.8)
     assert (tax["answered_forward"], tax["failed"]) == (2, 2)
-    assert (tax["off_hours_requests"], tax["off_hours_answered"]) == (1, 0)
+    assert (tax["off_hours_requests"], tax["off_hours_answered"], tax["closed"]) == (1, 0, 1)
+    assert "closed" in by_department.definitions
     details = from_details.rows[0]
-    for figure in ("answered", "requests", "connect_rate", "failed", "off_hours_requests"):
+    for figure in (
+        "answered",
+        "requests",
+        "connect_rate",
+        "failed",
+        "closed",
+        "off_hours_requests",
+    ):
         assert details[figure] == tax[figure], figure
     assert [(row["hour"], row["requests"]) for row in by_hour.rows] == [(10, 8), (11, 2)]
     assert by_hour.total and by_hour.total["requests"] == 10
