@@ -149,8 +149,17 @@ def router(
         outcome: str | None = None,
         limit: Annotated[int, Query(ge=1, le=journeys.LIMIT)] = 100,
     ) -> dict[str, Any]:
-        """Calls of a period, newest first, by caller number, company, seat, outcome."""
-        return dict(read(journeys.search, period(first, to), number, company, seat, outcome, limit))
+        """Calls of a period (the last 7 days unless dates are given), newest first, by
+        caller number (any written form), company (name or credit code), seat, outcome."""
+        today = clock.now().astimezone(zone).date()
+        try:
+            when, note = journeys.search_period(first, to, zone, today)
+        except ReportError as error:
+            raise HTTPException(422, str(error)) from error
+        found = read(
+            journeys.search, when, number, company, seat, outcome, limit, site.site.area_code
+        )
+        return {**found, "period": {**when.as_query(), "timezone": zone.key, "note": note}}
 
     @api.get("/api/journeys/{call}")
     def one_journey(call: str, _: Viewer) -> dict[str, Any]:

@@ -8,7 +8,7 @@ ended, and Asterisk's own CDRs, with a timeline in the site's time zone.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,10 +18,24 @@ from sqlalchemy.orm import Session
 from cdr.models import AsteriskCdr, CallLeg, QueueVisit, SeatAttempt
 from cdr.reports import Period, ReportError
 from redlist.models import Enterprise
+from redlist.numbers import normalise, safe_number, written_forms
 from transfer.models import TransferAttempt, TransferRequest, WorkOrder
 
 LIMIT = 500
 """The most calls one list returns (``more`` says when there were more)."""
+SEARCH_DAYS = 7
+"""Days a search covers when no dates are given: today and the six before, so that a call
+made just before midnight is still found after it."""
+
+
+def search_period(
+    first: str | None, last: str | None, zone: ZoneInfo, today: date
+) -> tuple[Period, str | None]:
+    """The local days a search covers, and a sentence when they were not asked for."""
+    if first is None and last is None:
+        note = f"the last {SEARCH_DAYS} days; give from and to for another period"
+        return Period(today - timedelta(days=SEARCH_DAYS - 1), today, zone), note
+    return Period.parse(first, last, zone, today), None
 
 
 def _local(at: datetime | None, zone: ZoneInfo) -> str | None:
@@ -55,9 +69,11 @@ def search(
     seat: str | None = None,
     outcome: str | None = None,
     limit: int = LIMIT,
+    area_code: str | None = None,
 ) -> dict[str, Any]:
-    """Calls of the period, newest first, by caller number (or part), company name (or
-    part), seat and outcome."""
+    """Calls of the period, newest first, by caller number (any written form of a whole
+    number — ``+86 21 6234 5678``, ``0086-21-62345678``, ``6234 5678`` — or a part of one),
+    company (name or a part of it, or its credit code), seat and outcome."""
     start, end = period.utc_bounds()
     statement = (
         select(CallLeg, Enterprise.name)
@@ -66,9 +82,16 @@ def search(
         .order_by(CallLeg.entered_at.desc())
     )
     if number:
-        statement = statement.where(CallLeg.caller_number.contains(number))
+        whole = normalise(number, area_code)
+        statement = statement.where(
+            CallLeg.caller_number.in_(written_forms(whole, area_code))
+            if whole
+            else CallLeg.caller_number.contains(safe_number(number).lstrip("+"))
+        )
     if company:
-        statement = statement.where(Enterprise.name.contains(company))
+        statement = statement.where(
+            or_(Enterprise.name.contains(company), Enterprise.uscc == company.upper())
+        )
     if seat:
         statement = statement.where(CallLeg.seat_id == seat)
     if outcome:

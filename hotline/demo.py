@@ -188,12 +188,18 @@ def run_demo(
         )
         return 0 if served == clean == total == len(legs) else 1
     finally:
+        clock.real_installation_time(paths.state)
         if keep_up:
             _leave_up(stack)
+            if rehearsal is not None:
+                print(
+                    "the installation's clock is real time again, so calls made now are "
+                    f"recorded when they happen; the rehearsal's calls are on {rehearsal:%Y-%m-%d}"
+                    " (report them with --from/--to that day)"
+                )
         else:
             print("shutting down...")
             stack.down()
-            clock.real_installation_time(paths.state)
 
 
 def _leave_up(stack: Stack) -> None:

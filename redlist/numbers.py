@@ -75,3 +75,20 @@ def normalise(raw: object, area_code: str | None = None) -> str | None:
             if _is_landline(with_area):
                 return with_area
     return None
+
+
+def written_forms(number: str, area_code: str | None = None) -> set[str]:
+    """Every way a canonical number (from :func:`normalise`) reaches the hotline as a caller
+    ID once made safe (:func:`safe_number`): national, with ``+86``, ``0086`` or ``86``, and a
+    landline of the site's own area without its area code.
+
+    ``02162345678`` with area code 21: ``02162345678``, ``+862162345678``,
+    ``00862162345678``, ``862162345678``, ``62345678``.
+    """
+    if _SERVICE.match(number):
+        return {number}
+    national = number[1:] if number.startswith("0") else number
+    forms = {number, f"+86{national}", f"0086{national}", f"86{national}"}
+    if area_code and number.startswith(f"0{area_code}") and _is_landline(number):
+        forms.add(number[1 + len(area_code) :])
+    return forms

@@ -65,6 +65,10 @@ async def request_transfer(
     an HTTP error that says what is wrong if it cannot be asked."""
     if plan.route(matter) is None:
         raise HTTPException(404, f"no matter {matter}")
+    if call.encode() not in await redis.hvals(keys.SEATS_BUSY):
+        raise HTTPException(
+            404, f"no call {call} is with a seat now; GET /api/journeys finds calls that ended"
+        )
     command = {"call": call, "action": "transfer", "matter": matter, "via": via}
     if not await redis.publish(COMMANDS, json.dumps(command)):
         raise HTTPException(503, "no application process is running; start it (hotline app)")

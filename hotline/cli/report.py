@@ -96,23 +96,32 @@ _add_report_commands()
 def report_calls(
     first: Annotated[str | None, _FROM] = None,
     last: Annotated[str | None, _TO] = None,
-    number: Annotated[str | None, typer.Option(help="Caller number, or part of it.")] = None,
-    company: Annotated[str | None, typer.Option(help="Company name, or part of it.")] = None,
+    number: Annotated[
+        str | None, typer.Option(help="Caller number, written any way, or part of it.")
+    ] = None,
+    company: Annotated[
+        str | None, typer.Option(help="Company name, or part of it, or its credit code.")
+    ] = None,
     seat: Annotated[str | None, typer.Option(help="The seat that answered.")] = None,
     outcome: Annotated[str | None, typer.Option(help="How the call ended.")] = None,
 ) -> None:
-    """Calls of a period, newest first; `hotline report journey CALL` opens one."""
+    """Calls of a period (the last 7 days unless dates are given), newest first;
+    `hotline report journey CALL` opens one."""
 
     from cdr import journeys, reports
 
     site, factory = _report_sessions()
     today = clock.now().astimezone(site.timezone).date()
     try:
-        period = reports.Period.parse(first, last, site.timezone, today)
+        period, note = journeys.search_period(first, last, site.timezone, today)
     except reports.ReportError as error:
         raise fail(str(error)) from error
+    if note:
+        typer.echo(f"({note})")
     with factory() as session:
-        found = journeys.search(session, period, number, company, seat, outcome)
+        found = journeys.search(
+            session, period, number, company, seat, outcome, area_code=site.site.area_code
+        )
     for call in found["calls"]:
         typer.echo(
             f"{call['entered_at']}  {call['caller_number']:<14} {call['tier'] or '-':<9} "

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from redis import Redis
 
+from core.keys import SEATS_BUSY
 from core.paths import Paths
 from core.secrets import Secrets
 from core.site import Site
@@ -190,8 +191,14 @@ def test_the_transfer_plan_and_work_orders_through_the_api(client: TestClient) -
     assert client.get("/api/orders/WO-none").status_code == 404
 
 
-def test_a_transfer_asked_for_with_no_app_running_says_what_to_do(client: TestClient) -> None:
+def test_a_transfer_asked_for_with_no_app_running_says_what_to_do(
+    client: TestClient, redis_url: str
+) -> None:
+    unknown = client.post("/api/calls/1234.5/transfer", json={"matter": "101"})
+    assert unknown.status_code == 404 and "no call 1234.5" in unknown.json()["detail"]
+    Redis.from_url(redis_url).hset(SEATS_BUSY, "1001", "1234.5")
     answer = client.post("/api/calls/1234.5/transfer", json={"matter": "101"})
     assert answer.status_code == 503 and "hotline app" in answer.json()["detail"]
     assert client.post("/api/calls/1234.5/transfer", json={"matter": "999"}).status_code == 404
     assert client.get("/api/calls/1234.5/transfer").status_code == 404
+    Redis.from_url(redis_url).hdel(SEATS_BUSY, "1001")

@@ -18,7 +18,9 @@ from redis.asyncio import Redis as AsyncRedis
 from starlette.websockets import WebSocketDisconnect
 
 from cdr.live import LiveRates
+from cdr.models import CallLeg
 from cdr.rollups import Rollups
+from core import clock
 from core.db import make_engine, sessions
 from core.paths import Paths
 from core.secrets import Secrets
@@ -26,6 +28,7 @@ from core.site import Site
 from core.stores import database_url
 from hotline.schema import migrate
 from hotline.web import create_app
+from redlist.models import Enterprise
 from tests.unit.transfers import record_transfer
 from transfer.plan import TransferPlan
 from transfer.recorder import TransferRecords
@@ -181,3 +184,61 @@ def test_the_wallboard_socket_wants_a_viewer_token_and_pushes_the_board(
         board = socket.receive_json()
     assert {"waiting", "seats", "connect_rate", "alerts", "today", "target"} <= set(board)
     assert board["target"] == 0.9
+
+
+def test_journeys_find_a_number_however_written_a_company_by_code_and_the_last_week(
+    client: TestClient, paths: Paths, site: Site
+) -> None:
+    """A firm's calls from ``+86 21 …``, ``0086 21 …`` and ``6234 5678`` are one number to the
+    search; without dates it covers the last 7 days, so a call at 23:59 is found after
+    midnight, and says so."""
+    zone = site.timezone
+    just_after_midnight = datetime(2026, 11, 24, 0, 30, tzinfo=zone)
+    factory = sessions(make_engine(database_url(paths)))
+    calls = {  # channel: (caller ID as it arrived, local time)
+        "late": ("+862162345678", datetime(2026, 11, 23, 23, 59, tzinfo=zone)),
+        "noon": ("00862162345678", datetime(2026, 11, 23, 12, 0, tzinfo=zone)),
+        "local": ("62345678", datetime(2026, 11, 18, 9, 0, tzinfo=zone)),
+        "other": ("13800138000", datetime(2026, 11, 23, 10, 0, tzinfo=zone)),
+        "too-old": ("02162345678", datetime(2026, 11, 17, 23, 0, tzinfo=zone)),
+    }
+    with factory.begin() as session:
+        firm = Enterprise(
+            uscc="91310000MA1FL0001X",
+            name="Acme Trading",
+            created_at=just_after_midnight,
+            updated_at=just_after_midnight,
+        )
+        session.add(firm)
+        session.flush()
+        for channel, (number, at) in calls.items():
+            session.add(
+                CallLeg(
+                    caller_channel=channel,
+                    linkedid=channel,
+                    caller_number=number,
+                    called_number="12345",
+                    entered_at=at,
+                    enterprise_id=firm.id if channel == "noon" else None,
+                )
+            )
+    headers = _as(_tokens(paths)["supervisor"])
+
+    def found(**query: str) -> list[str]:
+        body = client.get("/api/journeys", params=query, headers=headers).json()
+        return [call["call"] for call in body["calls"]]
+
+    with clock.use(clock.ManualClock(just_after_midnight.timestamp())):
+        body = client.get("/api/journeys", headers=headers).json()
+        assert body["period"]["from"] == "2026-11-18" and body["period"]["to"] == "2026-11-24"
+        assert "last 7 days" in body["period"]["note"]
+        assert [call["call"] for call in body["calls"]] == ["late", "noon", "other", "local"]
+        for written in ("+86 21 6234 5678", "0086-21-62345678", "(021) 6234-5678", "6234 5678"):
+            assert found(number=written) == ["late", "noon", "local"], written
+        assert found(number="6234") == ["late", "noon", "local"]
+        assert found(number="138 0013 8000") == ["other"]
+        assert found(company="91310000ma1fl0001x") == ["noon"]
+        assert found(company="Acme") == ["noon"]
+        assert found(number="62345678", **{"from": "2026-11-17", "to": "2026-11-17"}) == ["too-old"]
+        dated = client.get("/api/journeys", params={"from": "2026-11-23"}, headers=headers)
+        assert dated.json()["period"]["note"] is None
