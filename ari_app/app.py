@@ -46,6 +46,10 @@ from transfer.state import TransferContext
 
 log = logging.getLogger(__name__)
 
+RECONNECT_AT_MOST_EVERY = 2.0
+"""Seconds between attempts to reach ARI again at most: a restarted Asterisk is served as
+soon as it answers (calls meanwhile go to its own queue)."""
+
 
 @dataclass(frozen=True)
 class Services:
@@ -233,7 +237,7 @@ class StasisApp:
                 if error is not None:
                     log.warning("ARI event stream lost (%s); reconnecting in %.1f s", error, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, RECONNECT_AT_MOST_EVERY)
         finally:
             for task in helpers:
                 with contextlib.suppress(Exception):

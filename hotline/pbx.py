@@ -197,6 +197,16 @@ def _mounts_under(root: Path) -> list[str]:
     return [point for point in points if point.startswith(prefix)]
 
 
+def _wanted_file(paths: Paths) -> Path:
+    return paths.run / "asterisk.wanted"
+
+
+def pbx_wanted(paths: Paths) -> bool:
+    """Whether the installation's Asterisk should be running: brought up (``hotline pbx
+    up``, the demo, the stack) and not brought down since."""
+    return _wanted_file(paths).exists()
+
+
 def asterisk_running(paths: Paths) -> bool:
     """Whether the installation's Asterisk runs (without locating or provisioning one)."""
     try:
@@ -263,26 +273,36 @@ class Pbx:
         return pid if _alive(pid) else None
 
     def up(self, timeout: float = 90.0) -> Listening:
-        """Start Asterisk (if it is not running) and wait until ARI answers."""
-        self.render()
+        """Start Asterisk (if it is not running; else reload it) and wait until ARI answers.
+        From now on the installation wants it up: the supervisor starts it again if it dies,
+        until :meth:`down`."""
         if self.pid() is None:
-            self._mount()
-            self.paths.logs.mkdir(parents=True, exist_ok=True)
-            with open(self.log_file, "ab") as console:
-                process = subprocess.Popen(
-                    self.install.command("-f", "-n", "-C", self.config_file),
-                    stdin=subprocess.DEVNULL,
-                    stdout=console,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    # Asterisk's clock-time fields (AMI CDR events, logs) in UTC, like the rest
-                    env={**os.environ, "TZ": "UTC"},
-                )
-            self.pid_file.write_text(f"{process.pid}\n")
+            self.start()
         else:
+            self.render()
             self.reload()
+        _wanted_file(self.paths).touch()
         self._wait_for_ari(timeout)
         return self.listening
+
+    def start(self) -> subprocess.Popen[bytes]:
+        """Render the configuration and start Asterisk, without waiting for it (the
+        supervisor's restart: it must go on watching the other services meanwhile)."""
+        self.render()
+        self._mount()
+        self.paths.logs.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "ab") as console:
+            process = subprocess.Popen(
+                self.install.command("-f", "-n", "-C", self.config_file),
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                # Asterisk's clock-time fields (AMI CDR events, logs) in UTC, like the rest
+                env={**os.environ, "TZ": "UTC"},
+            )
+        self.pid_file.write_text(f"{process.pid}\n")
+        return process
 
     def reload(self) -> None:
         """Re-read the rendered configuration in a running Asterisk."""
@@ -344,6 +364,7 @@ class Pbx:
             if _alive(pid):
                 raise PbxError(f"Asterisk (pid {pid}) would not stop; kill it by hand")
         self.pid_file.unlink(missing_ok=True)
+        _wanted_file(self.paths).unlink(missing_ok=True)
         self._unmount()
 
     @staticmethod

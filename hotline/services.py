@@ -4,8 +4,9 @@ the web app — run in the background with pid files in the state directory.
 Two ways to run them. :func:`start` and :func:`stop` run one service on its own (the demo,
 the tests and benchmarks, which kill and restart services on purpose). :class:`Supervisor`
 (``hotline services up``, or ``hotline services run`` under systemd) runs them all as its
-children and brings back any that dies, after a pause that grows while it keeps dying at
-once; a service that ran for a while is restarted after the shortest pause again.
+children and brings back any that dies — Asterisk too, while the installation wants it up —
+after a pause that grows while it keeps dying at once; a service that ran for a while is
+restarted after the shortest pause again.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ari_app.presence import Beat, heartbeat_key, heartbeat_value
 from core.paths import Paths
 from core.site import Site
 from core.stores import redis_url
+from hotline.pbx import Pbx, locate_asterisk, pbx_wanted
 from hotline.redis_server import PrivateRedis
 from hotline.redis_server import RedisError as RedisStartError
 from hotline.system import process_alive as alive
@@ -43,6 +45,10 @@ SERVICES = {"agi": ["agi"], "app": ["app"], "web": ["web"], "monitor": ["monitor
 app processes are ``app-2``, ``app-3``, ... (``hotline app --instance N``)."""
 SUPERVISOR = "supervisor"
 """The service name (pid file, log) of the supervisor itself."""
+PBX = "asterisk"
+"""Asterisk, watched like a service (its pid file is ``asterisk.pid``) while the installation
+wants it up (:func:`hotline.pbx.pbx_wanted`): started again when it dies, never stopped with
+the services (``hotline pbx down`` stops it)."""
 
 FIRST_PAUSE = 1.0
 LONGEST_PAUSE = 30.0
@@ -207,13 +213,17 @@ class Supervisor:
     probes: dict[str, Callable[[], bool]] | None = None
     """Health checks of running services (see :data:`PROBE_FAILURES`); by default the
     front door's."""
+    start_pbx: Callable[[], subprocess.Popen[bytes]] | None = None
+    """How Asterisk is started again (a test gives a command of its own)."""
     children: dict[str, _Child] = field(init=False)
     stopping: bool = False
 
     def __post_init__(self) -> None:
-        self.children = {name: _Child(name) for name in names(self.site)}
+        self.children = {name: _Child(name) for name in [PBX, *names(self.site)]}
         if self.probes is None:
             self.probes = {"agi": lambda: front_door_answers(self.site)}
+        if self.start_pbx is None:
+            self.start_pbx = lambda: _pbx(self.site, self.paths).start()
 
     def run(self, every: float = 0.2) -> None:
         """Supervise until SIGTERM or SIGINT, then stop every child."""
@@ -244,6 +254,8 @@ class Supervisor:
             except RedisStartError as error:
                 log.error("%s", error)
         for child in self.children.values():
+            if child.name == PBX and not self._pbx_watched(child):
+                continue
             pid = child.pid()
             if pid is not None:
                 self._probe(child, pid, now)
@@ -252,6 +264,18 @@ class Supervisor:
                 self._died(child, now)
             if now >= child.due:
                 self._start(child, now)
+
+    def _pbx_watched(self, child: _Child) -> bool:
+        """Whether Asterisk is to be kept running now; one started by ``hotline pbx up``
+        while the supervisor ran is adopted, not started twice."""
+        if not pbx_wanted(self.paths):
+            child.process = child.adopted = None  # brought down on purpose
+            return False
+        if child.process is None and child.adopted is None:
+            child.adopted = running_pid(self.paths, PBX)
+            if child.adopted is not None:
+                child.started = self.monotonic()
+        return True
 
     def _probe(self, child: _Child, pid: int, now: float) -> None:
         probe = (self.probes or {}).get(child.name)
@@ -287,10 +311,20 @@ class Supervisor:
         _exit_file(self.paths, child.name).write_text(f"{how} at {stamp} (UTC)\n")
 
     def _start(self, child: _Child, now: float) -> None:
-        argv = ["--site", str(self.site_file), *_command(child.name)]
         if child.restarts or child.failures:
             log.info("starting %s again", child.name)
-        child.process = self.spawn(self.paths, child.name, argv)
+        if child.name == PBX:
+            assert self.start_pbx is not None
+            try:
+                child.process = self.start_pbx()
+            except Exception as error:  # a broken root or configuration: try again later
+                log.error("Asterisk could not be started: %s", error)
+                child.failures += 1
+                child.due = now + pause_after(child.failures)
+                return
+        else:
+            argv = ["--site", str(self.site_file), *_command(child.name)]
+            child.process = self.spawn(self.paths, child.name, argv)
         child.started, child.answered, child.unanswered = now, False, 0
         if child.failures:
             child.restarts += 1
@@ -299,6 +333,8 @@ class Supervisor:
         """Stop every child: the app processes first (their calls go to their peers or to
         Asterisk's queue), the web app last."""
         for name in reversed(list(self.children)):
+            if name == PBX:
+                continue  # calls go on through Asterisk; `hotline pbx down` stops it
             child = self.children[name]
             pid = child.pid()
             if pid is not None:
@@ -307,6 +343,10 @@ class Supervisor:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     child.process.wait(timeout=1)
             _pid_file(self.paths, name).unlink(missing_ok=True)
+
+
+def _pbx(site: Site, paths: Paths) -> Pbx:
+    return Pbx(site, paths, locate_asterisk(paths, paths.logs / "provision.log"))
 
 
 def _describe(code: int) -> str:
@@ -408,8 +448,9 @@ def describe(paths: Paths, site: Site, name: str) -> str:
 
 
 def systemd_unit(paths: Paths, site_file: Path, hotline: Path) -> str:
-    """A systemd unit that runs the supervisor (which restarts the services) and is itself
-    restarted by systemd. Refuses paths that cannot be written into a unit safely."""
+    """A systemd unit that brings Asterisk up and runs the supervisor (which restarts the
+    services and Asterisk), and is itself restarted by systemd; stopping it stops the line.
+    Refuses paths that cannot be written into a unit safely."""
     values = {"state": paths.state, "cache": paths.cache, "site": site_file, "cmd": hotline}
     for key, value in values.items():
         text = str(value)
@@ -419,16 +460,18 @@ def systemd_unit(paths: Paths, site_file: Path, hotline: Path) -> str:
                 f"the {key} path {text!r} must be absolute, printable and free of quotes, "
                 "backslashes, % and $ to be written into a systemd unit"
             )
-    quoted = shlex.quote
+    command = f"{shlex.quote(str(hotline))} --site {shlex.quote(str(site_file))}"
     return (
         "[Unit]\n"
-        "Description=hotline services: front door, Stasis app, monitor, web app\n"
+        "Description=hotline: Asterisk, front door, Stasis app, monitor, web app\n"
         "After=network-online.target\n"
         "\n"
         "[Service]\n"
         "Type=simple\n"
         f'Environment="HOTLINE_STATE_DIR={paths.state}" "HOTLINE_CACHE_DIR={paths.cache}"\n'
-        f"ExecStart={quoted(str(hotline))} --site {quoted(str(site_file))} services run\n"
+        f"ExecStartPre={command} pbx up\n"
+        f"ExecStart={command} services run\n"
+        f"ExecStopPost={command} pbx down\n"
         "Restart=always\n"
         "RestartSec=2\n"
         "KillMode=mixed\n"

@@ -12,13 +12,15 @@ import re
 import signal
 import subprocess
 import sys
+import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cdr.models import CallLeg
+from cdr.models import AsteriskCdr, CallLeg
 from core import clock
 from core.db import make_engine
 from core.paths import Paths
@@ -180,6 +182,45 @@ async def test_services_up_on_a_fresh_installation_serve_a_call_and_come_back_wh
         setup = answered.timestamp() - offset - caller.started_at
         assert setup < 5.0, f"the call waited {setup:.1f} s for a frozen front door"
         assert not _running(door) or services.running_pid(paths, "agi") != door
+
+        # Asterisk killed outright: the supervisor starts it again, the app, the front door
+        # and the monitor find it by themselves, and the line answers within 15 s of the kill
+        pbx = services.running_pid(paths, services.PBX)
+        assert pbx is not None
+        killed_at = time.time()
+        os.kill(pbx, signal.SIGKILL)
+
+        async def serving_again() -> bool:
+            status = await asyncio.to_thread(hotline, "services", "status")
+            pid = services.running_pid(paths, services.PBX)
+            return pid not in (None, pbx) and " app: running, pid" in status.stdout
+
+        assert await eventually(serving_again, within=15, every=0.5), hotline("pbx", "status")
+        report = await rig.run(
+            Scenario("after-pbx-death", phones=seats, callers=(CallerSpec(landline(0), hold=2),))
+        )
+        assert report.callers[0].exit_code == 0, report.render()
+        assert sum(phone.answered for phone in report.phones) == 1, report.render()
+
+        def answered_cdr() -> datetime | None:
+            with Session(make_engine(database_url(paths))) as session:
+                return session.execute(
+                    select(AsteriskCdr.answer_at).where(AsteriskCdr.src == landline(0))
+                ).scalar()
+
+        async def recorded() -> bool:
+            return answered_cdr() is not None
+
+        assert await eventually(recorded, within=15, every=0.5), "no CDR: the monitor is not back"
+        answer = answered_cdr()
+        assert answer is not None
+        back_after = answer.timestamp() + 1.0 - killed_at  # CDR times are whole seconds
+        dialled = (report.callers[0].started_at or 0) - killed_at
+        print(
+            f"Asterisk SIGKILLed: a call dialled {dialled:.1f} s later was answered "
+            f"by {back_after:.0f} s after the kill"
+        )
+        assert back_after < 15.0
     finally:
         pids = [int(path.read_text()) for path in (state / "run").glob("*.pid") if path.exists()]
         down = hotline("services", "down")

@@ -134,6 +134,8 @@ def test_a_supervisor_started_again_watches_the_services_still_running(
 def test_the_systemd_unit_runs_the_supervisor_and_refuses_unsafe_paths(paths: Paths) -> None:
     unit = systemd_unit(paths, Path("/etc/hotline/site.toml"), Path("/opt/hotline/bin/hotline"))
     assert "ExecStart=/opt/hotline/bin/hotline --site /etc/hotline/site.toml services run" in unit
+    assert "ExecStartPre=/opt/hotline/bin/hotline --site /etc/hotline/site.toml pbx up" in unit
+    assert "ExecStopPost=/opt/hotline/bin/hotline --site /etc/hotline/site.toml pbx down" in unit
     assert "Restart=always" in unit
     assert f'"HOTLINE_STATE_DIR={paths.state}"' in unit
     for bad in ("/etc/hot\nline.toml", "/etc/$HOME.toml", 'site".toml', "relative.toml"):
@@ -176,3 +178,58 @@ def test_a_front_door_that_stops_answering_is_killed_and_started_again(
         assert "DIED" not in services.describe(paths, site, "agi")
     finally:
         supervisor.stop_all(timeout=5)
+
+
+def test_asterisk_that_dies_is_started_again_while_the_installation_wants_it(
+    site: Site, paths: Paths
+) -> None:
+    """``pbx up`` marks the PBX wanted: one that dies is started again after the first pause
+    (and one found running is adopted, not started twice); after ``pbx down`` it is left
+    down; stopping the supervisor leaves Asterisk and its calls running."""
+    now = [0.0]
+    children = Children()
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start_pbx() -> subprocess.Popen[bytes]:
+        started.append(children(paths, services.PBX, []))
+        return started[-1]
+
+    supervisor = Supervisor(
+        site, EXAMPLE_SITE, paths, monotonic=lambda: now[0], spawn=children, probes={},
+        start_pbx=start_pbx,
+    )  # fmt: skip
+    wanted = paths.run / "asterisk.wanted"
+    try:
+        supervisor.look()
+        assert started == [], "Asterisk started though nobody brought it up"
+        by_hand = children(paths, services.PBX, [])  # `hotline pbx up` while it runs
+        wanted.touch()
+        supervisor.look()
+        assert started == [] and supervisor.children[services.PBX].adopted == by_hand.pid
+        by_hand.kill()
+        by_hand.wait(5)
+        now[0] = 0.2
+        supervisor.look()  # noticed: started again after the first pause
+        assert started == []
+        now[0] = 0.2 + services.FIRST_PAUSE
+        supervisor.look()
+        assert len(started) == 1 and services.running_pid(paths, services.PBX) == started[0].pid
+        assert "SIGKILL" not in services.describe(paths, site, services.PBX)
+
+        wanted.unlink()  # `hotline pbx down`
+        started[0].kill()
+        started[0].wait(5)
+        now[0] = 10.0
+        supervisor.look()
+        now[0] = 20.0
+        supervisor.look()
+        assert len(started) == 1, "Asterisk started again after it was brought down"
+
+        wanted.touch()
+        supervisor.look()
+        assert len(started) == 2
+    finally:
+        supervisor.stop_all(timeout=5)
+    assert services.running_pid(paths, services.PBX) == started[-1].pid
+    started[-1].kill()
+    started[-1].wait(5)
