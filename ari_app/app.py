@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 
 from ari_app.backlog import Backlog, sent_at
 from ari_app.call import InboundCall
+from ari_app.callbacks import CallbackStarter, callback_rules
 from ari_app.caller import caller_from_channel
 from ari_app.client import CONNECTED, Ari, AriClient, AriConfig, AriError, Event, event_stream
 from ari_app.housekeeping import Housekeeping
@@ -32,6 +33,7 @@ from ari_app.takeover import Takeover
 from ari_app.translate import COMMAND
 from call import events
 from call.state import Caller, Context, QueueRules
+from callback.book import CallbackBook
 from cdr.live import LiveRates
 from core import clock, keys
 from core.actions import LegKind
@@ -85,6 +87,10 @@ class StasisApp:
         self.live = services.live
         self._refresh_calendar = services.refresh_calendar
         self.presence = Presence(self.redis, self.name)
+        self.area_code = site.site.area_code
+        self.callbacks = CallbackBook(self.redis)
+        self.callback_rules = callback_rules(site)
+        self.calling_back = CallbackStarter(self, self.callbacks, self.callback_rules)
         self.seats = SeatPool(self.redis, self.name, self.deliver)
         self.ari: AriClient = ari or Ari(config)
         self.lines = {
@@ -168,6 +174,7 @@ class StasisApp:
             new_request=lambda: uuid.uuid4().hex,
             store_ok=self.store_ok,
             app_behind=self.backlog.behind(time.monotonic()),
+            callbacks=self.callback_rules,
         )
 
     @property
@@ -219,6 +226,7 @@ class StasisApp:
             asyncio.create_task(self.housekeeping.sweep()),
             asyncio.create_task(self.housekeeping.watch_store()),
             asyncio.create_task(self.routes.keep_fresh()),
+            asyncio.create_task(self.calling_back.run()),
         ]
         delay = 0.5
         try:
@@ -269,7 +277,9 @@ class StasisApp:
         if kind == "StasisStart" and args[0] == "inbound":
             self._note_wait(event)
             if channel.get("id") not in self.owners:  # not already taken over at connect
-                arriving = caller_from_channel(channel, set(self.rules), music="music" in args)
+                arriving = caller_from_channel(
+                    channel, set(self.rules), "music" in args, self.site.site.area_code
+                )
                 InboundCall(self, arriving).start()
             return
         if not channel and kind and kind.startswith("Playback"):

@@ -23,10 +23,17 @@ from typing import TYPE_CHECKING, Protocol, assert_never
 from redis.exceptions import RedisError
 
 from ari_app.client import AriClient, AriError, Event, bridge_caller_and_seat, quietly
+from ari_app.store_steps import callback_step, store_step
 from ari_app.translate import CallView, translate
 from call import events, state
 from call.phases import decide
-from core import clock, keys
+from callback.steps import (
+    BookCallback,
+    CancelCallback,
+    CloseCallback,
+    RebookCallback,
+)
+from core import clock
 from core.actions import (
     AddToBridge,
     Answer,
@@ -37,6 +44,7 @@ from core.actions import (
     End,
     HangUp,
     LegKind,
+    OpenBridge,
     Play,
     Publish,
     Purpose,
@@ -55,7 +63,6 @@ from queues import steps
 from queues.announcements import position_prompt
 from queues.dispatch import Offer
 from transfer.state import (
-    TTL,
     CountLive,
     DialAccepted,
     DialRefused,
@@ -67,6 +74,7 @@ from transfer.state import (
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from callback.book import CallbackBook
     from cdr.live import LiveRates
     from core.writer import RecordWriter
     from queues.line import WaitingLine
@@ -77,17 +85,6 @@ log = logging.getLogger(__name__)
 STORE_BACK: Event = {"type": "HotlineStoreBack"}
 """Posted to every call when Redis answers again: the call tells it what it could not."""
 OWED = (steps.ReleaseSeat, steps.AnsweredLine, steps.LeaveLine)
-StoreStep = (
-    steps.JoinLine
-    | steps.AnsweredLine
-    | steps.LeaveLine
-    | steps.NewRound
-    | steps.ReleaseSeat
-    | steps.MarkSurveying
-    | SaveTransfer
-    | CountLive
-)
-"""What a call asks of Redis: the queue's steps and the transfer's."""
 """The steps a call repeats when Redis is back: a seat given back, a place in line left."""
 RINGBACK = "tone:ring;tonezone=cn"
 """What caller and seat hear while the specialist's phone rings (Chinese ringback)."""
@@ -106,6 +103,7 @@ class CallHost(Protocol):
     seats: SeatPool
     writer: RecordWriter
     live: LiveRates | None
+    callbacks: CallbackBook
 
     def own(self, channel_id: str, call: InboundCall) -> None: ...
     def forget(self, call: InboundCall) -> None: ...
@@ -184,6 +182,7 @@ class InboundCall:
         transfer = self.caller.transfer
         return CallView(
             caller=self.caller_id,
+            calling_out=self.caller.phase is state.Phase.CALLING_BACK,
             seat_leg=seat.channel_id if seat else None,
             seat_answered=bool(seat and seat.answered),
             specialist_leg=transfer.specialist_channel if transfer else None,
@@ -320,11 +319,11 @@ class InboundCall:
                 return await self._play(
                     f"sound:{self.host.sounds}/{prompt}", purpose, channel, bridge
                 )
-            case steps.AnnouncePosition(queue):
+            case steps.AnnouncePosition(queue, offer_callback):
                 ahead = await self.host.line(queue).ahead_of(caller)
                 if ahead is None:
                     return [events.PromptEnded(Purpose.ANNOUNCEMENT)]
-                media = f"sound:{self.host.sounds}/{position_prompt(ahead)}"
+                media = f"sound:{self.host.sounds}/{position_prompt(ahead, offer_callback)}"
                 return await self._play(media, Purpose.ANNOUNCEMENT, caller, None)
             case Ringback(bridge):
                 await self._play(RINGBACK, Purpose.RINGBACK, None, bridge)
@@ -344,12 +343,22 @@ class InboundCall:
                 except AriError as error:
                     log.warning("could not bridge %s with its seat: %s", caller_channel, error)
                     return [events.CallBroken(f"bridge: {error}")]
+            case OpenBridge(bridge, channel):
+                self.host.own(f"bridge:{bridge}", self)
+                try:
+                    await ari.create_bridge(bridge)
+                    await ari.add_to_bridge(bridge, channel, absorb_dtmf=True)
+                except AriError as error:
+                    log.warning("could not open a bridge for %s: %s", channel, error)
+                    return [events.CallBroken(f"bridge: {error}")]
             case AddToBridge(bridge, channel):
                 try:
-                    await ari.add_to_bridge(bridge, channel)
+                    await ari.add_to_bridge(bridge, channel, absorb_dtmf=channel == caller)
                 except AriError as error:
                     log.warning("could not bring %s into the call: %s", channel, error)
                     await quietly(ari.hangup(channel))
+                    if channel == caller:  # the company called back
+                        return [events.CallBroken(f"bridge: {error}")]
                     return [events.TransferStep(SpecialistHungUp(channel))]
             case DestroyBridge(bridge):
                 await quietly(ari.destroy_bridge(bridge))
@@ -363,6 +372,8 @@ class InboundCall:
                 log.info("caller %s goes on in Asterisk's queue", channel)
             case End():
                 self._ended = True
+            case BookCallback() | RebookCallback() | CloseCallback() | CancelCallback():
+                await callback_step(self, action)
             case (
                 steps.JoinLine()
                 | steps.AnsweredLine()
@@ -373,56 +384,10 @@ class InboundCall:
                 | SaveTransfer()
                 | CountLive()
             ):
-                await self._store_step(action)
+                await store_step(self, action)
             case _:
                 assert_never(action)
         return []
-
-    async def _store_step(self, action: StoreStep) -> None:
-        """The queue's and the transfer's steps in Redis."""
-        host, caller = self.host, self.caller_id
-        match action:
-            case steps.JoinLine(queue, arrived, tier):
-                line = host.line(queue)
-                joined = await line.join(caller, arrived, tier, clock.time())
-                await publish(
-                    host.redis,
-                    "caller-joined",
-                    queue=queue,
-                    caller=caller,
-                    app=host.name,
-                    number=self.caller.number,
-                    tier=tier.value if tier else None,
-                    position=joined.ahead,
-                )
-                host.deliver(joined.offers)
-            case steps.AnsweredLine(queue):
-                await host.line(queue).answered(caller)
-            case steps.LeaveLine(queue):
-                host.deliver(await host.line(queue).leave(caller, clock.time()))
-            case steps.NewRound(queue):
-                host.deliver(await host.line(queue).new_round(caller, clock.time()))
-            case steps.ReleaseSeat(seat, rest_for, pause, ringing_in):
-                await host.seats.release(seat, caller, rest_for, pause, ringing_in)
-            case steps.MarkSurveying(on):
-                with contextlib.suppress(RedisError):
-                    if on:
-                        await host.redis.sadd(keys.SURVEYING, caller)
-                    else:
-                        await host.redis.srem(keys.SURVEYING, caller)
-            case SaveTransfer(status):
-                try:
-                    await host.redis.set(
-                        keys.transfer_status(status.call),
-                        status.to_json(clock.time()),
-                        ex=TTL,
-                    )
-                except RedisError as error:  # the console misses a step; the call goes on
-                    log.warning("could not save the transfer of %s: %s", caller, error)
-            case CountLive(in_hours, outcome, department, matter, number):
-                await self._count_live(in_hours, outcome, department, matter, number)
-            case _:
-                assert_never(action)
 
     async def _play(
         self, media: str, purpose: Purpose, channel: str | None, bridge: str | None
@@ -450,29 +415,24 @@ class InboundCall:
                 app_args=f"{kind.value},{self.caller_id}",
                 caller_id=dial.caller_id,
                 ring_seconds=dial.ring_seconds,
-                originator=self.caller_id,
+                originator=self._originator(kind),
             )
         except AriError as error:
             # not registered, or no way to reach it: the caller goes on
             log.info("%s %s cannot be rung: %s", kind.name.lower(), dial.endpoint, error)
             if kind is LegKind.SEAT:
                 return [events.SeatNotAnswered(dial.leg, None)]
+            if kind is LegKind.COMPANY:
+                return [events.CompanyMissed(None)]
             return [events.TransferStep(DialRefused(dial.leg))]
         if kind is LegKind.SPECIALIST:
             return [events.TransferStep(DialAccepted(dial.leg))]
         return []
 
-    async def _count_live(
-        self, in_hours: bool, outcome: str, department: str, matter: str, number: str | None
-    ) -> None:
-        """Bump the live connect rate; Redis being away costs the live figure, not the call."""
-        live = self.host.live
-        if live is None:
-            return
-        try:
-            if number is not None:
-                await live.dial_ended(number, in_hours, outcome)
-            else:
-                await live.request_decided(department, matter, in_hours, outcome)
-        except Exception:
-            log.exception("could not count a transfer in the live connect rate")
+    def _originator(self, kind: LegKind) -> str | None:
+        """The channel a new leg is linked to (one call in Asterisk's records): the caller;
+        for a call-back, whose caller is dialled last, the seat's leg."""
+        if self.caller.callback is None:
+            return self.caller_id
+        seat = self.caller.seat
+        return seat.channel_id if kind is LegKind.COMPANY and seat is not None else None

@@ -6,14 +6,17 @@ from ari_app.client import Event
 from call import state
 from core import clock
 from redlist.directory import CallerKind, display_safe
-from redlist.numbers import safe_number
+from redlist.numbers import normalise, safe_number
 from redlist.tiers import RedListTier
 
 
-def caller_from_channel(channel: Event, queues: set[str], music: bool = False) -> state.Caller:
+def caller_from_channel(
+    channel: Event, queues: set[str], music: bool = False, area_code: str | None = None
+) -> state.Caller:
     """A caller as the front door decided, from the channel variables in the ARI snapshot.
     Missing or garbled values fall back to an unknown caller for the enterprise queue.
-    ``music``: the dialplan started music on hold before Stasis (its argument says so)."""
+    ``music``: the dialplan started music on hold before Stasis (its argument says so);
+    ``area_code``: the site's, for the number a call-back dials."""
     variables = channel.get("channelvars") or {}
     try:
         kind = CallerKind(variables.get("HOTLINE_CALLER_KIND") or "unknown")
@@ -36,6 +39,7 @@ def caller_from_channel(channel: Event, queues: set[str], music: bool = False) -
         arrival_noted=noted,
         from_asterisk_queue=variables.get("HOTLINE_FALLBACK") == "1",
         number=safe_number(channel.get("caller", {}).get("number")),
+        callback_number=normalise(channel.get("caller", {}).get("number"), area_code),
         called=safe_number(channel.get("dialplan", {}).get("exten")),
         linkedid=channel.get("linkedid"),
         kind=kind.value,

@@ -79,6 +79,8 @@ class Housekeeping:
             caller=caller,
             found=found,
         )
+        if await self.host.calling_back.rebook_orphan(caller):
+            return  # a call-back's place without its attempt: due again, not lost
         if ended:
             self.host.writer.put(CallEnded(caller, CallOutcome.ENDED_UNOBSERVED, clock.now()))
 
@@ -112,6 +114,9 @@ class Housekeeping:
         live = {channel["id"] for channel in snapshot}
         here = live - {channel["id"] for channel in snapshot if in_asterisk_queue(channel)}
         channels = {caller for _, caller in places} | set(held)
+        # a call-back attempt has no channel until the company is dialled: it lives while the
+        # process making it does (one of ours that is not in ``owners`` has lost its call)
+        here |= await self.host.calling_back.attempts_alive(channels)
         # with no earlier look, everything away now counts as seen away already
         earlier = channels if seen_gone is None else seen_gone
         gone, suspected = gone_for_good(channels, here, earlier)

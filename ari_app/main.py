@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ari_app.app import Services, StasisApp
 from ari_app.client import AriConfig
 from ari_app.names import stasis_app_name, stasis_app_names
+from callback.recorder import CallbackRecords
 from cdr.live import LiveRates
 from cdr.recorder import CallRecords
 from cdr.rollups import Rollups
@@ -53,7 +54,11 @@ def record_appliers(
     process; without ``sessions_too``, only the appliers (the app checks what it hands over)."""
     rollups = Rollups.for_site(site)
     days = StoredDays(site)  # work orders' deadlines count the calendar's entered days
-    appliers: list[Applier] = [CallRecords(rollups), TransferRecords(rollups, site.timezone, days)]
+    appliers: list[Applier] = [
+        CallRecords(rollups),
+        TransferRecords(rollups, site.timezone, days),
+        CallbackRecords(),
+    ]
     return sessions(make_engine(url)) if sessions_too else sessionmaker(), appliers
 
 

@@ -17,11 +17,11 @@ from redis.exceptions import RedisError
 
 from ari_app.call import InboundCall
 from ari_app.caller import caller_from_channel
-from ari_app.client import AriError
+from ari_app.client import AriError, Event
 from ari_app.legs import caller_of, kind_of
 from ari_app.presence import BEAT_EVERY
 from call import events
-from call.state import SeatLeg
+from call.state import Caller, SeatLeg
 from cdr.records import AttemptsInterrupted, CallEnded, SeatAttemptEnded, UnobservedCallsClosed
 from core import clock, keys
 from core.actions import LegKind
@@ -178,7 +178,9 @@ class Takeover:
                     await self.host.ari.move(channel_id, "inbound")
                 else:  # the call first, so that the seat freed below is offered to it
                     snapshot = await self.host.ari.channel(channel_id)
-                    found = caller_from_channel(snapshot, set(self.host.rules))
+                    found = caller_from_channel(
+                        snapshot, set(self.host.rules), area_code=self.host.area_code
+                    )
                     InboundCall(self.host, found).start()
                 log.info("took over waiting caller %s from %s", channel_id, app)
             except AriError:
@@ -212,7 +214,7 @@ class Takeover:
     ) -> None:
         """Go on with a connected call; a leg that went while nobody watched is gone now."""
         snapshot = await self.host.ari.channel(caller)
-        found = caller_from_channel(snapshot, set(self.host.rules))
+        found = self._caller(snapshot)
         call = InboundCall(self.host, found.connected(seat, bridge, transfer))
         call.start(events.Resumed())
         for leg in [caller, *call.legs()]:
@@ -238,7 +240,7 @@ class Takeover:
             log.warning("could not connect %s to seat %s after a takeover: %s", caller, seat, error)
             await self.host.hang_up_stray(leg)
             return
-        found = caller_from_channel(snapshot, set(self.host.rules))
+        found = self._caller(snapshot)
         InboundCall(self.host, found.ringing(seat, leg)).start(events.SeatAnswered(leg))
         log.info("connected %s to seat %s, which answered while no process watched", caller, seat)
 
@@ -273,6 +275,10 @@ class Takeover:
         if status.state in STILL_DIALING:
             return status
         return None
+
+    def _caller(self, snapshot: Event) -> Caller:
+        """A caller found in Asterisk, as the front door decided."""
+        return caller_from_channel(snapshot, set(self.host.rules), area_code=self.host.area_code)
 
     async def _watched_elsewhere(self, caller: str) -> bool:
         """Whether a live peer adopted this connected call while this process was away."""

@@ -16,6 +16,8 @@ from call.events import (
     CallerHungUp,
     CallerKeyed,
     CallEvent,
+    CompanyAnswered,
+    CompanyMissed,
     PromptEnded,
     PromptStarted,
     SeatAnswered,
@@ -40,6 +42,8 @@ class CallView:
     """What the channels and playbacks of one call are."""
 
     caller: str
+    calling_out: bool = False
+    """A call-back whose caller (the company) is being dialled and has not answered."""
     seat_leg: str | None = None
     seat_answered: bool = False
     specialist_leg: str | None = None
@@ -58,6 +62,10 @@ def translate(event: Mapping[str, Any], view: CallView) -> list[CallEvent]:
     channel = (event.get("channel") or {}).get("id")
     if channel is None:
         return []
+    if channel == view.caller and view.calling_out:
+        if kind == "StasisStart":
+            return [CompanyAnswered()]
+        return [CompanyMissed(_cause(event))] if kind in GONE else []
     if channel == view.caller:
         if kind in GONE:
             return [CallerHungUp()]

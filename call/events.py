@@ -53,6 +53,18 @@ class CallerHungUp:
 
 
 @dataclass(frozen=True)
+class CompanyAnswered:
+    """A call-back: the company's phone answered (its leg is the call's caller channel)."""
+
+
+@dataclass(frozen=True)
+class CompanyMissed:
+    """A call-back: the company's leg ended before it answered (busy, no answer, no way)."""
+
+    cause: int | None
+
+
+@dataclass(frozen=True)
 class TimerDue:
     timer: Timer
 
@@ -130,6 +142,8 @@ CallEvent = (
     | SeatNotAnswered
     | SeatHungUp
     | CallerHungUp
+    | CompanyAnswered
+    | CompanyMissed
     | TimerDue
     | PromptStarted
     | PromptEnded

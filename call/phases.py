@@ -16,13 +16,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from call import ending, talking, waiting
+from call import calling_back, ending, talking, waiting
 from call.events import (
     Arrived,
     CallBroken,
     CallerHungUp,
     CallerKeyed,
     CallEvent,
+    CompanyAnswered,
+    CompanyMissed,
     PlaceLost,
     PromptEnded,
     PromptStarted,
@@ -66,6 +68,18 @@ def _app_behind(caller: Caller, _: CallEvent, ctx: Context) -> bool:
     return ctx.app_behind and not caller.from_asterisk_queue and ctx.is_open(caller.queue)
 
 
+def _calling_back(caller: Caller, _: CallEvent, __: Context) -> bool:
+    """The call is an attempt at a call-back (``call.calling_back``)."""
+    return caller.callback is not None
+
+
+def _asks_callback(caller: Caller, event: CallEvent, ctx: Context) -> bool:
+    """The waiting caller keyed 1, and the line can call them back."""
+    return (
+        isinstance(event, CallerKeyed) and event.digit == "1" and waiting.may_call_back(caller, ctx)
+    )
+
+
 def _closed(caller: Caller, _: CallEvent, ctx: Context) -> bool:
     return not ctx.is_open(caller.queue)
 
@@ -86,12 +100,17 @@ def _its_ring(caller: Caller, event: CallEvent, _: Context) -> bool:
     return seat is not None and seat.channel_id == getattr(event, "leg", None) and not seat.answered
 
 
+def _its_ring_back(caller: Caller, event: CallEvent, ctx: Context) -> bool:
+    """The seat rung for a call-back answered."""
+    return _its_ring(caller, event, ctx) and _calling_back(caller, event, ctx)
+
+
 def _its_seat(caller: Caller, event: CallEvent, _: Context) -> bool:
     seat = caller.seat
     return seat is not None and seat.channel_id == getattr(event, "leg", None)
 
 
-def _its_seat_in_transfer(caller: Caller, event: CallEvent, ctx: Context) -> bool:
+def _seat_in_transfer(caller: Caller, event: CallEvent, ctx: Context) -> bool:
     """The seat's leg, while a transfer is on (it goes on without the seat)."""
     transfer = caller.transfer
     return _its_seat(caller, event, ctx) and transfer is not None and transfer.active
@@ -229,58 +248,67 @@ def _r(
     return Row(phases, on, when, to, step)
 
 
-P, W, T, E = Phase, waiting, talking, ending
+P, W, T, E, CB = Phase, waiting, talking, ending, calling_back
 LIVE = frozenset(Phase) - {P.ENDED}
+BEFORE_TALK = frozenset({P.ARRIVING, P.WAITING, P.RINGING, P.CALLING_BACK})
 BEFORE_A_SEAT = frozenset({P.ARRIVING, P.WAITING})
 LAST_WORDS = frozenset({P.SENDING_OFF, P.THANKS})
 
 ROWS: tuple[Row, ...] = (
-    #  in             on               when                   to             step
-    _r(P.ARRIVING,    Arrived,         _no_store,             P.ENDED,       W.arrive_unserved),
-    _r(P.ARRIVING,    Arrived,         _app_behind,           P.ENDED,       W.arrive_while_behind),
-    _r(P.ARRIVING,    Arrived,         _closed,               P.SENDING_OFF, W.arrive_closed),
-    _r(P.ARRIVING,    Arrived,         _any,                  P.WAITING,     W.arrive),
-    _r(P.ARRIVING,    Resumed,         _any,                  P.TALKING,     T.resume),
-    _r(P.WAITING,     SeatOffered,     _new_seat,             P.RINGING,     W.ring_seat),
-    _r(P.WAITING,     TimerDue,        _max_wait,             P.SENDING_OFF, W.waited_too_long),
-    _r(P.WAITING,     TimerDue,        _announce,             None,          W.announce_position),
-    _r(P.WAITING,     TimerDue,        _new_round,            None,          W.new_round),
-    _r(P.WAITING,     StoreLost,       _any,                  P.ENDED,       W.to_asterisk_queue),
-    _r(P.WAITING,     PlaceLost,       _in_line,              None,          W.rejoin),
-    _r(P.RINGING,     SeatAnswered,    _its_ring,             P.TALKING,     W.talk),
-    _r(P.RINGING,     SeatNotAnswered, _its_ring,             P.WAITING,     W.not_answered),
-    _r(P.RINGING,     TimerDue,        _while_ringing,        None,          W.defer),
-    _r(P.TALKING,     SeatHungUp,      _its_seat_in_transfer, None,          T.seat_leaves),
-    _r(P.TALKING,     SeatHungUp,      _its_seat,             None,          T.seat_hung_up),
-    _r(P.TALKING,     SeatKeyed,       _any,                  None,          T.keypad),
-    _r(P.TALKING,     SeatCommand,     _may_move_to_closed,   P.SENDING_OFF, T.move_on_closed),
-    _r(P.TALKING,     SeatCommand,     _may_move,             P.WAITING,     T.move_on),
-    _r(P.TALKING,     SeatCommand,     _asks_transfer,        None,          T.start_transfer),
-    _r(P.TALKING,     SeatCommand,     _may_cancel,           None,          T.cancel_transfer),
-    _r(P.TALKING,     SeatCommand,     _may_leave,            None,          T.leave_call),
-    _r(P.TALKING,     TalkOver,        _surveyed,             P.SURVEY,      E.ask_rating),
-    _r(P.TALKING,     TalkOver,        _any,                  P.ENDED,       E.talk_over),
-    _r(P.SENDING_OFF, PromptEnded,     _sent_off,             P.ENDED,       E.finish),
-    _r(P.SURVEY,      PromptEnded,     _asked,                None,          E.wait_for_key),
-    _r(P.SURVEY,      CallerKeyed,     _rating,               P.THANKS,      E.thank),
-    _r(P.SURVEY,      CallerKeyed,     _asks_left,            None,          E.wrong_key),
-    _r(P.SURVEY,      CallerKeyed,     _any,                  P.ENDED,       E.last_wrong_key),
-    _r(P.SURVEY,      TimerDue,        _no_key_again,         None,          E.ask_again),
-    _r(P.SURVEY,      TimerDue,        _no_key,               P.ENDED,       E.no_rating),
-    _r(P.THANKS,      PromptEnded,     _thanked,              P.ENDED,       E.finish),
-    _r(LAST_WORDS,    TimerDue,        _too_long,             P.ENDED,       E.finish),
-    _r(BEFORE_A_SEAT, CallerHungUp,    _any,                  P.ENDED,       E.abandon),
-    _r(P.RINGING,     CallerHungUp,    _any,                  P.ENDED,       E.abandon_ringing),
-    _r(P.TALKING,     CallerHungUp,    _any,                  P.ENDED,       E.caller_hung_up),
-    _r(P.SURVEY,      CallerHungUp,    _any,                  P.ENDED,       E.hung_up_in_survey),
-    _r(LAST_WORDS,    CallerHungUp,    _any,                  P.ENDED,       E.hung_up),
-    _r(LIVE,          CallBroken,      _any,                  P.ENDED,       E.broken),
-    _r(LIVE,          SeatOffered,     _new_seat,             None,          W.give_back),
-    _r(P.ENDED,       SeatOffered,     _any,                  None,          W.give_back),
-    _r(LIVE,          PromptStarted,   _announcing,           None,          _announced),
-    _r(LIVE,          PromptEnded,     _announcing,           None,          _announcement_over),
-    _r(LIVE,          PromptEnded,     _message,              None,          _message_over),
-    _r(LIVE,          TransferStep,    _has_transfer,         None,          T.transfer_step),
+    #  in              on               when                 to              step
+    _r(P.ARRIVING,     Arrived,         _calling_back,       P.WAITING,      CB.arrive),
+    _r(P.ARRIVING,     Arrived,         _no_store,           P.ENDED,        W.arrive_unserved),
+    _r(P.ARRIVING,     Arrived,         _app_behind,         P.ENDED,        W.arrive_while_behind),
+    _r(P.ARRIVING,     Arrived,         _closed,             P.SENDING_OFF,  W.arrive_closed),
+    _r(P.ARRIVING,     Arrived,         _any,                P.WAITING,      W.arrive),
+    _r(P.ARRIVING,     Resumed,         _any,                P.TALKING,      T.resume),
+    _r(P.WAITING,      SeatOffered,     _new_seat,           P.RINGING,      W.ring_seat),
+    _r(P.WAITING,      TimerDue,        _max_wait,           P.SENDING_OFF,  W.waited_too_long),
+    _r(P.WAITING,      TimerDue,        _announce,           None,           W.announce_position),
+    _r(P.WAITING,      TimerDue,        _new_round,          None,           W.new_round),
+    _r(P.WAITING,      StoreLost,       _calling_back,       P.ENDED,        CB.store_lost),
+    _r(P.WAITING,      StoreLost,       _any,                P.ENDED,        W.to_asterisk_queue),
+    _r(P.WAITING,      PlaceLost,       _in_line,            None,           W.rejoin),
+    _r(P.WAITING,      CallerKeyed,     _asks_callback,      P.SENDING_OFF,  W.call_me_back),
+    _r(P.RINGING,      SeatAnswered,    _its_ring_back,      P.CALLING_BACK, CB.call_company),
+    _r(P.RINGING,      SeatAnswered,    _its_ring,           P.TALKING,      W.talk),
+    _r(P.RINGING,      SeatNotAnswered, _its_ring,           P.WAITING,      W.not_answered),
+    _r(P.RINGING,      TimerDue,        _while_ringing,      None,           W.defer),
+    _r(P.CALLING_BACK, CompanyAnswered, _any,                P.TALKING,      CB.company_answered),
+    _r(P.CALLING_BACK, CompanyMissed,   _any,                P.ENDED,        CB.not_reached),
+    _r(P.CALLING_BACK, SeatHungUp,      _its_seat,           P.ENDED,        CB.seat_left),
+    _r(P.TALKING,      SeatHungUp,      _seat_in_transfer,   None,           T.seat_leaves),
+    _r(P.TALKING,      SeatHungUp,      _its_seat,           None,           T.seat_hung_up),
+    _r(P.TALKING,      SeatKeyed,       _any,                None,           T.keypad),
+    _r(P.TALKING,      SeatCommand,     _may_move_to_closed, P.SENDING_OFF,  T.move_on_closed),
+    _r(P.TALKING,      SeatCommand,     _may_move,           P.WAITING,      T.move_on),
+    _r(P.TALKING,      SeatCommand,     _asks_transfer,      None,           T.start_transfer),
+    _r(P.TALKING,      SeatCommand,     _may_cancel,         None,           T.cancel_transfer),
+    _r(P.TALKING,      SeatCommand,     _may_leave,          None,           T.leave_call),
+    _r(P.TALKING,      TalkOver,        _surveyed,           P.SURVEY,       E.ask_rating),
+    _r(P.TALKING,      TalkOver,        _any,                P.ENDED,        E.talk_over),
+    _r(P.SENDING_OFF,  PromptEnded,     _sent_off,           P.ENDED,        E.finish),
+    _r(P.SURVEY,       PromptEnded,     _asked,              None,           E.wait_for_key),
+    _r(P.SURVEY,       CallerKeyed,     _rating,             P.THANKS,       E.thank),
+    _r(P.SURVEY,       CallerKeyed,     _asks_left,          None,           E.wrong_key),
+    _r(P.SURVEY,       CallerKeyed,     _any,                P.ENDED,        E.last_wrong_key),
+    _r(P.SURVEY,       TimerDue,        _no_key_again,       None,           E.ask_again),
+    _r(P.SURVEY,       TimerDue,        _no_key,             P.ENDED,        E.no_rating),
+    _r(P.THANKS,       PromptEnded,     _thanked,            P.ENDED,        E.finish),
+    _r(LAST_WORDS,     TimerDue,        _too_long,           P.ENDED,        E.finish),
+    _r(BEFORE_A_SEAT,  CallerHungUp,    _any,                P.ENDED,        E.abandon),
+    _r(P.RINGING,      CallerHungUp,    _any,                P.ENDED,        E.abandon_ringing),
+    _r(P.TALKING,      CallerHungUp,    _any,                P.ENDED,        E.caller_hung_up),
+    _r(P.SURVEY,       CallerHungUp,    _any,                P.ENDED,        E.hung_up_in_survey),
+    _r(LAST_WORDS,     CallerHungUp,    _any,                P.ENDED,        E.hung_up),
+    _r(BEFORE_TALK,    CallBroken,      _calling_back,       P.ENDED,        CB.interrupted),
+    _r(LIVE,           CallBroken,      _any,                P.ENDED,        E.broken),
+    _r(LIVE,           SeatOffered,     _new_seat,           None,           W.give_back),
+    _r(P.ENDED,        SeatOffered,     _any,                None,           W.give_back),
+    _r(LIVE,           PromptStarted,   _announcing,         None,           _announced),
+    _r(LIVE,           PromptEnded,     _announcing,         None,           _announcement_over),
+    _r(LIVE,           PromptEnded,     _message,            None,           _message_over),
+    _r(LIVE,           TransferStep,    _has_transfer,       None,           T.transfer_step),
 )  # fmt: skip
 """Every step a call can take; an event no row takes changes nothing."""
 

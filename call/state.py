@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from call.events import Then
+from callback.steps import CallbackStep
+from callback.ticket import CallbackRules, CallbackTicket
 from core.actions import LegKind, Publish, Timer
 from core.outcomes import CallOutcome
 from queues.steps import QueueStep
@@ -25,6 +27,8 @@ class Phase(StrEnum):
     """In the line, on hold, no seat ringing."""
     RINGING = "ringing"
     """A seat offered to the caller is being rung."""
+    CALLING_BACK = "calling-back"
+    """A call-back: the seat answered and hears ringback; the company's phone rings."""
     TALKING = "talking"
     """A seat (and perhaps a specialist) is on the line with the caller."""
     SENDING_OFF = "sending-off"
@@ -75,6 +79,8 @@ class Context:
     """Whether Redis (the lines, the seats) answers: without it no seat can be offered."""
     app_behind: bool = False
     """Whether the process is behind with its new callers (``ari_app.backlog``)."""
+    callbacks: CallbackRules = field(default_factory=lambda: CallbackRules(enabled=False))
+    """The site's call-backs (``[callbacks]``)."""
 
     def rules(self, queue: str) -> QueueRules:
         return self.queues[queue]
@@ -130,6 +136,11 @@ class Caller:
     survey_asks: int = 0
     """How many times the caller has been asked to rate the call."""
     keypad: SeatKeypad = field(default_factory=SeatKeypad)
+    callback_number: str | None = None
+    """The caller's number as the line calls it back (normalised); None: it cannot be."""
+    callback: CallbackTicket | None = None
+    """This call is an attempt at a call-back: its caller is the company, dialled once a
+    seat has answered (``call.calling_back``)."""
 
     def waited(self, now: float) -> float:
         return round(now - self.joined, 3)
@@ -155,7 +166,7 @@ class Caller:
         )
 
 
-CallAction = TransferAction | QueueStep
+CallAction = TransferAction | QueueStep | CallbackStep
 """Everything a decision about a call may ask the edge to do."""
 
 

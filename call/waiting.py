@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from call.events import CallEvent, SeatNotAnswered, SeatOffered, Then, TimerDue
 from call.state import Caller, Context, SeatLeg, Steps, publish
-from cdr.records import CallAnswered, CallbackRequested, CallEntered, SeatAttemptEnded, SeatRung
+from callback.records import CallbackRequested
+from callback.steps import BookCallback, CancelCallback
+from cdr.records import CallAnswered, CallEntered, SeatAttemptEnded, SeatRung
 from core.actions import (
     Answer,
     Bridge,
@@ -54,8 +56,13 @@ NO_ANSWER_PAUSE = "no-answer"
 
 
 def arrive(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
-    """A new caller: recorded, answered, into its queue's line with music."""
-    return _welcome(caller, ctx) + enter_line(caller, ctx)
+    """A new caller: recorded, answered, into its queue's line with music; a call-back
+    pending for its number is cancelled (the company is being served now)."""
+    cancel: Steps = []
+    if may_call_back(caller, ctx):
+        assert caller.callback_number is not None
+        cancel.append(CancelCallback(caller.callback_number))
+    return _welcome(caller, ctx) + cancel + enter_line(caller, ctx)
 
 
 def arrive_closed(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
@@ -88,14 +95,10 @@ def _welcome(caller: Caller, ctx: Context) -> Steps:
         caller.queue,
     )
     caller.joined = caller.arrived
-    return (
-        [Record(entered)]
-        if caller.answered_by_front_door
-        else [
-            Record(entered),
-            Answer(caller.channel),
-        ]
-    )
+    actions: Steps = [Record(entered)]
+    if not caller.answered_by_front_door:
+        actions.append(Answer(caller.channel))
+    return actions
 
 
 def enter_line(caller: Caller, ctx: Context) -> Steps:
@@ -154,7 +157,7 @@ def announce_position(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
     caller.announcing = True
     return [
         StopMusic(caller.channel),
-        AnnouncePosition(caller.queue),
+        AnnouncePosition(caller.queue, offer_callback=may_call_back(caller, ctx)),
         WakeAt(Timer.ANNOUNCE, ctx.now + rules.announce_every),
     ]
 
@@ -196,9 +199,31 @@ def _to_asterisk_queue(caller: Caller, reason: str) -> Steps:
     ]
 
 
+def call_me_back(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
+    """The caller keyed 1 while waiting: they hear that they will be called back in their
+    turn, and the call ends; the call-back keeps their place (``call.calling_back``)."""
+    return send_off(caller, CallOutcome.CALLBACK, ctx)
+
+
+def may_call_back(caller: Caller, ctx: Context) -> bool:
+    """Whether the line can promise this caller a call-back: call-backs are on, and the
+    caller's number is one the trunk can dial."""
+    return ctx.callbacks.enabled and caller.callback_number is not None
+
+
+SEND_OFF_PROMPTS = {
+    # reason: (the call-back promised, no call-back possible)
+    CallOutcome.CLOSED: ("closed", "closed-call-again"),
+    CallOutcome.MAX_WAIT: ("max-wait", "max-wait-call-again"),
+    CallOutcome.CALLBACK: ("callback-noted", "callback-noted"),
+}
+
+
 def send_off(caller: Caller, reason: CallOutcome, ctx: Context) -> Steps:
-    """End the call with a message and a call-back request: the queue is ``closed``, or the
-    caller reached the queue's ``max-wait``. The prompt has the reason's name."""
+    """End the call with a message: the queue is ``closed``, the caller reached the queue's
+    ``max-wait``, or keyed 1 to be called back. When the line can call the caller back it
+    promises to, and books the call-back with the caller's place; otherwise the message asks
+    them to call again."""
     caller.outcome = reason
     actions: Steps = [CancelTimer(Timer.ANNOUNCE), CancelTimer(Timer.MAX_WAIT)]
     if caller.in_line:
@@ -212,13 +237,29 @@ def send_off(caller: Caller, reason: CallOutcome, ctx: Context) -> Steps:
     if caller.announcing:
         caller.announcing = False
         actions.append(StopPlaying(Purpose.ANNOUNCEMENT))
+    promise, call_again = SEND_OFF_PROMPTS[reason]
+    if may_call_back(caller, ctx):
+        number = caller.callback_number
+        assert number is not None
+        tier = caller.tier.value if caller.tier else None
+        actions += [
+            Record(
+                CallbackRequested(
+                    caller.channel, caller.queue, reason.value, moment(ctx.now), number, tier
+                )
+            ),
+            BookCallback(
+                caller.channel, caller.queue, number, caller.arrived, caller.tier, reason.value
+            ),
+            publish(caller, "callback-booked", reason=reason.value),
+        ]
     return [
         *actions,
-        Record(CallbackRequested(caller.channel, caller.queue, reason.value, moment(ctx.now))),
         StopMusic(caller.channel),
-        Play(reason.value, Purpose.SEND_OFF, channel=caller.channel),
+        Play(promise if may_call_back(caller, ctx) else call_again, Purpose.SEND_OFF,
+             channel=caller.channel),
         WakeAt(Timer.PROMPT_LIMIT, ctx.now + PROMPT_LIMIT),
-    ]
+    ]  # fmt: skip
 
 
 # --- ringing ---------------------------------------------------------------------------------
@@ -280,7 +321,8 @@ def not_answered(caller: Caller, event: CallEvent, ctx: Context) -> Steps:
         release,
     ]
     rules = ctx.rules(queue)
-    if Timer.MAX_WAIT in caller.due or ctx.now - caller.joined >= rules.max_wait:
+    waited_out = Timer.MAX_WAIT in caller.due or ctx.now - caller.joined >= rules.max_wait
+    if waited_out and caller.callback is None:  # a call-back has no maximum wait
         caller.due.clear()
         return [*actions, Then(TimerDue(Timer.MAX_WAIT))]
     if caller.tried >= rules.seats:

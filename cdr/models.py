@@ -35,24 +35,54 @@ class CallLeg(Base):
     queue: Mapped[str | None] = mapped_column(String(40))
     outcome: Mapped[str | None] = mapped_column(String(32))
     """``caller-hangup``, ``seat-hangup``, ``abandoned``, ``no-seat`` or ``failed``."""
+    callback_request: Mapped[str | None] = mapped_column(String(64))
+    """A call the hotline made: the call-back request it kept (its key)."""
     satisfaction: Mapped[str | None] = mapped_column(String(24))
     """The caller's rating after the call (return visit): ``satisfied``,
     ``basically-satisfied``, ``dissatisfied``, ``no-answer`` (asked, no key) or none."""
 
 
 class CallbackRequest(Base):
-    """A caller to call back: the queue was closed, or nobody could take the call in time.
-    The hook where work orders (the transfer issue) take over."""
+    """A caller the line promised to call back (``callback``): they keyed 1 while waiting,
+    reached the maximum wait, called out of hours, or Asterisk died under their call."""
 
     __tablename__ = "callback_requests"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     caller_channel: Mapped[str] = mapped_column(String(64), index=True)
+    """The call that asked for it: the request's key everywhere."""
     caller_number: Mapped[str] = mapped_column(String(40))
+    number: Mapped[str | None] = mapped_column(String(40))
+    """The number called back (normalised)."""
     queue: Mapped[str] = mapped_column(String(40))
+    tier: Mapped[str | None] = mapped_column(String(30))
     reason: Mapped[str] = mapped_column(String(40))
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    """``pending``, then ``reached``, ``given-up`` or ``cancelled``."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    """Attempts that used one up (busy, no answer, unreachable)."""
+    reached_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    """When the company answered: a seat talked to it from then on."""
     done_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class CallbackAttempt(Base):
+    """One attempt at a call-back: the seat rung first, then the company's number."""
+
+    __tablename__ = "callback_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(64), unique=True)
+    """The company's leg (the attempt's caller channel in the line)."""
+    attempt: Mapped[int] = mapped_column(Integer)
+    seat_id: Mapped[str | None] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    outcome: Mapped[str] = mapped_column(String(16))
+    """``reached``, ``busy``, ``no-answer``, ``unreachable``, ``seat-left``, ``interrupted``."""
+    cause: Mapped[int | None] = mapped_column(Integer)
 
 
 class QueueVisit(Base):

@@ -14,11 +14,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cdr.models import CallbackRequest, CallLeg, QueueVisit, SeatAttempt
+from cdr.models import CallLeg, QueueVisit, SeatAttempt
 from cdr.records import (
     AttemptsInterrupted,
     CallAnswered,
-    CallbackRequested,
     CallEnded,
     CallEntered,
     CallMoved,
@@ -36,6 +35,7 @@ _LEFT_WAITING = {
     CallOutcome.ABANDONED: VisitOutcome.ABANDONED,
     CallOutcome.CLOSED: VisitOutcome.CLOSED,
     CallOutcome.MAX_WAIT: VisitOutcome.MAX_WAIT,
+    CallOutcome.CALLBACK: VisitOutcome.CALLBACK,
 }
 """Call outcomes that end a stay in a queue before any seat answered."""
 
@@ -52,7 +52,6 @@ class CallRecords:
         CallEnded,
         CallMoved,
         CallRated,
-        CallbackRequested,
         UnobservedCallsClosed,
     )
 
@@ -77,8 +76,6 @@ class CallRecords:
                 self._moved(session, record)
             case CallRated():
                 self._rated(session, record)
-            case CallbackRequested():
-                self._callback(session, record)
             case UnobservedCallsClosed():
                 self._close_unobserved(session, record)
             case _:
@@ -220,28 +217,6 @@ class CallRecords:
         leg.satisfaction = record.rating.value
         if leg.seat_id is not None and leg.queue is not None and leg.answered_at:
             self.rollups.rated(session, leg.queue, leg.seat_id, leg.answered_at, record.rating)
-
-    def _callback(self, session: Session, record: CallbackRequested) -> None:
-        leg = _find(session, record.caller_channel)
-        known = session.execute(
-            select(CallbackRequest.id).where(
-                CallbackRequest.caller_channel == record.caller_channel,
-                CallbackRequest.queue == record.queue,
-                CallbackRequest.reason == record.reason,
-            )
-        ).first()
-        if known is not None:
-            return
-        session.add(
-            CallbackRequest(
-                caller_channel=record.caller_channel,
-                caller_number=leg.caller_number if leg is not None else "",
-                queue=record.queue,
-                reason=record.reason,
-                requested_at=record.at,
-            )
-        )
-        session.flush()
 
     def _close_unobserved(self, session: Session, record: UnobservedCallsClosed) -> None:
         # only calls that had entered when the channels were looked at: one that entered after

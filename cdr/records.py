@@ -87,16 +87,6 @@ class CallRated:
 
 
 @dataclass(frozen=True)
-class CallbackRequested:
-    """The caller is to be called back (the queue was closed, or nobody took the call)."""
-
-    caller_channel: str
-    queue: str
-    reason: str
-    at: datetime
-
-
-@dataclass(frozen=True)
 class UnobservedCallsClosed:
     """Calls whose record is still open and whose channel is gone ended while no process
     watched: their records are closed. ``at`` is the moment before ``live_channels`` was

@@ -115,6 +115,8 @@ class QueueHour(Base):
     closed: Mapped[int] = _count()
     failed: Mapped[int] = _count()
     moved: Mapped[int] = _count()
+    callback: Mapped[int] = _count()
+    """Keyed 1 to hang up and be called back in their turn."""
 
 
 class SeatDay(Base):
@@ -231,7 +233,7 @@ class Rollups:
                 added["moved"] = 1
         elif outcome == "abandoned":
             added["abandoned" if wait >= self.short_abandon else "short_abandoned"] = 1
-        elif outcome in ("max-wait", "closed", "failed"):
+        elif outcome in ("max-wait", "closed", "failed", "callback"):
             added[column(outcome)] = 1
         key = {"day": day, "hour": hour, "queue": queue, "red_list": tier is not None}
         bump(session, QueueHour, key, **added)

@@ -101,6 +101,8 @@ class LegKind(StrEnum):
 
     SEAT = "seat"
     SPECIALIST = "spec"
+    COMPANY = "company"
+    """A company called back: its leg is the call's caller (``call.calling_back``)."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,15 @@ class Bridge:
     bridge: str
     caller: str
     seat_leg: str
+
+
+@dataclass(frozen=True)
+class OpenBridge:
+    """A new mixing bridge with one channel (a call-back's seat, until the company answers);
+    its keys reach the application."""
+
+    bridge: str
+    channel: str
 
 
 @dataclass(frozen=True)
@@ -192,6 +203,7 @@ Action = (
     | SetVariable
     | Dial
     | Bridge
+    | OpenBridge
     | AddToBridge
     | DestroyBridge
     | WakeAt

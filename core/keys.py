@@ -70,6 +70,21 @@ def transfer_status(call: str) -> str:
     return f"hotline:transfer:{call}"
 
 
+CALLBACKS_DUE = "hotline:callbacks:due"
+"""Sorted set: call-back request → when its next attempt is due (clock seconds). A request
+being attempted is not in it."""
+CALLBACKS_BY_NUMBER = "hotline:callbacks:numbers"
+"""Hash: number called back → its request (one pending call-back per number)."""
+CALLBACK_ATTEMPTS = "hotline:callbacks:attempts"
+"""Hash: an attempt's caller channel → its request (a place in line without a call is
+booked again, not lost)."""
+
+
+def callback(request: str) -> str:
+    """Hash: one call-back request: queue, number, place (arrival, tier), who, attempts."""
+    return f"hotline:callback:{request}"
+
+
 SURVEYING = "hotline:surveying"
 """Set: callers being asked to rate their call (a takeover must not queue them again)."""
 

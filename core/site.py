@@ -323,6 +323,21 @@ class TransferSettings(_Model):
     """The number specialists see (default: the first hotline number)."""
 
 
+class CallbackSettings(_Model):
+    """Call-backs: a waiting caller who keys 1, one who reached the maximum wait and one
+    who called out of hours are called back in their turn, through the trunk."""
+
+    enabled: bool = True
+    """Offer and make call-backs (off: the line promises none)."""
+    attempts: int = Field(default=3, ge=1, le=10)
+    """Calls to the company at most before the call-back is given up (busy, no answer,
+    unreachable)."""
+    retry_after: int = Field(default=300, ge=10, le=86400)
+    """Seconds between attempts (inside the queue's hours)."""
+    ring_timeout: int = Field(default=30, ge=5, le=120)
+    """Seconds the company's phone rings before the attempt counts as not answered."""
+
+
 class ReportSettings(_Model):
     """How calls are measured, watched and kept."""
 
@@ -417,6 +432,7 @@ class Site(_Model):
     matters: list[Matter] = Field(default_factory=list)
     phones: list[Phone] = Field(default_factory=list)
     transfer: TransferSettings = TransferSettings()
+    callbacks: CallbackSettings = CallbackSettings()
     reports: ReportSettings = ReportSettings()
     calendar: CalendarSpec = CalendarSpec()
 

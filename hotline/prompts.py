@@ -51,6 +51,18 @@ PROMPTS: dict[str, tuple[str, str]] = {
         "The enterprise line is closed now. We have noted your call, "
         "and will call you back when we open.",
     ),
+    "callback-noted": (
+        "好的，我们将按您的排队顺序给您回电，再见。",
+        "Thank you. We will call you back in your turn. Goodbye.",
+    ),
+    "max-wait-call-again": (
+        "坐席繁忙，请稍后再拨。",
+        "All our agents are busy. Please call again later.",
+    ),
+    "closed-call-again": (
+        "企业服务专线现在不在服务时间，请在服务时间内再拨。",
+        "The enterprise line is closed now. Please call again when it is open.",
+    ),
     "survey": (
         "请评价：满意按1，基本满意按2，不满意按3。",
         "Rate us: 1 satisfied, 2 basically satisfied, 3 not satisfied.",
@@ -74,6 +86,16 @@ PROMPTS[position_prompt(POSITION_PROMPTS)] = (
     "您前面还有十位以上来电，请稍候。",
     "There are more than ten callers ahead of you. Please hold.",
 )
+_CALLBACK_OFFER = (
+    "按1挂机，保留排队顺序，我们将给您回电。",
+    "Or press 1 to hang up and keep your place: we will call you back.",
+)
+for _ahead in range(POSITION_PROMPTS + 1):
+    _mandarin, _english = PROMPTS[position_prompt(_ahead)]
+    PROMPTS[position_prompt(_ahead, offer_callback=True)] = (
+        _mandarin + _CALLBACK_OFFER[0],
+        f"{_english} {_CALLBACK_OFFER[1]}",
+    )
 
 
 def _speak(text: str, voice: str, target: Path) -> None:

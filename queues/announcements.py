@@ -10,6 +10,8 @@ POSITION_PROMPTS = 10
 """Callers hear how many are ahead of them up to this many; beyond, "more than ten"."""
 
 
-def position_prompt(ahead: int) -> str:
-    """The prompt telling a waiting caller how many callers are ahead of them."""
-    return f"ahead-{ahead}" if 0 <= ahead < POSITION_PROMPTS else "ahead-many"
+def position_prompt(ahead: int, offer_callback: bool = False) -> str:
+    """The prompt telling a waiting caller how many callers are ahead of them (and, with
+    ``offer_callback``, that keying 1 hangs up and keeps their place for a call-back)."""
+    name = f"ahead-{ahead}" if 0 <= ahead < POSITION_PROMPTS else "ahead-many"
+    return f"{name}-or-1" if offer_callback else name

@@ -52,9 +52,11 @@ class ReleaseSeat:
 
 @dataclass(frozen=True)
 class AnnouncePosition:
-    """Tell the caller on hold how many callers are ahead (music after it)."""
+    """Tell the caller on hold how many callers are ahead (music after it), and with
+    ``offer_callback`` that keying 1 hangs up and keeps their place."""
 
     queue: str
+    offer_callback: bool = False
 
 
 @dataclass(frozen=True)

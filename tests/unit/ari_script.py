@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ari_app.app import Services, StasisApp
 from ari_app.client import AriConfig, AriError, Event
+from callback.recorder import CallbackRecords
 from cdr.live import LiveRates
 from cdr.recorder import CallRecords
 from cdr.rollups import Rollups
@@ -183,6 +184,8 @@ class ScriptedAri:
         originator: str | None = None,
     ) -> Event:
         self.log("originate", endpoint, channel_id, caller_id, ring_seconds)
+        if originator is not None and originator not in self.channels_:  # as Asterisk does
+            raise AriError("POST", "/channels", 400, "Provided originator channel was not found")
         if endpoint.removeprefix("PJSIP/") in self.unregistered:
             raise AriError("POST", "/channels", 500, "Allocation failed")
         channel = Channel(channel_id, "Ringing", False, caller_id or "", {}, endpoint, app_args)
@@ -312,7 +315,7 @@ class Script:
         rollups = Rollups.for_site(self.site)
         self.writer = RecordWriter(
             factory,
-            [CallRecords(rollups), TransferRecords(rollups, self.site.timezone)],
+            [CallRecords(rollups), TransferRecords(rollups, self.site.timezone), CallbackRecords()],
             journal=journal,
         )
         plan = TransferPlan(factory, self.site.timezone)

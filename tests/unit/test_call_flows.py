@@ -179,9 +179,11 @@ async def test_a_waiting_caller_hears_its_place_and_at_the_maximum_wait_a_messag
     caller = script.caller_arrives()
     await script.quiet()
     await script.advance(3)  # the first announcement
-    await script.until(lambda: any(m.endswith("/ahead-0") for m in script.playing()), "place")
+    await script.until(
+        lambda: any(m.endswith("/ahead-0-or-1") for m in script.playing()), "place, key 1 offered"
+    )
     assert script.ari.called("stop_moh")[-1] == (caller,), "music stops for the message"
-    script.finish_prompts("ahead-0")
+    script.finish_prompts("ahead-0-or-1")
     await script.until(lambda: script.ari.called("start_moh")[-1] == (caller,), "music back")
     await script.advance(117)  # the maximum wait (120 s)
     await script.until(lambda: any(m.endswith("/max-wait") for m in script.playing()), "max wait")
@@ -195,6 +197,7 @@ async def test_a_waiting_caller_hears_its_place_and_at_the_maximum_wait_a_messag
         visit = session.execute(select(QueueVisit)).scalar_one()
     assert (callback.reason, visit.outcome, visit.wait_seconds) == ("max-wait", "max-wait", 120.0)
     assert await redis.zcard(keys.line_waiting("enterprise")) == 0
+    assert await redis.zrange(keys.CALLBACKS_DUE, 0, -1) == [caller.encode()], "booked"
 
 
 async def test_out_of_hours_the_caller_hears_the_closed_message_and_no_seat_rings(

@@ -5,7 +5,7 @@ wrong next phase, guard or step in the table fails a row below."""
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +18,8 @@ from call.events import (
     CallerHungUp,
     CallerKeyed,
     CallEvent,
+    CompanyAnswered,
+    CompanyMissed,
     PlaceLost,
     PromptEnded,
     PromptStarted,
@@ -34,6 +36,7 @@ from call.events import (
 )
 from call.phases import decide
 from call.state import Caller, Context, Phase, QueueRules, SeatLeg
+from callback.ticket import CallbackRules, CallbackTicket
 from core.actions import LegKind, Purpose, Timer
 from core.outcomes import CallOutcome
 from core.worktime import DayRule, Period, Schedule
@@ -68,6 +71,7 @@ def context(
     store_ok: bool = True,
     survey: bool = True,
     app_behind: bool = False,
+    callbacks: bool = True,
 ) -> Context:
     def transfer(caller: Caller) -> TransferContext:
         return TransferContext(
@@ -95,6 +99,7 @@ def context(
         new_request=lambda: "r2",
         store_ok=store_ok,
         app_behind=app_behind,
+        callbacks=CallbackRules(callbacks, 3, 300, 30, "12345", "PJSIP/{number}@carrier"),
     )
 
 
@@ -121,8 +126,23 @@ def caller_in(phase: Phase, **situation: Any) -> Caller:
     if phase is P.SENDING_OFF:
         fields |= {"outcome": CallOutcome.CLOSED}
     base: dict[str, Any] = {"channel": "c1", "queue": "enterprise", "arrived": 1000.0}
-    every: dict[str, Any] = base | {"number": "62345678"} | fields | situation
+    number = {"number": "62345678", "callback_number": "02162345678"}
+    every: dict[str, Any] = base | number | fields | situation
     return Caller(phase=phase, **every)
+
+
+def attempt_in(phase: Phase, attempt: int = 1, **situation: Any) -> Caller:
+    """Attempt ``attempt`` at call-back ``r1`` to 02162345678, asked by a caller who arrived
+    at 1000: its caller is ``callback-1`` (the company's leg, once dialled); in the line, a
+    seat ringing, or the seat (1001 on ``seat-1``) answered with the company ringing."""
+    ticket = CallbackTicket("r1", "02162345678", attempt, 900.0)
+    fields: dict[str, Any] = {"on_hold": False, "callback": ticket, "channel": "callback-1"}
+    if phase is P.CALLING_BACK:
+        fields |= {"seat": SeatLeg("1001", "seat-1", answered=True), "bridge": "call-b1"}
+        fields |= {"in_line": False}
+    given = caller_in(P.RINGING if phase is P.CALLING_BACK else phase, **fields | situation)
+    given.phase = phase
+    return given
 
 
 @dataclass(frozen=True)
@@ -172,6 +192,8 @@ SENT_OFF = [
     "LeaveLine enterprise",
     "publish caller-left",
     "record CallbackRequested max-wait",
+    "BookCallback c1 enterprise 02162345678 1000.0 None max-wait",
+    "publish callback-booked",
     "no music",
     "play max-wait (send-off)",
     "wake prompt-limit at 1040",
@@ -180,6 +202,8 @@ CLOSED_ON_ARRIVAL = [
     "cancel announce",
     "cancel max-wait",
     "record CallbackRequested closed",
+    "BookCallback c1 enterprise 02162345678 1000.0 None closed",
+    "publish callback-booked",
     "no music",
     "play closed (send-off)",
     "wake prompt-limit at 1040",
@@ -220,6 +244,7 @@ ROWS: dict[str, Case] = {
         P.WAITING,
         [
             "record CallEntered",
+            "CancelCallback 02162345678",
             "JoinLine enterprise 1000.0 None",
             "music",
             "wake announce at 1003",
@@ -249,6 +274,7 @@ ROWS: dict[str, Case] = {
         [
             "record CallEntered",
             "answer c1",
+            "CancelCallback 02162345678",
             "JoinLine enterprise 1000.0 None",
             "music",
             "set HOTLINE_ARRIVED=1000.000",
@@ -263,6 +289,7 @@ ROWS: dict[str, Case] = {
         P.WAITING,
         [
             "record CallEntered",
+            "CancelCallback 02162345678",
             "JoinLine enterprise 1000.0 None",
             "music",
             "wake announce at 1003",
@@ -275,6 +302,7 @@ ROWS: dict[str, Case] = {
         P.WAITING,
         [
             "record CallEntered",
+            "CancelCallback 02162345678",
             "JoinLine enterprise 1000.0 None",
             "wake announce at 1003",
             "wake max-wait at 1600",
@@ -329,7 +357,7 @@ ROWS: dict[str, Case] = {
         caller_in(P.WAITING),
         TimerDue(Timer.ANNOUNCE),
         P.WAITING,
-        ["no music", "AnnouncePosition enterprise", "wake announce at 1040"],
+        ["no music", "AnnouncePosition enterprise True", "wake announce at 1040"],
         check={"announcing": True},
     ),
     "the last announcement still plays: look again shortly": Case(
@@ -426,7 +454,7 @@ ROWS: dict[str, Case] = {
             "record SeatAttemptEnded declined",
             "release 1001 (caller stays in enterprise)",
             "no music",
-            "AnnouncePosition enterprise",
+            "AnnouncePosition enterprise True",
             "wake announce at 1040",
         ],
     ),
@@ -509,6 +537,8 @@ ROWS: dict[str, Case] = {
             "publish caller-left",
             "stop announcement",
             "record CallbackRequested closed",
+            "BookCallback c1 enterprise 02162345678 1000.0 None closed",
+            "publish callback-booked",
             "no music",
             "play closed (send-off)",
             "wake prompt-limit at 1040",
@@ -763,6 +793,192 @@ ROWS: dict[str, Case] = {
     ),
     "an announcement ends after a seat answered: no music": Case(
         caller_in(P.TALKING, announcing=True), PromptEnded(Purpose.ANNOUNCEMENT), P.TALKING, []
+    ),
+    # --- call-backs promised
+    "a waiting caller keys 1: the call-back keeps their place, they are told and let go": Case(
+        caller_in(P.WAITING),
+        CallerKeyed("1"),
+        P.SENDING_OFF,
+        [
+            "cancel announce",
+            "cancel max-wait",
+            "LeaveLine enterprise",
+            "publish caller-left",
+            "record CallbackRequested callback",
+            "BookCallback c1 enterprise 02162345678 1000.0 None callback",
+            "publish callback-booked",
+            "no music",
+            "play callback-noted (send-off)",
+            "wake prompt-limit at 1040",
+        ],
+        check={"outcome": CallOutcome.CALLBACK, "in_line": False},
+    ),
+    "with call-backs off the maximum wait asks the caller to call again": Case(
+        caller_in(P.WAITING),
+        TimerDue(Timer.MAX_WAIT),
+        P.SENDING_OFF,
+        [
+            "cancel announce",
+            "cancel max-wait",
+            "LeaveLine enterprise",
+            "publish caller-left",
+            "no music",
+            "play max-wait-call-again (send-off)",
+            "wake prompt-limit at 1040",
+        ],
+        context(callbacks=False),
+    ),
+    "a caller whose number cannot be dialled is not promised a call-back when closed": Case(
+        caller_in(P.ARRIVING, callback_number=None),
+        Arrived(),
+        P.SENDING_OFF,
+        [
+            "record CallEntered",
+            "cancel announce",
+            "cancel max-wait",
+            "no music",
+            "play closed-call-again (send-off)",
+            "wake prompt-limit at 1040",
+        ],
+        context(closed=("enterprise",)),
+    ),
+    # --- a call-back's attempt
+    "a call-back's turn: into the line with the first arrival, nothing played": Case(
+        attempt_in(P.ARRIVING),
+        Arrived(),
+        P.WAITING,
+        ["JoinLine enterprise 1000.0 None", "publish callback-waiting"],
+        check={"in_line": True, "on_hold": False, "joined": NOW},
+    ),
+    "a call-back's seat rings out past the maximum wait: the next seat, no send-off": Case(
+        attempt_in(P.RINGING, joined=NOW - 700),
+        SeatNotAnswered("seat-1", 19),
+        P.WAITING,
+        [
+            "record SeatAttemptEnded no-answer",
+            "release 1001 paused no-answer (caller stays in enterprise)",
+        ],
+    ),
+    "a call-back's seat answers: ringback for it, the company's number dialled out": Case(
+        attempt_in(P.RINGING),
+        SeatAnswered("seat-1"),
+        P.CALLING_BACK,
+        [
+            "AnsweredLine enterprise",
+            "cancel new-round",
+            "record SeatAttemptEnded answered",
+            "OpenBridge call-b2 seat-1",
+            "ringback",
+            "publish callback-dialling",
+            "dial company PJSIP/02162345678@carrier",
+        ],
+        check={"bridge": "call-b2", "in_line": False},
+    ),
+    "the company answers: it joins the seat and the call-back is kept": Case(
+        attempt_in(P.CALLING_BACK),
+        CompanyAnswered(),
+        P.TALKING,
+        [
+            "stop ringback",
+            "bridge callback-1",
+            "record CallbackReached",
+            "record CallAnswered",
+            "record CallbackAttemptEnded reached",
+            "record CallbackClosed reached",
+            "CloseCallback r1",
+            "publish caller-answered",
+        ],
+    ),
+    "the company is busy: the seat let go, the call-back due again after retry_after": Case(
+        attempt_in(P.CALLING_BACK),
+        CompanyMissed(17),
+        P.ENDED,
+        [
+            "stop ringback",
+            "hang up seat-1",
+            "release 1001",
+            "destroy bridge",
+            "record CallbackAttemptEnded busy",
+            "publish callback-not-reached",
+            "RebookCallback r1 1310.0 True",
+            "end",
+        ],
+    ),
+    "the last attempt is not answered: the call-back is given up": Case(
+        attempt_in(P.CALLING_BACK, attempt=3),
+        CompanyMissed(19),
+        P.ENDED,
+        [
+            "stop ringback",
+            "hang up seat-1",
+            "release 1001",
+            "destroy bridge",
+            "record CallbackAttemptEnded no-answer",
+            "publish callback-not-reached",
+            "record CallbackClosed given-up",
+            "CloseCallback r1",
+            "publish callback-given-up",
+            "end",
+        ],
+    ),
+    "no trunk goes out: the attempt is not reached, counted": Case(
+        attempt_in(P.RINGING),
+        SeatAnswered("seat-1"),
+        P.ENDED,
+        [
+            "AnsweredLine enterprise",
+            "cancel new-round",
+            "record SeatAttemptEnded answered",
+            "OpenBridge call-b2 seat-1",
+            "ringback",
+            "publish callback-dialling",
+            "stop ringback",
+            "hang up seat-1",
+            "release 1001",
+            "destroy bridge",
+            "record CallbackAttemptEnded unreachable",
+            "publish callback-not-reached",
+            "RebookCallback r1 1310.0 True",
+            "end",
+        ],
+        replace(context(), callbacks=CallbackRules(endpoint=None)),
+    ),
+    "the seat hangs up while the company rings: due again at once, not counted": Case(
+        attempt_in(P.CALLING_BACK),
+        SeatHungUp("seat-1", 16),
+        P.ENDED,
+        [
+            "hang up callback-1",
+            "stop ringback",
+            "hang up seat-1",
+            "release 1001",
+            "destroy bridge",
+            "record CallbackAttemptEnded seat-left",
+            "RebookCallback r1 1010.0 False",
+            "end",
+        ],
+    ),
+    "Redis lost while a call-back waits: its place stays for the sweep to book again": Case(
+        attempt_in(P.WAITING),
+        StoreLost(),
+        P.ENDED,
+        ["record CallbackAttemptEnded interrupted", "end"],
+    ),
+    "a failure while the company rings: every leg let go, due again at once": Case(
+        attempt_in(P.CALLING_BACK),
+        CallBroken("failure"),
+        P.ENDED,
+        [
+            *TIMERS_CANCELLED,
+            "hang up callback-1",
+            "stop ringback",
+            "hang up seat-1",
+            "release 1001",
+            "destroy bridge",
+            "record CallbackAttemptEnded interrupted",
+            "RebookCallback r1 1010.0 False",
+            "end",
+        ],
     ),
 }
 

@@ -1,0 +1,48 @@
+"""What a call's decisions may ask of the call-back book (``callback.book``, in Redis)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redlist.tiers import RedListTier
+
+
+@dataclass(frozen=True)
+class BookCallback:
+    """Promise the caller a call-back, keeping their place (arrival and tier). A number with
+    a call-back pending keeps the one it has."""
+
+    request: str
+    queue: str
+    number: str
+    arrived: float
+    tier: RedListTier | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class RebookCallback:
+    """The attempt did not reach the company: try again at ``due``; ``counted`` uses one
+    of its attempts up."""
+
+    request: str
+    due: float
+    counted: bool
+
+
+@dataclass(frozen=True)
+class CloseCallback:
+    """The call-back is over: reached, given up or cancelled."""
+
+    request: str
+
+
+@dataclass(frozen=True)
+class CancelCallback:
+    """The company calls in again: a call-back still pending for its number is cancelled."""
+
+    number: str
+
+
+CallbackStep = BookCallback | RebookCallback | CloseCallback | CancelCallback
+"""Everything a call may ask of the call-back book."""
