@@ -144,8 +144,9 @@ def seat_left(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
 
 
 def interrupted(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
-    """The hotline cut the attempt short (a failure of its own): every leg is let go and
-    the call-back goes back in line at once, the attempt not counted."""
+    """The hotline cut the attempt short (a failure of its own), or its place in line went
+    (the call-back was cancelled, or freed while Redis was away): every leg is let go and the
+    call-back is due again at once if it is still booked, the attempt not counted."""
     ticket = _ticket(caller)
     actions: Steps = [CancelTimer(timer) for timer in Timer]
     if caller.bridge is not None:  # the company's phone may be ringing

@@ -268,6 +268,7 @@ ROWS: tuple[Row, ...] = (
     _r(P.WAITING,      TimerDue,        _new_round,          None,           W.new_round),
     _r(P.WAITING,      StoreLost,       _calling_back,       P.ENDED,        CB.store_lost),
     _r(P.WAITING,      StoreLost,       _any,                P.ENDED,        W.to_asterisk_queue),
+    _r(P.WAITING,      PlaceLost,       _calling_back,       P.ENDED,        CB.interrupted),
     _r(P.WAITING,      PlaceLost,       _in_line,            None,           W.rejoin),
     _r(P.WAITING,      CallerKeyed,     _asks_callback,      P.SENDING_OFF,  W.call_me_back),
     _r(P.RINGING,      SeatAnswered,    _its_ring_back,      P.CALLING_BACK, CB.call_company),

@@ -16,6 +16,7 @@ import re
 import signal
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -91,6 +92,8 @@ class CallLog:
 
     call_id: str
     events: list[str] = field(default_factory=list)
+    invited: tuple[str, str] | None = None
+    """An answering phone's call: the number dialled and the caller ID it came with."""
 
     def has(self, event: str) -> bool:
         return event in self.events
@@ -164,10 +167,17 @@ class Rig:
         self._processes: list[asyncio.subprocess.Process] = []
 
     async def run(
-        self, scenario: Scenario, grace: float = 3.0, listen: tuple[str, ...] = ()
+        self,
+        scenario: Scenario,
+        grace: float = 3.0,
+        listen: tuple[str, ...] = (),
+        until: Callable[[], Awaitable[bool]] | None = None,
+        within: float = 60.0,
     ) -> RigReport:
         """Play a scenario to the end and report every phone's outcome; the audio received
-        by the phones and callers named in ``listen`` is kept in their results."""
+        by the phones and callers named in ``listen`` is kept in their results. With
+        ``until``, the phones stay up after the callers are done until it holds (at most
+        ``within`` seconds): calls the hotline makes to them (call-backs) come later."""
         run_dir = self.workdir / f"{scenario.name}-{int(time.time() * 1000)}"
         run_dir.mkdir(parents=True)
         phones = [(spec, self._prepare_phone(spec, run_dir)) for spec in scenario.phones]
@@ -186,6 +196,11 @@ class Rig:
                 await asyncio.gather(
                     *(self._caller_at(spec, job, started) for spec, job in callers)
                 )
+                deadline = time.monotonic() + within
+                while until is not None and not await until():
+                    if time.monotonic() > deadline:
+                        break
+                    await asyncio.sleep(0.2)
                 await self._settle(phones, grace)
                 for _, job in phones:
                     await self._stop(job)
@@ -393,7 +408,11 @@ class _Job:
                 event, call_id = match.groups()
                 log = calls[call_id]
                 log.call_id = call_id
-                log.events.append(event)
+                if event.startswith(sipp.INVITED):
+                    called, _, by = event.removeprefix(sipp.INVITED).partition(sipp.BY)
+                    log.invited = (called, by)
+                else:
+                    log.events.append(event)
         return dict(calls)
 
     def calls_finished(self) -> bool:

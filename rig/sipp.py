@@ -43,6 +43,10 @@ class Talk:
     wait_ms: int = 600_000
 
 
+INVITED, BY = "invited:", ":by:"
+"""How an answering phone logs what it was called for: ``invited:<number>:by:<caller ID>``."""
+
+
 def _log(event: str) -> str:
     return f'<nop><action><log message="{event} [call_id]"/></action></nop>'
 
@@ -210,9 +214,17 @@ Content-Length: 0
     return _scenario("rig load caller", body)
 
 
+_WHO = (
+    '<ereg regexp="^INVITE sip:([^@;> ]+)@" search_in="msg" assign_to="whole,called"/>'
+    '<ereg regexp="sip:([^@;> ]+)@" search_in="hdr" header="From:" assign_to="whole,by"/>'
+)
+"""The number dialled (the request URI's user) and the caller ID (From's user)."""
+
+
 def _uas_head(capture: str) -> str:
-    return f"""<recv request="INVITE" rrs="true"><action>{capture}</action></recv>
+    return f"""<recv request="INVITE" rrs="true"><action>{capture}{_WHO}</action></recv>
 {_log("ringing")}
+<nop><action><log message="{INVITED}[$called]{BY}[$by] [call_id]"/></action></nop>
 <send><![CDATA[
 SIP/2.0 180 Ringing
 [last_Via:]
@@ -278,8 +290,9 @@ def vanisher(talk: Talk, answer_after_ms: int = 0) -> str:
 
 def busy() -> str:
     """A phone that answers every call with 486 Busy Here."""
-    body = f"""<recv request="INVITE"/>
+    body = f"""<recv request="INVITE"><action>{_WHO}</action></recv>
 {_log("busy")}
+<nop><action><log message="{INVITED}[$called]{BY}[$by] [call_id]"/></action></nop>
 <send><![CDATA[
 SIP/2.0 486 Busy Here
 [last_Via:]

@@ -242,6 +242,29 @@ async def ended_calls(
     return legs
 
 
+CARRIER_SBC = 5099
+"""The port of the carrier's SBC in the example site (the trunk's ``outbound_contact``):
+a rig phone there answers what the hotline dials out (call-backs, outside numbers)."""
+
+
+def called_back(registry: RedList, number: str) -> list[CallLeg]:
+    """The calls the hotline made to ``number`` that reached it (call-backs), in order."""
+    from sqlalchemy import select
+
+    from cdr.models import CallLeg
+
+    with registry.sessions() as session:
+        legs = list(
+            session.execute(
+                select(CallLeg)
+                .where(CallLeg.caller_number == number, CallLeg.callback_request.is_not(None))
+                .order_by(CallLeg.entered_at)
+            ).scalars()
+        )
+        session.expunge_all()
+    return legs
+
+
 def secrets_in_logs(paths: Paths, site: Site) -> list[str]:
     """Which of the installation's secrets (tokens, passwords) appear in a file under its
     logs directory, as ``file: secret name``; none should."""

@@ -51,8 +51,8 @@ async def test_waiting_callers_hear_how_many_are_ahead_and_the_queue_publishes_e
 
     # Asterisk started playing each announcement (PlaybackStarted), with the right count
     assert heard(talking) == []  # answered at once: nothing to announce
-    assert heard(first)[:1] == ["ahead-0"]
-    assert heard(second)[:1] == ["ahead-1"]
+    assert heard(first)[:1] == ["ahead-0-or-1"]  # and "or press 1 to be called back"
+    assert heard(second)[:1] == ["ahead-1-or-1"]
     steps = [e["type"] for e in log.of(legs[second].caller_channel)]
     assert steps[0] == "caller-joined" and steps[-1] == "call-ended"
     assert steps.index("caller-announced") < steps.index("seat-ringing")

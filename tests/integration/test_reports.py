@@ -216,7 +216,7 @@ async def test_forty_transfer_requests_give_exactly_the_expected_figures(
             12,
             0,
         )
-        assert (closed["requests"], closed["off_hours_requests"], closed["closed"]) == (0, 4, 0)
+        assert (closed["requests"], closed["off_hours_requests"], closed["closed"]) == (0, 4, 4)
         reasons = (
             await client.get(
                 "/api/reports/failed-attempts", params={**period, "department": "forty"}

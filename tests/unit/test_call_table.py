@@ -958,6 +958,19 @@ ROWS: dict[str, Case] = {
             "end",
         ],
     ),
+    "a call-back that lost its place ends; booked again if still booked (not cancelled)": Case(
+        attempt_in(P.WAITING),
+        PlaceLost(),
+        P.ENDED,
+        [
+            *TIMERS_CANCELLED,
+            "stop ringback",
+            "LeaveLine enterprise",
+            "record CallbackAttemptEnded interrupted",
+            "RebookCallback r1 1010.0 False",
+            "end",
+        ],
+    ),
     "Redis lost while a call-back waits: its place stays for the sweep to book again": Case(
         attempt_in(P.WAITING),
         StoreLost(),
