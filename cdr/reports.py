@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
-from cdr.models import QueueVisit
+from cdr.models import CallbackRequest, QueueVisit
 from cdr.rollups import AttemptHour, QueueHour, SeatDay, TransferDay, TransferHour, local_slot
 from core import clock
 from transfer.models import TransferRequest, WorkOrder
@@ -680,6 +680,69 @@ class Options:
     """queues: the service level's threshold in seconds (the site's)."""
 
 
+CALLBACK_STATES = ("reached", "given-up", "cancelled", "pending")
+
+
+def callbacks(session: Session, period: Period) -> Report:
+    """Call-backs promised in the period, by queue and tier: reached, given up, cancelled
+    (the company called again) and pending, and the time from the promise to the talk."""
+    start, end = period.utc_bounds()
+    promised = session.execute(
+        select(
+            CallbackRequest.queue,
+            CallbackRequest.tier,
+            CallbackRequest.state,
+            CallbackRequest.attempts,
+            CallbackRequest.requested_at,
+            CallbackRequest.reached_at,
+        ).where(CallbackRequest.requested_at >= start, CallbackRequest.requested_at < end)
+    )
+    grouped: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for queue, tier, state, attempts, requested_at, reached_at in promised:
+        for key in ((queue, tier or "-"), ("all", "")):
+            figures = grouped[key]
+            figures["requested"] += 1
+            figures[state if state in CALLBACK_STATES else "pending"] += 1
+            figures["attempts"] += attempts
+            if reached_at is not None:
+                waited = (reached_at - requested_at).total_seconds()
+                figures["to_talk"] += waited
+                figures["longest"] = max(figures["longest"], waited)
+    total = grouped.pop(("all", ""), None)
+    columns = [
+        *("queue", "tier", "requested"),
+        *(state.replace("-", "_") for state in CALLBACK_STATES),
+        *("reach_rate", "attempts_failed", "mean_seconds_to_talk", "longest_seconds_to_talk"),
+    ]
+    return Report(
+        "callbacks",
+        "Call-backs promised, kept and given up",
+        period,
+        columns,
+        [_callback_row(queue, tier, f) for (queue, tier), f in sorted(grouped.items())],
+        _callback_row("all", "", total) if total else None,
+        {
+            "reach_rate": "call-backs that reached the company ÷ call-backs promised",
+            "mean_seconds_to_talk": "from the promise to the company's answer, over those reached",
+            "attempts_failed": "calls to the company that were busy, not answered or unreachable",
+        },
+    )
+
+
+def _callback_row(queue: str, tier: str, f: Mapping[str, float]) -> dict[str, Any]:
+    reached = int(f["reached"])
+    return {
+        "queue": queue,
+        "tier": tier,
+        "requested": int(f["requested"]),
+        **{state.replace("-", "_"): int(f[state]) for state in CALLBACK_STATES},
+        "reach_rate": rate(reached, f["requested"]),
+        "attempts_failed": int(f["attempts"]),
+        "mean_seconds_to_talk": round(f["to_talk"] / reached, 1) if reached else None,
+        "longest_seconds_to_talk": round(f["longest"], 1) if reached else None,
+    }
+
+
 @dataclass(frozen=True)
 class ReportKind:
     """One report the API, the CSV and the terminal all offer, by name."""
@@ -709,6 +772,7 @@ REPORTS: dict[str, ReportKind] = {
         _kind("queues", queues, "service_level"),
         _kind("seats", seats),
         _kind("satisfaction", satisfaction),
+        _kind("callbacks", callbacks),
     )
 }
 """Every report there is, by name: the one list the API, the CSV and the terminal read."""

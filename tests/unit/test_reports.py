@@ -12,12 +12,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from cdr.models import QueueVisit
+from cdr.models import CallbackRequest, QueueVisit
 from cdr.reports import (
     Period,
     ReportError,
     as_csv_rows,
     as_text,
+    callbacks,
     connect_rate,
     connect_rate_from_details,
     failed_attempts,
@@ -229,3 +230,45 @@ def test_retention_deletes_old_details_and_keeps_the_figures(
         assert connect_rate_from_details(session, year).rows == []  # the details are gone
         recent_day = Period(recent.date(), recent.date(), SHANGHAI)
         assert connect_rate_from_details(session, recent_day).rows[0]["requests"] == 1
+
+
+def test_call_backs_are_counted_by_queue_and_tier_with_the_time_to_the_talk(
+    factory: sessionmaker[Session],
+) -> None:
+    morning = datetime(2026, 11, 23, 9, 0, tzinfo=SHANGHAI)
+    promised = [  # tier, state, failed attempts, seconds from the promise to the talk
+        (None, "reached", 0, 120.0),
+        (None, "given-up", 3, None),
+        (None, "pending", 1, None),
+        ("key-firm", "reached", 1, 30.0),
+        ("key-firm", "cancelled", 0, None),
+    ]
+    with factory.begin() as session:
+        for n, (tier, state, attempts, to_talk) in enumerate(promised):
+            at = morning + timedelta(minutes=n)
+            session.add(
+                CallbackRequest(
+                    caller_channel=f"c{n}", caller_number="62345678", number="02162345678",
+                    queue="enterprise", tier=tier, reason="callback", requested_at=at,
+                    state=state, attempts=attempts,
+                    reached_at=at + timedelta(seconds=to_talk) if to_talk else None,
+                )
+            )  # fmt: skip
+    with factory() as session:
+        report = callbacks(session, Period(date(2026, 11, 23), date(2026, 11, 23), SHANGHAI))
+    plain, red = report.rows
+    assert (plain["tier"], plain["requested"], plain["reached"], plain["given_up"]) == (
+        "-", 3, 1, 1
+    )  # fmt: skip
+    assert (plain["pending"], plain["reach_rate"], plain["mean_seconds_to_talk"]) == (
+        1,
+        0.3333,
+        120.0,
+    )
+    assert (red["tier"], red["reached"], red["cancelled"], red["attempts_failed"]) == (
+        "key-firm", 1, 1, 1
+    )  # fmt: skip
+    total = report.total
+    assert total is not None
+    assert (total["requested"], total["reached"], total["mean_seconds_to_talk"]) == (5, 2, 75.0)
+    assert total["longest_seconds_to_talk"] == 120.0 and total["attempts_failed"] == 5
