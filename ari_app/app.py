@@ -124,6 +124,8 @@ class StasisApp:
         self.connected = asyncio.Event()
         self._chores: set[asyncio.Task[None]] = set()
         self._sounds = "hotline"
+        self._pbx_started: str | None = None
+        """When the Asterisk this process last connected to started."""
 
     # --- what calls ask of their host -----------------------------------------------------
 
@@ -260,6 +262,7 @@ class StasisApp:
         async for event in event_stream(self.config):
             if event.get("type") == CONNECTED:
                 self._sounds = await self._sounds_dir()
+                await self.notice_restart()
                 # before any event of this connection is handled: the calls left to us
                 async with self.presence.takeover(self.name, wait=LOCK_TTL):
                     await self.takeover.take_over(self.name)
@@ -326,6 +329,23 @@ class StasisApp:
         task = asyncio.create_task(work)
         self._chores.add(task)
         task.add_done_callback(self._chores.discard)
+
+    async def notice_restart(self) -> None:
+        """After (re)connecting: if Asterisk started again since the last connection, every
+        call of this process lost its channels with it (``PbxLost``: its caller is called
+        back). A stream that only dropped and came back changes nothing."""
+        try:
+            started = await self.ari.started_at()
+        except AriError as error:
+            log.warning("could not tell when Asterisk started: %s", error)
+            return
+        before, self._pbx_started = self._pbx_started, started
+        if before is None or started == before:
+            return
+        calls = self.calls
+        log.warning("Asterisk started again at %s: %d calls went with it", started, len(calls))
+        for call in calls:
+            call.post(events.PbxLost())
 
     async def _sounds_dir(self) -> str:
         try:

@@ -62,7 +62,9 @@ def callback_rules(site: Site) -> CallbackRules:
 
 def caller_for(booked: Booked, channel: str, called: str) -> Caller:
     """The caller of an attempt: the company, with the place of the call that asked."""
-    ticket = CallbackTicket(booked.request, booked.number, booked.attempts + 1, booked.requested_at)
+    ticket = CallbackTicket(
+        booked.request, booked.number, booked.attempts + 1, booked.requested_at, booked.prefer
+    )
     return Caller(
         channel=channel,
         queue=booked.queue,
@@ -75,6 +77,7 @@ def caller_for(booked: Booked, channel: str, called: str) -> Caller:
         tier=booked.tier,
         answered_by_front_door=True,
         arrival_noted=True,
+        callback_number=booked.number,
         callback=ticket,
     )
 
@@ -102,11 +105,11 @@ class CallbackStarter:
     async def start_due(self) -> list[InboundCall]:
         """Start every call-back due whose queue is open; the calls started."""
         started = []
-        for request in await self.book.due(clock.time()):
-            booked = await self.book.peek(request)
-            if booked is None or booked.queue not in self.host.lines:
-                continue
-            if not self.host.is_open(booked.queue):
+        due = [await self.book.peek(request) for request in await self.book.due(clock.time())]
+        # a call the hotline cut goes first: the seat it had is free for it now
+        for booked in sorted(filter(None, due), key=lambda booked: booked.prefer is None):
+            request = booked.request
+            if booked.queue not in self.host.lines or not self.host.is_open(booked.queue):
                 continue  # out of hours: it waits for the queue to open
             channel = attempt_channel()
             claimed = await self.book.claim(request, channel, self.host.name)

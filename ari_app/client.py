@@ -74,6 +74,7 @@ class AriClient(Protocol):
     async def stop_playback(self, playback_id: str) -> None: ...
     async def set_variable(self, channel_id: str, name: str, value: str) -> None: ...
     async def global_variable(self, name: str) -> str | None: ...
+    async def started_at(self) -> str: ...
     async def bridges(self) -> list[Event]: ...
     async def create_bridge(self, bridge_id: str, name: str = "") -> Event: ...
     async def add_to_bridge(
@@ -205,6 +206,11 @@ class Ari:
     async def global_variable(self, name: str) -> str | None:
         result = await self.request("GET", "/asterisk/variable", variable=name)
         return str(result.get("value")) if result and result.get("value") else None
+
+    async def started_at(self) -> str:
+        """When Asterisk started (a restart since the last look changes it)."""
+        result = await self.request("GET", "/asterisk/info", only="status")
+        return str((result or {}).get("status", {}).get("startup_time", ""))
 
     async def bridges(self) -> list[Event]:
         result: list[Event] = await self.request("GET", "/bridges")

@@ -47,9 +47,9 @@ async def store_step(call: InboundCall, action: StoreStep) -> None:
     """The queue's and the transfer's steps in Redis."""
     host, caller = call.host, call.caller_id
     match action:
-        case steps.JoinLine(queue, arrived, tier):
+        case steps.JoinLine(queue, arrived, tier, prefer):
             line = host.line(queue)
-            joined = await line.join(caller, arrived, tier, clock.time())
+            joined = await line.join(caller, arrived, tier, clock.time(), prefer)
             await publish(
                 host.redis,
                 "caller-joined",
@@ -94,10 +94,10 @@ async def callback_step(call: InboundCall, action: CallbackStep) -> None:
     """The call-back book's steps in Redis (``callback.book``)."""
     book, now, caller = call.host.callbacks, clock.time(), call.caller
     match action:
-        case BookCallback(request, queue, number, arrived, tier, reason):
+        case BookCallback(request, queue, number, arrived, tier, reason, prefer):
             entry = Booked(
                 request, queue, number, arrived, tier, caller.kind,
-                caller.enterprise_id, caller.name, reason, now, 0,
+                caller.enterprise_id, caller.name, reason, now, 0, prefer,
             )  # fmt: skip
             kept = await book.book(entry, now)
             if kept != request:

@@ -51,7 +51,7 @@ def arrive(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
     caller.joined, caller.in_line = ctx.now, True
     caller.tried.clear()
     return [
-        JoinLine(caller.queue, caller.arrived, caller.tier),
+        JoinLine(caller.queue, caller.arrived, caller.tier, ticket.prefer),
         publish(caller, "callback-waiting", request=ticket.request, attempt=ticket.attempt),
     ]
 

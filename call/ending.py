@@ -6,6 +6,7 @@ from __future__ import annotations
 from call.events import CallerHungUp, CallerKeyed, CallEvent, TalkOver
 from call.state import Caller, Context, Steps, publish
 from call.talking import release_after_talk
+from call.waiting import book_callback
 from cdr.records import CallEnded, CallRated, SeatAttemptEnded
 from core.actions import (
     CancelTimer,
@@ -21,7 +22,7 @@ from core.actions import (
 )
 from core.clock import moment
 from core.outcomes import CallOutcome, Rating, SeatOutcome
-from queues.steps import LeaveLine, MarkSurveying
+from queues.steps import LeaveLine, MarkSurveying, ReleaseSeat
 from transfer import machine
 from transfer.state import CallerGone
 
@@ -143,6 +144,29 @@ def caller_hung_up(caller: Caller, event: CallEvent, ctx: Context) -> Steps:
 
 def hung_up_in_survey(caller: Caller, event: CallEvent, ctx: Context) -> Steps:
     return [MarkSurveying(False), *hung_up(caller, event, ctx)]
+
+
+def pbx_lost(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
+    """Asterisk died under the call and came back: every leg went with it. The caller is
+    called back — in their turn, or at once with the seat they were talking to if it is
+    free — and that seat is free again now (the talk was cut: no wrap-up)."""
+    seat = caller.seat
+    talked_to = seat.seat_id if seat is not None and seat.answered else None
+    actions: Steps = [CancelTimer(timer) for timer in Timer]
+    if caller.in_line:  # a seat still ringing for it is given back with the place
+        caller.in_line = False
+        actions.append(LeaveLine(caller.queue))
+    elif talked_to is not None:
+        actions.append(ReleaseSeat(talked_to))
+    caller.seat, caller.bridge, caller.on_hold = None, None, False
+    caller.outcome = CallOutcome.PBX_LOST
+    return [
+        *actions,
+        *book_callback(caller, CallOutcome.PBX_LOST, ctx, prefer=talked_to),
+        Record(CallEnded(caller.channel, caller.outcome, moment(ctx.now))),
+        publish(caller, "call-ended", outcome=caller.outcome.value),
+        End(),
+    ]
 
 
 def broken(caller: Caller, event: CallEvent, ctx: Context) -> Steps:

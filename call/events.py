@@ -109,6 +109,11 @@ class CallBroken:
 
 
 @dataclass(frozen=True)
+class PbxLost:
+    """Asterisk died and came back: the call's channels are gone with it."""
+
+
+@dataclass(frozen=True)
 class StoreLost:
     """Redis, where the lines and the seats are, does not answer: no seat can be offered."""
 
@@ -152,6 +157,7 @@ CallEvent = (
     | SeatCommand
     | CallBroken
     | StoreLost
+    | PbxLost
     | PlaceLost
     | TransferStep
     | TalkOver

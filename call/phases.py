@@ -25,6 +25,7 @@ from call.events import (
     CallEvent,
     CompanyAnswered,
     CompanyMissed,
+    PbxLost,
     PlaceLost,
     PromptEnded,
     PromptStarted,
@@ -222,6 +223,11 @@ def _announcement_over(caller: Caller, _: CallEvent, __: Context) -> Steps:
     return [StartMusic(caller.channel)] if caller.on_hold else []
 
 
+def _no_channel_yet(_: Caller, __: CallEvent, ___: Context) -> Steps:
+    """A call-back waiting for a seat has no channel Asterisk's death could take."""
+    return []
+
+
 def _message_over(_: Caller, __: CallEvent, ___: Context) -> Steps:
     return [Then(TransferStep(MessageDone()))]
 
@@ -251,8 +257,13 @@ def _r(
 P, W, T, E, CB = Phase, waiting, talking, ending, calling_back
 LIVE = frozenset(Phase) - {P.ENDED}
 BEFORE_TALK = frozenset({P.ARRIVING, P.WAITING, P.RINGING, P.CALLING_BACK})
+DIALLING_OUT = frozenset({P.RINGING, P.CALLING_BACK})
+CUT_OFF = frozenset({P.WAITING, P.RINGING, P.TALKING})
+"""A caller whom Asterisk's death cuts off before they were served: called back."""
+
 BEFORE_A_SEAT = frozenset({P.ARRIVING, P.WAITING})
 LAST_WORDS = frozenset({P.SENDING_OFF, P.THANKS})
+
 
 ROWS: tuple[Row, ...] = (
     #  in              on               when                 to              step
@@ -302,6 +313,11 @@ ROWS: tuple[Row, ...] = (
     _r(P.TALKING,      CallerHungUp,    _any,                P.ENDED,        E.caller_hung_up),
     _r(P.SURVEY,       CallerHungUp,    _any,                P.ENDED,        E.hung_up_in_survey),
     _r(LAST_WORDS,     CallerHungUp,    _any,                P.ENDED,        E.hung_up),
+    _r(P.WAITING,      PbxLost,         _calling_back,       None,           _no_channel_yet),
+    _r(DIALLING_OUT,   PbxLost,         _calling_back,       P.ENDED,        CB.interrupted),
+    _r(CUT_OFF,        PbxLost,         _any,                P.ENDED,        E.pbx_lost),
+    _r(P.SURVEY,       PbxLost,         _any,                P.ENDED,        E.hung_up_in_survey),
+    _r(LAST_WORDS,     PbxLost,         _any,                P.ENDED,        E.finish),
     _r(BEFORE_TALK,    CallBroken,      _calling_back,       P.ENDED,        CB.interrupted),
     _r(LIVE,           CallBroken,      _any,                P.ENDED,        E.broken),
     _r(LIVE,           SeatOffered,     _new_seat,           None,           W.give_back),

@@ -211,6 +211,25 @@ def may_call_back(caller: Caller, ctx: Context) -> bool:
     return ctx.callbacks.enabled and caller.callback_number is not None
 
 
+def book_callback(
+    caller: Caller, reason: CallOutcome, ctx: Context, prefer: str | None = None
+) -> Steps:
+    """Promise the caller a call-back in their turn (their first arrival, their tier),
+    recorded — when the line can call them back; ``prefer``: the seat rung first if free."""
+    number = caller.callback_number
+    if not may_call_back(caller, ctx) or number is None:
+        return []
+    tier = caller.tier.value if caller.tier else None
+    at = moment(ctx.now)
+    return [
+        Record(CallbackRequested(caller.channel, caller.queue, reason.value, at, number, tier)),
+        BookCallback(
+            caller.channel, caller.queue, number, caller.arrived, caller.tier, reason.value, prefer
+        ),
+        publish(caller, "callback-booked", reason=reason.value),
+    ]
+
+
 SEND_OFF_PROMPTS = {
     # reason: (the call-back promised, no call-back possible)
     CallOutcome.CLOSED: ("closed", "closed-call-again"),
@@ -238,21 +257,7 @@ def send_off(caller: Caller, reason: CallOutcome, ctx: Context) -> Steps:
         caller.announcing = False
         actions.append(StopPlaying(Purpose.ANNOUNCEMENT))
     promise, call_again = SEND_OFF_PROMPTS[reason]
-    if may_call_back(caller, ctx):
-        number = caller.callback_number
-        assert number is not None
-        tier = caller.tier.value if caller.tier else None
-        actions += [
-            Record(
-                CallbackRequested(
-                    caller.channel, caller.queue, reason.value, moment(ctx.now), number, tier
-                )
-            ),
-            BookCallback(
-                caller.channel, caller.queue, number, caller.arrived, caller.tier, reason.value
-            ),
-            publish(caller, "callback-booked", reason=reason.value),
-        ]
+    actions += book_callback(caller, reason, ctx)
     return [
         *actions,
         StopMusic(caller.channel),

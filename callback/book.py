@@ -94,6 +94,8 @@ class Booked:
     requested_at: float
     attempts: int
     """Attempts made so far that used one up."""
+    prefer: str | None = None
+    """The seat rung first if it is free."""
 
     def as_fields(self) -> list[str]:
         return [
@@ -101,7 +103,7 @@ class Booked:
             *("tier", self.tier.value if self.tier else "", "kind", self.kind),
             *("enterprise_id", str(self.enterprise_id or ""), "name", self.name),
             *("reason", self.reason, "requested_at", repr(self.requested_at)),
-            *("attempts", str(self.attempts)),
+            *("attempts", str(self.attempts), "prefer", self.prefer or ""),
         ]
 
     @classmethod
@@ -120,6 +122,7 @@ class Booked:
             reason=raw.get("reason") or "",
             requested_at=float(raw.get("requested_at") or raw["arrived"]),
             attempts=int(raw.get("attempts") or 0),
+            prefer=raw.get("prefer") or None,
         )
 
 

@@ -18,6 +18,8 @@ class BookCallback:
     arrived: float
     tier: RedListTier | None
     reason: str
+    prefer: str | None = None
+    """The seat the caller was talking to when the hotline cut the call: rung first if free."""
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,8 @@ class CallbackTicket:
     attempt: int
     """This attempt's number, from 1."""
     requested_at: float
+    prefer: str | None = None
+    """The seat to ring first if it is free (the one the hotline's failure cut off)."""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ class CallOutcome(StrEnum):
     """The caller waited the queue's maximum: a message and a call-back request."""
     CALLBACK = "callback"
     """The caller keyed 1 while waiting: hung up, to be called back in their turn."""
+    PBX_LOST = "pbx-lost"
+    """Asterisk died under the call: the caller is called back (``callback``)."""
     FAILED = "failed"
     """Something went wrong that the hotline could not recover from (logged)."""
     ENDED_UNOBSERVED = "ended-unobserved"

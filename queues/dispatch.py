@@ -68,6 +68,31 @@ local IDLE, BUSY = '{keys.SEATS_IDLE}', '{keys.SEATS_BUSY}'
 local PAUSED, RESTING = '{keys.SEATS_PAUSED}', '{keys.SEATS_RESTING}'
 local SEAT_QUEUES = '{keys.SEAT_QUEUES}'
 
+-- a seat that may be offered now: of the queue, free, not paused, not resting
+local function offerable(queue, seat, now)
+  return redis.call('SISMEMBER', queue_seats(queue), seat) == 1
+     and redis.call('ZSCORE', IDLE, seat)
+     and redis.call('HEXISTS', BUSY, seat) == 0
+     and redis.call('HEXISTS', PAUSED, seat) == 0
+     and (tonumber(redis.call('ZSCORE', RESTING, seat)) or 0) <= now
+end
+
+-- reserve a seat for a caller and say so to the process serving it
+local function offer(queue, caller, seat, owner, me, out)
+  redis.call('ZREM', IDLE, seat)
+  redis.call('HSET', BUSY, seat, caller)
+  redis.call('HSET', ringing(queue), caller, seat)
+  redis.call('SADD', tried(queue, caller), seat)
+  redis.call('EXPIRE', tried(queue, caller), 86400)
+  if owner ~= me then
+    redis.call('PUBLISH', offers_channel(owner), queue .. ' ' .. caller .. ' ' .. seat)
+  end
+  table.insert(out, queue)
+  table.insert(out, caller)
+  table.insert(out, seat)
+  table.insert(out, owner)
+end
+
 -- serve one queue's line: its callers in turn get the longest-idle free seats
 local function serve(queue, now, me, out)
   local free = nil
@@ -78,12 +103,7 @@ local function serve(queue, now, me, out)
         if free == nil then
           free = {{}}
           for _, seat in ipairs(redis.call('ZRANGE', IDLE, 0, -1)) do
-            if redis.call('SISMEMBER', queue_seats(queue), seat) == 1
-               and redis.call('HEXISTS', BUSY, seat) == 0
-               and redis.call('HEXISTS', PAUSED, seat) == 0
-               and (tonumber(redis.call('ZSCORE', RESTING, seat)) or 0) <= now then
-              table.insert(free, seat)
-            end
+            if offerable(queue, seat, now) then table.insert(free, seat) end
           end
         end
         local tried_key = tried(queue, caller)
@@ -97,18 +117,7 @@ local function serve(queue, now, me, out)
           end
         end
         if not chosen then return end  -- only the caller whose turn it is may have a seat
-        redis.call('ZREM', IDLE, chosen)
-        redis.call('HSET', BUSY, chosen, caller)
-        redis.call('HSET', ringing(queue), caller, chosen)
-        redis.call('SADD', tried_key, chosen)
-        redis.call('EXPIRE', tried_key, 86400)
-        if owner ~= me then
-          redis.call('PUBLISH', offers_channel(owner), queue .. ' ' .. caller .. ' ' .. chosen)
-        end
-        table.insert(out, queue)
-        table.insert(out, caller)
-        table.insert(out, chosen)
-        table.insert(out, owner)
+        offer(queue, caller, chosen, owner, me, out)
       end
     end
   end
@@ -132,15 +141,21 @@ local function release(seat, call, now, rest_until, reason)
 end
 """
 
-# ARGV: queue, caller, effective arrival, owner, now, me  →  {rank, offers...}
+# ARGV: queue, caller, effective arrival, owner, now, me, preferred seat  →  {rank, offers...}
+# The preferred seat (a call the hotline cut, called back with the seat it had) goes to the
+# caller at once if it is free, ahead of the line's turn; otherwise the caller waits its turn.
 JOIN = (
     LIBRARY
     + """
 local queue, caller, score, owner = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local now, me = tonumber(ARGV[5]), ARGV[6]
+local now, me, prefer = tonumber(ARGV[5]), ARGV[6], ARGV[7]
 redis.call('ZADD', waiting(queue), 'NX', score, caller)
 redis.call('HSET', owners(queue), caller, owner)
 local out = {}
+if prefer ~= '' and redis.call('HEXISTS', ringing(queue), caller) == 0
+   and offerable(queue, prefer, now) then
+  offer(queue, caller, prefer, owner, me, out)
+end
 serve(queue, now, me, out)
 local rank = redis.call('ZRANK', waiting(queue), caller)
 table.insert(out, 1, rank or -1)

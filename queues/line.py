@@ -63,10 +63,16 @@ class WaitingLine:
         return arrived - (self.red_list_head_start if tier is not None else 0.0)
 
     async def join(
-        self, caller_id: str, arrived: float, tier: RedListTier | None, now: float
+        self,
+        caller_id: str,
+        arrived: float,
+        tier: RedListTier | None,
+        now: float,
+        prefer: str | None = None,
     ) -> Joined:
         """Take a place in the line (a caller already in it keeps its place: taken over after
-        a restart) and serve the line."""
+        a restart) and serve the line. ``prefer``: a seat the caller gets at once if it is
+        free (a call the hotline cut, called back with its seat)."""
         reply = await self.scripts.join(
             args=[
                 self.queue,
@@ -75,6 +81,7 @@ class WaitingLine:
                 self.me,
                 moment(now),
                 self.me,
+                prefer or "",
             ]
         )
         rank = int(reply[0])

@@ -16,6 +16,8 @@ class JoinLine:
     queue: str
     arrived: float
     tier: RedListTier | None
+    prefer: str | None = None
+    """A seat the caller gets at once if it is free (a call the hotline cut)."""
 
 
 @dataclass(frozen=True)

@@ -123,6 +123,8 @@ class ScriptedAri:
         """playback id → (media, target uri)"""
         self.requests: list[tuple[str, tuple[Any, ...]]] = []
         self.unregistered = unregistered
+        self.startup = "2026-11-23T09:00:00.000+0800"
+        """When "Asterisk" started: a test that restarts it changes this."""
         self.emit: Callable[[Event], None] = lambda event: None
         self._ids = itertools.count(1)
 
@@ -234,6 +236,9 @@ class ScriptedAri:
         return "/sounds/hotline"
 
     # --- bridges ----------------------------------------------------------------------------
+
+    async def started_at(self) -> str:
+        return self.startup
 
     async def bridges(self) -> list[Event]:
         return [{"id": b, "channels": list(m)} for b, m in self.bridges_.items()]

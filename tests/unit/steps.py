@@ -89,14 +89,23 @@ def describe(action: object) -> str:
     return _queue_step(action)
 
 
+OPTIONAL = ("prefer",)
+"""Fields written only when they are set, as ``<field> <value>``."""
+
+
 def _queue_step(action: Any) -> str:
-    """The call's own steps (``call.steps``), by name and their first field."""
+    """The call's own steps (``call.steps``), by name and their fields."""
     name = type(action).__name__
     fields = list(getattr(action, "__dataclass_fields__", {}))
     if not fields:
         return name
-    values = " ".join(_value(getattr(action, field)) for field in fields)
-    return f"{name} {values}".rstrip()
+    values = " ".join(_value(getattr(action, field)) for field in fields if field not in OPTIONAL)
+    extra = " ".join(
+        f"{field} {_value(getattr(action, field))}"
+        for field in fields
+        if field in OPTIONAL and getattr(action, field) is not None
+    )
+    return f"{name} {values} {extra}".rstrip()
 
 
 def _value(value: object) -> str:

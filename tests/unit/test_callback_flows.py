@@ -177,3 +177,47 @@ async def test_a_company_that_calls_in_again_cancels_its_pending_call_back(
 
 async def _none_due(redis: Redis) -> bool:
     return not await redis.zcard(keys.CALLBACKS_DUE)
+
+
+async def test_when_asterisk_dies_its_callers_are_called_back_the_talking_ones_with_their_seats(
+    script: Script, redis: Redis
+) -> None:
+    await script.app.notice_restart()  # the Asterisk the app connected to
+    talking = {}
+    for seat in ("1001", "1002"):
+        caller = script.caller_arrives(f"0215000010{seat[-1]}")
+        endpoint = f"PJSIP/{seat}"
+        await script.until(lambda: bool(script.ringing(endpoint)), f"{seat} rings")  # noqa: B023
+        (leg,) = script.ringing(endpoint)
+        script.answer(leg)
+        await script.until(lambda: len(script.bridge_of(caller)) == 2, "talking")  # noqa: B023
+        talking[seat] = caller
+    first = script.caller_arrives("02150000201")
+    await script.advance(1)
+    second = script.caller_arrives("02150000202")
+    await script.quiet()
+    assert await script.app.line("enterprise").callers() == [first, second]
+
+    script.ari.channels_.clear()  # Asterisk killed: every channel and bridge gone...
+    script.ari.bridges_.clear()
+    script.ari.startup = "2026-11-23T10:00:05.000+0800"  # ...and started again
+    await script.app.notice_restart()
+    for caller in (*talking.values(), first, second):
+        await script.over(caller)
+    assert not await redis.hgetall(keys.SEATS_BUSY), "no seat held for a call that went"
+    assert not await redis.zcard(keys.line_waiting("enterprise"))
+
+    started = {call.caller.number: call for call in await script.app.calling_back.start_due()}
+    await script.quiet()
+    for seat in talking:  # at once, each with the seat it was talking to
+        got = started[f"0215000010{seat[-1]}"].caller.seat
+        assert got is not None and got.seat_id == seat
+    waiting = [started["02150000201"].caller_id, started["02150000202"].caller_id]
+    line = await script.app.line("enterprise").callers()
+    assert [member for member in line if member in waiting] == waiting, "in their order"
+    await script.records()
+    with script.sessions() as session:
+        ended = session.execute(select(CallLeg.outcome).where(CallLeg.callback_request.is_(None)))
+        reasons = session.execute(select(CallbackRequest.reason)).scalars()
+        assert set(ended.scalars()) == {"pbx-lost"}
+        assert list(reasons) == ["pbx-lost"] * 4

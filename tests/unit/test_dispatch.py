@@ -80,6 +80,22 @@ async def test_a_caller_joining_is_offered_the_longest_idle_seat_at_once(
     assert await line_of(redis).reserved() == {"caller": "1002"}
 
 
+async def test_a_call_cut_by_the_hotline_gets_its_own_seat_back_at_once_if_it_is_free(
+    redis: Redis, seats: SeatPool, time: clock.ManualClock
+) -> None:
+    """The seat it had, not the longest idle one; when that seat is not free, it waits its
+    turn like anyone (behind a caller who waited longer)."""
+    for seat, idle_since in (("1001", 100.0), ("1002", 200.0)):
+        await redis.zadd(keys.SEATS_IDLE, {seat: idle_since})
+    line = line_of(redis)
+    joined = await line.join("cut", 1000.0, None, T0, prefer="1002")
+    assert joined.offers == [Offer("test", "cut", "1002", APP)]
+    await seats.pause("1001", "lunch")
+    assert (await line.join("waiting", 900.0, None, T0)).offers == []
+    later = await line.join("cut-again", 1001.0, None, T0, prefer="1001")
+    assert later.offers == [] and await line.callers() == ["waiting", "cut", "cut-again"]
+
+
 async def test_only_the_caller_whose_turn_it_is_gets_a_seat(redis: Redis, seats: SeatPool) -> None:
     for seat in SEATS:
         await seats.pause(seat, "lunch")
