@@ -12,14 +12,13 @@ such places are freed (``ari_app.housekeeping``).
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
 from ari_app.call import InboundCall
 from call.state import Caller
-from callback.book import Booked, CallbackBook
+from callback.book import Booked, CallbackBook, attempt_channel, is_attempt
 from callback.records import CallbackAttemptEnded
 from callback.ticket import CallbackOutcome, CallbackRules, CallbackTicket
 from core import clock
@@ -32,17 +31,6 @@ log = logging.getLogger(__name__)
 
 LOOK_EVERY = 1.0
 """Seconds between looks at the call-backs due."""
-CHANNEL_PREFIX = "callback-"
-
-
-def attempt_channel() -> str:
-    """A new caller channel id for an attempt (the company's leg, once dialled)."""
-    return f"{CHANNEL_PREFIX}{uuid.uuid4().hex}"
-
-
-def is_attempt(channel: str) -> bool:
-    """Whether a caller in a line is a call-back attempt (no channel until it is dialled)."""
-    return channel.startswith(CHANNEL_PREFIX)
 
 
 def callback_rules(site: Site) -> CallbackRules:

@@ -9,6 +9,7 @@ SQL keeps the history (``callback_requests``, ``callback_attempts``); this is wh
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,18 @@ from core import keys
 from redlist.tiers import RedListTier
 
 _PREFIX = keys.callback("")
+ATTEMPT_PREFIX = "callback-"
+
+
+def attempt_channel() -> str:
+    """A new caller channel id for an attempt (the company's leg, once dialled)."""
+    return f"{ATTEMPT_PREFIX}{uuid.uuid4().hex}"
+
+
+def is_attempt(channel: str) -> bool:
+    """Whether a caller in a line is a call-back attempt (no channel until it is dialled)."""
+    return channel.startswith(ATTEMPT_PREFIX)
+
 
 BOOK = f"""
 local due_set, numbers = '{keys.CALLBACKS_DUE}', '{keys.CALLBACKS_BY_NUMBER}'

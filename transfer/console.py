@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from callback.book import CallbackBook, is_attempt
 from cdr.models import CallLeg
 from core import clock
 from core.site import Site
@@ -50,6 +51,7 @@ def router(
     api = APIRouter(tags=["console"])
     SeatId = Annotated[str, Depends(seat_of)]
     names = {seat.id: seat.name for seat in site.seats}
+    book = CallbackBook(redis)
 
     @api.get("/console/{seat_id}", response_class=HTMLResponse, include_in_schema=False)
     def page(seat_id: str) -> str:
@@ -63,6 +65,8 @@ def router(
         seat_state = (await seats.states([seat_id]))[seat_id]
         call = str(seat_state.get("call") or "") or None
         caller = _caller(records, call) if call else None
+        if caller is None and call and is_attempt(call):  # a call-back: the company it calls
+            caller = await _called_back(book, call)
         transfer = await transfer_status(redis, call) if call else None
         if transfer is not None and transfer.get("state") == "ordered":
             transfer["order"] = _order_of(records, str(transfer.get("request")))
@@ -138,6 +142,24 @@ def _caller(records: sessionmaker[Session], call: str) -> dict[str, Any] | None:
             "tier": leg.tier,
             "answered_at": leg.answered_at.isoformat() if leg.answered_at else None,
         }
+
+
+async def _called_back(book: CallbackBook, attempt: str) -> dict[str, Any] | None:
+    """The company a call-back attempt rings the seat for, before the company answers."""
+    request = await book.request_of(attempt)
+    booked = await book.peek(request) if request else None
+    if booked is None:
+        return None
+    return {
+        "call": attempt,
+        "number": booked.number,
+        "kind": booked.kind,
+        "company": booked.name or None,
+        "red_list": booked.tier is not None,
+        "tier": booked.tier.value if booked.tier else None,
+        "answered_at": None,
+        "callback": True,
+    }
 
 
 def _today(records: sessionmaker[Session], site: Site, seat_id: str) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from redis import Redis
 
-from ari_app.callbacks import is_attempt
+from callback.book import is_attempt
 from core import keys
 from core.stores import redis_url
 from queues.seats import RESTING

@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
 
-from ari_app.callbacks import is_attempt
+from callback.book import is_attempt
 from cdr.models import CallbackAttempt, CallbackRequest
 from core.stores import redis_url
 from hotline.stack import Stack

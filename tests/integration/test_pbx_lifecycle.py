@@ -13,23 +13,28 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cdr.models import AsteriskCdr, CallLeg
 from core import clock
 from core.db import make_engine
+from core.keys import CALLBACKS_DUE
 from core.paths import Paths
 from core.stores import database_url
 from hotline import services
 from hotline.system import process_alive
+from queues.line import WaitingLine
+from queues.seats import SeatPool
 from redlist.synthetic import csv_bytes, landline, rows
 from rig.orchestrator import CallerSpec, PhoneSpec, Rig, Scenario
-from tests.conftest import EXAMPLE_SITE, OPEN_MOMENT, eventually
+from tests.conftest import CARRIER_SBC, EXAMPLE_SITE, OPEN_MOMENT, eventually
 
 pytestmark = pytest.mark.pbx
 
@@ -96,6 +101,8 @@ def test_pbx_up_status_down_leaves_nothing_behind(tmp_path: Path) -> None:
 
 
 SEAT_PORTS = {"5071": "5171", "5072": "5172", "5073": "5173", "5074": "5174"}
+OWN_SBC = 5199
+"""Where this installation's trunk dials out (the carrier's SBC, played by a rig phone)."""
 
 
 def _second_site(tmp_path: Path) -> Path:
@@ -109,6 +116,7 @@ def _second_site(tmp_path: Path) -> Path:
         "web_port = 8080": "web_port = 8180",
         "rtp_ports = [10000, 20000]": "rtp_ports = [40000, 41000]",
         **{f"127.0.0.1:{a}": f"127.0.0.1:{b}" for a, b in SEAT_PORTS.items()},
+        f"127.0.0.1:{CARRIER_SBC}": f"127.0.0.1:{OWN_SBC}",
     }.items():
         assert example in text, example
         text = text.replace(example, own)
@@ -122,7 +130,7 @@ async def test_services_up_on_a_fresh_installation_serve_a_call_and_come_back_wh
 ) -> None:
     site, state = _second_site(tmp_path), tmp_path / "state"
     firms = tmp_path / "firms.csv"
-    firms.write_bytes(csv_bytes(list(rows(3))))
+    firms.write_bytes(csv_bytes(list(rows(8))))
 
     def hotline(*args: str) -> subprocess.CompletedProcess[str]:
         return _hotline(site, state, *args)
@@ -221,6 +229,8 @@ async def test_services_up_on_a_fresh_installation_serve_a_call_and_come_back_wh
             f"by {back_after:.0f} s after the kill"
         )
         assert back_after < 15.0
+
+        await _callers_of_a_dead_pbx_are_called_back(hotline, paths, rig)
     finally:
         pids = [int(path.read_text()) for path in (state / "run").glob("*.pid") if path.exists()]
         down = hotline("services", "down")
@@ -231,3 +241,70 @@ async def test_services_up_on_a_fresh_installation_serve_a_call_and_come_back_wh
     left = [pid for pid in pids if _running(pid)]
     assert not left, f"processes of the installation left running: {left}"
     assert not any(str(state) in mount for mount in _mounts())
+
+
+async def _callers_of_a_dead_pbx_are_called_back(
+    hotline: Callable[..., subprocess.CompletedProcess[str]], paths: Paths, rig: Rig
+) -> None:
+    """Asterisk SIGKILLed under two talking and two waiting callers: once the supervisor has
+    started it again, the talking two are called back at once with their seats, the waiting
+    two in their order, through the carrier's SBC; nothing is left held in Redis."""
+    for seat in ("1003", "1004", "1005"):
+        assert hotline("seats", "pause", seat, "--reason", "test").returncode == 0
+    talking, waiting = (landline(3), landline(4)), (landline(5), landline(6))
+    phones = tuple(
+        PhoneSpec(f"seat-{port}", int(port), answer_after=0.3) for port in ("5171", "5172")
+    )
+    callers = tuple(CallerSpec(n, at=i * 1.5, hold=None) for i, n in enumerate(talking + waiting))
+    redis = Redis.from_url(f"unix://{paths.redis / 'redis.sock'}")  # its own, whatever REDIS_URL
+    line = WaitingLine(redis, "enterprise", 0)
+    cut = asyncio.create_task(rig.run(Scenario("cut-off", phones, callers)))
+
+    async def two_and_two() -> bool:
+        return len(await SeatPool(redis).busy()) == 2 and len(await line.callers()) == 2
+
+    assert await eventually(two_and_two, within=20), "two talking and two waiting never came"
+    pbx = services.running_pid(paths, services.PBX)
+    assert pbx is not None
+    os.kill(pbx, signal.SIGKILL)
+    await rig.kill_all()  # the phones and callers of the calls Asterisk took with it
+    await cut
+    registry = Session(make_engine(database_url(paths)))
+
+    def called_back_to() -> list[CallLeg]:
+        registry.expire_all()
+        return list(
+            registry.execute(
+                select(CallLeg)
+                .where(CallLeg.callback_request.is_not(None))
+                .order_by(CallLeg.entered_at)
+            ).scalars()
+        )
+
+    async def all_four_talked() -> bool:
+        legs = called_back_to()
+        return len(legs) == 4 and all(leg.ended_at for leg in legs)
+
+    sbc = PhoneSpec("carrier-sbc", OWN_SBC, answer_after=0.3, hold=1.0, tone=660)
+    report = await rig.run(
+        Scenario("called-back", (*phones, sbc), ()), until=all_four_talked, within=60
+    )
+    assert await all_four_talked(), report.render()
+    invited = [call.invited[0] for call in report.phone("carrier-sbc").calls if call.invited]
+    assert sorted(invited[:2]) == sorted(talking) and invited[2:] == list(waiting), invited
+    by_number = {leg.caller_number: leg for leg in called_back_to()}
+    cut_off = {
+        leg.caller_number: leg
+        for leg in registry.execute(select(CallLeg).where(CallLeg.outcome == "pbx-lost")).scalars()
+    }
+    assert sorted(cut_off) == sorted(talking + waiting)
+    for number in talking:  # the seat it was talking to
+        assert by_number[number].seat_id == cut_off[number].seat_id, number
+    registry.close()
+
+    async def nothing_held() -> bool:
+        busy = await SeatPool(redis).busy()
+        return not busy and not await line.callers() and not await redis.zcard(CALLBACKS_DUE)
+
+    assert await eventually(nothing_held, within=15), "something is still held in Redis"
+    await redis.aclose()

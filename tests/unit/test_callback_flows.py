@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ari_app.callbacks import is_attempt
+from callback.book import is_attempt
 from cdr.models import CallbackAttempt, CallbackRequest, CallLeg
 from core import clock, keys
 from tests.unit.ari_script import Script, scripted_site

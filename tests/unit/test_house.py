@@ -9,14 +9,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 CORE = "core"
-FEATURES = ("agi", "ari_app", "call", "cdr", "guard", "queues", "redlist", "transfer")
+FEATURES = ("agi", "ari_app", "call", "callback", "cdr", "guard", "queues", "redlist", "transfer")
 APPLICATION = "hotline"
 PURE = (
     "call.phases",
     "call.waiting",
     "call.talking",
     "call.ending",
+    "call.calling_back",
     "call.state",
+    "callback.ticket",
+    "callback.steps",
     "call.events",
     "queues.steps",
     "queues.fallback",
@@ -32,7 +35,7 @@ EDGES = ("redis", "sqlalchemy", "httpx", "websockets", "panoramisk", "alembic", 
 OWN_LOOP = ("asyncio",)
 """The decisions may not wait on anything themselves (the clock they read has a loop)."""
 HOUSE = (CORE, *FEATURES, APPLICATION)
-ENGINE = ("ari_app", "call", "queues", "transfer")
+ENGINE = ("ari_app", "call", "callback", "queues", "transfer")
 """Where every call goes through: no module there may grow past what one reads at once."""
 ENGINE_MODULE_LINES = 500
 
