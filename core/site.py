@@ -292,6 +292,10 @@ class Department(_Model):
     name: Name
     numbers: list[Digits] = Field(min_length=1)
     hours: HoursSpec = HoursSpec(days=DayRule.WORKING_DAYS, periods=["09:00-12:00", "13:30-17:30"])
+    webhook: Url | None = None
+    """Where the department's work-order reminders are POSTed as JSON."""
+    email: Email | None = None
+    """Where they are mailed too (through ``[smtp]``)."""
 
 
 class Matter(_Model):
@@ -321,6 +325,31 @@ class TransferSettings(_Model):
     """Seconds a specialist's phone rings before the next number is tried."""
     caller_id: Digits | None = None
     """The number specialists see (default: the first hotline number)."""
+
+
+Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=500)]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+$", max_length=200)]
+
+
+class OrderSettings(_Model):
+    """Work orders chased: the department reminded as the deadline nears and once it has
+    passed, the supervisors told after a second limit."""
+
+    remind_at: float = Field(default=0.8, gt=0, lt=1)
+    """Share of an order's time after which its department is reminded."""
+    escalate_after: int = Field(default=4, ge=0, le=720)
+    """Hours past the deadline after which the supervisors are told."""
+    supervisors_webhook: Url | None = None
+    supervisors_email: Email | None = None
+
+
+class SmtpSettings(_Model):
+    """The mail server reminders go through (none: no email)."""
+
+    host: str = Field(pattern=r"^[A-Za-z0-9.:_-]+$")
+    port: int = Field(default=25, ge=1, le=65535)
+    sender: Email
+    starttls: bool = False
 
 
 class CallbackSettings(_Model):
@@ -433,6 +462,8 @@ class Site(_Model):
     phones: list[Phone] = Field(default_factory=list)
     transfer: TransferSettings = TransferSettings()
     callbacks: CallbackSettings = CallbackSettings()
+    orders: OrderSettings = OrderSettings()
+    smtp: SmtpSettings | None = None
     reports: ReportSettings = ReportSettings()
     calendar: CalendarSpec = CalendarSpec()
 

@@ -38,6 +38,7 @@ from transfer.api import router as transfer_router
 from transfer.console import router as console_router
 from transfer.orders import WorkOrders
 from transfer.plan import TransferPlan
+from transfer.reminders import Reminders
 
 log = logging.getLogger(__name__)
 OVERDUE_CHECK_EVERY = 60.0
@@ -76,7 +77,7 @@ def create_app(site: Site, paths: Paths) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         chores = [
-            asyncio.create_task(_chase_overdue(orders)),
+            asyncio.create_task(_chase_overdue(orders, Reminders(site, session_factory))),
             asyncio.create_task(calendar.keep_fresh(site, session_factory)),
         ]
         try:
@@ -164,13 +165,15 @@ def _require_bearer(authorization: str | None, accepted: tuple[str, ...], hint: 
         raise HTTPException(401, hint, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def _chase_overdue(orders: WorkOrders) -> None:
-    """Mark work orders past their deadline overdue (a reminder event each), every minute."""
+async def _chase_overdue(orders: WorkOrders, reminders: Reminders) -> None:
+    """Every minute: mark work orders past their deadline overdue (a reminder event each),
+    and send the reminders and escalations due (``transfer.chasing``)."""
     while True:
         try:
             marked = await orders.mark_overdue()
             if marked:
                 log.info("work orders now overdue: %s", ", ".join(marked))
+            await reminders.round()
         except Exception:
             log.exception("the overdue check failed; trying again")
         await asyncio.sleep(OVERDUE_CHECK_EVERY)

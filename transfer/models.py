@@ -125,3 +125,21 @@ class WorkOrder(Base):
 
     def as_dict(self) -> dict[str, Any]:
         return {column.name: getattr(self, column.key) for column in self.__table__.columns}
+
+
+class OrderReminder(Base):
+    """One reminder of a work order: its stage, where it went, and whether it arrived."""
+
+    __tablename__ = "order_reminders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_number: Mapped[str] = mapped_column(String(24), index=True)
+    stage: Mapped[str] = mapped_column(String(16))
+    """``near-deadline``, ``overdue`` (to the department) or ``escalated`` (supervisors)."""
+    channel: Mapped[str] = mapped_column(String(8))
+    """``webhook``, ``email`` or ``event`` (the hotline's own bus)."""
+    target: Mapped[str] = mapped_column(String(500))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    delivered: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[str] = mapped_column(String(300), default="")
+    """Why it did not arrive (the error), or what took it (the HTTP status)."""

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import clock
 from core.events import publish
 from transfer.deadlines import Level, deadline
-from transfer.models import Department, WorkOrder
+from transfer.models import Department, OrderReminder, WorkOrder
 from transfer.plan import schedule_of
 
 
@@ -130,11 +130,37 @@ class WorkOrders:
             return order.as_dict()
 
     def get(self, number: str) -> dict[str, Any] | None:
+        """One order, with its timeline: made, accepted, replied, closed, and every reminder
+        sent about it (where it went, whether it arrived)."""
         with self.sessions() as session:
             order = session.execute(
                 select(WorkOrder).where(WorkOrder.number == number)
             ).scalar_one_or_none()
-            return order.as_dict() if order else None
+            if order is None:
+                return None
+            reminders = session.execute(
+                select(OrderReminder)
+                .where(OrderReminder.order_number == number)
+                .order_by(OrderReminder.at, OrderReminder.id)
+            ).scalars()
+            steps: list[tuple[datetime, dict[str, Any]]] = [
+                (at, {"what": what})
+                for at, what in (
+                    (order.created_at, "made"),
+                    (order.accepted_at, "accepted"),
+                    (order.replied_at, "replied"),
+                    (order.closed_at, "closed"),
+                )
+                if at is not None
+            ]
+            steps += [
+                (r.at, {"what": f"reminder: {r.stage}", "channel": r.channel, "to": r.target,
+                        "delivered": r.delivered, "detail": r.detail})
+                for r in reminders
+            ]  # fmt: skip
+            steps.sort(key=lambda step: step[0])
+            timeline = [{"at": at.astimezone(self.timezone).isoformat(), **s} for at, s in steps]
+            return {**order.as_dict(), "timeline": timeline}
 
     def search(
         self, department: str | None = None, state: str | None = None, limit: int = 200
