@@ -204,15 +204,36 @@ class Reconciled:
     bad: list[str]
 
 
-def reconcile(sessions: sessionmaker[Session], path: Path, batch: int = 1000) -> Reconciled:
-    """Store whatever of Asterisk's CDR file is not in SQL yet, reading on from where the
-    last pass stopped (from the start when the file was replaced). A line Asterisk is still
-    writing is left for the next pass; a bad line is reported with its line number and
-    skipped, the rest is stored."""
+@dataclass
+class Appended:
+    """The complete lines written to a file since the last pass (with their numbers), and
+    how to note that they were read."""
+
+    lines: list[tuple[int, str]]
+    sessions: sessionmaker[Session] | None = None
+    key: str = ""
+    inode: int = 0
+    offset: int = 0
+
+    def done(self) -> None:
+        """Note the lines as read: the next pass starts after them."""
+        if self.sessions is None:
+            return
+        with self.sessions.begin() as session:
+            mark = session.get(CdrFileMark, self.key)
+            if mark is None:
+                session.add(CdrFileMark(path=self.key, inode=self.inode, offset=self.offset))
+            else:
+                mark.inode, mark.offset = self.inode, self.offset
+
+
+def appended(sessions: sessionmaker[Session], path: Path) -> Appended:
+    """What Asterisk appended to one of its files since the last pass (from the start when
+    the file was replaced or truncated); a line it is still writing is left for the next."""
     try:
         status = path.stat()
     except FileNotFoundError:
-        return Reconciled(0, 0, [])
+        return Appended([])
     key = str(path)
     with sessions.begin() as session:
         mark = session.get(CdrFileMark, key)
@@ -223,12 +244,20 @@ def reconcile(sessions: sessionmaker[Session], path: Path, batch: int = 1000) ->
         file.seek(offset)
         data = file.read()
     complete = data[: data.rfind(b"\n") + 1]
-    line_number = _lines_before(path, offset)
+    first = _lines_before(path, offset)
+    lines = list(enumerate(complete.decode("utf-8", errors="replace").splitlines(), first + 1))
+    return Appended(lines, sessions, key, status.st_ino, offset + len(complete))
+
+
+def reconcile(sessions: sessionmaker[Session], path: Path, batch: int = 1000) -> Reconciled:
+    """Store whatever of Asterisk's CDR file is not in SQL yet, reading on from where the
+    last pass stopped. A bad line is reported with its line number and skipped, the rest is
+    stored."""
+    new = appended(sessions, path)
     read = added = 0
     bad: list[str] = []
     pending: list[Cdr] = []
-    for line in complete.decode("utf-8", errors="replace").splitlines():
-        line_number += 1
+    for line_number, line in new.lines:
         if not line.strip():
             continue
         try:
@@ -241,12 +270,7 @@ def reconcile(sessions: sessionmaker[Session], path: Path, batch: int = 1000) ->
             added += store(sessions, pending, "file")
             pending = []
     added += store(sessions, pending, "file")
-    with sessions.begin() as session:
-        mark = session.get(CdrFileMark, key)
-        if mark is None:
-            session.add(CdrFileMark(path=key, inode=status.st_ino, offset=offset + len(complete)))
-        else:
-            mark.inode, mark.offset = status.st_ino, offset + len(complete)
+    new.done()
     for problem in bad:
         log.warning("skipped a CDR line: %s", problem)
     return Reconciled(read, added, bad)

@@ -151,11 +151,16 @@ def journey(session: Session, call: str, zone: ZoneInfo) -> dict[str, Any] | Non
                 "wait_seconds": visit.wait_seconds,
                 "outcome": visit.outcome,
                 "seat": visit.seat_id,
+                "served_by": visit.served_by or "hotline",
             }
         )
-        timeline.append((visit.entered_at, f"joined the {visit.queue} queue"))
+        where = "" if visit.served_by is None else " (Asterisk's own queue: the app was away)"
+        timeline.append((visit.entered_at, f"joined the {visit.queue} queue{where}"))
         if visit.left_at:
-            timeline.append((visit.left_at, f"left the {visit.queue} queue: {visit.outcome}"))
+            seat = f" by seat {visit.seat_id}" if visit.seat_id else ""
+            timeline.append(
+                (visit.left_at, f"left the {visit.queue} queue: {visit.outcome}{seat}{where}")
+            )
     seats = []
     for ring in rings:
         seats.append(

@@ -104,6 +104,9 @@ class QueueVisit(Base):
     seat that answered moved the caller on to another queue)."""
     seat_id: Mapped[str | None] = mapped_column(String(16))
     """The seat that answered."""
+    served_by: Mapped[str | None] = mapped_column(String(16))
+    """``asterisk-queue`` when Asterisk's own queue held the caller (the fallback, while no
+    application process served): its queue log says how the stay ended."""
 
 
 class SeatAttempt(Base):

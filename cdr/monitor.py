@@ -32,7 +32,9 @@ from ari_app.client import Ari
 from ari_app.main import ari_config
 from cdr.asterisk import BadCdr, Cdr, cdr_file, reconcile, store
 from cdr.live import AlertWatch, LiveRates
+from cdr.queue_log import AsteriskQueueRecords, ingest, queue_log_file
 from cdr.retention import delete_old_details
+from cdr.rollups import Rollups
 from core import keys
 from core.db import make_engine, sessions
 from core.paths import Paths
@@ -50,6 +52,9 @@ log = logging.getLogger(__name__)
 RECONCILE_EVERY = 30.0
 ALERT_CHECK_EVERY = 10.0
 RETENTION_EVERY = 3600.0
+QUEUE_LOG_EVERY = 1.0
+"""Seconds between reads of Asterisk's queue log: a stay there is recorded before the app,
+which closes what it sent there only once the caller has gone, would close it unseen."""
 BATCH_WAIT = 0.5
 """Seconds the listener gathers CDR events before writing them in one transaction."""
 
@@ -216,6 +221,18 @@ async def serve(site: Site, paths: Paths) -> None:
         for change in await watch.check():
             log.info("connect-rate alert %s", change)
 
+    names = [seat.name for seat in site.seats]
+    queue_records = AsteriskQueueRecords(
+        Rollups.for_site(site),
+        {seat.name: seat.id for seat in site.seats if names.count(seat.name) == 1},
+        site.site.area_code,
+    )
+    queue_log = queue_log_file(paths.asterisk)
+
+    async def read_the_queue_log() -> None:
+        async with listener.writing:
+            await asyncio.to_thread(ingest, session_factory, queue_log, queue_records)
+
     async def retention() -> None:
         if reports.detail_days is not None:
             deleted = await asyncio.to_thread(
@@ -269,6 +286,9 @@ async def serve(site: Site, paths: Paths) -> None:
         asyncio.create_task(guard_sip()),
         asyncio.create_task(_every(LIFT_EVERY, lift_bans, "lifting SIP bans")),
         asyncio.create_task(listener.reconcile_loop()),
+        asyncio.create_task(
+            _every(QUEUE_LOG_EVERY, read_the_queue_log, "reading Asterisk's queue log")
+        ),
         asyncio.create_task(_every(ALERT_CHECK_EVERY, check_alerts, "the alert check")),
         asyncio.create_task(_every(RETENTION_EVERY, retention, "the retention")),
         asyncio.create_task(

@@ -249,8 +249,9 @@ class CallRecords:
             .scalars()
             .first()
         )
-        if visit is not None:
+        if visit is not None:  # the app ends it (if Asterisk's queue held it, the app took it back)
             visit.left_at, visit.outcome, visit.seat_id = at, outcome.value, seat_id
+            visit.served_by = None
             visit.wait_seconds = (at - visit.entered_at).total_seconds()
             self.rollups.visit_ended(
                 session, visit.queue, visit.tier, visit.entered_at, outcome, visit.wait_seconds

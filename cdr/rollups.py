@@ -219,8 +219,10 @@ class Rollups:
         entered_at: datetime,
         outcome: str,
         wait: float,
+        sign: int = 1,
     ) -> None:
-        """Count a stay in a queue that has just ended."""
+        """Count a stay in a queue that has just ended (``sign`` -1: take back a count that
+        turned out wrong — a stay the app closed unseen that Asterisk's queue served)."""
         day, hour = local_slot(entered_at, self.zone)
         added: dict[str, float] = {}
         if outcome != "closed":
@@ -236,7 +238,7 @@ class Rollups:
         elif outcome in ("max-wait", "closed", "failed", "callback"):
             added[column(outcome)] = 1
         key = {"day": day, "hour": hour, "queue": queue, "red_list": tier is not None}
-        bump(session, QueueHour, key, **added)
+        bump(session, QueueHour, key, **{name: sign * value for name, value in added.items()})
 
     def visit_moved(
         self, session: Session, queue: str, tier: str | None, entered_at: datetime

@@ -34,6 +34,9 @@ HELD = "held"
 """A seat held busy for a call Asterisk's queue put through (``core.keys.FALLBACK_CALL``)."""
 MARK = "HOTLINE_FALLBACK"
 """The channel variable the dialplan's fallback sets on the callers it queues."""
+TAKEN_BACK = "TAKENBACK"
+"""What the queue log says of a caller the monitor sends back to the application (written
+just before the ``Redirect``, whose leaving Asterisk's queue logs an ``ABANDON``)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class Waiting:
     queue: str
     channel: str
     position: int
+    uniqueid: str = ""
 
 
 def pauses_to_send(states: Mapping[str, str], members: Iterable[Member]) -> list[Pause]:
@@ -100,12 +104,11 @@ def holds_to_change(
     return to_hold, to_free, available & in_use
 
 
-def callers_to_take_back(waiting: Iterable[Waiting]) -> list[str]:
-    """The channels waiting in Asterisk's queues, in the order they are to be sent back to
+def callers_to_take_back(waiting: Iterable[Waiting]) -> list[Waiting]:
+    """The callers waiting in Asterisk's queues, in the order they are to be sent back to
     the application: each queue's first caller first, the queues' lines interleaved by
     position so that no queue waits for another's whole line."""
-    ordered = sorted(waiting, key=lambda w: (w.position, w.queue))
-    return [w.channel for w in ordered]
+    return sorted(waiting, key=lambda w: (w.position, w.queue))
 
 
 def members_from(events: Iterable[Mapping[str, Any]]) -> list[Member]:
@@ -133,7 +136,14 @@ def waiting_from(events: Iterable[Mapping[str, Any]]) -> list[Waiting]:
             position = int(str(event.get("Position")))
         except ValueError:
             continue
-        waiting.append(Waiting(str(event.get("Queue")), str(event.get("Channel")), position))
+        waiting.append(
+            Waiting(
+                str(event.get("Queue")),
+                str(event.get("Channel")),
+                position,
+                str(event.get("Uniqueid") or ""),
+            )
+        )
     return waiting
 
 
@@ -194,9 +204,21 @@ class FallbackMirror:
         waiting = waiting_from(events)
         if waiting and await self.app_serving():
             context, exten, label = self.entry
-            for channel in callers_to_take_back(waiting):
+            for caller in callers_to_take_back(waiting):
+                channel = caller.channel
                 if not await self._queued_by_the_fallback(channel):
                     continue  # a Queue() of someone else's dialplan
+                # said in the queue log first: the ABANDON the redirect makes is not one
+                await self.send(
+                    {
+                        "Action": "QueueLog",
+                        "Queue": caller.queue,
+                        "Event": TAKEN_BACK,
+                        "UniqueId": caller.uniqueid,
+                        "Interface": "NONE",
+                        "Message": "to the hotline application",
+                    }
+                )
                 await self.send(
                     {
                         "Action": "Redirect",

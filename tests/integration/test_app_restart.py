@@ -10,10 +10,11 @@ from collections.abc import Callable
 
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ari_app.client import Ari
-from cdr.models import SeatAttempt
+from cdr.models import QueueVisit, SeatAttempt
+from cdr.rollups import QueueHour
 from core import clock
 from core.stores import redis_url
 from hotline import services
@@ -197,7 +198,78 @@ async def test_with_the_app_down_a_paused_seat_is_skipped_and_the_app_takes_its_
     assert report.phone(away).calls == [], "Asterisk's queue rang a paused seat"
     assert report.phone(idle).answered == 2, report.render()
     assert all(caller.exit_code == 0 for caller in report.callers), report.render()
-    legs = await ended_calls(registry, since)
-    assert [leg.caller_number for leg in legs] == [landline(5)], "taken back by the app"
-    assert legs[0].seat_id == idle and legs[0].answered_at is not None
-    assert (legs[0].answered_at - back).total_seconds() < 30
+    legs = await ended_calls(registry, since, count=2)
+    # the first served by Asterisk's queue alone (its queue log says so), the second taken back
+    assert [leg.caller_number for leg in legs] == [landline(3), landline(5)]
+    served = await asyncio.to_thread(_stays, registry, [leg.caller_channel for leg in legs])
+    assert served == [("answered", "asterisk-queue", idle), ("answered", None, idle)], served
+    assert legs[1].seat_id == idle and legs[1].answered_at is not None
+    assert (legs[1].answered_at - back).total_seconds() < 30
+
+
+def _stays(registry: RedList, calls: list[str]) -> list[tuple[str | None, str | None, str | None]]:
+    """Each call's stay in the enterprise queue: how it ended, who held it, which seat."""
+    with registry.sessions() as session:
+        return [
+            session.execute(
+                select(QueueVisit.outcome, QueueVisit.served_by, QueueVisit.seat_id).where(
+                    QueueVisit.caller_channel == call
+                )
+            )
+            .one()
+            ._tuple()
+            for call in calls
+        ]
+
+
+async def test_with_the_app_down_callers_asterisk_serves_count_in_the_queue_report(
+    rig: Rig, stack: Stack, registry: RedList
+) -> None:
+    """Two callers while no app process serves: Asterisk's queue puts them through to two
+    seats; its queue log makes them answered calls with their wait in the queue report."""
+    phones = {p.name: p for p in seat_phones(stack.site, answer_after=1.0, hold=3.0)}
+    redis = Redis.from_url(redis_url(stack.paths))
+    seats = SeatPool(redis)
+    others = [seat.id for seat in stack.site.seats if seat.id not in ("1001", "1002")]
+    for seat in others:
+        await seats.pause(seat, "test: two seats")
+    since = clock.now()
+    before = _answered_today(registry, stack)
+    await asyncio.to_thread(services.stop, stack.paths, "app", 5.0, signal.SIGKILL)
+    try:
+        report = await rig.run(
+            Scenario(
+                "asterisk-alone",
+                (phones["1001"], phones["1002"]),
+                (CallerSpec(landline(7), hold=None), CallerSpec(landline(9), at=0.5, hold=None)),
+            )
+        )
+    finally:
+        for seat in others:
+            await seats.resume(seat)
+        await asyncio.to_thread(stack.start_app)
+        await redis.aclose()
+    assert sum(phone.answered for phone in report.phones) == 2, report.render()
+    legs = await ended_calls(registry, since, count=2)
+    assert sorted(leg.caller_number for leg in legs) == [landline(7), landline(9)]
+    assert all(leg.seat_id in ("1001", "1002") and leg.talk_seconds for leg in legs), legs
+    stays = await asyncio.to_thread(_stays, registry, [leg.caller_channel for leg in legs])
+    assert [(outcome, by) for outcome, by, _ in stays] == [("answered", "asterisk-queue")] * 2
+    waits = [leg.wait_seconds for leg in legs]
+    assert all(wait is not None and wait >= 1.0 for wait in waits), waits  # the seat's ring
+    answered, waited = _answered_today(registry, stack)
+    assert answered == before[0] + 2, "the queue report counts both as answered"
+    assert waited - before[1] == pytest.approx(sum(w or 0.0 for w in waits), abs=0.01)
+
+
+def _answered_today(registry: RedList, stack: Stack) -> tuple[int, float]:
+    """The enterprise queue's answered calls today and their total wait: the figures the
+    queue report reads (``answered``, and ``asa_seconds`` × answered)."""
+    day = clock.now().astimezone(stack.site.timezone).date()
+    with registry.sessions() as session:
+        answered, waited = session.execute(
+            select(func.sum(QueueHour.answered), func.sum(QueueHour.wait_answered)).where(
+                QueueHour.day == day, QueueHour.queue == "enterprise"
+            )
+        ).one()
+    return int(answered or 0), float(waited or 0.0)

@@ -57,7 +57,7 @@ def test_callers_go_back_first_of_each_line_first() -> None:
         Waiting("citizen", "PJSIP/carrier-9", 1),
         Waiting("enterprise", "PJSIP/carrier-1", 1),
     ]
-    assert callers_to_take_back(waiting) == [
+    assert [w.channel for w in callers_to_take_back(waiting)] == [
         "PJSIP/carrier-9",
         "PJSIP/carrier-1",
         "PJSIP/carrier-3",

@@ -1,0 +1,142 @@
+"""Asterisk's queue log into the records: callers its own queue served while no app process
+did count in the queue report with their wait and appear in the journeys as served there;
+a caller the app had sent there has its stay closed as Asterisk says (even after the app
+closed it unseen); a caller taken back to the app has not abandoned; a pass read twice
+changes nothing; a bad line is skipped and said."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cdr import journeys
+from cdr.models import CallLeg, QueueVisit
+from cdr.queue_log import AsteriskQueueRecords, ingest
+from cdr.recorder import CallRecords
+from cdr.records import CallEnded, CallEntered
+from cdr.reports import Period, queues
+from cdr.rollups import Rollups
+from core.outcomes import CallOutcome
+from redlist.models import Enterprise, EnterprisePhone, RedListEntry
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+T = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+DAY = Period(date(2026, 11, 23), date(2026, 11, 23), SHANGHAI)
+RED, PLAIN = "02150000000", "02150000001"
+UNSEEN = CallOutcome.ENDED_UNOBSERVED
+
+
+def line(at: datetime, call: str, agent: str, event: str, *data: object) -> str:
+    return "|".join([str(int(at.timestamp())), call, "enterprise", agent, event, *map(str, data)])
+
+
+@pytest.fixture
+def rollups() -> Rollups:
+    return Rollups(SHANGHAI, service_level=15, short_abandon=5)
+
+
+@pytest.fixture
+def records(rollups: Rollups) -> AsteriskQueueRecords:
+    return AsteriskQueueRecords(rollups, {"Seat 1": "1001"}, "21")
+
+
+def _register(factory: sessionmaker[Session]) -> None:
+    with factory.begin() as session:
+        firm = Enterprise(uscc="91310000MA1FL0000X", name="红名单企业", created_at=T, updated_at=T)
+        session.add(firm)
+        session.flush()
+        session.add(EnterprisePhone(enterprise_id=firm.id, number=RED))
+        session.add(RedListEntry(enterprise_id=firm.id, tier="key-firm", added_by="t", added_at=T))
+
+
+def _queue_rows(factory: sessionmaker[Session]) -> dict[str, dict[str, object]]:
+    with factory() as session:
+        return {str(row["firms"]): row for row in queues(session, DAY).rows}
+
+
+def test_callers_asterisk_alone_served_are_counted_with_their_wait(
+    factory: sessionmaker[Session], records: AsteriskQueueRecords, tmp_path: Path
+) -> None:
+    _register(factory)
+    log = tmp_path / "queue_log"
+    log.write_text(
+        "\n".join(
+            [
+                line(T, "1.1", "NONE", "ENTERQUEUE", "", RED, 1),
+                line(T, "2.1", "NONE", "ENTERQUEUE", "", PLAIN, 2),
+                line(T, "3.1", "NONE", "ENTERQUEUE", "", "13900000042", 3),
+                line(T + timedelta(seconds=4), "1.1", "Seat 1", "CONNECT", 4, "9.1", 1),
+                line(T + timedelta(seconds=20), "2.1", "PJSIP/1002", "CONNECT", 20, "9.2", 1),
+                "this is not a queue-log line",
+                line(T + timedelta(seconds=30), "3.1", "NONE", "ABANDON", 1, 3, 30),
+                line(T + timedelta(seconds=64), "1.1", "Seat 1", "COMPLETECALLER", 4, 60, 1),
+                "",
+            ]
+        )
+    )
+    assert ingest(factory, log, records) == 7
+    assert ingest(factory, log, records) == 0, "read once"
+    rows = _queue_rows(factory)
+    red, others = rows["red-list"], rows["others"]
+    assert (red["offered"], red["answered"], red["asa_seconds"], red["answered_in_sl"]) == (
+        1, 1, 4.0, 1,
+    )  # fmt: skip
+    assert (others["offered"], others["answered"], others["abandoned"]) == (2, 1, 1)
+    assert others["asa_seconds"] == 20.0
+    with factory() as session:
+        leg = session.execute(select(CallLeg).where(CallLeg.caller_channel == "1.1")).scalar_one()
+        found = journeys.journey(session, "1.1", SHANGHAI)
+    assert (leg.seat_id, leg.outcome, leg.talk_seconds, leg.tier) == (
+        "1001", "caller-hangup", 60.0, "key-firm",
+    )  # fmt: skip
+    assert found is not None and found["queue_stays"][0]["served_by"] == "asterisk-queue"
+    assert any("Asterisk's own queue" in step["what"] for step in found["timeline"])
+
+
+def test_a_caller_the_app_sent_there_is_closed_as_asterisk_says_even_after_the_app(
+    factory: sessionmaker[Session], records: AsteriskQueueRecords, rollups: Rollups, tmp_path: Path
+) -> None:
+    app = CallRecords(rollups)
+    with factory.begin() as session:
+        for call in ("4.1", "5.1", "6.1"):
+            app.apply(session, CallEntered(call, call, PLAIN, "12345", T, "enterprise", None,
+                                           None, 0, "enterprise"))  # fmt: skip
+        # the app closed 5.1 unseen before the queue log was read
+        app.apply(
+            session, CallEnded("5.1", CallOutcome.ENDED_UNOBSERVED, T + timedelta(seconds=40))
+        )
+    log = tmp_path / "queue_log"
+    log.write_text(
+        "\n".join(
+            [
+                line(T + timedelta(seconds=2), "4.1", "NONE", "ENTERQUEUE", "", PLAIN, 1),
+                line(T + timedelta(seconds=8), "4.1", "Seat 1", "CONNECT", 6, "9.4", 1),
+                line(T + timedelta(seconds=2), "5.1", "NONE", "ENTERQUEUE", "", PLAIN, 2),
+                line(T + timedelta(seconds=30), "5.1", "NONE", "ABANDON", 1, 2, 28),
+                line(T + timedelta(seconds=2), "6.1", "NONE", "ENTERQUEUE", "", PLAIN, 3),
+                line(T + timedelta(seconds=9), "6.1", "NONE", "TAKENBACK", "to the app"),
+                line(T + timedelta(seconds=9), "6.1", "NONE", "ABANDON", 1, 3, 7),
+                "",
+            ]
+        )
+    )
+    ingest(factory, log, records)
+    with factory.begin() as session:  # the app's own close comes after: it changes nothing
+        app.apply(
+            session, CallEnded("4.1", CallOutcome.ENDED_UNOBSERVED, T + timedelta(seconds=50))
+        )
+    with factory() as session:
+        visits = {
+            v.caller_channel: (v.outcome, v.wait_seconds, v.seat_id)
+            for v in session.execute(select(QueueVisit)).scalars()
+        }
+    assert visits["4.1"] == ("answered", 8.0, "1001"), "waited since the app's arrival"
+    assert visits["5.1"] == ("abandoned", 30.0, None), "Asterisk's word, not unobserved"
+    assert visits["6.1"] == (None, None, None), "taken back to the app: still waiting"
+    others = _queue_rows(factory)["others"]
+    assert (others["offered"], others["answered"], others["abandoned"]) == (2, 1, 1)
