@@ -126,6 +126,10 @@ class StasisApp:
         self._sounds = "hotline"
         self._pbx_started: str | None = None
         """When the Asterisk this process last connected to started."""
+        self.pbx_away = False
+        """ARI's event stream dropped and is not back: seats offered meanwhile are held (a
+        dial would fail and rest the seat as unreachable) and handed out once it is back."""
+        self._held_offers: list[Offer] = []
 
     # --- what calls ask of their host -----------------------------------------------------
 
@@ -205,6 +209,9 @@ class StasisApp:
         for offer in offers:
             if offer.owner != self.name:
                 continue  # published to its own process by Redis
+            if self.pbx_away:  # no seat can be rung now: kept for the caller until ARI is back
+                self._held_offers.append(offer)
+                continue
             call = self.owners.get(offer.caller)
             if call is not None and call.caller_id == offer.caller:
                 call.post(events.SeatOffered(offer.seat))
@@ -243,6 +250,7 @@ class StasisApp:
                         await stream
                     break
                 self.connected.clear()
+                self.pbx_away = True
                 error = stream.exception()
                 if error is not None:
                     log.warning("ARI event stream lost (%s); reconnecting in %.1f s", error, delay)
@@ -267,6 +275,9 @@ class StasisApp:
                 async with self.presence.takeover(self.name, wait=LOCK_TTL):
                     await self.takeover.take_over(self.name)
                 self.connected.set()
+                self.pbx_away = False
+                held, self._held_offers = self._held_offers, []
+                self.deliver(held)  # a call Asterisk took with it gives its seat back
                 await self.presence.beat(Beat.SERVING)
                 await self.housekeeping.find_lost_offers()
                 continue

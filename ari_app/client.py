@@ -29,6 +29,10 @@ CONNECTED = "hotline.StreamConnected"
 """The first item of every event stream: the application is registered from here on."""
 
 
+UNREACHABLE = 0
+"""The status of an :class:`AriError` when Asterisk did not answer at all."""
+
+
 class AriError(Exception):
     """An ARI request failed."""
 
@@ -119,7 +123,15 @@ class Ari:
             await self._http.aclose()
 
     async def request(self, method: str, path: str, json_body: Any = None, **params: Any) -> Any:
-        """One ARI call; returns the decoded JSON (or None for 204)."""
+        """One ARI call; returns the decoded JSON (or None for 204). Asterisk not answering
+        (down, restarting, too slow) is an :class:`AriError` with status 0, like any refusal:
+        a call goes on as well as it can instead of failing on a transport error."""
+        try:
+            return await self._request(method, path, json_body, **params)
+        except (OSError, TimeoutError, httpx.HTTPError) as error:
+            raise AriError(method, path, UNREACHABLE, str(error) or type(error).__name__) from error
+
+    async def _request(self, method: str, path: str, json_body: Any, **params: Any) -> Any:
         query = {k: _param(v) for k, v in params.items() if v is not None}
         body = None if json_body is None else json.dumps(json_body).encode()
         if self._plain is not None:

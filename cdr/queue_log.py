@@ -20,7 +20,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import or_, select
@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cdr.asterisk import appended
 from cdr.models import CallLeg, QueueVisit
 from cdr.rollups import Rollups
+from core import clock
 from core.outcomes import CallOutcome, VisitOutcome
 from queues.fallback import TAKEN_BACK
 from redlist.models import EnterprisePhone, RedListEntry
@@ -68,11 +69,12 @@ class QueueEvent:
 
     @classmethod
     def parse(cls, line: str) -> QueueEvent | None:
-        """A line as an event; None for a line that is not one (said why in the log)."""
+        """A line as an event, its moment on the installation's clock (a rehearsal or a test
+        may have moved it; Asterisk writes real time); None for a line that is not one."""
         fields = line.rstrip("\n").split("|")
         if len(fields) < 5 or not fields[0].isdigit():
             return None
-        at = datetime.fromtimestamp(int(fields[0]), UTC)
+        at = clock.from_real_time(int(fields[0]))
         return cls(at, fields[1], fields[2], fields[3], fields[4], tuple(fields[5:]))
 
     def number(self, index: int) -> float:

@@ -164,6 +164,18 @@ def now() -> datetime:
     return moment(_current.time())
 
 
+def from_real_time(seconds: float) -> datetime:
+    """A moment another program wrote in real time (Asterisk's logs), on the clock in use:
+    the installation's, moved or not, and a test's."""
+    current = _current
+    ahead = (
+        current.offset()
+        if isinstance(current, InstallationClock)
+        else (current.time() - _time.time())
+    )
+    return moment(seconds + ahead)
+
+
 def moment(seconds: float) -> datetime:
     """A moment given in seconds since the epoch, as an aware UTC datetime."""
     return datetime.fromtimestamp(seconds, UTC)

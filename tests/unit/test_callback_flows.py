@@ -202,6 +202,7 @@ async def test_when_asterisk_dies_its_callers_are_called_back_the_talking_ones_w
     script.ari.bridges_.clear()
     script.ari.startup = "2026-11-23T10:00:05.000+0800"  # ...and started again
     await script.app.notice_restart()
+    await script.app.takeover.take_over(script.app.name)  # as at every reconnection
     for caller in (*talking.values(), first, second):
         await script.over(caller)
     assert not await redis.hgetall(keys.SEATS_BUSY), "no seat held for a call that went"
