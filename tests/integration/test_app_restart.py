@@ -168,7 +168,7 @@ async def test_with_the_app_down_a_paused_seat_is_skipped_and_the_app_takes_its_
             f"PJSIP/{seat}" in line and "paused" in line for line in text.splitlines()
         )
 
-    since = clock.now()
+    since = clock.now() - timedelta(seconds=1)  # the queue log counts whole seconds
     await asyncio.to_thread(services.stop, stack.paths, "app", 5.0, signal.SIGKILL)
     try:
         assert await eventually(lambda: queue_shows(paused_in_asterisk(away)), within=10)

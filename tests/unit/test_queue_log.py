@@ -6,6 +6,7 @@ changes nothing; a bad line is skipped and said."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -21,6 +22,7 @@ from cdr.recorder import CallRecords
 from cdr.records import CallEnded, CallEntered
 from cdr.reports import Period, queues
 from cdr.rollups import Rollups
+from core import clock
 from core.outcomes import CallOutcome
 from redlist.models import Enterprise, EnterprisePhone, RedListEntry
 
@@ -33,6 +35,15 @@ UNSEEN = CallOutcome.ENDED_UNOBSERVED
 
 def line(at: datetime, call: str, agent: str, event: str, *data: object) -> str:
     return "|".join([str(int(at.timestamp())), call, "enterprise", agent, event, *map(str, data)])
+
+
+@pytest.fixture(autouse=True)
+def real_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The installation's clock, not moved: whatever an earlier test of the session set,
+    a queue-log moment is the moment it says."""
+    monkeypatch.setenv("HOTLINE_STATE_DIR", str(tmp_path / "state"))
+    with clock.use(clock.InstallationClock()):
+        yield
 
 
 @pytest.fixture
