@@ -6,17 +6,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
-class CallbackReason(StrEnum):
-    """Why the line promised to call a caller back."""
-
-    ASKED = "asked"
-    """The caller keyed 1 while waiting: hung up, keeping their place."""
-    MAX_WAIT = "max-wait"
-    CLOSED = "closed"
-    PBX_LOST = "pbx-lost"
-    """Asterisk died while the caller waited or talked."""
-
-
 class CallbackOutcome(StrEnum):
     """How one attempt ended, and how a call-back request ended."""
 
