@@ -210,6 +210,18 @@ CLOSED_ON_ARRIVAL = [
     "wake prompt-limit at 1040",
 ]
 """A new caller out of the queue's hours (the front door answered it)."""
+CUT_WHILE_DIALLING = [
+    *TIMERS_CANCELLED,
+    "hang up callback-1",
+    "stop ringback",
+    "hang up seat-1",
+    "release 1001",
+    "destroy bridge",
+    "record CallbackAttemptEnded interrupted",
+    "RebookCallback r1 1010.0 False",
+    "end",
+]
+"""A call-back cut short by the hotline while the company rang: every leg let go, due again."""
 ASKED = ["MarkSurveying True", "play survey (survey)", "wake prompt-limit at 1040"]
 ASKED_AGAIN = ["cancel survey-key", "play survey (survey)", "wake prompt-limit at 1040"]
 RINGING_TRANSFER = transfer_in(TransferState.RINGING, ringback="tone-1")
@@ -1023,33 +1035,13 @@ ROWS: dict[str, Case] = {
         attempt_in(P.CALLING_BACK),
         PbxLost(),
         P.ENDED,
-        [
-            *TIMERS_CANCELLED,
-            "hang up callback-1",
-            "stop ringback",
-            "hang up seat-1",
-            "release 1001",
-            "destroy bridge",
-            "record CallbackAttemptEnded interrupted",
-            "RebookCallback r1 1010.0 False",
-            "end",
-        ],
+        CUT_WHILE_DIALLING,
     ),
     "a failure while the company rings: every leg let go, due again at once": Case(
         attempt_in(P.CALLING_BACK),
         CallBroken("failure"),
         P.ENDED,
-        [
-            *TIMERS_CANCELLED,
-            "hang up callback-1",
-            "stop ringback",
-            "hang up seat-1",
-            "release 1001",
-            "destroy bridge",
-            "record CallbackAttemptEnded interrupted",
-            "RebookCallback r1 1010.0 False",
-            "end",
-        ],
+        CUT_WHILE_DIALLING,
     ),
 }
 
