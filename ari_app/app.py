@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -29,6 +30,7 @@ from ari_app.client import CONNECTED, Ari, AriClient, AriConfig, AriError, Event
 from ari_app.housekeeping import Housekeeping
 from ari_app.legs import leg_id
 from ari_app.presence import LOCK_TTL, Beat, Presence
+from ari_app.recording import CallRecorder
 from ari_app.takeover import Takeover
 from ari_app.translate import COMMAND
 from call import events
@@ -48,6 +50,7 @@ from transfer.state import TransferContext
 
 log = logging.getLogger(__name__)
 
+RECORDING_EVENTS = frozenset({"RecordingStarted", "RecordingFinished", "RecordingFailed"})
 RECONNECT_AT_MOST_EVERY = 2.0
 """Seconds between attempts to reach ARI again at most: a restarted Asterisk is served as
 soon as it answers (calls meanwhile go to its own queue)."""
@@ -63,6 +66,8 @@ class Services:
     live: LiveRates | None = None
     refresh_calendar: Callable[[], Coroutine[object, object, None]] | None = None
     """Reads the calendar's entered days again (when the admin API says they changed)."""
+    recordings: Path | None = None
+    """Where the recordings go (the host's view), for the free-space check; None: unchecked."""
 
 
 class StasisApp:
@@ -93,6 +98,9 @@ class StasisApp:
         self.calling_back = CallbackStarter(self, self.callbacks, self.callback_rules)
         self.seats = SeatPool(self.redis, self.name, self.deliver)
         self.ari: AriClient = ari or Ari(config)
+        self.recorder = CallRecorder(
+            self.ari, self.writer, self.redis, services.recordings, site.recordings.min_free_mb
+        )
         self.lines = {
             queue.name: WaitingLine(self.redis, queue.name, queue.red_list_head_start, self.name)
             for queue in site.queues
@@ -181,6 +189,8 @@ class StasisApp:
             store_ok=self.store_ok,
             app_behind=self.backlog.behind(time.monotonic()),
             callbacks=self.callback_rules,
+            recording=self.site.recordings.enabled,
+            recording_notice=self.site.recordings.enabled and self.site.recordings.notice,
         )
 
     @property
@@ -295,6 +305,11 @@ class StasisApp:
                     channel, set(self.rules), "music" in args, self.site.site.area_code
                 )
                 InboundCall(self, arriving).start()
+            return
+        if kind in RECORDING_EVENTS:
+            target = str((event.get("recording") or {}).get("target_uri", ""))
+            call = self.owners.get(target)
+            self._chore(self.recorder.heard(event, call.caller_id if call else None))
             return
         if not channel and kind and kind.startswith("Playback"):
             # playbacks name their channel, or their bridge ("bridge:<id>", owned as such)

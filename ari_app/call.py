@@ -52,6 +52,7 @@ from core.actions import (
     Ringback,
     SetVariable,
     StartMusic,
+    StartRecording,
     StopMusic,
     StopPlaying,
     Timer,
@@ -74,6 +75,7 @@ from transfer.state import (
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from ari_app.recording import CallRecorder
     from callback.book import CallbackBook
     from cdr.live import LiveRates
     from core.writer import RecordWriter
@@ -104,6 +106,7 @@ class CallHost(Protocol):
     writer: RecordWriter
     live: LiveRates | None
     callbacks: CallbackBook
+    recorder: CallRecorder
 
     def own(self, channel_id: str, call: InboundCall) -> None: ...
     def forget(self, call: InboundCall) -> None: ...
@@ -360,6 +363,8 @@ class InboundCall:
                     if channel == caller:  # the company called back
                         return [events.CallBroken(f"bridge: {error}")]
                     return [events.TransferStep(SpecialistHungUp(channel))]
+            case StartRecording(bridge, caller_channel):
+                await self.host.recorder.start(bridge, caller_channel)
             case DestroyBridge(bridge):
                 await quietly(ari.destroy_bridge(bridge))
             case ToAsteriskQueue(channel):

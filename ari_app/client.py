@@ -84,6 +84,7 @@ class AriClient(Protocol):
     async def add_to_bridge(
         self, bridge_id: str, *channel_ids: str, absorb_dtmf: bool = False
     ) -> None: ...
+    async def record_bridge(self, bridge_id: str, name: str, format: str) -> None: ...
     async def destroy_bridge(self, bridge_id: str) -> None: ...
     async def application(self, name: str | None = None) -> Event: ...
     async def subscribe(self, sources: list[str]) -> None: ...
@@ -252,6 +253,19 @@ class Ari:
         """Start playing ``media`` to everyone in a bridge; the playback id."""
         result: Event = await self.request("POST", f"/bridges/{bridge_id}/play", media=media)
         return str(result["id"])
+
+    async def record_bridge(self, bridge_id: str, name: str, format: str) -> None:
+        """Record everything mixed in a bridge into ``name``.``format`` (under Asterisk's
+        recordings directory) until the bridge is destroyed."""
+        await self.request(
+            "POST",
+            f"/bridges/{bridge_id}/record",
+            name=name,
+            format=format,
+            ifExists="fail",
+            beep=False,
+            terminateOn="none",
+        )
 
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self.request("DELETE", f"/bridges/{bridge_id}")

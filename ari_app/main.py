@@ -27,6 +27,8 @@ from core.signals import stop_on_signals, stop_task
 from core.site import Site
 from core.stores import async_redis, database_url
 from core.writer import Applier, RecordWriter, WriterProcess
+from recording import files as recording_files
+from recording.recorder import RecordingRecords
 from transfer.plan import TransferPlan
 from transfer.recorder import TransferRecords
 from transfer.routes import Routes
@@ -58,6 +60,7 @@ def record_appliers(
         CallRecords(rollups),
         TransferRecords(rollups, site.timezone, days),
         CallbackRecords(),
+        RecordingRecords(),
     ]
     return sessions(make_engine(url)) if sessions_too else sessionmaker(), appliers
 
@@ -89,7 +92,14 @@ async def serve(site: Site, paths: Paths, instance: int = 1) -> None:
     app = StasisApp(
         ari_config(site, paths, instance),
         site,
-        Services(redis, writer, routes, LiveRates(redis, site.timezone), refresh_calendar),
+        Services(
+            redis,
+            writer,
+            routes,
+            LiveRates(redis, site.timezone),
+            refresh_calendar,
+            recording_files.directory(site, paths),
+        ),
         peers=stasis_app_names(site),
     )
     log.info("hotline Stasis app starting: %r", app)

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from call.events import CallEvent, CompanyMissed, Then
 from call.state import Caller, Context, Steps, publish
+from call.waiting import record_call
 from callback.records import CallbackAttemptEnded, CallbackClosed, CallbackReached
 from callback.steps import CloseCallback, RebookCallback
 from callback.ticket import CallbackOutcome, CallbackTicket, outcome_of
@@ -99,6 +100,7 @@ def company_answered(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
     return [
         StopPlaying(Purpose.RINGBACK),
         AddToBridge(bridge, caller.channel),
+        *record_call(caller, ctx),
         Record(reached),
         Record(CallAnswered(caller.channel, seat.seat_id, seat.channel_id, at)),
         _attempt(caller, CallbackOutcome.REACHED, at),

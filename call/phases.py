@@ -81,6 +81,11 @@ def _asks_callback(caller: Caller, event: CallEvent, ctx: Context) -> bool:
     )
 
 
+def _notice(caller: Caller, _: CallEvent, ctx: Context) -> bool:
+    """The line records calls and tells its callers so (a call-back's company: its seat)."""
+    return ctx.recording and ctx.recording_notice and caller.callback is None
+
+
 def _closed(caller: Caller, _: CallEvent, ctx: Context) -> bool:
     return not ctx.is_open(caller.queue)
 
@@ -194,7 +199,7 @@ _max_wait, _announce, _new_round = (
 _while_ringing = _timer(Timer.ANNOUNCE, Timer.MAX_WAIT)
 _too_long = _timer(Timer.PROMPT_LIMIT)
 """A last message took longer than it can: the call ends without waiting for it."""
-_sent_off, _asked, _thanked, _announcing, _message = (
+_sent_off, _asked, _thanked, _announcing, _message, _noticed = (
     _prompt(purpose)
     for purpose in (
         Purpose.SEND_OFF,
@@ -202,6 +207,7 @@ _sent_off, _asked, _thanked, _announcing, _message = (
         Purpose.THANKS,
         Purpose.ANNOUNCEMENT,
         Purpose.TRANSFER_MESSAGE,
+        Purpose.NOTICE,
     )
 )
 _asks_transfer = _command(StartTransfer)
@@ -258,10 +264,10 @@ P, W, T, E, CB = Phase, waiting, talking, ending, calling_back
 LIVE = frozenset(Phase) - {P.ENDED}
 BEFORE_TALK = frozenset({P.ARRIVING, P.WAITING, P.RINGING, P.CALLING_BACK})
 DIALLING_OUT = frozenset({P.RINGING, P.CALLING_BACK})
-CUT_OFF = frozenset({P.WAITING, P.RINGING, P.TALKING})
+CUT_OFF = frozenset({P.NOTICE, P.WAITING, P.RINGING, P.TALKING})
 """A caller whom Asterisk's death cuts off before they were served: called back."""
 
-BEFORE_A_SEAT = frozenset({P.ARRIVING, P.WAITING})
+BEFORE_A_SEAT = frozenset({P.ARRIVING, P.NOTICE, P.WAITING})
 LAST_WORDS = frozenset({P.SENDING_OFF, P.THANKS})
 
 
@@ -271,7 +277,10 @@ ROWS: tuple[Row, ...] = (
     _r(P.ARRIVING,     Arrived,         _no_store,           P.ENDED,        W.arrive_unserved),
     _r(P.ARRIVING,     Arrived,         _app_behind,         P.ENDED,        W.arrive_while_behind),
     _r(P.ARRIVING,     Arrived,         _closed,             P.SENDING_OFF,  W.arrive_closed),
+    _r(P.ARRIVING,     Arrived,         _notice,             P.NOTICE,       W.arrive_with_notice),
     _r(P.ARRIVING,     Arrived,         _any,                P.WAITING,      W.arrive),
+    _r(P.NOTICE,       PromptEnded,     _noticed,            P.WAITING,      W.noticed),
+    _r(P.NOTICE,       TimerDue,        _too_long,           P.WAITING,      W.noticed),
     _r(P.ARRIVING,     Resumed,         _any,                P.TALKING,      T.resume),
     _r(P.WAITING,      SeatOffered,     _new_seat,           P.RINGING,      W.ring_seat),
     _r(P.WAITING,      TimerDue,        _max_wait,           P.SENDING_OFF,  W.waited_too_long),

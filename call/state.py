@@ -23,6 +23,8 @@ class Phase(StrEnum):
 
     ARRIVING = "arriving"
     """Not decided about yet (a new caller, or a call a process takes over)."""
+    NOTICE = "notice"
+    """The caller hears that the call may be recorded; they join the line after it."""
     WAITING = "waiting"
     """In the line, on hold, no seat ringing."""
     RINGING = "ringing"
@@ -81,6 +83,10 @@ class Context:
     """Whether the process is behind with its new callers (``ari_app.backlog``)."""
     callbacks: CallbackRules = field(default_factory=lambda: CallbackRules(enabled=False))
     """The site's call-backs (``[callbacks]``)."""
+    recording: bool = False
+    """Answered calls are recorded (``[recordings].enabled``)."""
+    recording_notice: bool = False
+    """Callers hear that the call may be recorded before they join the line."""
 
     def rules(self, queue: str) -> QueueRules:
         return self.queues[queue]

@@ -27,6 +27,7 @@ from core.actions import (
     Record,
     SetVariable,
     StartMusic,
+    StartRecording,
     StopMusic,
     StopPlaying,
     Timer,
@@ -48,6 +49,8 @@ PROMPT_LIMIT = 30.0
 CAUSE_NO_ANSWER = 19
 DECLINED_CAUSES = frozenset({17, 21})
 """Q.850 user busy and call rejected: the agent turned the call down."""
+RECORDING_NOTICE = "recording-notice"
+"""The prompt that tells a caller the call may be recorded."""
 NO_ANSWER_PAUSE = "no-answer"
 """The pause reason of a seat that let a call ring out."""
 
@@ -58,11 +61,38 @@ NO_ANSWER_PAUSE = "no-answer"
 def arrive(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
     """A new caller: recorded, answered, into its queue's line with music; a call-back
     pending for its number is cancelled (the company is being served now)."""
-    cancel: Steps = []
-    if may_call_back(caller, ctx):
-        assert caller.callback_number is not None
-        cancel.append(CancelCallback(caller.callback_number))
-    return _welcome(caller, ctx) + cancel + enter_line(caller, ctx)
+    return _welcome(caller, ctx) + _cancel_pending(caller, ctx) + enter_line(caller, ctx)
+
+
+def _cancel_pending(caller: Caller, ctx: Context) -> Steps:
+    if not may_call_back(caller, ctx):
+        return []
+    assert caller.callback_number is not None
+    return [CancelCallback(caller.callback_number)]
+
+
+def arrive_with_notice(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
+    """A new caller on a recorded line: recorded, answered, told that the call may be
+    recorded; they join the line when the notice ends (:func:`noticed`)."""
+    actions = _welcome(caller, ctx)
+    if caller.dialplan_music:
+        caller.dialplan_music = False
+        actions.append(StopMusic(caller.channel))
+    return [
+        *actions,
+        Play(RECORDING_NOTICE, Purpose.NOTICE, channel=caller.channel),
+        WakeAt(Timer.PROMPT_LIMIT, ctx.now + PROMPT_LIMIT),
+    ]
+
+
+def noticed(caller: Caller, event: CallEvent, ctx: Context) -> Steps:
+    """The notice is over (or took too long): into the line, at the place of the caller's
+    arrival, as :func:`arrive` does."""
+    return [
+        CancelTimer(Timer.PROMPT_LIMIT),
+        *_cancel_pending(caller, ctx),
+        *enter_line(caller, ctx),
+    ]
 
 
 def arrive_closed(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
@@ -298,10 +328,18 @@ def talk(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
     return [
         *actions,
         Bridge(caller.bridge, caller.channel, seat.channel_id),
+        *record_call(caller, ctx),
         Record(SeatAttemptEnded(seat.channel_id, SeatOutcome.ANSWERED, at)),
         Record(CallAnswered(caller.channel, seat.seat_id, seat.channel_id, at)),
         publish(caller, "caller-answered", seat=seat.seat_id, waited=caller.waited(ctx.now)),
     ]
+
+
+def record_call(caller: Caller, ctx: Context) -> Steps:
+    """Record the call's bridge from now on, if the line records calls."""
+    if not ctx.recording or caller.bridge is None:
+        return []
+    return [StartRecording(caller.bridge, caller.channel)]
 
 
 def not_answered(caller: Caller, event: CallEvent, ctx: Context) -> Steps:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from cdr.models import AsteriskCdr, CallLeg, QueueVisit, SeatAttempt
 from cdr.reports import Period, ReportError
+from recording.models import Recording
 from redlist.models import Enterprise
 from redlist.numbers import normalise, safe_number, written_forms
 from transfer.models import TransferAttempt, TransferRequest, WorkOrder
@@ -136,6 +137,9 @@ def journey(session: Session, call: str, zone: ZoneInfo) -> dict[str, Any] | Non
     orders = session.execute(
         select(WorkOrder).where(WorkOrder.caller_channel == channel).order_by(WorkOrder.id)
     ).scalars()
+    recorded = session.execute(
+        select(Recording).where(Recording.caller_channel == channel).order_by(Recording.id)
+    ).scalars()
     cdrs = session.execute(
         select(AsteriskCdr).where(AsteriskCdr.linkedid == linkedid).order_by(AsteriskCdr.sequence)
     ).scalars()
@@ -221,6 +225,7 @@ def journey(session: Session, call: str, zone: ZoneInfo) -> dict[str, Any] | Non
     ]
     for order in work_orders:
         timeline.append((leg.entered_at, f"work order {order['number']} ({order['level']})"))
+    recordings = [_recording(row, zone, timeline) for row in recorded]
     if leg.answered_at:
         timeline.append((leg.answered_at, f"seat {leg.seat_id} answered"))
     if leg.ended_at:
@@ -248,8 +253,29 @@ def journey(session: Session, call: str, zone: ZoneInfo) -> dict[str, Any] | Non
         "seats_rung": seats,
         "transfers": transfers,
         "work_orders": work_orders,
+        "recordings": recordings,
         "asterisk_cdrs": asterisk,
         "timeline": [{"at": _local(at, zone), "what": what} for at, what in timeline],
+    }
+
+
+def _recording(
+    row: Recording, zone: ZoneInfo, timeline: list[tuple[datetime, str]]
+) -> dict[str, Any]:
+    """A recording of the call as the journey lists it (and its lines in the timeline)."""
+    if row.state == "failed":
+        timeline.append((row.started_at, f"not recorded: {row.reason}"))
+    else:
+        timeline.append((row.started_at, "recording started"))
+    if row.deleted_at is not None:
+        timeline.append((row.deleted_at, "recording deleted after the retention"))
+    return {
+        "id": row.id,
+        "started_at": _local(row.started_at, zone),
+        "state": row.state,
+        "reason": row.reason,
+        "deleted_at": _local(row.deleted_at, zone),
+        "audio": f"/api/recordings/{row.id}/audio" if row.state == "recorded" else None,
     }
 
 

@@ -221,6 +221,12 @@ class AlertWatch:
 
 
 async def current_alerts(redis: Redis) -> list[dict[str, object]]:
-    """The alerts raised now."""
+    """The connect-rate alerts raised now."""
     raw = await redis.hgetall(ALERTS)
+    return [json.loads(value) for _, value in sorted(raw.items())]
+
+
+async def system_alerts(redis: Redis) -> list[dict[str, object]]:
+    """The alerts about the line itself raised now (calls cannot be recorded...)."""
+    raw = await redis.hgetall(keys.SYSTEM_ALERTS)
     return [json.loads(value) for _, value in sorted(raw.items())]

@@ -1,5 +1,5 @@
 """The monitor service (``hotline monitor``): Asterisk's CDRs into SQL, the connect-rate
-alerts, and the retention of old details.
+alerts, and the retention of old details and recordings.
 
 - The AMI listener (panoramisk) stores each ``Cdr`` event as it comes.
 - The reconciliation reads Asterisk's CDR file on from where it stopped: at every AMI login
@@ -35,7 +35,7 @@ from cdr.live import AlertWatch, LiveRates
 from cdr.queue_log import AsteriskQueueRecords, ingest, queue_log_file
 from cdr.retention import delete_old_details
 from cdr.rollups import Rollups
-from core import keys
+from core import clock, keys
 from core.db import make_engine, sessions
 from core.paths import Paths
 from core.secrets import Secrets
@@ -46,6 +46,8 @@ from guard.bans import FAILURE_EVENTS
 from guard.service import LIFT_EVERY, Bans, SipGuard, guard_for
 from queues.fallback import HELD, MIRROR_EVERY, FallbackMirror
 from queues.seats import SeatPool
+from recording import files as recording_files
+from recording.service import Recordings
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +235,8 @@ async def serve(site: Site, paths: Paths) -> None:
         async with listener.writing:
             await asyncio.to_thread(ingest, session_factory, queue_log, queue_records)
 
+    recorded = Recordings(session_factory, recording_files.directory(site, paths))
+
     async def retention() -> None:
         if reports.detail_days is not None:
             deleted = await asyncio.to_thread(
@@ -240,6 +244,9 @@ async def serve(site: Site, paths: Paths) -> None:
             )
             if any(deleted.values()):
                 log.info("retention: deleted %s", deleted)
+        days = site.recordings.retention_days
+        if days is not None:
+            await asyncio.to_thread(recorded.delete_expired, clock.now(), days)
 
     listener.connect()
     seats = SeatPool(redis)

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cdr.live import LiveRates, current_alerts
+from cdr.live import LiveRates, current_alerts, system_alerts
 from cdr.models import CallLeg, QueueVisit
 from cdr.rollups import QueueHour, TransferHour
 from core import clock
@@ -63,6 +63,7 @@ async def snapshot(
         ],
         "connect_rate": connect,
         "alerts": await current_alerts(redis),
+        "system_alerts": await system_alerts(redis),
         "calendar_missing": CALENDAR.missing_years(today),
         "today": await asyncio.to_thread(_today, records, today),
     }

@@ -24,6 +24,8 @@ class Purpose(StrEnum):
     RINGBACK = "ringback"
     """The ringing tone in the call's bridge while a specialist's phone rings."""
     TRANSFER_MESSAGE = "transfer-message"
+    NOTICE = "notice"
+    """"This call may be recorded", before the caller joins the line."""
     """Told to caller and seat together: nobody could be reached, or the department is closed."""
 
 
@@ -144,6 +146,16 @@ class AddToBridge:
 
 
 @dataclass(frozen=True)
+class StartRecording:
+    """Record everything said in the call's bridge (caller, seat, any specialist) into one
+    file, until the bridge is destroyed. A recording that cannot be made raises an alert;
+    the call goes on."""
+
+    bridge: str
+    caller: str
+
+
+@dataclass(frozen=True)
 class DestroyBridge:
     bridge: str
 
@@ -205,6 +217,7 @@ Action = (
     | Bridge
     | OpenBridge
     | AddToBridge
+    | StartRecording
     | DestroyBridge
     | WakeAt
     | CancelTimer

@@ -115,6 +115,9 @@ LIVE_PREFIX = "hotline:live"
 """Hashes ``hotline:live:<in|off>:<dimension>:<value>:<b|d>:<bucket or day>``."""
 ALERTS = "hotline:alerts"
 """Hash: department → the connect-rate alert raised for it (JSON)."""
+SYSTEM_ALERTS = "hotline:alerts:system"
+"""Hash: what (``recordings``) → an alert about the line itself (JSON ``{what, detail,
+since}``): something that needs a person although calls go on."""
 CALLERS = "hotline:callers"
 """Hash: normalised phone number → the registered company (the front door's directory)."""
 

@@ -367,6 +367,29 @@ class CallbackSettings(_Model):
     """Seconds the company's phone rings before the attempt counts as not answered."""
 
 
+class RecordingSettings(_Model):
+    """Every answered call recorded (caller, seat and any specialist in one file), after a
+    short notice that it may be."""
+
+    enabled: bool = True
+    """Record answered calls (off: no recording, no notice)."""
+    notice: bool = True
+    """Tell each caller, before a seat is rung, that the call may be recorded."""
+    dir: Path | None = None
+    """Where the files are kept (none: ``<state>/asterisk/spool/recording``)."""
+    retention_days: int | None = Field(default=180, ge=1, le=36500)
+    """Days a recording is kept before it is deleted (none: kept for ever)."""
+    min_free_mb: int = Field(default=200, ge=0, le=10_000_000)
+    """A call is not recorded (and an alert is raised) when the directory has less free."""
+
+    @field_validator("dir")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_absolute():
+            raise ValueError(f"'{value}' must be an absolute path")
+        return value
+
+
 class ReportSettings(_Model):
     """How calls are measured, watched and kept."""
 
@@ -462,6 +485,7 @@ class Site(_Model):
     phones: list[Phone] = Field(default_factory=list)
     transfer: TransferSettings = TransferSettings()
     callbacks: CallbackSettings = CallbackSettings()
+    recordings: RecordingSettings = RecordingSettings()
     orders: OrderSettings = OrderSettings()
     smtp: SmtpSettings | None = None
     reports: ReportSettings = ReportSettings()

@@ -114,6 +114,7 @@ MODULES = (
     "format_pcm",
     "format_sln",
     "format_wav_gsm",
+    "format_ogg_vorbis",
     "func_callerid",
     "func_channel",
     "func_strings",

@@ -27,6 +27,7 @@ PROMPTS: dict[str, tuple[str, str]] = {
     ),
     "company-not-found": ("未找到该号码登记的企业。", "No company is registered with that number."),
     "company-found": ("谢谢，请稍候。", "Thank you, please hold."),
+    "recording-notice": ("您的通话可能会被录音。", "This call may be recorded."),
     "seat-done": ("好的。", "Done."),
     "max-wait": (
         "坐席繁忙。我们已记录您的来电，稍后将给您回电。",

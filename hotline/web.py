@@ -32,6 +32,9 @@ from hotline.calendar_api import calendar_router
 from hotline.schema import migrate
 from queues.api import router as seats_router
 from queues.seats import SeatPool
+from recording import files as recording_files
+from recording.api import router as recordings_router
+from recording.service import Recordings
 from redlist.api import router as redlist_router
 from redlist.service import RedList
 from transfer.api import router as transfer_router
@@ -143,6 +146,21 @@ def create_app(site: Site, paths: Paths) -> FastAPI:
         return any(tokens.compare_digest(token.encode(), key.encode()) for key in viewers)
 
     app.include_router(reports_router(site, session_factory, redis, viewer_of, token_is_viewer))
+
+    def identify(authorization: str | None) -> str | None:
+        """Whose token a request brings: ``admin``, ``supervisor``, ``seat:<id>``, or None."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return None
+        known = [("admin", secrets.admin_token), ("supervisor", secrets.supervisor_token())]
+        known += [(f"seat:{seat.id}", secrets.console_token(seat.id)) for seat in site.seats]
+        return next(
+            (who for who, key in known if tokens.compare_digest(token.encode(), key.encode())),
+            None,
+        )
+
+    root = recording_files.directory(site, paths)
+    app.include_router(recordings_router(Recordings(session_factory, root), identify, viewer_of))
 
     @app.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
     def dashboard() -> str:

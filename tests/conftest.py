@@ -141,6 +141,7 @@ REPORT_SETTINGS = {
         f'alert_webhook = "http://127.0.0.1:{ALERT_WEBHOOK_PORT}/alerts"'
     ),
     "survey_wait = 8": "survey_wait = 2",
+    "notice = true ": "notice = false ",
 }
 """Alerts over one minute from three requests (a webhook the alert test listens on), and a
 short wait for the survey's key."""

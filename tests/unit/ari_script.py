@@ -33,6 +33,7 @@ from core import clock, keys
 from core.journal import Journal
 from core.site import Site, parse_site
 from core.writer import RecordWriter
+from recording.recorder import RecordingRecords
 from transfer.plan import TransferPlan
 from transfer.recorder import TransferRecords
 from transfer.routes import Routes
@@ -75,6 +76,7 @@ SITE: dict[str, Any] = {
         {"number": SPECIALIST_B, "contact": "sip:10.0.0.1:5082"},
     ],
     "reports": {"survey_wait": 2},
+    "recordings": {"enabled": True, "notice": False},
 }  # fmt: skip
 """A small site: two enterprise seats, a citizen seat, the tax bureau (two numbers, always
 open) and a department open at night only."""
@@ -117,6 +119,8 @@ class ScriptedAri:
     def __init__(self, unregistered: set[str]) -> None:
         self.channels_: dict[str, Channel] = {}
         self.bridges_: dict[str, list[str]] = {}
+        self.recordings: dict[str, str] = {}
+        """Recording name → the bridge recorded."""
         self.bridges_made: list[str] = []
         """Every bridge created, in order."""
         self.playbacks: dict[str, tuple[str, str]] = {}
@@ -257,6 +261,12 @@ class ScriptedAri:
             raise AriError("POST", f"/bridges/{bridge_id}/addChannel", 422, "not in Stasis")
         self.bridges_[bridge_id].extend(channel_ids)
 
+    async def record_bridge(self, bridge_id: str, name: str, format: str) -> None:
+        self.log("record_bridge", bridge_id, name, format)
+        if bridge_id not in self.bridges_:
+            raise AriError("POST", f"/bridges/{bridge_id}/record", 404, "Bridge not found")
+        self.recordings[name] = bridge_id
+
     async def destroy_bridge(self, bridge_id: str) -> None:
         self.log("destroy_bridge", bridge_id)
         self.bridges_.pop(bridge_id, None)
@@ -320,7 +330,12 @@ class Script:
         rollups = Rollups.for_site(self.site)
         self.writer = RecordWriter(
             factory,
-            [CallRecords(rollups), TransferRecords(rollups, self.site.timezone), CallbackRecords()],
+            [
+                CallRecords(rollups),
+                TransferRecords(rollups, self.site.timezone),
+                CallbackRecords(),
+                RecordingRecords(),
+            ],
             journal=journal,
         )
         plan = TransferPlan(factory, self.site.timezone)

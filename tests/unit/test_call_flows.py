@@ -300,6 +300,7 @@ async def test_a_call_through_to_a_seat_costs_these_ari_requests(script: Script)
         ("create_bridge", (bridge,)),  # the seat answered
         ("stop_moh", (caller,)),
         ("add_to_bridge", (bridge, caller, leg)),  # both in one request
+        ("record_bridge", (bridge, f"2026/11/23/{bridge}", "ogg")),  # the call recorded
         ("hangup", (leg,)),  # the seat's leg follows the caller (whose own channel is gone)
         ("destroy_bridge", (bridge,)),
     ]

@@ -73,6 +73,8 @@ def context(
     survey: bool = True,
     app_behind: bool = False,
     callbacks: bool = True,
+    recording: bool = False,
+    notice: bool = False,
 ) -> Context:
     def transfer(caller: Caller) -> TransferContext:
         return TransferContext(
@@ -101,6 +103,8 @@ def context(
         store_ok=store_ok,
         app_behind=app_behind,
         callbacks=CallbackRules(callbacks, 3, 300, 30, "12345", "PJSIP/{number}@carrier"),
+        recording=recording,
+        recording_notice=notice,
     )
 
 
@@ -181,6 +185,16 @@ def hung_up(*middle: str, outcome: str) -> list[str]:
     ]
 
 
+PBX_LOST_BEFORE_THE_LINE = [
+    *TIMERS_CANCELLED,
+    "record CallbackRequested pbx-lost",
+    "BookCallback c1 enterprise 02162345678 1000.0 None pbx-lost",
+    "publish callback-booked",
+    "record CallEnded pbx-lost",
+    "publish call-ended",
+    "end",
+]
+"""Asterisk lost under a caller not yet in the line: called back in their turn."""
 TO_ASTERISK = [
     "set HOTLINE_QUEUE=enterprise",
     "set HOTLINE_ARRIVED=1000.000",
@@ -322,6 +336,83 @@ ROWS: dict[str, Case] = {
         ],
         check={"on_hold": True, "dialplan_music": False},
     ),
+    # --- the recording notice
+    "a new caller on a recorded line hears the notice first, not yet in line": Case(
+        caller_in(P.ARRIVING, dialplan_music=True),
+        Arrived(),
+        P.NOTICE,
+        [
+            "record CallEntered",
+            "no music",
+            "play recording-notice (notice)",
+            "wake prompt-limit at 1040",
+        ],
+        context(recording=True, notice=True),
+        {"in_line": False, "dialplan_music": False},
+    ),
+    "a recorded line without the notice: straight into the line": Case(
+        caller_in(P.ARRIVING, arrival_noted=True, dialplan_music=True),
+        Arrived(),
+        P.WAITING,
+        [
+            "record CallEntered",
+            "CancelCallback 02162345678",
+            "JoinLine enterprise 1000.0 None",
+            "wake announce at 1003",
+            "wake max-wait at 1600",
+        ],
+        context(recording=True, notice=False),
+    ),
+    "a call-back's company hears no notice (it called nobody)": Case(
+        attempt_in(P.ARRIVING),
+        Arrived(),
+        P.WAITING,
+        ["JoinLine enterprise 1000.0 None", "publish callback-waiting"],
+        context(recording=True, notice=True),
+    ),
+    "the notice over: into the line at the caller's arrival": Case(
+        caller_in(P.NOTICE, joined=1000.0),
+        PromptEnded(Purpose.NOTICE),
+        P.WAITING,
+        [
+            "cancel prompt-limit",
+            "CancelCallback 02162345678",
+            "JoinLine enterprise 1000.0 None",
+            "music",
+            "wake announce at 1003",
+            "wake max-wait at 1600",
+        ],
+        context(recording=True, notice=True),
+        {"in_line": True, "on_hold": True, "outcome": CallOutcome.ABANDONED},
+    ),
+    "a notice that does not end in time: into the line all the same": Case(
+        caller_in(P.NOTICE),
+        TimerDue(Timer.PROMPT_LIMIT),
+        P.WAITING,
+        [
+            "cancel prompt-limit",
+            "CancelCallback 02162345678",
+            "JoinLine enterprise 1000.0 None",
+            "music",
+            "wake announce at 1003",
+            "wake max-wait at 1600",
+        ],
+        context(recording=True, notice=True),
+    ),
+    "a caller who hangs up during the notice abandoned the call": Case(
+        caller_in(P.NOTICE),
+        CallerHungUp(),
+        P.ENDED,
+        hung_up(outcome="abandoned"),
+        context(recording=True, notice=True),
+    ),
+    "Asterisk lost during the notice: the caller is called back in their turn": Case(
+        caller_in(P.NOTICE),
+        PbxLost(),
+        P.ENDED,
+        PBX_LOST_BEFORE_THE_LINE,
+        context(recording=True, notice=True),
+    ),
     "a new caller on hold since the dialplan, out of hours: the music stops": Case(
         caller_in(P.ARRIVING, dialplan_music=True),
         Arrived(),
@@ -412,6 +503,23 @@ ROWS: dict[str, Case] = {
             "publish caller-answered",
         ],
         check={"bridge": "call-b2", "on_hold": False, "in_line": False},
+    ),
+    "the seat answers on a recorded line: the call's bridge recorded from the answer": Case(
+        caller_in(P.RINGING),
+        SeatAnswered("seat-1"),
+        P.TALKING,
+        [
+            "AnsweredLine enterprise",
+            "cancel announce",
+            "cancel max-wait",
+            "cancel new-round",
+            "bridge c1 seat-1",
+            "StartRecording call-b2 c1",
+            "record SeatAttemptEnded answered",
+            "record CallAnswered",
+            "publish caller-answered",
+        ],
+        context(recording=True),
     ),
     "a seat that rings out is paused": Case(
         caller_in(P.RINGING),
