@@ -262,6 +262,13 @@ class Pbx:
         for name in ("lib", "spool", "run", "log", "log/cdr-csv", "log/cdr-custom"):
             (self.paths.asterisk / name).mkdir(parents=True, exist_ok=True)
         prompts.install(self.paths.asterisk / "sounds" / "hotline", self.paths.cache / "prompts")
+        recordings = self.site.recordings.dir
+        spool = self.paths.asterisk / "spool" / "recording"
+        if recordings is not None and self.install.root is None and not spool.is_symlink():
+            recordings.mkdir(parents=True, exist_ok=True)  # (a private root mounts it instead)
+            if spool.is_dir():
+                spool.rmdir()  # refuses to lose recordings made there: an error says so
+            spool.symlink_to(recordings, target_is_directory=True)
         return etc
 
     def pid(self) -> int | None:
@@ -393,7 +400,14 @@ class Pbx:
             (["mount", "--bind", "/dev", str(root / "dev")], root / "dev"),
             (["mount", "--bind", str(self.paths.asterisk), str(point)], point),
         ]
+        recordings = self.site.recordings.dir
+        if recordings is not None:  # Asterisk records into its spool: the site's directory
+            recordings.mkdir(parents=True, exist_ok=True)
+            spool = point / "spool" / "recording"
+            wanted.append((["mount", "--bind", str(recordings), str(spool)], spool))
         for argv, target in wanted:
+            if target.name == "recording":
+                target.mkdir(parents=True, exist_ok=True)
             if str(target) not in mounted:
                 result = subprocess.run(argv, capture_output=True, text=True, check=False)
                 if result.returncode != 0:
@@ -404,8 +418,9 @@ class Pbx:
         if root is None:
             return
         own = str(self._install_point())
-        if own in _mounts_under(root):
-            _umount(own)
+        for point in sorted(_mounts_under(root), key=len, reverse=True):
+            if point == own or point.startswith(own + "/"):
+                _umount(point)
         others = [p for p in _mounts_under(root) if p.startswith(str(root / "installs") + "/")]
         if not others:  # proc and dev are shared by installations using the same root
             for point in sorted(_mounts_under(root), key=len, reverse=True):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Sequence
 from pathlib import Path
 
 _PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
@@ -164,7 +165,11 @@ _ULAW = [_ulaw_decode(b) for b in range(256)]
 def tone_presence(payloads: list[bytes], frequency: float, block: int = 800) -> float:
     """The share of 100 ms blocks of received µ-law audio in which ``frequency`` carries at
     least a tenth of the block's energy (Goertzel): did this tone reach the phone?"""
-    samples = [_ULAW[b] for payload in payloads for b in payload]
+    return tone_share([_ULAW[b] for payload in payloads for b in payload], frequency, block)
+
+
+def tone_share(samples: Sequence[int], frequency: float, block: int = 800) -> float:
+    """As :func:`tone_presence`, for 8 kHz linear samples (a decoded recording)."""
     coefficient = 2 * math.cos(2 * math.pi * frequency / 8000)
     blocks = present = 0
     for start in range(0, len(samples) - block + 1, block):
