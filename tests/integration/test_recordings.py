@@ -30,6 +30,7 @@ from redlist.service import RedList
 from redlist.synthetic import landline
 from rig.media import tone_presence, tone_share
 from rig.orchestrator import CallerSpec, KeyPress, PhoneSpec, Rig, Scenario
+from tests.browser import chromium
 from tests.conftest import SPECIALIST_A, ended_calls, eventually, seat_phones
 
 pytestmark = pytest.mark.pbx
@@ -105,8 +106,38 @@ async def test_a_three_way_call_is_recorded_whole_heard_by_the_allowed_and_kept_
     async with httpx.AsyncClient(base_url=address, headers=supervisor) as web:
         audio = await web.get(f"/api/recordings/{recording.id}/audio")
         assert audio.status_code == 200 and audio.content == path.read_bytes()
+        # and in the dashboard: found by the caller's number, played from the page
+        async with chromium(f"{address}/dashboard#token={secrets.supervisor_token()}") as page:
+            await page.wait_for("!!document.getElementById('call-find')")
+            await page.evaluate(
+                f"document.getElementById('call-search').value = '{caller_number}';"
+                "document.getElementById('call-find').click()"
+            )
+            await page.wait_for(
+                "[...document.querySelectorAll('#calls button')]"
+                ".some(b => b.textContent === 'recordings')"
+            )
+            await page.evaluate(
+                "[...document.querySelectorAll('#calls button')]"
+                ".find(b => b.textContent === 'recordings').click()"
+            )
+            await page.wait_for(
+                "[...document.querySelectorAll('#calls button')]"
+                ".some(b => b.textContent === '▶ play')"
+            )
+            await page.evaluate(
+                "[...document.querySelectorAll('#calls button')]"
+                ".find(b => b.textContent === '▶ play').click()"
+            )
+            # the browser decoded the file: its length is the recording's
+            played = await page.wait_for(
+                "(() => { const p = document.getElementById('player');"
+                " return p.readyState >= 1 && p.duration > 0 ? p.duration : null; })()"
+            )
+        assert abs(float(played) - seconds) < 0.5, (played, seconds)
         details = (await web.get(f"/api/recordings/{recording.id}")).json()
-        assert [(a["who"], a["action"]) for a in details["accesses"]] == [("supervisor", "play")]
+        accesses = [(a["who"], a["action"]) for a in details["accesses"]]
+        assert accesses == [("supervisor", "play"), ("supervisor", "play")]
         # past the retention the file is deleted; the journey says so
         days = stack.site.recordings.retention_days
         assert days is not None
