@@ -200,18 +200,12 @@ class InboundCall:
             if not self._timers:
                 return await self._inbox.get()
             timer, at = min(self._timers.items(), key=lambda item: item[1])
-            if at <= clock.time():
+            item = await clock.next_before(self._inbox, at)
+            if item is not None:
+                return item
+            if self._timers.get(timer) == at:
                 del self._timers[timer]
                 return events.TimerDue(timer)
-            getting = asyncio.ensure_future(self._inbox.get())
-            sleeping = asyncio.ensure_future(clock.sleep_until(at))
-            await asyncio.wait({getting, sleeping}, return_when=asyncio.FIRST_COMPLETED)
-            sleeping.cancel()
-            if getting.done():
-                return getting.result()
-            getting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await getting
 
     async def _run(self, first: events.CallEvent) -> None:
         try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from core.outcomes import unreached_because
+
 
 class CallbackOutcome(StrEnum):
     """How one attempt ended, and how a call-back request ended."""
@@ -28,18 +30,10 @@ class CallbackOutcome(StrEnum):
 COUNTED = frozenset({CallbackOutcome.BUSY, CallbackOutcome.NO_ANSWER, CallbackOutcome.UNREACHABLE})
 """The outcomes that use up one of the call-back's attempts."""
 
-BUSY_CAUSES = frozenset({17})
-NO_ANSWER_CAUSES = frozenset({18, 19, 21})
-"""Q.850: no user responding, no answer, call rejected (a phone that declines rang)."""
-
 
 def outcome_of(cause: int | None) -> CallbackOutcome:
     """What a company leg's Q.850 hangup cause says about the attempt."""
-    if cause in BUSY_CAUSES:
-        return CallbackOutcome.BUSY
-    if cause in NO_ANSWER_CAUSES:
-        return CallbackOutcome.NO_ANSWER
-    return CallbackOutcome.UNREACHABLE
+    return CallbackOutcome(unreached_because(cause).value)
 
 
 @dataclass(frozen=True)

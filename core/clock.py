@@ -186,6 +186,29 @@ async def sleep_until(moment: float) -> None:
     await _current.sleep_until(moment)
 
 
+Item = TypeVar("Item")
+
+
+async def next_before(inbox: asyncio.Queue[Item], moment: float) -> Item | None:
+    """The next item of ``inbox``, or None once the clock reaches ``moment`` first: a call's
+    events and its timers, in one wait."""
+    if not inbox.empty():
+        return inbox.get_nowait()
+    if moment <= time():
+        return None
+    getting = asyncio.ensure_future(inbox.get())
+    sleeping = asyncio.ensure_future(sleep_until(moment))
+    try:
+        await asyncio.wait({getting, sleeping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeping.cancel()
+        if not getting.done():
+            getting.cancel()
+    if getting.done() and not getting.cancelled():
+        return getting.result()
+    return None
+
+
 def current() -> Clock:
     """The clock in use."""
     return _current

@@ -99,3 +99,25 @@ class Rating(StrEnum):
     DISSATISFIED = "dissatisfied"
     NO_ANSWER = "no-answer"
     """Asked (twice), no key pressed."""
+
+
+class Unreached(StrEnum):
+    """Why a company the hotline dialled (a call-back, a return visit) was not reached."""
+
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+    UNREACHABLE = "unreachable"
+
+
+BUSY_CAUSES = frozenset({17})
+NO_ANSWER_CAUSES = frozenset({18, 19, 21})
+"""Q.850: no user responding, no answer, call rejected (a phone that declines rang)."""
+
+
+def unreached_because(cause: int | None) -> Unreached:
+    """What a dialled leg's Q.850 hangup cause says, when it was never answered."""
+    if cause in BUSY_CAUSES:
+        return Unreached.BUSY
+    if cause in NO_ANSWER_CAUSES:
+        return Unreached.NO_ANSWER
+    return Unreached.UNREACHABLE

@@ -6,13 +6,11 @@ real three-way call in Ogg Vorbis — are checked in tests/integration/test_reco
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,12 +24,13 @@ from core.paths import Paths
 from core.secrets import Secrets
 from core.site import Site
 from core.stores import database_url
-from hotline.schema import migrate
-from hotline.web import create_app
 from recording.files import file_of, name_for, ogg_seconds, spool_directory
 from recording.models import Recording
 from recording.service import Recordings
+from tests.unit import web_app
 from tests.unit.ari_script import SITE, Script, scripted_site
+
+paths, client = web_app.paths, web_app.client  # the web app on an installation per test
 
 # --- the file's length --------------------------------------------------------------------
 
@@ -196,23 +195,6 @@ def test_the_scripted_site_records_without_the_notice() -> None:
 
 
 # --- who may hear a recording ---------------------------------------------------------------
-
-
-@pytest.fixture
-def paths(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Paths:
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    monkeypatch.delenv("HOTLINE_DATABASE_URL", raising=False)
-    SyncRedis.from_url(redis_url).flushdb()
-    paths = Paths(state=tmp_path / "state", cache=tmp_path / "cache")
-    paths.ensure()
-    migrate(database_url(paths))
-    return paths
-
-
-@pytest.fixture
-def client(site: Site, paths: Paths) -> Iterator[TestClient]:
-    with TestClient(create_app(site, paths)) as test_client:
-        yield test_client
 
 
 AUDIO = _page(0, b"\x01vorbis" + bytes(5) + (8000).to_bytes(4, "little")) + _page(8000 * 9, b"")

@@ -7,13 +7,10 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from starlette.websockets import WebSocketDisconnect
 
@@ -26,29 +23,13 @@ from core.paths import Paths
 from core.secrets import Secrets
 from core.site import Site
 from core.stores import database_url
-from hotline.schema import migrate
-from hotline.web import create_app
 from redlist.models import Enterprise
+from tests.unit import web_app
 from tests.unit.transfers import record_transfer
 from transfer.plan import TransferPlan
 from transfer.recorder import TransferRecords
 
-
-@pytest.fixture
-def paths(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Paths:
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    monkeypatch.delenv("HOTLINE_DATABASE_URL", raising=False)
-    Redis.from_url(redis_url).flushdb()
-    paths = Paths(state=tmp_path / "state", cache=tmp_path / "cache")
-    paths.ensure()
-    migrate(database_url(paths))
-    return paths
-
-
-@pytest.fixture
-def client(site: Site, paths: Paths) -> Iterator[TestClient]:
-    with TestClient(create_app(site, paths)) as test_client:
-        yield test_client
+paths, client = web_app.paths, web_app.client  # the web app on an installation per test
 
 
 def _record_transfers(site: Site, paths: Paths, redis_url: str) -> str:
