@@ -228,6 +228,7 @@ async def serve(site: Site, paths: Paths) -> None:
         Rollups.for_site(site),
         {seat.name: seat.id for seat in site.seats if names.count(seat.name) == 1},
         site.site.area_code,
+        recording_files.directory(site, paths) if site.recordings.enabled else None,
     )
     queue_log = queue_log_file(paths.asterisk)
 

@@ -11,7 +11,9 @@ the app never saw gets its call and its stay, marked as served by Asterisk's que
 the app had sent on there gets its stay closed by what Asterisk says, not "ended unobserved".
 So an outage changes where a call was served, not whether it counted. A caller the monitor
 takes back to the app (``TAKENBACK``, written just before) has not abandoned: the
-``ABANDON`` its leaving logs is passed over.
+``ABANDON`` its leaving logs is passed over. A call the queue put through was recorded by
+the queue itself (``MONITOR_FILENAME`` in the dialplan): at its end its recording is
+listed like the app's, or as failed if no file is there.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from cdr.rollups import Rollups
 from core import clock
 from core.outcomes import CallOutcome, VisitOutcome
 from queues.fallback import TAKEN_BACK
+from recording.files import asterisk_queue_name, file_of
+from recording.models import Recording
 from redlist.models import EnterprisePhone, RedListEntry
 from redlist.numbers import normalise, safe_number
 
@@ -88,11 +92,19 @@ class QueueEvent:
 class AsteriskQueueRecords:
     """Applies queue-log events to the call records (calls, stays, rollups)."""
 
-    def __init__(self, rollups: Rollups, seats: Mapping[str, str], area_code: str | None) -> None:
+    def __init__(
+        self,
+        rollups: Rollups,
+        seats: Mapping[str, str],
+        area_code: str | None,
+        recordings: Path | None = None,
+    ) -> None:
         self.rollups = rollups
         self.seats = seats
         """A member's name (or interface) in the log → the seat."""
         self.area_code = area_code
+        self.recordings = recordings
+        """Where the queue's recordings are (the host's view); None: it records none."""
         self.taken_back: set[str] = set()
 
     def seat_of(self, agent: str) -> str | None:
@@ -164,6 +176,24 @@ class AsteriskQueueRecords:
                 self.rollups.talked(session, leg.queue, seat, answered, leg.talk_seconds)
         elif leg.outcome == CallOutcome.ENDED_UNOBSERVED.value:  # the app closed it unseen
             leg.outcome, leg.talk_seconds = outcome.value, event.number(1)
+        self._recorded(session, event.call, leg.answered_at)
+
+    def _recorded(self, session: Session, call: str, answered: datetime) -> None:
+        """The recording the queue made of a call it put through, once the call is over."""
+        if self.recordings is None:
+            return
+        name = asterisk_queue_name(call)
+        listed = select(Recording.id).where(
+            Recording.caller_channel == call, Recording.started_at == answered
+        )
+        if session.execute(listed).first():
+            return
+        if file_of(self.recordings, name).exists():
+            session.add(Recording(caller_channel=call, name=name, started_at=answered,
+                                  state="recorded"))  # fmt: skip
+            return
+        session.add(Recording(caller_channel=call, started_at=answered, state="failed",
+                              reason="Asterisk's queue made no file"))  # fmt: skip
 
     def _close(
         self, session: Session, event: QueueEvent, outcome: VisitOutcome, seat: str | None

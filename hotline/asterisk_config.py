@@ -15,6 +15,7 @@ from cdr import asterisk as cdr_files
 from core.secrets import Secrets
 from core.site import CONTROL_CHARACTERS, Site, source_match
 from hotline.tls import CERTIFICATE, KEY
+from recording import files as recording_files
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "asterisk-conf"
 CONFIG_FILES = (
@@ -97,6 +98,7 @@ MODULES = (
     "res_musiconhold",
     "app_dial",
     "app_queue",
+    "app_mixmonitor",
     "app_playback",
     "app_read",
     "app_verbose",
@@ -250,6 +252,10 @@ def render(site: Site, secrets: Secrets, dirs: AsteriskDirs, secrets_path: Path)
         "tls_files": (f"{dirs.etc}/{CERTIFICATE}", f"{dirs.etc}/{KEY}"),
         "cdr_file": cdr_files.FILE_NAME,
         "cdr_columns": cdr_files.file_mapping(),
+        # Asterisk's queue records the calls it puts through itself (MixMonitor)
+        "fallback_recordings": f"{dirs.spool}/recording/{recording_files.ASTERISK_QUEUE}"
+        if site.recordings.enabled
+        else "",
         "fallback_max_wait": site.queue("enterprise").max_wait
         if "enterprise" in queue_names
         else 600,

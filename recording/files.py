@@ -27,6 +27,16 @@ def spool_directory(paths: Paths) -> Path:
     return paths.asterisk / "spool" / "recording"
 
 
+ASTERISK_QUEUE = "asterisk-queue"
+"""Where the calls Asterisk's own queue put through are recorded (by the queue itself, while
+no app process serves): ``asterisk-queue/<the caller's channel>``."""
+
+
+def asterisk_queue_name(channel: str) -> str:
+    """The recording's name of a call Asterisk's queue put through."""
+    return f"{ASTERISK_QUEUE}/{channel}"
+
+
 def name_for(bridge: str, at: datetime) -> str:
     """The name a call's recording gets: the day it started (UTC) and its bridge's id,
     so that a directory holds one day and a name is never used twice."""

@@ -21,6 +21,8 @@ from core.stores import redis_url
 from hotline import services
 from hotline.stack import Stack
 from queues.seats import SeatPool
+from recording import files as recording_files
+from recording.models import Recording
 from redlist.service import RedList
 from redlist.synthetic import landline
 from rig.orchestrator import CallerSpec, PhoneSpec, Rig, Scenario
@@ -260,6 +262,28 @@ async def test_with_the_app_down_callers_asterisk_serves_count_in_the_queue_repo
     answered, waited = _answered_today(registry, stack)
     assert answered == before[0] + 2, "the queue report counts both as answered"
     assert waited - before[1] == pytest.approx(sum(w or 0.0 for w in waits), abs=0.01)
+    # the queue recorded both calls itself, each file as long as its talk
+    root = recording_files.directory(stack.site, stack.paths)
+
+    async def listed() -> bool:
+        return len(_recordings(registry, [leg.caller_channel for leg in legs])) == 2
+
+    assert await eventually(listed, within=10), "the queue's recordings were not listed"
+    for leg in legs:
+        (recording,) = _recordings(registry, [leg.caller_channel])
+        assert recording.state == "recorded" and recording.name, recording.reason
+        seconds = recording_files.ogg_seconds(recording_files.file_of(root, recording.name))
+        assert seconds is not None and leg.talk_seconds is not None
+        assert abs(seconds - leg.talk_seconds) <= 1.5, (seconds, leg.talk_seconds)
+
+
+def _recordings(registry: RedList, calls: list[str]) -> list[Recording]:
+    with registry.sessions() as session:
+        rows = list(
+            session.execute(select(Recording).where(Recording.caller_channel.in_(calls))).scalars()
+        )
+        session.expunge_all()
+    return rows
 
 
 def _answered_today(registry: RedList, stack: Stack) -> tuple[int, float]:

@@ -24,6 +24,8 @@ from cdr.reports import Period, queues
 from cdr.rollups import Rollups
 from core import clock
 from core.outcomes import CallOutcome
+from recording.files import asterisk_queue_name, file_of
+from recording.models import Recording
 from redlist.models import Enterprise, EnterprisePhone, RedListEntry
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -151,3 +153,36 @@ def test_a_caller_the_app_sent_there_is_closed_as_asterisk_says_even_after_the_a
     assert visits["6.1"] == (None, None, None), "taken back to the app: still waiting"
     others = _queue_rows(factory)["others"]
     assert (others["offered"], others["answered"], others["abandoned"]) == (2, 1, 1)
+
+
+def test_a_call_the_queue_put_through_lists_the_queue_s_recording_or_says_it_failed(
+    factory: sessionmaker[Session], rollups: Rollups, tmp_path: Path
+) -> None:
+    """Two calls the queue put through: the file of the first is where the dialplan had the
+    queue record it, the second has none (MixMonitor could not write it)."""
+    recordings = tmp_path / "recordings"
+    made = file_of(recordings, asterisk_queue_name("1.1"))
+    made.parent.mkdir(parents=True)
+    made.write_bytes(b"OggS")
+    log = tmp_path / "queue_log"
+    log.write_text("\n".join([
+        line(T, "1.1", "NONE", "ENTERQUEUE", "", PLAIN, 1),
+        line(T, "2.1", "NONE", "ENTERQUEUE", "", RED, 2),
+        line(T + timedelta(seconds=3), "1.1", "Seat 1", "CONNECT", 3, "9.1", 1),
+        line(T + timedelta(seconds=5), "2.1", "PJSIP/1002", "CONNECT", 5, "9.2", 1),
+        line(T + timedelta(seconds=30), "1.1", "Seat 1", "COMPLETEAGENT", 3, 27, 1),
+        line(T + timedelta(seconds=40), "2.1", "PJSIP/1002", "COMPLETECALLER", 5, 35, 1),
+        "",
+    ]))  # fmt: skip
+    records = AsteriskQueueRecords(rollups, {"Seat 1": "1001"}, "21", recordings)
+    assert ingest(factory, log, records) == 6
+    log.write_text(log.read_text() + line(T + timedelta(seconds=41), "2.1", "PJSIP/1002",
+                                          "COMPLETECALLER", 5, 35, 1) + "\n")  # fmt: skip
+    ingest(factory, log, records)  # a line seen twice lists nothing twice
+    with factory() as session:
+        rows = session.execute(select(Recording).order_by(Recording.caller_channel)).scalars()
+        found = [(r.caller_channel, r.name, r.state, r.started_at, r.reason) for r in rows]
+    assert found == [
+        ("1.1", "asterisk-queue/1.1", "recorded", T + timedelta(seconds=3), None),
+        ("2.1", None, "failed", T + timedelta(seconds=5), "Asterisk's queue made no file"),
+    ]
