@@ -33,6 +33,7 @@ from ari_app.presence import LOCK_TTL, Beat, Presence
 from ari_app.recording import CallRecorder
 from ari_app.takeover import Takeover
 from ari_app.translate import COMMAND
+from ari_app.visits import VisitDialler
 from call import events
 from call.state import Caller, Context, QueueRules
 from callback.book import CallbackBook
@@ -45,6 +46,7 @@ from core.writer import RecordWriter
 from queues.dispatch import Offer
 from queues.line import WaitingLine
 from queues.seats import SeatPool
+from return_visit.book import ReturnVisits
 from transfer.routes import PLAN_CHANGED, Routes
 from transfer.state import TransferContext
 
@@ -68,6 +70,8 @@ class Services:
     """Reads the calendar's entered days again (when the admin API says they changed)."""
     recordings: Path | None = None
     """Where the recordings go (the host's view), for the free-space check; None: unchecked."""
+    visits: ReturnVisits | None = None
+    """The return visits in SQL (None: this process makes none)."""
 
 
 class StasisApp:
@@ -101,6 +105,7 @@ class StasisApp:
         self.recorder = CallRecorder(
             self.ari, self.writer, self.redis, services.recordings, site.recordings.min_free_mb
         )
+        self.visits = VisitDialler(self, services.visits, site)
         self.lines = {
             queue.name: WaitingLine(self.redis, queue.name, queue.red_list_head_start, self.name)
             for queue in site.queues
@@ -246,6 +251,7 @@ class StasisApp:
             asyncio.create_task(self.housekeeping.watch_store()),
             asyncio.create_task(self.routes.keep_fresh()),
             asyncio.create_task(self.calling_back.run()),
+            asyncio.create_task(self.visits.run()),
         ]
         delay = 0.5
         try:
@@ -270,6 +276,7 @@ class StasisApp:
             for task in helpers:
                 with contextlib.suppress(Exception):
                     await stop_task(task)
+            await self.visits.stop()
             await self._drain()
             await self.seats.close()
             with contextlib.suppress(Exception):  # the peers take over this process's calls
@@ -315,6 +322,8 @@ class StasisApp:
             # playbacks name their channel, or their bridge ("bridge:<id>", owned as such)
             target = str(event.get("playback", {}).get("target_uri", ""))
             channel = {"id": target.removeprefix("channel:")}
+        if self.visits.route(channel.get("id", ""), event):
+            return
         owner = self.owners.get(channel.get("id", ""))
         if owner is None and kind == "StasisStart":
             # a leg the app dialled for a call: "seat,<caller>" or "specialist,<caller>"
@@ -372,6 +381,7 @@ class StasisApp:
         log.warning("Asterisk started again at %s: %d calls went with it", started, len(calls))
         for call in calls:
             call.post(events.PbxLost())
+        self.visits.cut_all()
 
     async def _sounds_dir(self) -> str:
         try:

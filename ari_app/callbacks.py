@@ -33,18 +33,24 @@ LOOK_EVERY = 1.0
 """Seconds between looks at the call-backs due."""
 
 
+def dial_out_endpoint(site: Site) -> str | None:
+    """How the hotline dials a company (``{number}`` in it): through the first trunk that
+    goes out; None if none does."""
+    trunk = next((t for t in site.trunks if t.outbound_contact), None)
+    return f"PJSIP/{{number}}@{trunk.name}" if trunk else None
+
+
 def callback_rules(site: Site) -> CallbackRules:
     """The site's ``[callbacks]`` as the decisions read them: the company is dialled out
-    through the first trunk that goes out, with the hotline's number."""
+    with the hotline's number."""
     settings = site.callbacks
-    trunk = next((t for t in site.trunks if t.outbound_contact), None)
     return CallbackRules(
         enabled=settings.enabled,
         attempts=settings.attempts,
         retry_after=settings.retry_after,
         ring_timeout=settings.ring_timeout,
         caller_id=site.transfer_caller_id,
-        endpoint=f"PJSIP/{{number}}@{trunk.name}" if trunk else None,
+        endpoint=dial_out_endpoint(site),
     )
 
 

@@ -29,6 +29,8 @@ from core.stores import async_redis, database_url
 from core.writer import Applier, RecordWriter, WriterProcess
 from recording import files as recording_files
 from recording.recorder import RecordingRecords
+from return_visit.book import ReturnVisits
+from return_visit.recorder import ReturnVisitRecords
 from transfer.plan import TransferPlan
 from transfer.recorder import TransferRecords
 from transfer.routes import Routes
@@ -61,6 +63,7 @@ def record_appliers(
         TransferRecords(rollups, site.timezone, days),
         CallbackRecords(),
         RecordingRecords(),
+        ReturnVisitRecords(),
     ]
     return sessions(make_engine(url)) if sessions_too else sessionmaker(), appliers
 
@@ -99,6 +102,7 @@ async def serve(site: Site, paths: Paths, instance: int = 1) -> None:
             LiveRates(redis, site.timezone),
             refresh_calendar,
             recording_files.directory(site, paths),
+            ReturnVisits.for_site(site, session_factory),
         ),
         peers=stasis_app_names(site),
     )

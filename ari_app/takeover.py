@@ -20,6 +20,7 @@ from ari_app.caller import caller_from_channel
 from ari_app.client import AriError, Event
 from ari_app.legs import caller_of, kind_of
 from ari_app.presence import BEAT_EVERY
+from ari_app.visits import is_visit
 from call import events
 from call.state import Caller, SeatLeg
 from cdr.records import AttemptsInterrupted, CallEnded, SeatAttemptEnded, UnobservedCallsClosed
@@ -152,6 +153,10 @@ class Takeover:
                 await self._connect_answered(caller, leg, held[caller], adopting)
                 waiting -= {caller, leg}
         for channel_id in waiting:
+            if is_visit(channel_id):  # a return visit's call nobody watches: due again
+                if channel_id not in self.host.visits.live:
+                    await self.host.visits.take_back(channel_id)
+                continue
             if await self.host.redis.srem(keys.SURVEYING, channel_id):  # served, being surveyed
                 await self.host.hang_up_stray(channel_id)
                 self.host.writer.put(CallEnded(channel_id, CallOutcome.SEAT_HANGUP, now))

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from cdr.models import CallbackRequest, QueueVisit
 from cdr.rollups import AttemptHour, QueueHour, SeatDay, TransferDay, TransferHour, local_slot
 from core import clock
+from return_visit.models import ReturnVisit
 from transfer.models import TransferRequest, WorkOrder
 
 
@@ -743,6 +744,72 @@ def _callback_row(queue: str, tier: str, f: Mapping[str, float]) -> dict[str, An
     }
 
 
+VISIT_COUNTS = ("visits", "visited", "by_phone", "given_up", "not_yet",
+                "responded", "responded_answers", "resolved", "resolved_answers", "satisfied",
+                "basically_satisfied", "dissatisfied")  # fmt: skip
+VISIT_RATES = {
+    "response_rate": "companies that said the department answered them ÷ companies asked",
+    "resolution_rate": "companies that said the problem was resolved ÷ companies asked",
+    "satisfaction_rate": "satisfied or basically satisfied ÷ companies that rated",
+    "visit_rate": "visits made (by phone or by hand) ÷ orders answered in the period",
+}
+
+
+def return_visits(session: Session, period: Period) -> Report:
+    """Return visits of the orders answered in the period, by department and matter: the
+    response, resolution and satisfaction rates, each with its numerator and denominator."""
+    start, end = period.utc_bounds()
+    visits = session.execute(
+        select(
+            ReturnVisit.department_code,
+            ReturnVisit.matter_code,
+            ReturnVisit.state,
+            ReturnVisit.visited_by,
+            ReturnVisit.responded,
+            ReturnVisit.resolved,
+            ReturnVisit.satisfaction,
+        ).where(ReturnVisit.created_at >= start, ReturnVisit.created_at < end)
+    )
+    grouped: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for department, matter, state, by, responded, resolved, satisfaction in visits:
+        for key in ((department, matter or "-"), ("all", "")):
+            f = grouped[key]
+            f["visits"] += 1
+            f["visited"] += state == "done"
+            f["by_phone"] += by == "phone"
+            f["given_up"] += state == "given-up"
+            f["not_yet"] += state not in ("done", "given-up")
+            for name, answer in (("responded", responded), ("resolved", resolved)):
+                f[f"{name}_answers"] += answer is not None
+                f[name] += answer is True
+            if satisfaction:
+                f[satisfaction.replace("-", "_")] += 1
+    total = grouped.pop(("all", ""), None)
+    return Report(
+        "return-visits",
+        "Return visits: responded, resolved, satisfied",
+        period,
+        ["department", "matter", *VISIT_COUNTS, "satisfaction_answers", *VISIT_RATES],
+        [_visit_row(d, m, f) for (d, m), f in sorted(grouped.items())],
+        _visit_row("all", "", total) if total else None,
+        VISIT_RATES,
+    )
+
+
+def _visit_row(department: str, matter: str, f: Mapping[str, int]) -> dict[str, Any]:
+    rated = f["satisfied"] + f["basically_satisfied"] + f["dissatisfied"]
+    return {
+        "department": department,
+        "matter": matter,
+        **{name: int(f[name]) for name in VISIT_COUNTS},
+        "satisfaction_answers": rated,
+        "response_rate": rate(f["responded"], f["responded_answers"]),
+        "resolution_rate": rate(f["resolved"], f["resolved_answers"]),
+        "satisfaction_rate": rate(f["satisfied"] + f["basically_satisfied"], rated),
+        "visit_rate": rate(f["visited"], f["visits"]),
+    }
+
+
 @dataclass(frozen=True)
 class ReportKind:
     """One report the API, the CSV and the terminal all offer, by name."""
@@ -773,6 +840,7 @@ REPORTS: dict[str, ReportKind] = {
         _kind("seats", seats),
         _kind("satisfaction", satisfaction),
         _kind("callbacks", callbacks),
+        _kind("return-visits", return_visits),
     )
 }
 """Every report there is, by name: the one list the API, the CSV and the terminal read."""

@@ -25,6 +25,10 @@ class Purpose(StrEnum):
     """The ringing tone in the call's bridge while a specialist's phone rings."""
     TRANSFER_MESSAGE = "transfer-message"
     NOTICE = "notice"
+    GREETING = "greeting"
+    """A return visit's first words to the company."""
+    QUESTION = "question"
+    """One of a return visit's questions."""
     """"This call may be recorded", before the caller joins the line."""
     """Told to caller and seat together: nobody could be reached, or the department is closed."""
 
@@ -40,6 +44,8 @@ class Timer(StrEnum):
     """A prompt that has not ended by now is taken as ended."""
     SURVEY_KEY = "survey-key"
     """The survey's question has been asked: the time left for a key."""
+    ANSWER_KEY = "answer-key"
+    """A return visit's question has been asked: the time left for a key."""
 
 
 # --- Asterisk ----------------------------------------------------------------------------
@@ -105,6 +111,8 @@ class LegKind(StrEnum):
     SPECIALIST = "spec"
     COMPANY = "company"
     """A company called back: its leg is the call's caller (``call.calling_back``)."""
+    VISIT = "visit"
+    """A company called about its answered work order (``return_visit``): no seat."""
 
 
 @dataclass(frozen=True)

@@ -390,6 +390,29 @@ class RecordingSettings(_Model):
         return value
 
 
+class ReturnVisitSettings(_Model):
+    """Return visits (回访): once a work order is answered, the company is called (no seat)
+    and asked, by keypad, whether it was responded to, resolved, and how satisfied it is."""
+
+    enabled: bool = True
+    """Call companies back about their answered orders (off: visits only by hand)."""
+    hours: HoursSpec = HoursSpec(days=DayRule.WORKING_DAYS, periods=["09:00-12:00", "13:30-17:30"])
+    """When companies are called: attempts and retries fall inside these hours only."""
+    after_minutes: int = Field(default=60, ge=0, le=10080)
+    """Minutes of those hours between the order's answer and the first call."""
+    within_days: int = Field(default=3, ge=1, le=30)
+    """Working days after the answer by which the visit must be made; an attempt that would
+    come later is not made (the visit is given up, and reported)."""
+    attempts: int = Field(default=3, ge=1, le=10)
+    """Calls at most (busy, no answer, unreachable, answered without a key)."""
+    retry_after: int = Field(default=120, ge=1, le=10080)
+    """Minutes of the hours between attempts."""
+    ring_timeout: int = Field(default=30, ge=5, le=120)
+    """Seconds the company's phone rings."""
+    key_wait: int = Field(default=8, ge=2, le=60)
+    """Seconds the company has to key an answer after each question."""
+
+
 class ReportSettings(_Model):
     """How calls are measured, watched and kept."""
 
@@ -486,6 +509,7 @@ class Site(_Model):
     transfer: TransferSettings = TransferSettings()
     callbacks: CallbackSettings = CallbackSettings()
     recordings: RecordingSettings = RecordingSettings()
+    visits: ReturnVisitSettings = ReturnVisitSettings()
     orders: OrderSettings = OrderSettings()
     smtp: SmtpSettings | None = None
     reports: ReportSettings = ReportSettings()

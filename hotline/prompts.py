@@ -69,6 +69,23 @@ PROMPTS: dict[str, tuple[str, str]] = {
         "Rate us: 1 satisfied, 2 basically satisfied, 3 not satisfied.",
     ),
     "survey-thanks": ("谢谢，再见。", "Thank you. Goodbye."),
+    "visit-greeting": (
+        "您好，这里是12345企业服务专线，就您反映的问题进行回访。",
+        "Hello, this is the 12345 enterprise line, following up on your request.",
+    ),
+    "visit-responded": (
+        "您反映的问题是否得到了答复？是请按1，否请按2。",
+        "Did the department answer you? Press 1 for yes, 2 for no.",
+    ),
+    "visit-resolved": (
+        "问题是否已经解决？已解决请按1，未解决请按2。",
+        "Is the problem resolved? Press 1 for yes, 2 for no.",
+    ),
+    "visit-satisfied": (
+        "您对处理结果是否满意？满意请按1，基本满意请按2，不满意请按3。",
+        "Are you satisfied with the result? 1 satisfied, 2 basically satisfied, 3 dissatisfied.",
+    ),
+    "visit-thanks": ("感谢您的配合，再见。", "Thank you for your time. Goodbye."),
 }
 """Short on purpose: every second of prompt is a second the caller waits."""
 

@@ -37,6 +37,8 @@ from recording.api import router as recordings_router
 from recording.service import Recordings
 from redlist.api import router as redlist_router
 from redlist.service import RedList
+from return_visit.api import router as visits_router
+from return_visit.book import ReturnVisits
 from transfer.api import router as transfer_router
 from transfer.console import router as console_router
 from transfer.orders import WorkOrders
@@ -75,7 +77,8 @@ def create_app(site: Site, paths: Paths) -> FastAPI:
     plan = TransferPlan(session_factory, site.timezone)
     plan.seed(site)
     calendar.install_from(site, session_factory)  # work orders made here count its days
-    orders = WorkOrders(session_factory, site.timezone, redis)
+    visits = ReturnVisits.for_site(site, session_factory)
+    orders = WorkOrders(session_factory, site.timezone, redis, visits)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -161,6 +164,7 @@ def create_app(site: Site, paths: Paths) -> FastAPI:
 
     root = recording_files.directory(site, paths)
     app.include_router(recordings_router(Recordings(session_factory, root), identify, viewer_of))
+    app.include_router(visits_router(visits, identify))
 
     @app.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
     def dashboard() -> str:

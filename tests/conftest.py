@@ -142,9 +142,14 @@ REPORT_SETTINGS = {
     ),
     "survey_wait = 8": "survey_wait = 2",
     "notice = true ": "notice = false ",
+    'how satisfied?\nhours = { days = "working-days", periods = ["09:00-12:00", "13:30-17:30"] }': (
+        'how satisfied?\nhours = { days = "every-day", periods = ["00:00-24:00"] }'
+    ),
+    "after_minutes = 60 ": "after_minutes = 0 ",
 }
-"""Alerts over one minute from three requests (a webhook the alert test listens on), and a
-short wait for the survey's key."""
+"""Alerts over one minute from three requests (a webhook the alert test listens on), a
+short wait for the survey's key, no recording notice, and return visits called at once
+whenever the clock says."""
 
 
 @pytest.fixture(scope="session")

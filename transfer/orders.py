@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
@@ -25,6 +25,9 @@ from core.events import publish
 from transfer.deadlines import Level, deadline
 from transfer.models import Department, OrderReminder, WorkOrder
 from transfer.plan import schedule_of
+
+if TYPE_CHECKING:
+    from return_visit.book import ReturnVisits
 
 
 class State(StrEnum):
@@ -93,11 +96,17 @@ class WorkOrders:
     """Creates work orders and moves them through their states."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], timezone: ZoneInfo, redis: Redis | None = None
+        self,
+        sessions: sessionmaker[Session],
+        timezone: ZoneInfo,
+        redis: Redis | None = None,
+        visits: ReturnVisits | None = None,
     ) -> None:
         self.sessions = sessions
         self.timezone = timezone
         self.redis = redis
+        self.visits = visits
+        """Plans each answered order's return visit, and shows it on the order."""
 
     def create(
         self,
@@ -130,8 +139,8 @@ class WorkOrders:
             return order.as_dict()
 
     def get(self, number: str) -> dict[str, Any] | None:
-        """One order, with its timeline: made, accepted, replied, closed, and every reminder
-        sent about it (where it went, whether it arrived)."""
+        """One order, with its timeline: made, accepted, replied, closed, every reminder
+        sent about it (where it went, whether it arrived), and its return visit."""
         with self.sessions() as session:
             order = session.execute(
                 select(WorkOrder).where(WorkOrder.number == number)
@@ -158,9 +167,12 @@ class WorkOrders:
                         "delivered": r.delivered, "detail": r.detail})
                 for r in reminders
             ]  # fmt: skip
+            visit = self.visits.of_order(session, number) if self.visits else None
+            if visit is not None:
+                steps += _visit_steps(visit)
             steps.sort(key=lambda step: step[0])
             timeline = [{"at": at.astimezone(self.timezone).isoformat(), **s} for at, s in steps]
-            return {**order.as_dict(), "timeline": timeline}
+            return {**order.as_dict(), "timeline": timeline, "visit": visit}
 
     def search(
         self, department: str | None = None, state: str | None = None, limit: int = 200
@@ -206,6 +218,8 @@ class WorkOrders:
                     reply_to_company,
                     report_to_hotline,
                 )
+                if self.visits is not None:
+                    self.visits.plan(session, order, at)
             else:
                 order.state, order.closed_at = State.CLOSED.value, at
             return order.as_dict()
@@ -240,3 +254,18 @@ class WorkOrders:
                     deadline=order["deadline_at"].isoformat(),
                 )
         return [order["number"] for order in marked]
+
+
+def _visit_steps(visit: dict[str, Any]) -> list[tuple[datetime, dict[str, Any]]]:
+    """The return visit on the order's timeline: each call, then the answers."""
+    steps: list[tuple[datetime, dict[str, Any]]] = [
+        (call["ended_at"], {"what": f"return visit: call {call['attempt']} {call['outcome']}"})
+        for call in visit["calls"]
+    ]
+    if visit["visited_at"] is not None:
+        said = {key: visit[key] for key in ("responded", "resolved", "satisfaction")}
+        steps.append((visit["visited_at"], {"what": "return visit: answered",
+                                             "by": visit["visited_by"], **said}))  # fmt: skip
+    elif visit["state"] == "given-up":
+        steps.append((visit["due_by"], {"what": "return visit: given up"}))
+    return steps

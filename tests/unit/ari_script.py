@@ -34,6 +34,8 @@ from core.journal import Journal
 from core.site import Site, parse_site
 from core.writer import RecordWriter
 from recording.recorder import RecordingRecords
+from return_visit.book import ReturnVisits
+from return_visit.recorder import ReturnVisitRecords
 from transfer.plan import TransferPlan
 from transfer.recorder import TransferRecords
 from transfer.routes import Routes
@@ -335,6 +337,7 @@ class Script:
                 TransferRecords(rollups, self.site.timezone),
                 CallbackRecords(),
                 RecordingRecords(),
+                ReturnVisitRecords(),
             ],
             journal=journal,
         )
@@ -343,7 +346,8 @@ class Script:
         self.routes = Routes(plan)
         config = AriConfig("http://scripted/ari", "user", "password", "hotline")
         self.live = LiveRates(redis, self.site.timezone)
-        services = Services(redis, self.writer, self.routes, self.live)
+        self.visits = ReturnVisits.for_site(self.site, factory)
+        services = Services(redis, self.writer, self.routes, self.live, visits=self.visits)
         self.app = StasisApp(config, self.site, services, ari=self.ari)
         self.ari.emit = self.app.dispatch
         self._tasks: list[asyncio.Task[None]] = []
@@ -356,6 +360,7 @@ class Script:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self.app.visits.stop()
         for call in self.app.calls:
             if call.task is not None:
                 call.task.cancel()

@@ -9,7 +9,19 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 CORE = "core"
-FEATURES = ("agi", "ari_app", "call", "callback", "cdr", "guard", "queues", "redlist", "transfer")
+FEATURES = (
+    "agi",
+    "ari_app",
+    "call",
+    "callback",
+    "cdr",
+    "guard",
+    "queues",
+    "recording",
+    "redlist",
+    "return_visit",
+    "transfer",
+)
 APPLICATION = "hotline"
 PURE = (
     "call.phases",
@@ -24,6 +36,8 @@ PURE = (
     "queues.steps",
     "queues.fallback",
     "guard.bans",
+    "return_visit.phases",
+    "return_visit.rules",
     "transfer.machine",
     "transfer.state",
     "ari_app.translate",

@@ -10,6 +10,7 @@ from alembic.migration import MigrationContext
 import cdr.models
 import cdr.rollups  # noqa: F401
 import redlist.models  # noqa: F401
+import return_visit.models  # noqa: F401
 import transfer.models  # noqa: F401
 from core.db import Base, make_engine
 from hotline.schema import migrate
