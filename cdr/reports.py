@@ -483,7 +483,8 @@ def _order_row(period: Period, department: str, figures: Mapping[str, int]) -> d
 
 
 _QUEUE_FIGURES = ("offered", "answered", "answered_in_sl", "wait_answered", "abandoned",
-                  "short_abandoned", "max_wait", "closed", "failed", "moved")  # fmt: skip
+                  "short_abandoned", "max_wait", "closed", "failed", "moved",
+                  "callback")  # fmt: skip
 
 
 def queues(session: Session, period: Period, service_level: int = 15) -> Report:
@@ -506,7 +507,7 @@ def queues(session: Session, period: Period, service_level: int = 15) -> Report:
     rows.sort(key=lambda row: (row["queue"], ["red-list", "others", "all"].index(row["firms"])))
     columns = ["queue", "firms", "offered", "answered", "answer_rate", "abandoned",
                "short_abandoned", "abandon_rate", "answered_in_sl", "sl_base", "service_level",
-               "asa_seconds", "max_wait", "closed", "moved"]  # fmt: skip
+               "asa_seconds", "max_wait", "callback", "closed", "moved"]  # fmt: skip
     return Report(
         "queues",
         "Queues: red-list firms and the others",
@@ -519,6 +520,8 @@ def queues(session: Session, period: Period, service_level: int = 15) -> Report:
             "service_level": f"answered within {service_level} s ÷ (answered + abandoned "
             "after the short-abandon threshold)",
             "asa_seconds": "total wait of answered calls ÷ answered calls",
+            "callback": "callers who left their place to be called back (keyed 1): offered, "
+            "neither answered nor abandoned here; the callbacks report follows them",
         },
     )
 
@@ -547,6 +550,7 @@ def queues_from_details(
             _count_if(outcome == "closed"),
             _count_if(outcome == "failed"),
             _count_if(outcome == "moved"),
+            _count_if(outcome == "callback"),
         )
         .where(visit.entered_at >= start, visit.entered_at < end, outcome.is_not(None))
         .group_by(visit.queue, red)
@@ -582,6 +586,7 @@ def _queue_row(period: Period, queue: str, firms: str, figures: list[float]) -> 
         "max_wait": int(f["max_wait"]),
         "closed": int(f["closed"]),
         "moved": int(f["moved"]),
+        "callback": int(f["callback"]),
         "calls": _drill("queue", period, queue=queue, red_list=red),
     }
 

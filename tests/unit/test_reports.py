@@ -173,6 +173,7 @@ def test_queue_figures_follow_their_definitions(factory: sessionmaker[Session]) 
         (None, "abandoned", 30.0),
         (None, "abandoned", 2.0),  # a short abandon
         (None, "closed", 0.0),  # not offered: the queue was closed
+        (None, "callback", 12.0),  # keyed 1: offered, to be called back
     ]
     with factory.begin() as session:
         for n, (tier, outcome, wait) in enumerate(stays):
@@ -197,10 +198,11 @@ def test_queue_figures_follow_their_definitions(factory: sessionmaker[Session]) 
     red, others, every = rows["red-list"], rows["others"], rows["all"]
     assert (red["offered"], red["answered"], red["service_level"]) == (2, 2, 0.5)
     assert red["asa_seconds"] == 12.0
-    assert (others["offered"], others["answered"], others["abandoned"]) == (3, 1, 1)
-    assert (others["short_abandoned"], others["closed"]) == (1, 1)
+    assert (others["offered"], others["answered"], others["abandoned"]) == (4, 1, 1)
+    assert (others["short_abandoned"], others["closed"], others["callback"]) == (1, 1, 1)
     assert others["service_level"] == 0.5  # 1 in 15 s ÷ (1 answered + 1 abandoned)
-    assert (every["offered"], every["answered"], every["answer_rate"]) == (5, 3, 0.6)
+    assert (every["offered"], every["answered"], every["answer_rate"]) == (6, 3, 0.5)
+    assert "callback" in report.columns and "called back" in report.definitions["callback"]
 
 
 def test_a_period_that_makes_no_sense_is_refused_with_a_reason() -> None:
