@@ -119,3 +119,32 @@ def test_a_control_character_never_reaches_a_config_file(site: Site, tmp_path: P
     secrets_file = tmp_path / "secrets.json"
     with pytest.raises(UnsafeValue, match="control character"):
         render(odd, Secrets.load_or_create(secrets_file), DIRS, secrets_file)
+
+
+@pytest.mark.parametrize(
+    ("recordings", "told", "recorded"),
+    [
+        ({"enabled": True, "notice": True}, True, True),
+        ({"enabled": True, "notice": False}, False, True),
+        ({"enabled": False, "notice": True}, False, False),
+    ],
+)
+def test_with_no_app_the_caller_is_told_once_and_asterisk_s_queue_records(
+    site: Site, tmp_path: Path, recordings: dict[str, bool], told: bool, recorded: bool
+) -> None:
+    """No app process took the call: the notice (once, even if the caller comes back from
+    the queue and no app takes it again), then the queue, which records from the answer."""
+    changed = site.model_copy(update={"recordings": site.recordings.model_copy(update=recordings)})
+    secrets_file = tmp_path / "secrets.json"
+    files = render(changed, Secrets.load_or_create(secrets_file), DIRS, secrets_file)
+    entry = files["extensions.conf"].split("[hotline-entry]")[1].split("\n[")[0]
+    notice = "n,Playback(${HOTLINE_SOUNDS}/recording-notice)"
+    assert (notice in entry) is told
+    if told:
+        assert entry.index('"${HOTLINE_NOTICED}" = "1"]?queue') < entry.index(notice)
+        assert entry.index(notice) < entry.index("n(queue),Goto(fallback,1)")
+    naming = "Set(MONITOR_FILENAME=/installs/test/spool/recording/asterisk-queue/${UNIQUEID})"
+    assert (naming in entry) is recorded
+    enterprise = files["queues.conf"].split("[enterprise]")[1].split("\n[")[0]
+    assert ("monitor-format = ogg" in enterprise) is recorded
+    assert "load => app_mixmonitor.so" in files["modules.conf"]
