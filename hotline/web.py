@@ -30,6 +30,9 @@ from core.site import Site
 from core.stores import async_redis, database_url
 from hotline.calendar_api import calendar_router
 from hotline.schema import migrate
+from knowledge.api import router as knowledge_router
+from knowledge.importer import Plan as KnowledgePlan
+from knowledge.service import KnowledgeBase
 from queues.api import router as seats_router
 from queues.seats import SeatPool
 from recording import files as recording_files
@@ -83,6 +86,7 @@ def create_app(site: Site, paths: Paths) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         chores = [
+            asyncio.create_task(_warm(knowledge)),
             asyncio.create_task(_chase_overdue(orders, Reminders(site, session_factory))),
             asyncio.create_task(calendar.keep_fresh(site, session_factory)),
         ]
@@ -166,6 +170,13 @@ def create_app(site: Site, paths: Paths) -> FastAPI:
     app.include_router(recordings_router(Recordings(session_factory, root), identify, viewer_of))
     app.include_router(visits_router(visits, identify))
 
+    def knowledge_plan() -> KnowledgePlan:
+        matters = {str(matter["code"]) for matter in plan.matters()}
+        return KnowledgePlan(matters, {str(dept["code"]) for dept in plan.departments()})
+
+    knowledge = KnowledgeBase(session_factory, knowledge_plan)
+    app.include_router(knowledge_router(knowledge, site.timezone, identify, actor))
+
     @app.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
     def dashboard() -> str:
         """The supervisors' dashboard; it reads its token from the address's #token=."""
@@ -185,6 +196,14 @@ def _require_bearer(authorization: str | None, accepted: tuple[str, ...], hint: 
         tokens.compare_digest(token.encode(), key.encode()) for key in accepted
     ):
         raise HTTPException(401, hint, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def _warm(knowledge: KnowledgeBase) -> None:
+    """Read the knowledge index at start; if the database is away, the first search will."""
+    try:
+        await asyncio.to_thread(knowledge.ready)
+    except Exception as error:
+        log.warning("the knowledge index was not read at start (%s); the first search will", error)
 
 
 async def _chase_overdue(orders: WorkOrders, reminders: Reminders) -> None:

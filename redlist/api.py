@@ -152,7 +152,7 @@ def router(red_list: RedList, actor_of: Any) -> APIRouter:
         every bad line."""
         import asyncio
 
-        with await _upload(request) as upload:
+        with await uploaded_file(request) as upload:
             try:
                 summary = await asyncio.to_thread(red_list.import_csv, upload, actor)
             except ImportRefused as refused:
@@ -219,7 +219,7 @@ _TOO_LARGE = (
 )
 
 
-async def _upload(request: Request) -> IO[bytes]:
+async def uploaded_file(request: Request) -> IO[bytes]:
     """The uploaded file, spooled to disk past 1 MB: the raw body, or a multipart form's
     one file. 413 past ``MAX_UPLOAD`` bytes, however the body is sent."""
     declared = request.headers.get("content-length", "")

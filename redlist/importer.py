@@ -140,11 +140,12 @@ def neutralise(cell: str) -> str:
     return f"'{cell}" if cell.startswith(FORMULA_START) else cell
 
 
-def _restore(cell: str) -> str:
+def restore(cell: str) -> str:
+    """A cell as it was before :func:`neutralise`."""
     return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
 
 
-def _encoding(source: IO[bytes]) -> str:
+def encoding_of(source: IO[bytes]) -> str:
     """UTF-8 (BOM or not) if the whole file decodes so, else GB18030; a block at a time."""
     problem = ""
     for encoding in ("utf-8-sig", "gb18030"):
@@ -166,7 +167,7 @@ def _date(text: str) -> date:
     return datetime.strptime(text.replace("/", "-").replace(".", "-"), "%Y-%m-%d").date()
 
 
-def _records(source: IO[bytes], encoding: str) -> Iterator[tuple[int, list[str]]]:
+def csv_records(source: IO[bytes], encoding: str) -> Iterator[tuple[int, list[str]]]:
     """``(line, fields)`` of each record; a record that cannot be read is refused with its
     line (and the reading stops: after a broken quote nothing can be trusted)."""
     source.seek(0)
@@ -217,7 +218,7 @@ def _firms(
     seen: _Seen,
     problems: list[RowProblem],
 ) -> Iterator[FirmRow]:
-    records = _records(source, encoding)
+    records = csv_records(source, encoding)
     fields = _header(records)
     for line, values in records:
         if not any(value.strip() for value in values):
@@ -237,7 +238,7 @@ def _firms(
                 )
             )
             continue
-        row = dict(zip(fields, (_restore(value.strip()) for value in values), strict=True))
+        row = dict(zip(fields, (restore(value.strip()) for value in values), strict=True))
         firm = check_row(row, line, area_code, problems, seen)
         if firm is not None:
             yield firm
@@ -271,7 +272,7 @@ class CheckedFile:
 def check_file(source: IO[bytes], area_code: str | None = None) -> CheckedFile:
     """Check a whole file (seekable, of any size) in one pass of bounded memory; raise
     :class:`ImportRefused` listing every bad row."""
-    encoding = _encoding(source)
+    encoding = encoding_of(source)
     seen, problems = _Seen(), list[RowProblem]()
     for _firm in _firms(source, encoding, area_code, seen, problems):
         pass

@@ -102,3 +102,46 @@ async def test_the_console_starts_a_transfer_and_shows_it_answered(
         "answered",
         SPECIALIST_A,
     )
+
+
+async def test_the_console_answers_from_the_knowledge_base(stack: Stack, web: str) -> None:
+    """Entries imported by the admin; in a seat's console the caller's question finds the
+    right one with its words marked, and a matter's "Answers" offers that matter's."""
+    secrets = Secrets.load_or_create(stack.paths.secrets_file)
+    entries = (
+        "code,title,text,matter,keywords\n"
+        "DESK-1,增值税专用发票如何开具,登录电子税务局，申请开具增值税专用发票。,101,专票\n"
+        "DESK-2,社会保险登记,新设企业三十日内办理社会保险登记。,,社保\n"
+    )
+    async with httpx.AsyncClient(base_url=web) as client:
+        admin = {"Authorization": f"Bearer {secrets.admin_token}"}
+        imported = await client.post("/api/knowledge/import", content=entries.encode(),
+                                     headers=admin)  # fmt: skip
+        assert imported.status_code == 200, imported.text
+    seat = stack.site.seats[0].id
+    async with chromium(f"{web}/console/{seat}#token={secrets.console_token(seat)}") as page:
+        await page.wait_for("!!document.getElementById('knowledge-search')")
+        await page.evaluate(_ask("专用发票怎么开"))
+        first = await page.wait_for(
+            "(document.querySelector('#knowledge .entry') || {}).dataset?.code"
+        )
+        assert first == "DESK-1"
+        marks = await page.evaluate(
+            "[...document.querySelectorAll('#knowledge .entry mark')].map(m => m.textContent)"
+        )
+        assert marks and set(marks) == {"专用发票"}, marks
+        await page.evaluate(_ask(""))
+        await page.wait_for("!!document.querySelector('button[data-answers=\"101\"]')")
+        await page.evaluate("document.querySelector('button[data-answers=\"101\"]').click()")
+        offered = await page.wait_for(
+            "[...document.querySelectorAll('#knowledge .entry')].map(e => e.dataset.code).join()"
+        )
+        assert offered == "DESK-1"
+
+
+def _ask(question: str) -> str:
+    """Type a question into the console's knowledge box (JavaScript)."""
+    return (
+        "(() => { const box = document.getElementById('knowledge-search');"
+        f" box.value = '{question}'; box.dispatchEvent(new Event('input')); }})()"
+    )
