@@ -36,7 +36,6 @@ from core.actions import (
 )
 from core.events import publish
 from core.site import Site
-from core.worktime import Schedule
 from return_visit.book import Claimed, ReturnVisits
 from return_visit.phases import (
     Action,
@@ -209,7 +208,6 @@ class VisitDialler:
         self.host = host
         self.book = book
         self.rules = VisitRules.for_site(site)
-        self.hours: Schedule = self.rules.hours
         self.caller_id = site.transfer_caller_id
         self.endpoint = dial_out_endpoint(site)
         self.live: dict[str, VisitCaller] = {}
@@ -256,7 +254,7 @@ class VisitDialler:
     async def start_due(self) -> list[VisitCaller]:
         """Claim and call every visit due now, if the visit hours are open."""
         book, now = self.book, clock.now()
-        if book is None or not self.hours.is_open(now):
+        if book is None or not self.rules.hours.is_open(now):
             return []
         if clock.time() - self._tidied >= TIDY_EVERY:
             await asyncio.to_thread(book.tidy, now)

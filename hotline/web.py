@@ -166,16 +166,28 @@ def create_app(site: Site, paths: Paths) -> FastAPI:
             None,
         )
 
+    def person(authorization: Annotated[str | None, Header()] = None) -> str:
+        """Anyone the installation gave a token: a seat, the supervisors, the admin."""
+        who = identify(authorization)
+        if who is None:
+            raise HTTPException(
+                401,
+                "send 'Authorization: Bearer <token>': a seat's console token, the "
+                "supervisor's or the admin's",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return who
+
     root = recording_files.directory(site, paths)
     app.include_router(recordings_router(Recordings(session_factory, root), identify, viewer_of))
-    app.include_router(visits_router(visits, identify))
+    app.include_router(visits_router(visits, person))
 
     def knowledge_plan() -> KnowledgePlan:
         matters = {str(matter["code"]) for matter in plan.matters()}
         return KnowledgePlan(matters, {str(dept["code"]) for dept in plan.departments()})
 
     knowledge = KnowledgeBase(session_factory, knowledge_plan)
-    app.include_router(knowledge_router(knowledge, site.timezone, identify, actor))
+    app.include_router(knowledge_router(knowledge, site.timezone, person, actor))
 
     @app.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
     def dashboard() -> str:

@@ -5,12 +5,11 @@ token, the supervisor's or the admin's), and the admin's changes, each in the au
 """
 
 import asyncio
-from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from core import clock
@@ -36,24 +35,18 @@ def _refused(refused: ImportRefused) -> HTTPException:
 def router(
     base: KnowledgeBase,
     timezone: ZoneInfo,
-    identify: Callable[[str | None], str | None],
+    person_of: Any,
     actor_of: Any,
 ) -> APIRouter:
-    """Knowledge routes: ``identify(authorization)`` says whose token a request brings;
-    ``actor_of`` admits the admin only (and names them for the audit log)."""
+    """Knowledge routes: ``person_of`` admits anyone with a token of the installation (the
+    search); ``actor_of`` the admin only (changes, named for the audit log)."""
     api = APIRouter(tags=["knowledge"])
     Actor = Annotated[str, Depends(actor_of)]
-
-    def reader(authorization: str | None) -> None:
-        if identify(authorization) is None:
-            raise HTTPException(
-                401, "send 'Authorization: Bearer <token>': a seat's console token, the "
-                "supervisor's or the admin's",
-            )  # fmt: skip
+    Person = Annotated[str, Depends(person_of)]
 
     @api.get("/api/knowledge")
     async def search(
-        authorization: Annotated[str | None, Header()] = None,
+        _: Person,
         q: Annotated[str, Query(max_length=200)] = "",
         matter: Annotated[str | None, Query(max_length=6)] = None,
         limit: Annotated[int, Query(ge=1, le=50)] = 10,
@@ -61,16 +54,14 @@ def router(
         """The entries that answer a question, best first, valid today (of ``matter`` if
         given); the question's words in ``<mark>`` in the title and snippet. Without a
         question, a matter's entries."""
-        reader(authorization)
         if not q.strip() and matter is None:
             raise HTTPException(422, "ask a question (q), or name a matter (matter)")
         today = clock.now().astimezone(timezone).date()
         return await asyncio.to_thread(base.search, q, today, matter, limit)
 
     @api.get("/api/knowledge/{code}")
-    def entry(code: str, authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    def entry(code: str, _: Person) -> dict[str, Any]:
         """One entry and every change made to it."""
-        reader(authorization)
         found = base.get(code)
         if found is None:
             raise HTTPException(404, f"no knowledge entry {code}")

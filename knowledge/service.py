@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -73,25 +73,24 @@ class KnowledgeBase:
             self._valid.pop(entry.id, None)
             return True
 
-    def _write(self, rows: Iterable[EntryRow], who: str, at: datetime) -> dict[str, int]:
+    def _write(self, rows: list[EntryRow], who: str, at: datetime) -> dict[str, int]:
         counts = {"added": 0, "changed": 0, "unchanged": 0}
         with self._lock, self.sessions.begin() as session:
-            known = {
-                entry.code: entry for entry in session.execute(select(KnowledgeEntry)).scalars()
-            }
+            known = _by_codes(session, [row.code for row in rows])
             for row in rows:
                 entry = known.get(row.code)
                 before = _json(entry) if entry is not None else None
                 if entry is None:
                     entry = KnowledgeEntry(code=row.code)
                     session.add(entry)
-                elif _same(entry, row):
+                columns = _columns(row)
+                if before is not None and all(
+                    getattr(entry, name) == value for name, value in columns.items()
+                ):
                     counts["unchanged"] += 1
                     continue
-                entry.title, entry.text, entry.keywords = row.title, row.text, row.keywords
-                entry.matter_code, entry.department_code = row.matter, row.department
-                entry.valid_from, entry.valid_to = row.valid_from, row.valid_to
-                entry.changed_by, entry.changed_at = who, at
+                for name, value in {**columns, "changed_by": who, "changed_at": at}.items():
+                    setattr(entry, name, value)
                 session.flush()
                 action = "added" if before is None else "changed"
                 counts[action] += 1
@@ -179,11 +178,22 @@ def _by_code(session: Session, code: str) -> KnowledgeEntry | None:
     ).scalar_one_or_none()
 
 
-def _same(entry: KnowledgeEntry, row: EntryRow) -> bool:
-    return (entry.title, entry.text, entry.keywords, entry.matter_code, entry.department_code,
-            entry.valid_from, entry.valid_to) == (row.title, row.text, row.keywords, row.matter,
-                                                   row.department, row.valid_from,
-                                                   row.valid_to)  # fmt: skip
+def _by_codes(session: Session, codes: list[str], chunk: int = 500) -> dict[str, KnowledgeEntry]:
+    """The entries of ``codes`` that exist, by code (asked a chunk at a time)."""
+    found: dict[str, KnowledgeEntry] = {}
+    for start in range(0, len(codes), chunk):
+        some = select(KnowledgeEntry).where(KnowledgeEntry.code.in_(codes[start : start + chunk]))
+        found |= {entry.code: entry for entry in session.execute(some).scalars()}
+    return found
+
+
+def _columns(row: EntryRow) -> dict[str, object]:
+    """What a checked row puts in an entry's columns."""
+    return {
+        "title": row.title, "text": row.text, "keywords": row.keywords,
+        "matter_code": row.matter, "department_code": row.department,
+        "valid_from": row.valid_from, "valid_to": row.valid_to,
+    }  # fmt: skip
 
 
 def _json(entry: KnowledgeEntry) -> str:

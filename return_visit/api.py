@@ -5,10 +5,9 @@ by hand (a seat or a supervisor asked the company and records what it said).
 """
 
 import asyncio
-from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -30,28 +29,16 @@ class VisitIn(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
-def router(visits: ReturnVisits, identify: Callable[[str | None], str | None]) -> APIRouter:
-    """Visit routes, for any seat's console token, the supervisor's or the admin's
-    (``identify(authorization)`` says whose token a request brings)."""
+def router(visits: ReturnVisits, person_of: Any) -> APIRouter:
+    """Visit routes, for anyone ``person_of`` admits (a seat's console token, the
+    supervisor's or the admin's), named by it."""
     api = APIRouter(tags=["return visits"])
-
-    def who(authorization: str | None) -> str:
-        person = identify(authorization)
-        if person is None:
-            raise HTTPException(
-                401,
-                "send 'Authorization: Bearer <token>': a seat's console token, the "
-                "supervisor's or the admin's",
-            )
-        return person
+    Person = Annotated[str, Depends(person_of)]
 
     @api.get("/api/visits")
-    def still_to_make(
-        authorization: Annotated[str | None, Header()] = None, state: str | None = None
-    ) -> list[dict[str, Any]]:
+    def still_to_make(_: Person, state: str | None = None) -> list[dict[str, Any]]:
         """Visits not made yet (or in ``state``), the oldest first: ``by-hand`` ones wait for
         a person."""
-        who(authorization)
         states = [state] if state else [s.value for s in OPEN]
         with visits.sessions() as session:
             rows = session.execute(
@@ -63,11 +50,8 @@ def router(visits: ReturnVisits, identify: Callable[[str | None], str | None]) -
             return [row.as_dict() for row in rows]
 
     @api.post("/api/orders/{number}/visit")
-    async def by_hand(
-        number: str, body: VisitIn, authorization: Annotated[str | None, Header()] = None
-    ) -> dict[str, Any]:
+    async def by_hand(number: str, body: VisitIn, person: Person) -> dict[str, Any]:
         """Record a return visit made by hand: the order's answers, and who asked."""
-        person = who(authorization)
         answers = body.model_dump(exclude={"note"}, exclude_none=True)
         try:
             return await asyncio.to_thread(

@@ -64,6 +64,15 @@ QUEUES = {
 ROUTE = Route("101", "VAT invoices", "tax", "Tax bureau", ("A", "B"), ALWAYS, "")
 TIMERS_CANCELLED = [f"cancel {timer.value}" for timer in Timer]
 """What every end begins with."""
+AFTER_THE_NOTICE = [
+    "cancel prompt-limit",
+    "CancelCallback 02162345678",
+    "JoinLine enterprise 1000.0 None",
+    "music",
+    "wake announce at 1003",
+    "wake max-wait at 1600",
+]
+"""The notice over (or too long): into the line at the caller's arrival, on hold."""
 
 
 def context(
@@ -374,14 +383,7 @@ ROWS: dict[str, Case] = {
         caller_in(P.NOTICE, joined=1000.0),
         PromptEnded(Purpose.NOTICE),
         P.WAITING,
-        [
-            "cancel prompt-limit",
-            "CancelCallback 02162345678",
-            "JoinLine enterprise 1000.0 None",
-            "music",
-            "wake announce at 1003",
-            "wake max-wait at 1600",
-        ],
+        AFTER_THE_NOTICE,
         context(recording=True, notice=True),
         {"in_line": True, "on_hold": True, "outcome": CallOutcome.ABANDONED},
     ),
@@ -389,14 +391,7 @@ ROWS: dict[str, Case] = {
         caller_in(P.NOTICE),
         TimerDue(Timer.PROMPT_LIMIT),
         P.WAITING,
-        [
-            "cancel prompt-limit",
-            "CancelCallback 02162345678",
-            "JoinLine enterprise 1000.0 None",
-            "music",
-            "wake announce at 1003",
-            "wake max-wait at 1600",
-        ],
+        AFTER_THE_NOTICE,
         context(recording=True, notice=True),
     ),
     "a caller who hangs up during the notice abandoned the call": Case(
