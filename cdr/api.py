@@ -90,6 +90,9 @@ def router(
         seat: str | None = None,
         rating: str | None = None,
         state: str | None = None,
+        level: str | None = None,
+        kind: str | None = None,
+        resolution: str | None = None,
     ) -> dict[str, Any]:
         """The calls behind a figure of a report (each row's ``calls`` link)."""
         filters = {
@@ -98,7 +101,7 @@ def router(
                 "department": department, "matter": matter, "number": number,
                 "outcome": outcome, "in_hours": in_hours, "hour": hour, "day": day,
                 "queue": queue, "red_list": red_list, "seat": seat, "rating": rating,
-                "state": state,
+                "state": state, "level": level, "kind": kind, "resolution": resolution,
             }.items()
             if value is not None
         }  # fmt: skip

@@ -16,7 +16,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from cdr.models import AsteriskCdr, CallLeg, QueueVisit, SeatAttempt
-from cdr.reports import Period, ReportError
+from cdr.reports import UNCLASSIFIED, Period, ReportError
+from desk.models import CallClassification
 from recording.models import Recording
 from redlist.models import Enterprise
 from redlist.numbers import normalise, safe_number, written_forms
@@ -279,7 +280,7 @@ def _recording(
     }
 
 
-FIGURES = ("transfers", "attempts", "queue", "seat", "rated", "work-orders")
+FIGURES = ("transfers", "attempts", "queue", "seat", "rated", "work-orders", "classified")
 
 
 def calls_behind(
@@ -355,7 +356,7 @@ def calls_behind(
             .where(WorkOrder.created_at >= start, WorkOrder.created_at < end)
             .order_by(WorkOrder.created_at)
         )
-        orders = _equal(orders, WorkOrder, filters, ("department", "state"))
+        orders = _equal(orders, WorkOrder, filters, ("department", "state", "level"))
         return _listed(session, orders, limit, lambda row: row[0].as_dict())
     legs = (
         select(CallLeg, Enterprise.name)
@@ -376,6 +377,14 @@ def calls_behind(
         legs = legs.where(CallLeg.caller_channel.in_(visits))
     elif figure == "seat":
         legs = legs.where(CallLeg.seat_id == filters.get("seat", ""))
+    elif figure == "classified":  # answered by a seat; "unclassified" has no classification
+        legs = legs.outerjoin(
+            CallClassification, CallClassification.caller_channel == CallLeg.caller_channel
+        ).where(CallLeg.seat_id.is_not(None), CallLeg.answered_at.is_not(None))
+        if filters.get("kind") == UNCLASSIFIED:
+            legs = legs.where(CallClassification.id.is_(None))
+        else:
+            legs = _equal(legs, CallClassification, filters, ("kind", "matter", "resolution"))
     elif figure == "rated":
         legs = legs.where(CallLeg.satisfaction.is_not(None))
         if "rating" in filters:

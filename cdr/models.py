@@ -29,7 +29,7 @@ class CallLeg(Base):
     talk_seconds: Mapped[float | None] = mapped_column(Float)
     caller_kind: Mapped[str | None] = mapped_column(String(12))
     """What the front door decided: ``enterprise``, ``citizen`` or ``unknown``."""
-    enterprise_id: Mapped[int | None] = mapped_column(Integer)
+    enterprise_id: Mapped[int | None] = mapped_column(Integer, index=True)
     tier: Mapped[str | None] = mapped_column(String(30))
     queue_prio: Mapped[int | None] = mapped_column(Integer)
     queue: Mapped[str | None] = mapped_column(String(40))

@@ -23,9 +23,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
-from cdr.models import CallbackRequest, QueueVisit
+from cdr.models import CallbackRequest, CallLeg, QueueVisit
 from cdr.rollups import AttemptHour, QueueHour, SeatDay, TransferDay, TransferHour, local_slot
 from core import clock
+from desk.models import CallClassification
 from return_visit.models import ReturnVisit
 from transfer.models import TransferRequest, WorkOrder
 
@@ -426,20 +427,33 @@ WORK_ORDER_STATES = ("open", "accepted", "replied", "closed", "overdue")
 def work_orders(session: Session, period: Period, now: datetime | None = None) -> Report:
     """Work orders created in the period, by department: how many in each state, and how
     many of those due were answered in time."""
+    return _orders_by(session, period, now, "department")
+
+
+def order_levels(session: Session, period: Period, now: datetime | None = None) -> Report:
+    """Work orders created in the period, by level (immediate, 3, 7, 15 working days, second
+    urgent): how many in each state, and how many of those due were answered in time."""
+    return _orders_by(session, period, now, "level")
+
+
+ORDER_GROUPS = {"department": WorkOrder.department_code, "level": WorkOrder.level}
+
+
+def _orders_by(session: Session, period: Period, now: datetime | None, by: str) -> Report:
     start, end = period.utc_bounds()
     moment = now or clock.now()
     orders = session.execute(
         select(
-            WorkOrder.department_code,
+            ORDER_GROUPS[by],
             WorkOrder.state,
             WorkOrder.deadline_at,
             WorkOrder.replied_at,
             WorkOrder.closed_at,
         ).where(WorkOrder.created_at >= start, WorkOrder.created_at < end)
     )
-    per_department: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for department, state, deadline, replied, closed in orders:
-        figures = per_department[department]
+    grouped: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for key, state, deadline, replied, closed in orders:
+        figures = grouped[key]
         figures[state] += 1
         figures["orders"] += 1
         answered_at = replied or closed
@@ -449,18 +463,18 @@ def work_orders(session: Session, period: Period, now: datetime | None = None) -
                 figures["on_time"] += 1
     rows = []
     totals: dict[str, int] = defaultdict(int)
-    for department, figures in sorted(per_department.items()):
+    for key, figures in sorted(grouped.items()):
         for name, value in figures.items():
             totals[name] += value
-        rows.append(_order_row(period, department, figures))
-    columns = ["department", "orders", *WORK_ORDER_STATES, "on_time", "due", "on_time_rate"]
+        rows.append(_order_row(period, by, key, figures))
+    columns = [by, "orders", *WORK_ORDER_STATES, "on_time", "due", "on_time_rate"]
     return Report(
-        "work-orders",
-        "Work orders by state, and answered on time",
+        "work-orders" if by == "department" else "order-levels",
+        f"Work orders by {by} and state, and answered on time",
         period,
         columns,
         rows,
-        _order_row(period, "all", totals),
+        _order_row(period, by, "all", totals),
         {
             "on_time_rate": "orders replied or closed by their deadline ÷ orders answered or "
             "past their deadline (working time, the department's calendar)"
@@ -468,17 +482,16 @@ def work_orders(session: Session, period: Period, now: datetime | None = None) -
     )
 
 
-def _order_row(period: Period, department: str, figures: Mapping[str, int]) -> dict[str, Any]:
+def _order_row(period: Period, by: str, key: str, figures: Mapping[str, int]) -> dict[str, Any]:
+    drill = {by: None if key == "all" else key}
     return {
-        "department": department,
+        by: key,
         "orders": figures.get("orders", 0),
         **{state: figures.get(state, 0) for state in WORK_ORDER_STATES},
         "on_time": figures.get("on_time", 0),
         "due": figures.get("due", 0),
         "on_time_rate": rate(figures.get("on_time", 0), figures.get("due", 0)),
-        "calls": _drill(
-            "work-orders", period, department=None if department == "all" else department
-        ),
+        "calls": _drill("work-orders", period, **drill),
     }
 
 
@@ -815,6 +828,86 @@ def _visit_row(department: str, matter: str, f: Mapping[str, int]) -> dict[str, 
     }
 
 
+UNCLASSIFIED = "unclassified"
+"""The kind ``calls-by-kind`` gives calls a seat answered and nobody classified."""
+KIND_COUNTS = ("calls", "direct", "from_knowledge", "transferred", "ordered", "late")
+
+
+def calls_by_kind(session: Session, period: Period) -> Report:
+    """Calls answered by a seat in the period, by the kind and matter the seat gave them at
+    wrap-up: each kind's share of the calls, how each ended, and the direct-answer rate."""
+    start, end = period.utc_bounds()
+    calls = session.execute(
+        select(
+            CallClassification.kind,
+            CallClassification.matter_code,
+            CallClassification.resolution,
+            CallClassification.knowledge,
+            CallClassification.late,
+            CallClassification.wrap_up_seconds,
+        )
+        .select_from(CallLeg)
+        .outerjoin(CallClassification, CallClassification.caller_channel == CallLeg.caller_channel)
+        .where(
+            CallLeg.entered_at >= start,
+            CallLeg.entered_at < end,
+            CallLeg.seat_id.is_not(None),
+            CallLeg.answered_at.is_not(None),
+        )
+    )
+    grouped: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for kind, matter, resolution, knowledge, late, wrap_up in calls:
+        keys = [("all", "")]
+        keys += [(kind, ""), (kind, matter or "-")] if kind else [(UNCLASSIFIED, "")]
+        for key in keys:
+            f = grouped[key]
+            f["calls"] += 1
+            f["direct"] += resolution == "direct"
+            f["from_knowledge"] += resolution == "direct" and bool(knowledge)
+            f["transferred"] += resolution == "transferred"
+            f["ordered"] += resolution == "order"
+            f["late"] += bool(late)
+            f["classified"] += kind is not None
+            f["wrap_up"] += wrap_up or 0.0
+    total = grouped.pop(("all", ""), None)
+    answered = total["calls"] if total else 0
+    return Report(
+        "calls-by-kind",
+        "Calls answered by a seat, by kind and matter",
+        period,
+        ["kind", "matter", *KIND_COUNTS, "share", "direct_answer_rate", "wrap_up_average"],
+        [_kind_row(period, k, m, f, answered) for (k, m), f in sorted(grouped.items())],
+        _kind_row(period, "all", "", total, answered) if total else None,
+        {
+            "share": "calls of the row ÷ calls answered by a seat in the period",
+            "direct_answer_rate": "calls the seat answered directly (no transfer, no order) ÷ "
+            "calls of the row; in the total, ÷ every call a seat answered (unclassified "
+            "calls count as not answered directly)",
+            "from_knowledge": "answered directly with knowledge-base entries the seat named",
+            "late": "classified after the queue's wrap-up time was over",
+            "wrap_up_average": "seconds from the call's end to its classification, average",
+        },
+    )
+
+
+def _kind_row(
+    period: Period, kind: str, matter: str, f: Mapping[str, float], answered: float
+) -> dict[str, Any]:
+    drill = {
+        "kind": None if kind == "all" else kind,
+        "matter": None if matter in ("", "-") else matter,
+    }
+    return {
+        "kind": kind,
+        "matter": matter,
+        **{name: int(f[name]) for name in KIND_COUNTS},
+        "share": rate(f["calls"], answered),
+        "direct_answer_rate": rate(f["direct"], f["calls"]),
+        "wrap_up_average": round(f["wrap_up"] / f["classified"], 1) if f["classified"] else None,
+        "calls_behind": _drill("classified", period, **drill),
+    }
+
+
 @dataclass(frozen=True)
 class ReportKind:
     """One report the API, the CSV and the terminal all offer, by name."""
@@ -841,6 +934,8 @@ REPORTS: dict[str, ReportKind] = {
         _kind("numbers", numbers),
         _kind("failed-attempts", failed_attempts, "department"),
         _kind("work-orders", work_orders),
+        _kind("order-levels", order_levels),
+        _kind("calls-by-kind", calls_by_kind),
         _kind("queues", queues, "service_level"),
         _kind("seats", seats),
         _kind("satisfaction", satisfaction),

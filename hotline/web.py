@@ -21,6 +21,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException
 from fastapi.responses import HTMLResponse
 
 import cdr
+from callback.book import CallbackBook
 from cdr.api import router as reports_router
 from core import calendar
 from core.db import make_engine, sessions
@@ -28,6 +29,8 @@ from core.paths import Paths
 from core.secrets import Secrets
 from core.site import Site
 from core.stores import async_redis, database_url
+from desk.api import router as desk_router
+from desk.service import Desk
 from hotline.calendar_api import calendar_router
 from hotline.schema import migrate
 from knowledge.api import router as knowledge_router
@@ -136,6 +139,13 @@ def create_app(site: Site, paths: Paths) -> FastAPI:
         return seat_id
 
     app.include_router(console_router(site, SeatPool(redis), redis, plan, session_factory, seat_of))
+    wrap_ups = {queue.name: float(queue.wrap_up) for queue in site.queues}
+    desk = Desk(
+        session_factory,
+        site.timezone,
+        lambda queue: wrap_ups.get(queue or "", wrap_ups["enterprise"]),
+    )
+    app.include_router(desk_router(desk, SeatPool(redis), CallbackBook(redis), seat_of))
 
     viewers = (secrets.admin_token, secrets.supervisor_token())
 

@@ -105,10 +105,12 @@ class WorkOrder(Base):
     """``immediate``, ``3-days``, ``7-days``, ``15-days`` or ``second-urgent`` (24 h)."""
     reason: Mapped[str] = mapped_column(String(20))
     """Why it exists: ``unanswered`` (no specialist answered), ``closed`` (department
-    closed) or ``manual``."""
+    closed), ``manual`` (the admin API) or ``desk`` (a seat, at wrap-up)."""
+    request: Mapped[str | None] = mapped_column(Text)
+    """What the company asked, as the seat wrote it (orders made from the desk)."""
     state: Mapped[str] = mapped_column(String(12), index=True)
     """``open``, ``accepted``, ``replied``, ``closed`` or ``overdue``."""
-    enterprise_id: Mapped[int | None] = mapped_column(Integer)
+    enterprise_id: Mapped[int | None] = mapped_column(Integer, index=True)
     caller_number: Mapped[str | None] = mapped_column(String(40))
     caller_channel: Mapped[str | None] = mapped_column(String(64))
     transfer_request_id: Mapped[int | None] = mapped_column(Integer)

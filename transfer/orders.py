@@ -63,6 +63,7 @@ def make_order(
     caller_number: str | None = None,
     caller_channel: str | None = None,
     transfer_request_id: int | None = None,
+    request: str | None = None,
 ) -> WorkOrder:
     """Add a new order to ``session``, numbered ``WO<local day>-<n>`` and due by its level in
     the department's working time."""
@@ -84,6 +85,7 @@ def make_order(
         caller_number=caller_number,
         caller_channel=caller_channel,
         transfer_request_id=transfer_request_id,
+        request=request,
         created_at=at,
         deadline_at=deadline(level, at, schedule_of(owner, timezone)),
     )

@@ -9,6 +9,7 @@ from alembic.migration import MigrationContext
 
 import cdr.models
 import cdr.rollups  # noqa: F401
+import desk.models  # noqa: F401
 import knowledge.models  # noqa: F401
 import redlist.models  # noqa: F401
 import return_visit.models  # noqa: F401
