@@ -71,6 +71,12 @@ def ring_delays(meter: SipMeter, seat_ports: set[int], sip_port: int) -> list[fl
     return delays
 
 
+def percentile_ms(samples: list[float], q: float) -> float:
+    """The ``q`` quantile (0.95: the p95) of samples in seconds, in milliseconds."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
 def delay_line(label: str, samples: list[float]) -> str:
     """One row of delays on the wire: p50, p90 and max in milliseconds."""
     ordered = sorted(samples)

@@ -18,6 +18,7 @@ import sqlite3
 import statistics
 import time
 
+from benchmarks.common import percentile_ms
 from knowledge.index import KnowledgeIndex
 from knowledge.text import terms
 
@@ -74,11 +75,6 @@ def question_for(parts: Parts, rng: random.Random) -> str:
     return before + "".join(words) + after
 
 
-def _percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--entries", type=int, default=50_000)
@@ -118,7 +114,7 @@ def main() -> None:
     print(f"\n{len(labelled)} questions            p50 ms   p95 ms   max ms")
     for name, samples in (("knowledge index (BM25)", ours), ("plain LIKE scan (SQLite)", like)):
         print(
-            f"  {name:<26}{_percentile(samples, 0.5):>7.2f}{_percentile(samples, 0.95):>9.2f}"
+            f"  {name:<26}{percentile_ms(samples, 0.5):>7.2f}{percentile_ms(samples, 0.95):>9.2f}"
             f"{max(samples) * 1000:>9.2f}"
         )
     print(f"\nright entry first: {first}/{len(labelled)} ({first / len(labelled):.1%})")
