@@ -407,9 +407,13 @@ class InboundCall:
     async def _dial(self, dial: Dial) -> list[events.CallEvent]:
         kind = dial.kind
         self.host.own(dial.leg, self)  # a busy answer comes within milliseconds
+        endpoint = dial.endpoint
+        if kind is LegKind.SEAT:  # the seat's desk phone, or its console's browser phone
+            with contextlib.suppress(RedisError):
+                endpoint = await self.host.seats.phone_of(endpoint.removeprefix("PJSIP/"))
         try:
             await self.host.ari.originate(
-                endpoint=dial.endpoint,
+                endpoint=endpoint,
                 channel_id=dial.leg,
                 app_args=f"{kind.value},{self.caller_id}",
                 caller_id=dial.caller_id,
@@ -418,7 +422,7 @@ class InboundCall:
             )
         except AriError as error:
             # not registered, or no way to reach it: the caller goes on
-            log.info("%s %s cannot be rung: %s", kind.name.lower(), dial.endpoint, error)
+            log.info("%s %s cannot be rung: %s", kind.name.lower(), endpoint, error)
             if kind is LegKind.SEAT:
                 return [events.SeatNotAnswered(dial.leg, None)]
             if kind is LegKind.COMPANY:

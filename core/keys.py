@@ -44,15 +44,18 @@ def line_tried(queue: str, caller: str) -> str:
 SEATS_IDLE = "hotline:seats:idle"
 """Sorted set: every seat not busy → since when (the longest idle comes first)."""
 SEATS_BUSY = "hotline:seats:busy"
+"""Hash: seat → the call it is busy with."""
 FALLBACK_CALL = "asterisk-queue"
 """What a busy seat is held for while its phone is in a call Asterisk's own queue put
 through (the fallback, while no application process served): no application call is
 offered to it until that call ends (``queues.fallback``)."""
-"""Hash: seat → the call it is busy with."""
 SEATS_PAUSED = "hotline:seats:paused"
 """Hash: seat → why it is paused (``logged-out`` is a pause too)."""
 SEATS_RESTING = "hotline:seats:resting"
 """Sorted set: seat → until when it is offered no call (wrap-up, unreachable phone)."""
+SEATS_IN_BROWSER = "hotline:seats:in-browser"
+"""Set: the seats whose console is their phone (rung at their browser account, not the desk
+phone's)."""
 
 
 SEAT_QUEUES = "hotline:seats:queues"

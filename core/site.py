@@ -171,8 +171,14 @@ class SipSettings(_Model):
     rtp_ports: tuple[int, int] = (10000, 20000)
     tls_port: int | None = Field(default=None, ge=1, le=65535)
     """SIP over TLS on this port (none: no TLS). Seats with ``encrypted = true`` use it."""
+    wss_port: int | None = Field(default=None, ge=1, le=65535)
+    """SIP over secure WebSocket on this port (none: no browser phones): the seat console's
+    WebRTC phone registers at ``wss://<bind>:<wss_port>/ws``."""
+    webrtc_address: str | None = None
+    """The address the browser phones' audio uses (their ICE candidate; default ``bind``).
+    Asterisk offers no loopback address to a browser: a site on loopback names one here."""
     tls_certificate: Path | None = None
-    """The PBX's certificate (PEM) for TLS; none: one is made for this installation."""
+    """The PBX's certificate (PEM) for TLS and WSS; none: one is made for this installation."""
     tls_key: Path | None = None
     ban_after: int = Field(default=10, ge=3, le=1000)
     """Failed authentications from one address within ``ban_window`` that ban it."""
@@ -181,7 +187,13 @@ class SipSettings(_Model):
     """How long a banned address is refused (``hotline sip lift`` ends it sooner)."""
 
     _bind_ip = field_validator("bind")(_check_ip)
+    _webrtc_ip = field_validator("webrtc_address")(lambda value: value and _check_ip(value))
     _external = field_validator("external_address")(_check_address)
+
+    @property
+    def browser_media_address(self) -> str:
+        """Where the browser phones' audio goes: ``webrtc_address``, else ``bind``."""
+        return self.webrtc_address or self.bind
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> SipSettings:
@@ -601,11 +613,18 @@ class Site(_Model):
         return self.transfer.caller_id or self.hotline_numbers[0]
 
 
+def browser_account(seat_id: str) -> str:
+    """The SIP account of a seat's browser phone (the console's WebRTC phone)."""
+    return f"{seat_id}-web"
+
+
 def _distinct_ports(problems: list[str], sip: SipSettings, services: ServiceSettings) -> None:
     """Every listener needs its own port, outside the RTP range."""
     ports = {"sip.port": sip.port}
     if sip.tls_port is not None:
         ports["sip.tls_port"] = sip.tls_port
+    if sip.wss_port is not None:
+        ports["sip.wss_port"] = sip.wss_port
     ports |= {
         f"services.{key}": getattr(services, key)
         for key in ("ari_port", "ami_port", "agi_port", "web_port")

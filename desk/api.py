@@ -5,6 +5,7 @@ console token: the company pane, the calls to classify, and the classification.
 """
 
 import asyncio
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -35,10 +36,38 @@ class ClassificationIn(BaseModel):
     with_departments: list[Annotated[str, Field(pattern=CODE)]] = Field(default=[], max_length=10)
 
 
-def router(desk: Desk, seats: SeatPool, book: CallbackBook, seat_of: Any) -> APIRouter:
-    """The desk's routes; ``seat_of`` authenticates a request for a seat."""
+class PhoneIn(BaseModel):
+    in_browser: bool
+
+
+def router(
+    desk: Desk,
+    seats: SeatPool,
+    book: CallbackBook,
+    seat_of: Any,
+    browser_phone: Callable[[str], dict[str, Any] | None],
+) -> APIRouter:
+    """The desk's routes; ``seat_of`` authenticates a request for a seat; ``browser_phone``
+    gives a seat's browser-phone account (None: the site has no WSS)."""
     api = APIRouter(tags=["console"])
     SeatId = Annotated[str, Depends(seat_of)]
+
+    @api.get("/api/console/{seat_id}/phone")
+    async def phone(seat_id: SeatId) -> dict[str, Any]:
+        """The console's browser phone: where it registers, its account, and whether the
+        seat is rung there now (else at its desk phone)."""
+        account = browser_phone(seat_id)
+        if account is None:
+            raise HTTPException(404, "this site has no browser phones: set [sip].wss_port")
+        return {**account, "in_browser": await seats.in_browser(seat_id)}
+
+    @api.put("/api/console/{seat_id}/phone")
+    async def use_phone(seat_id: SeatId, body: PhoneIn) -> dict[str, Any]:
+        """Ring the seat at its browser phone from now on, or at its desk phone again."""
+        if body.in_browser and browser_phone(seat_id) is None:
+            raise HTTPException(404, "this site has no browser phones: set [sip].wss_port")
+        await seats.use_browser(seat_id, body.in_browser)
+        return {"in_browser": body.in_browser}
 
     async def caller(seat_id: str, call: str | None) -> tuple[int | None, str]:
         """The company and number of the seat's current call, or of a call it took."""

@@ -1,10 +1,12 @@
 FROM python:3.11-slim-bookworm
-# espeak-ng and sox generate the voice prompts when the configuration is rendered
+# espeak-ng and sox generate the voice prompts when the configuration is rendered; npm
+# installs the console's browser phone (SIP.js) from package-lock.json
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends espeak-ng sox \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends espeak-ng sox npm \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /srv/hotline
 COPY . .
+RUN npm ci --ignore-scripts --no-audit --no-fund
 # exactly what uv.lock says (versions and hashes), then the project itself, editable: the
 # templates (asterisk-conf/) and sites/ stay beside the code
 RUN pip install --no-cache-dir uv==0.13.9 \

@@ -13,7 +13,7 @@ from ari_app.http import CONNECTIONS
 from ari_app.names import stasis_app_names
 from cdr import asterisk as cdr_files
 from core.secrets import Secrets
-from core.site import CONTROL_CHARACTERS, Site, source_match
+from core.site import CONTROL_CHARACTERS, Site, browser_account, source_match
 from hotline.tls import CERTIFICATE, KEY
 from recording import files as recording_files
 
@@ -73,6 +73,7 @@ MODULES = (
     "res_srtp",
     "res_rtp_asterisk",
     "res_http_websocket",
+    "res_pjsip_transport_websocket",
     "res_websocket_client",
     "res_stasis",
     "res_stasis_answer",
@@ -226,11 +227,17 @@ def render(site: Site, secrets: Secrets, dirs: AsteriskDirs, secrets_path: Path)
     environment.filters["quoted"] = quoted
     environment.filters["list_item"] = list_item
     environment.filters["source_match"] = source_match
+    environment.filters["browser_account"] = browser_account
     seat_passwords = {
         seat.id: secrets.seat_password(seat.id, secrets_path)
         for seat in site.seats
         if not seat.contact
     }
+    if site.sip.wss_port:  # each seat's browser phone has an account of its own
+        seat_passwords |= {
+            browser_account(seat.id): secrets.seat_password(browser_account(seat.id), secrets_path)
+            for seat in site.seats
+        }
     seat_passwords |= {
         phone.number: secrets.seat_password(phone.number, secrets_path)
         for phone in site.phones

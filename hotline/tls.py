@@ -25,7 +25,7 @@ def install_certificate(site: Site, paths: Paths, etc: Path) -> None:
     """Put the certificate and key where Asterisk reads them (``etc``), mode 0600 for the key:
     the site's files if it names them, else this installation's own (made on first use)."""
     sip = site.sip
-    if sip.tls_port is None:
+    if sip.tls_port is None and sip.wss_port is None:
         return
     if sip.tls_certificate is not None and sip.tls_key is not None:
         certificate, key = sip.tls_certificate, sip.tls_key

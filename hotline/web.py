@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException
 from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 import cdr
 from callback.book import CallbackBook
@@ -27,7 +28,7 @@ from core import calendar
 from core.db import make_engine, sessions
 from core.paths import Paths
 from core.secrets import Secrets
-from core.site import Site
+from core.site import Site, browser_account
 from core.stores import async_redis, database_url
 from desk.api import router as desk_router
 from desk.service import Desk
@@ -57,6 +58,8 @@ OVERDUE_CHECK_EVERY = 60.0
 
 _ACTOR = re.compile(r"[^\w.@-]")
 DASHBOARD = Path(cdr.__file__).with_name("static") / "dashboard.html"
+PHONE_LIBRARY = Path(__file__).parents[1] / "node_modules" / "sip.js" / "lib"
+"""SIP.js as npm installs it (package-lock.json; ./run runs npm ci)."""
 
 
 def create_app(site: Site, paths: Paths) -> FastAPI:
@@ -145,7 +148,25 @@ def create_app(site: Site, paths: Paths) -> FastAPI:
         site.timezone,
         lambda queue: wrap_ups.get(queue or "", wrap_ups["enterprise"]),
     )
-    app.include_router(desk_router(desk, SeatPool(redis), CallbackBook(redis), seat_of))
+
+    def browser_phone(seat_id: str) -> dict[str, Any] | None:
+        sip = site.sip
+        if sip.wss_port is None:
+            return None
+        account = browser_account(seat_id)
+        host = sip.external_address or (sip.bind if sip.bind not in ("0.0.0.0", "::") else None)
+        return {
+            "server": f"wss://{host}:{sip.wss_port}/ws" if host else None,
+            "port": sip.wss_port,  # without a host: the page's own
+            "account": account,
+            "password": secrets.seat_password(account, paths.secrets_file),
+        }
+
+    app.include_router(
+        desk_router(desk, SeatPool(redis), CallbackBook(redis), seat_of, browser_phone)
+    )
+    if PHONE_LIBRARY.is_dir():  # SIP.js, from npm (npm ci): ES modules the page imports
+        app.mount("/console/sip.js", StaticFiles(directory=PHONE_LIBRARY), name="sip.js")
 
     viewers = (secrets.admin_token, secrets.supervisor_token())
 

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from core import clock, keys
 from core.events import publish
+from core.site import browser_account
 from queues.dispatch import Offer, Scripts, moment, offers_from
 
 log = logging.getLogger(__name__)
@@ -174,6 +175,24 @@ class SeatPool:
             else:
                 states[seat] = {"state": "available"}
         return states
+
+    async def use_browser(self, seat_id: str, in_browser: bool) -> None:
+        """Ring the seat at its console's browser phone, or (False) at its desk phone."""
+        if in_browser:
+            await self.redis.sadd(keys.SEATS_IN_BROWSER, seat_id)
+        else:
+            await self.redis.srem(keys.SEATS_IN_BROWSER, seat_id)
+        await publish(self.redis, "seat-phone", seat=seat_id, browser=in_browser)
+
+    async def in_browser(self, seat_id: str) -> bool:
+        """Whether the seat's phone is its console (the browser phone)."""
+        return bool(await self.redis.sismember(keys.SEATS_IN_BROWSER, seat_id))
+
+    async def phone_of(self, seat_id: str) -> str:
+        """The endpoint a seat is rung at: its desk phone, or its console's browser phone."""
+        if await self.in_browser(seat_id):
+            return f"PJSIP/{browser_account(seat_id)}"
+        return f"PJSIP/{seat_id}"
 
     async def busy_with(self, seat_id: str) -> str | None:
         """The call a seat is busy with, if any."""

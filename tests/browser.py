@@ -79,8 +79,19 @@ class Page:
 
 
 @contextlib.asynccontextmanager
-async def chromium(url: str, size: tuple[int, int] = (1280, 900)) -> AsyncIterator[Page]:
-    """Headless Chromium showing ``url``; always closed afterwards."""
+async def chromium(
+    url: str, size: tuple[int, int] = (1280, 900), webrtc: bool = False
+) -> AsyncIterator[Page]:
+    """Headless Chromium showing ``url``; always closed afterwards. ``webrtc``: a generated
+    microphone (no prompt), WebRTC over loopback, and the PBX's own certificate accepted
+    (the installation made it; a site gives its own in production)."""
+    media = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        "--allow-loopback-in-peer-connection",
+        "--ignore-certificate-errors",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if binary is None:
         raise RuntimeError("Chromium is missing: apt-get install chromium (./run tests does)")
@@ -96,6 +107,7 @@ async def chromium(url: str, size: tuple[int, int] = (1280, 900)) -> AsyncIterat
             "--remote-debugging-port=0",
             "--remote-allow-origins=*",
             f"--window-size={size[0]},{size[1]}",
+            *(media if webrtc else []),
             "--force-device-scale-factor=1",
             url,
         ],

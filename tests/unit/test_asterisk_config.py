@@ -31,10 +31,13 @@ def test_credentials_are_generated_per_installation_and_kept_private(
     assert first.stat().st_mode & 0o777 == 0o600
     stored = json.loads(first.read_text())
     assert f"password = {stored['ari_password']}" in one["ari.conf"]
-    # the registering seat (1009) and desk phone get generated passwords; rig phones have none
+    # the registering seat (1009) and desk phone get generated passwords; rig phones have none;
+    # every seat's browser phone has an account of its own
     assert f"password = {stored['seat_passwords']['1009']}" in one["pjsip.conf"]
     assert f"password = {stored['seat_passwords']['02161001009']}" in one["pjsip.conf"]
-    assert set(stored["seat_passwords"]) == {"1009", "02161001009"}
+    assert f"password = {stored['seat_passwords']['1001-web']}" in one["pjsip.conf"]
+    browsers = {f"{seat.id}-web" for seat in site.seats}
+    assert set(stored["seat_passwords"]) == {"1009", "02161001009"} | browsers
 
 
 def test_control_interfaces_listen_on_loopback_only(rendered: dict[str, str]) -> None:
@@ -95,7 +98,8 @@ def test_media_stays_on_the_sip_address_and_phones_that_vanish_are_hung_up(
     assert "media_address = 127.0.0.1\nbind_rtp_to_media_address = yes" in pjsip
     assert "rtp_timeout = 30" in pjsip and "[1001](hotline-phone)" in pjsip
     assert "timers = always" in pjsip and "timers_sess_expires = 600" in pjsip
-    everywhere = site.model_copy(update={"sip": site.sip.model_copy(update={"bind": "0.0.0.0"})})
+    anywhere = {"bind": "0.0.0.0", "webrtc_address": None}
+    everywhere = site.model_copy(update={"sip": site.sip.model_copy(update=anywhere)})
     secrets_file = tmp_path / "other.json"
     other = render(everywhere, Secrets.load_or_create(secrets_file), DIRS, secrets_file)
     assert "media_address" not in other["pjsip.conf"]
@@ -148,3 +152,38 @@ def test_with_no_app_the_caller_is_told_once_and_asterisk_s_queue_records(
     enterprise = files["queues.conf"].split("[enterprise]")[1].split("\n[")[0]
     assert ("monitor-format = ogg" in enterprise) is recorded
     assert "load => app_mixmonitor.so" in files["modules.conf"]
+
+
+def _section(conf: str, header: str) -> str:
+    """The first section with this header line (``[name]`` or ``[name](template)``)."""
+    return conf.split(f"\n{header}\n")[1].split("\n[")[0]
+
+
+def test_a_seats_browser_phone_is_webrtc_only_over_wss_and_can_call_nowhere(
+    rendered: dict[str, str], site: Site
+) -> None:
+    browser = _section(rendered["pjsip.conf"], "[1001-web](hotline-phone)")
+    for line in ("webrtc = yes", "transport = transport-wss", "identify_by = username",
+                 "auth = 1001-web", "context = hotline-phones",
+                 f"media_address = {site.sip.browser_media_address}"):  # fmt: skip
+        assert line in browser.splitlines(), line
+    assert "protocol = wss" in _section(rendered["pjsip.conf"], "[transport-wss]")
+    # WSS on the SIP address, TLS only; the plain HTTP server stays on the services' address
+    http = rendered["http.conf"]
+    assert f"tlsbindaddr = {site.sip.bind}:{site.sip.wss_port}" in http
+    assert f"bindaddr = {site.services.bind}" in http
+    # ICE: host candidates on the browser phones' address only, no STUN or TURN server
+    rtp = rendered["rtp.conf"]
+    assert "icesupport = yes" in rtp and f"ice_permit = {site.sip.browser_media_address}" in rtp
+    settings = [line for line in rtp.splitlines() if not line.startswith(";")]
+    assert not [line for line in settings if line.startswith(("stun", "turn"))], settings
+
+
+def test_without_a_wss_port_there_is_no_browser_phone_and_no_ice(
+    site: Site, tmp_path: Path
+) -> None:
+    plain = site.model_copy(update={"sip": site.sip.model_copy(update={"wss_port": None})})
+    secrets_file = tmp_path / "secrets.json"
+    rendered = render(plain, Secrets.load_or_create(secrets_file), DIRS, secrets_file)
+    assert "-web]" not in rendered["pjsip.conf"] and "tlsenable" not in rendered["http.conf"]
+    assert "icesupport = no" in rendered["rtp.conf"]

@@ -304,3 +304,26 @@ async def test_a_call_through_to_a_seat_costs_these_ari_requests(script: Script)
         ("hangup", (leg,)),  # the seat's leg follows the caller (whose own channel is gone)
         ("destroy_bridge", (bridge,)),
     ]
+
+
+async def test_a_seat_whose_console_is_its_phone_is_rung_in_the_browser(
+    script: Script, redis: Redis
+) -> None:
+    """The console switched seat 1001 to its browser phone: the caller rings that account;
+    switched back, the desk phone rings again."""
+    for seat in ("1002", "1003"):
+        await script.app.seats.pause(seat, "test: seat 1001 alone")
+    await script.app.seats.use_browser("1001", True)
+    caller = script.caller_arrives()
+    await script.until(lambda: bool(script.ringing("PJSIP/1001-web")), "the browser rings")
+    assert not script.ringing("PJSIP/1001")
+    script.answer(script.ringing("PJSIP/1001-web")[0])
+    await script.until(lambda: len(script.bridge_of(caller)) == 2, "caller and browser bridged")
+    script.hang_up(caller)
+    await script.until(lambda: leg_of(script, caller).outcome is not None, "the call recorded")
+    assert leg_of(script, caller).seat_id == "1001"
+    await script.app.seats.use_browser("1001", False)
+    script.time.advance(60)  # past the wrap-up
+    second = script.caller_arrives()
+    await script.until(lambda: bool(script.ringing("PJSIP/1001")), "the desk phone rings again")
+    script.hang_up(second)

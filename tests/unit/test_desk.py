@@ -22,6 +22,7 @@ from core import clock, keys
 from core.db import make_engine, sessions
 from core.paths import Paths
 from core.secrets import Secrets
+from core.site import Site
 from core.stores import database_url
 from desk.rules import CallKind, WrapUp, WrapUpPhase, order_level, wrap_up
 from recording.models import Recording
@@ -465,3 +466,27 @@ def test_classified_calls_are_reported_by_kind_and_matter_with_the_direct_answer
                 "kind": "consultation", "matter": "101"},
     ).json()  # fmt: skip
     assert sorted(call["call"] for call in drilled["calls"]) == ["call-0", "call-1"]
+
+
+# --- the browser phone's account ------------------------------------------------------------------
+
+
+def test_the_console_gets_its_browser_phones_account_and_switches_the_seat_to_it(
+    client: TestClient, paths: Paths, site: Site, redis_url: str
+) -> None:
+    account = client.get("/api/console/1001/phone", headers=bearer(paths)).json()
+    secrets = Secrets.load_or_create(paths.secrets_file)
+    assert account == {
+        "server": f"wss://{site.sip.bind}:{site.sip.wss_port}/ws",
+        "port": site.sip.wss_port,
+        "account": "1001-web",
+        "password": secrets.seat_passwords["1001-web"],
+        "in_browser": False,
+    }
+    assert client.get("/api/console/1001/phone", headers=bearer(paths, "1002")).status_code == 401
+    switched = client.put("/api/console/1001/phone", json={"in_browser": True},
+                          headers=bearer(paths))  # fmt: skip
+    assert switched.json() == {"in_browser": True}
+    assert Redis.from_url(redis_url).sismember(keys.SEATS_IN_BROWSER, "1001")
+    client.put("/api/console/1001/phone", json={"in_browser": False}, headers=bearer(paths))
+    assert not Redis.from_url(redis_url).sismember(keys.SEATS_IN_BROWSER, "1001")

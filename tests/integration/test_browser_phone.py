@@ -1,0 +1,104 @@
+"""A seat with nothing but a browser: headless Chromium with a generated microphone opens
+the seat's console, its phone registers over WSS, a SIPp caller dials the hotline, the page
+rings with the company shown, answers, audio flows both ways (the caller's phone receives
+RTP; the page's WebRTC statistics count packets in), a key goes out as RFC 4733, the seat
+clicks a matter's transfer and a specialist joins; back at the desk phone, the seat's SIPp
+phone rings again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from cdr.models import CallLeg
+from core import clock
+from core.secrets import Secrets
+from hotline.stack import Stack
+from redlist.service import RedList
+from redlist.synthetic import landline
+from rig.orchestrator import CallerSpec, PhoneSpec, Rig, Scenario
+from tests.browser import Page, chromium
+from tests.conftest import SPECIALIST_A, seat_phones
+
+pytestmark = pytest.mark.pbx
+
+FIRM = landline(0)  # 示例企业0有限公司, a key firm of the sample registry
+
+INBOUND_PACKETS = """(async () => {
+  const pc = window.phone.user.session.sessionDescriptionHandler.peerConnection;
+  let packets = 0;
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === "inbound-rtp") packets += s.packetsReceived;
+  });
+  return packets;
+})()"""
+
+
+@pytest.fixture
+def web(stack: Stack) -> Iterator[str]:
+    yield stack.start_web()
+
+
+async def _click(page: Page, selector: str) -> None:
+    await page.evaluate(f"document.querySelector('{selector}').click()")
+
+
+async def test_a_seat_with_only_a_browser_takes_a_call_and_transfers_it(
+    rig: Rig, stack: Stack, registry: RedList, one_seat: str, web: str
+) -> None:
+    assert stack.site.sip.webrtc_address, (
+        "this machine has no address but loopback for the browser's audio, and no veth pair "
+        "could be made (not root?): see _machine_address in tests/conftest.py"
+    )
+    token = Secrets.load_or_create(stack.paths.secrets_file).console_token(one_seat)
+    since = clock.now()
+    async with chromium(f"{web}/console/{one_seat}#token={token}", webrtc=True) as page:
+        await page.wait_for("window.phone && window.phone.loaded")
+        await _click(page, "#phone-on")
+        await page.wait_for("window.phone.state === 'ready'")
+
+        # the seat's SIPp phone is not running: only the browser can take the call
+        specialist = PhoneSpec(SPECIALIST_A, 5081, answer_after=1.0, hold=6.0)
+        caller = CallerSpec(FIRM, hold=None)
+        playing = asyncio.create_task(rig.run(Scenario("browser", (specialist,), (caller,))))
+        await page.wait_for("window.phone.state === 'ringing'")
+        company = await page.wait_for(
+            "document.getElementById('company-box').dataset.call &&"
+            " document.getElementById('company-name').textContent"
+        )
+        assert company == "示例企业0有限公司"
+        ringing = await page.wait_for("document.getElementById('phone-ringing').textContent")
+        assert ringing == "Ringing 来电: 示例企业0有限公司", ringing
+        with registry.sessions() as session:
+            leg = session.execute(
+                select(CallLeg).where(CallLeg.caller_number == FIRM, CallLeg.entered_at >= since)
+            ).scalar_one()
+            assert leg.answered_at is None, "the page showed the company only after the answer"
+
+        await _click(page, "#phone-answer")
+        await page.wait_for("window.phone.state === 'talking'")
+        assert await page.wait_for(f"({INBOUND_PACKETS}).then(n => n > 50 && n)", within=10)
+        await _click(page, 'button[data-key="5"]')  # a key, as RFC 4733 in the page's RTP
+
+        await page.wait_for("!!document.querySelector('button[data-matter=\"901\"]')")
+        await _click(page, 'button[data-matter="901"]')
+        await page.wait_for(
+            "document.getElementById('transfer-status').className === 'connected'", within=20
+        )
+        await _click(page, "#phone-hangup")  # the seat leaves: caller and specialist talk on
+        await page.wait_for("window.phone.state === 'ready'")
+        report = await playing
+        assert report.callers[0].exit_code == 0, report.render()
+        assert report.callers[0].rtp_received > 100, report.render()
+        assert report.phone(SPECIALIST_A).answered == 1, report.render()
+
+        # back at the desk phone: the next call rings the seat's SIPp phone
+        await _click(page, "#phone-off")
+        await page.wait_for("window.phone.state === 'desk'")
+    seat_port = next(p.port for p in seat_phones(stack.site) if p.name == one_seat)
+    desk = PhoneSpec(one_seat, seat_port, answer_after=0.3, hold=1.0)
+    back = await rig.run(Scenario("desk-again", (desk,), (CallerSpec(FIRM, hold=None),)))
+    assert back.phone(one_seat).answered == 1, back.render()
