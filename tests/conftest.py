@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import os
-import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
@@ -23,6 +22,7 @@ from core.paths import Paths
 from core.site import Site, load_site
 from hotline.stack import Stack
 from redlist.service import RedList
+from rig.network import browser_media_address
 from rig.orchestrator import PhoneSpec, Rig
 
 if TYPE_CHECKING:
@@ -153,29 +153,6 @@ short wait for the survey's key, no recording notice, and return visits called a
 whenever the clock says."""
 
 
-def _machine_address() -> str | None:
-    """A non-loopback IPv4 address of this machine: Asterisk gives a browser no loopback
-    address as its ICE candidate. Without one, a veth pair is made for it (root only);
-    None if that cannot be done (the browser-phone test then says so)."""
-    shown = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"],
-                           capture_output=True, text=True, check=True).stdout  # fmt: skip
-    for line in shown.splitlines():
-        fields = line.split()
-        if "inet" in fields:
-            return fields[fields.index("inet") + 1].split("/")[0]
-    try:
-        for command in (
-            "ip link add hotline-rtc type veth peer name hotline-rtc-peer",
-            "ip addr add 10.213.77.1/30 dev hotline-rtc",
-            "ip link set hotline-rtc up",
-            "ip link set hotline-rtc-peer up",
-        ):
-            subprocess.run(command.split(), check=True, capture_output=True)
-    except subprocess.CalledProcessError:
-        return None
-    return "10.213.77.1"
-
-
 @pytest.fixture(scope="session")
 def site_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example site, with a short red-list head start, ring timeout, wrap-up and
@@ -197,7 +174,7 @@ def site_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
         text = text.replace(example, test)
     # the browser phones' audio on an address Asterisk offers to a browser (not loopback)
     assert "wss_port = 8089" in text
-    address = _machine_address()
+    address = browser_media_address()
     if address is not None:
         text = text.replace("wss_port = 8089", f'wss_port = 8089\nwebrtc_address = "{address}"')
     # the desk phone's seat is encrypted (TLS and SRTP; a real baresip registers as it)

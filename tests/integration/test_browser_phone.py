@@ -19,8 +19,8 @@ from core.secrets import Secrets
 from hotline.stack import Stack
 from redlist.service import RedList
 from redlist.synthetic import landline
+from rig.browser import Page, chromium
 from rig.orchestrator import CallerSpec, PhoneSpec, Rig, Scenario
-from tests.browser import Page, chromium
 from tests.conftest import SPECIALIST_A, seat_phones
 
 pytestmark = pytest.mark.pbx
@@ -51,7 +51,7 @@ async def test_a_seat_with_only_a_browser_takes_a_call_and_transfers_it(
 ) -> None:
     assert stack.site.sip.webrtc_address, (
         "this machine has no address but loopback for the browser's audio, and no veth pair "
-        "could be made (not root?): see _machine_address in tests/conftest.py"
+        "could be made (not root?): see rig/network.py"
     )
     token = Secrets.load_or_create(stack.paths.secrets_file).console_token(one_seat)
     since = clock.now()

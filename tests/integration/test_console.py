@@ -18,8 +18,8 @@ from core.secrets import Secrets
 from hotline.stack import Stack
 from redlist.service import RedList
 from redlist.synthetic import landline
+from rig.browser import chromium
 from rig.orchestrator import CallerSpec, PhoneSpec, Rig, Scenario
-from tests.browser import chromium
 from tests.conftest import SPECIALIST_A, eventually, seat_phones
 from transfer.models import TransferRequest
 

@@ -23,8 +23,8 @@ from desk.models import CallClassification
 from hotline.stack import Stack
 from redlist.service import RedList
 from redlist.synthetic import landline
+from rig.browser import Page, chromium
 from rig.orchestrator import CallerSpec, PhoneSpec, Rig, Scenario
-from tests.browser import Page, chromium
 from tests.conftest import seat_phones
 from transfer.deadlines import Level, deadline
 from transfer.models import Department, WorkOrder

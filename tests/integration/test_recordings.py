@@ -28,9 +28,9 @@ from recording.models import Recording
 from recording.service import Recordings
 from redlist.service import RedList
 from redlist.synthetic import landline
+from rig.browser import chromium
 from rig.media import tone_presence, tone_share
 from rig.orchestrator import CallerSpec, KeyPress, PhoneSpec, Rig, Scenario
-from tests.browser import chromium
 from tests.conftest import SPECIALIST_A, ended_calls, eventually, seat_phones
 
 pytestmark = pytest.mark.pbx

@@ -33,8 +33,8 @@ from hotline.stack import Stack
 from queues.seats import SeatPool
 from redlist.service import RedList
 from redlist.synthetic import csv_bytes, landline, rows
+from rig.browser import chromium
 from rig.orchestrator import Behaviour, CallerSpec, KeyPress, PhoneSpec, Rig, Scenario
-from tests.browser import chromium
 from tests.conftest import (
     ALERT_WEBHOOK_PORT,
     DESK_PHONE,

@@ -14,8 +14,8 @@ from hotline.stack import Stack
 from redlist.service import RedList
 from redlist.synthetic import landline
 from return_visit.models import ReturnVisit, ReturnVisitCall
+from rig.browser import chromium
 from rig.orchestrator import Behaviour, KeyPress, PhoneSpec, Rig, Scenario
-from tests.browser import chromium
 from tests.conftest import CARRIER_SBC
 
 pytestmark = pytest.mark.pbx
