@@ -5,6 +5,7 @@ nothing of the application on top, and the queue's and the transfer's decisions 
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -15,6 +16,7 @@ FEATURES = (
     "call",
     "callback",
     "cdr",
+    "desk",
     "guard",
     "knowledge",
     "queues",
@@ -41,6 +43,7 @@ PURE = (
     "knowledge.text",
     "return_visit.phases",
     "return_visit.rules",
+    "desk.rules",
     "transfer.machine",
     "transfer.state",
     "ari_app.translate",
@@ -149,3 +152,14 @@ def test_the_decisions_touch_no_edge() -> None:
     }
     touching |= {f"{name} imports {edge}" for name in PURE for edge in touches(name, OWN_LOOP)}
     assert not touching, sorted(touching)
+
+
+def test_every_floor_of_the_house_is_installed_and_type_checked() -> None:
+    """The ``hotline`` command imports them from the installed project: a folder missing
+    from pyproject.toml works in the tests (run from here) and fails in production."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    installed = set(project["tool"]["setuptools"]["packages"])
+    checked = set(project["tool"]["mypy"]["packages"])
+    folders = {path.parent.name for path in REPO.glob("*/__init__.py")}
+    assert folders - {"tests"} <= installed, sorted(folders - installed - {"tests"})
+    assert folders <= checked, sorted(folders - checked)
