@@ -135,3 +135,130 @@ async def chromium(
             process.kill()
             await process.wait()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+class FirefoxPage(Page):
+    """One Firefox tab, driven over WebDriver BiDi (Firefox speaks no DevTools protocol)."""
+
+    def __init__(self, socket: Any, context: str) -> None:
+        super().__init__(socket)
+        self.context = context
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        message_id = next(self._ids)
+        await self._socket.send(json.dumps({"id": message_id, "method": method, "params": params}))
+        while True:
+            reply = json.loads(await self._socket.recv())
+            if reply.get("id") == message_id:
+                if reply.get("type") == "error":
+                    raise RuntimeError(f"{method}: {reply.get('error')}: {reply.get('message')}")
+                result: dict[str, Any] = reply.get("result", {})
+                return result
+
+    async def evaluate(self, expression: str) -> Any:
+        result = await self.call(
+            "script.evaluate",
+            expression=expression,
+            target={"context": self.context},
+            awaitPromise=True,
+            resultOwnership="none",
+        )
+        if result.get("type") == "exception":
+            details = result.get("exceptionDetails", {}).get("text")
+            raise RuntimeError(f"{expression}: {details}")
+        return _plain(result["result"])
+
+    async def screenshot(self, whole_page: bool = False) -> bytes:
+        origin = "document" if whole_page else "viewport"
+        data = (
+            await self.call(
+                "browsingContext.captureScreenshot", context=self.context, origin=origin
+            )
+        )["data"]
+        return base64.b64decode(data)
+
+
+def _plain(value: dict[str, Any]) -> Any:
+    """A BiDi remote value as Python (numbers, strings, lists, objects)."""
+    kind, inner = value.get("type"), value.get("value")
+    if kind in ("undefined", "null"):
+        return None
+    if kind == "array":
+        return [_plain(item) for item in inner or []]
+    if kind == "object":
+        return {key: _plain(item) for key, item in inner or []}
+    if kind == "number" and isinstance(inner, str):  # NaN, Infinity, -0
+        return float(inner)
+    return inner
+
+
+FIREFOX_PREFERENCES = {
+    # a generated microphone, given without asking
+    "media.navigator.streams.fake": True,
+    "media.navigator.permission.disabled": True,
+    # WebRTC over loopback too, with real host addresses (no mDNS names)
+    "media.peerconnection.ice.loopback": True,
+    "media.peerconnection.ice.obfuscate_host_addresses": False,
+    "media.autoplay.default": 0,
+    # nothing fetched from the internet (this machine's network is closed)
+    "app.update.disabledForTesting": True,
+    "browser.safebrowsing.malware.enabled": False,
+    "browser.safebrowsing.phishing.enabled": False,
+    "extensions.update.enabled": False,
+    "network.captive-portal-service.enabled": False,
+    "network.connectivity-service.enabled": False,
+    "toolkit.telemetry.reportingpolicy.firstRun": False,
+    "datareporting.policy.dataSubmissionEnabled": False,
+    "browser.shell.checkDefaultBrowser": False,
+}
+
+
+@contextlib.asynccontextmanager
+async def firefox(url: str, size: tuple[int, int] = (1280, 900)) -> AsyncIterator[Page]:
+    """Headless Firefox (Debian's ``firefox-esr``) showing ``url``, with a generated
+    microphone and the PBX's own certificate accepted; always closed afterwards."""
+    binary = shutil.which("firefox-esr") or shutil.which("firefox")
+    if binary is None:
+        raise RuntimeError("Firefox is missing: apt-get install firefox-esr (./run tests does)")
+    profile = Path(tempfile.mkdtemp(prefix="hotline-firefox-"))
+    (profile / "user.js").write_text(
+        "".join(
+            f"user_pref({json.dumps(k)}, {json.dumps(v)});\n"
+            for k, v in FIREFOX_PREFERENCES.items()
+        )
+    )
+    process = await asyncio.create_subprocess_exec(
+        binary, "--headless", "--no-remote", "--profile", str(profile),
+        "--remote-debugging-port", "0", f"--width={size[0]}", f"--height={size[1]}",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None
+        address = await asyncio.wait_for(_bidi_address(process.stderr), 30)
+        async with websockets.connect(f"{address}/session", max_size=2**25) as socket:
+            bare = FirefoxPage(socket, "")
+            await bare.call(
+                "session.new", capabilities={"alwaysMatch": {"acceptInsecureCerts": True}}
+            )
+            tree = await bare.call("browsingContext.getTree")
+            page = FirefoxPage(socket, tree["contexts"][0]["context"])
+            await page.call(
+                "browsingContext.navigate", context=page.context, url=url, wait="complete"
+            )
+            yield page
+    finally:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 5)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+async def _bidi_address(stderr: asyncio.StreamReader) -> str:
+    """Firefox says where WebDriver BiDi listens on its standard error."""
+    while line := (await stderr.readline()).decode(errors="replace"):
+        if "WebDriver BiDi listening on" in line:
+            return line.split("listening on", 1)[1].strip()
+    raise RuntimeError("Firefox ended before WebDriver BiDi listened")

@@ -1,14 +1,15 @@
-"""A seat with nothing but a browser: headless Chromium with a generated microphone opens
-the seat's console, its phone registers over WSS, a SIPp caller dials the hotline, the page
-rings with the company shown, answers, audio flows both ways (the caller's phone receives
-RTP; the page's WebRTC statistics count packets in), a key goes out as RFC 4733, the seat
-clicks a matter's transfer and a specialist joins; back at the desk phone, the seat's SIPp
-phone rings again."""
+"""A seat with nothing but a browser: headless Chromium, then Firefox, with a generated
+microphone opens the seat's console, its phone registers over WSS, a SIPp caller dials the
+hotline, the page rings with the company shown, answers, audio flows both ways (the caller's
+phone receives RTP; the page's WebRTC statistics count packets in), a key goes out as RFC
+4733, the seat clicks a matter's transfer and a specialist joins; back at the desk phone,
+the seat's SIPp phone rings again."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 
 import pytest
 from redis.asyncio import Redis
@@ -22,7 +23,7 @@ from hotline.stack import Stack
 from queues.seats import SeatPool
 from redlist.service import RedList
 from redlist.synthetic import landline
-from rig.browser import Page, chromium
+from rig.browser import Page, chromium, firefox
 from rig.orchestrator import CallerSpec, PhoneSpec, Rig, Scenario
 from tests.conftest import SPECIALIST_A, seat_phones
 
@@ -58,8 +59,21 @@ async def _click(page: Page, selector: str) -> None:
     await page.evaluate(f"document.querySelector('{selector}').click()")
 
 
+BROWSERS: dict[str, Callable[[str], AbstractAsyncContextManager[Page]]] = {
+    "chromium": lambda url: chromium(url, webrtc=True),
+    "firefox": firefox,
+}
+
+
+@pytest.mark.parametrize("browser", BROWSERS)
 async def test_a_seat_with_only_a_browser_takes_a_call_and_transfers_it(
-    rig: Rig, stack: Stack, registry: RedList, one_seat: str, web: str, desk_phone_after: None
+    rig: Rig,
+    stack: Stack,
+    registry: RedList,
+    one_seat: str,
+    web: str,
+    desk_phone_after: None,
+    browser: str,
 ) -> None:
     assert stack.site.sip.webrtc_address, (
         "this machine has no address but loopback for the browser's audio, and no veth pair "
@@ -67,7 +81,7 @@ async def test_a_seat_with_only_a_browser_takes_a_call_and_transfers_it(
     )
     token = Secrets.load_or_create(stack.paths.secrets_file).console_token(one_seat)
     since = clock.now()
-    async with chromium(f"{web}/console/{one_seat}#token={token}", webrtc=True) as page:
+    async with BROWSERS[browser](f"{web}/console/{one_seat}#token={token}") as page:
         await page.wait_for("window.phone && window.phone.loaded")
         await _click(page, "#phone-on")
         await page.wait_for("window.phone.state === 'ready'")
