@@ -504,6 +504,28 @@ def postgres_url(postgres_server: PrivatePostgres | None) -> str:
 
 
 @pytest.fixture
+async def no_callback_pending(stack: Stack, one_seat: str) -> None:
+    """Call-backs earlier tests left pending are cancelled, and the seat is free: a due one
+    would ring the seat first (the line's rule), before the test's own caller."""
+    from redis.asyncio import Redis
+
+    from callback.book import CallbackBook
+    from core.stores import redis_url
+    from queues.seats import SeatPool
+
+    redis = Redis.from_url(redis_url(stack.paths))
+    book = CallbackBook(redis)
+    for booked, _ in await book.pending():
+        await book.cancel(booked.number)
+
+    async def free() -> bool:
+        return await SeatPool(redis).busy_with(one_seat) is None
+
+    assert await eventually(free, within=30), f"seat {one_seat} stayed busy"
+    await redis.aclose()
+
+
+@pytest.fixture
 async def one_seat(stack: Stack) -> AsyncIterator[str]:
     """Every seat but 1001 paused for the test."""
     from redis.asyncio import Redis
@@ -521,6 +543,7 @@ async def one_seat(stack: Stack) -> AsyncIterator[str]:
     finally:
         for seat in others:
             await seats.resume(seat)
+        await seats.use_browser("1001", False)
         await redis.aclose()
 
 

@@ -8,19 +8,16 @@ the seat's SIPp phone rings again."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy import select
 
 from cdr.models import CallLeg
 from core import clock
 from core.secrets import Secrets
-from core.stores import redis_url
 from hotline.stack import Stack
-from queues.seats import SeatPool
 from redlist.service import RedList
 from redlist.synthetic import landline
 from rig.browser import Page, chromium, firefox
@@ -46,15 +43,6 @@ def web(stack: Stack) -> Iterator[str]:
     yield stack.start_web()
 
 
-@pytest.fixture
-async def desk_phone_after(stack: Stack, one_seat: str) -> AsyncIterator[None]:
-    """Whatever the test did, the seat is rung at its desk phone afterwards."""
-    yield
-    redis = Redis.from_url(redis_url(stack.paths))
-    await SeatPool(redis).use_browser(one_seat, False)
-    await redis.aclose()
-
-
 async def _click(page: Page, selector: str) -> None:
     await page.evaluate(f"document.querySelector('{selector}').click()")
 
@@ -72,7 +60,7 @@ async def test_a_seat_with_only_a_browser_takes_a_call_and_transfers_it(
     registry: RedList,
     one_seat: str,
     web: str,
-    desk_phone_after: None,
+    no_callback_pending: None,
     browser: str,
 ) -> None:
     assert stack.site.sip.webrtc_address, (

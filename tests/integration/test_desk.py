@@ -75,7 +75,12 @@ def _colour_at(png: bytes, rect: dict[str, float]) -> tuple[int, int, int]:
 
 
 async def test_a_seat_sees_the_callers_history_classifies_its_calls_and_is_reminded(
-    rig: Rig, stack: Stack, registry: RedList, one_seat: str, web: str
+    rig: Rig,
+    stack: Stack,
+    registry: RedList,
+    one_seat: str,
+    web: str,
+    no_callback_pending: None,
 ) -> None:
     secrets = Secrets.load_or_create(stack.paths.secrets_file)
     token = secrets.console_token(one_seat)
@@ -140,11 +145,11 @@ async def test_a_seat_sees_the_callers_history_classifies_its_calls_and_is_remin
 
         # nobody classifies it: once the wrap-up is over the seat is reminded, in red
         await page.wait_for("document.getElementById('wrap-up-banner').className === 'late'")
+        png = await page.screenshot(whole_page=True)  # scrolled to the top: page coordinates
         rect = await page.evaluate(
             "JSON.parse(JSON.stringify("
             "document.getElementById('wrap-up-banner').getBoundingClientRect()))"
         )
-        png = await page.screenshot()
         (stack.paths.state / "desk.png").write_bytes(png)  # kept for a human to look at
         colour = _colour_at(png, rect)
         assert all(abs(a - b) <= 12 for a, b in zip(colour, (0xC5, 0x22, 0x1F), strict=True)), (
