@@ -65,6 +65,7 @@ def test_pbx_up_status_down_leaves_nothing_behind(tmp_path: Path) -> None:
     text = EXAMPLE_SITE.read_text()
     text = text.replace("port = 5060", "port = 5160").replace("ari_port = 8088", "ari_port = 8188")
     text = text.replace("ami_port = 5038", "ami_port = 5138")
+    text = text.replace("wss_port = 8089", "wss_port = 8189")
     site.write_text(text)
     state = tmp_path / "state"
 
@@ -120,6 +121,7 @@ def _second_site(tmp_path: Path) -> Path:
         "ami_port = 5038": "ami_port = 5138",
         "agi_port = 4573": "agi_port = 4673",
         "web_port = 8080": "web_port = 8180",
+        "wss_port = 8089": "wss_port = 8189",
         "rtp_ports = [10000, 20000]": "rtp_ports = [40000, 41000]",
         **{f"127.0.0.1:{a}": f"127.0.0.1:{b}" for a, b in SEAT_PORTS.items()},
         f"127.0.0.1:{CARRIER_SBC}": f"127.0.0.1:{OWN_SBC}",
