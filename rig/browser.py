@@ -128,13 +128,7 @@ async def chromium(
         async with websockets.connect(page["webSocketDebuggerUrl"], max_size=2**25) as socket:
             yield Page(socket)
     finally:
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 5)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-        shutil.rmtree(profile, ignore_errors=True)
+        await _close(process, profile)
 
 
 class FirefoxPage(Page):
@@ -247,13 +241,7 @@ async def firefox(url: str, size: tuple[int, int] = (1280, 900)) -> AsyncIterato
             )
             yield page
     finally:
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 5)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-        shutil.rmtree(profile, ignore_errors=True)
+        await _close(process, profile)
 
 
 async def _bidi_address(stderr: asyncio.StreamReader) -> str:
@@ -262,3 +250,14 @@ async def _bidi_address(stderr: asyncio.StreamReader) -> str:
         if "WebDriver BiDi listening on" in line:
             return line.split("listening on", 1)[1].strip()
     raise RuntimeError("Firefox ended before WebDriver BiDi listened")
+
+
+async def _close(process: asyncio.subprocess.Process, profile: Path) -> None:
+    """Stop a browser (killed if it will not end within 5 s) and remove its profile."""
+    process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), 5)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+    shutil.rmtree(profile, ignore_errors=True)
