@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from call.events import (
+    CalledOff,
     CallerHungUp,
     CallerKeyed,
     CallEvent,
@@ -27,6 +28,7 @@ from call.events import (
     SeatNotAnswered,
     TransferStep,
 )
+from callback.ticket import CALL_OFF
 from core.actions import Purpose
 from transfer.keys import CancelTransfer, Command, LeaveCall, StartTransfer
 from transfer.state import SpecialistAnswered, SpecialistHungUp
@@ -54,6 +56,8 @@ def translate(event: Mapping[str, Any], view: CallView) -> list[CallEvent]:
     """The call's events for one ARI event (none if it says nothing to the call)."""
     kind = str(event.get("type", ""))
     if kind == COMMAND:
+        if event.get("action") == CALL_OFF:
+            return [CalledOff()]
         command = command_from(event)
         return [SeatCommand(command, str(event.get("via") or "api"))] if command else []
     playback = (event.get("playback") or {}).get("id")

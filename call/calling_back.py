@@ -150,6 +150,28 @@ def interrupted(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
     (the call-back was cancelled, or freed while Redis was away): every leg is let go and the
     call-back is due again at once if it is still booked, the attempt not counted."""
     ticket = _ticket(caller)
+    return [
+        *_stop(caller),
+        _attempt(caller, CallbackOutcome.INTERRUPTED, moment(ctx.now)),
+        RebookCallback(ticket.request, ctx.now, False),
+        End(),
+    ]
+
+
+def called_off(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
+    """The company called in again meanwhile: the attempt stops wherever it is — its place
+    in line, the seat ringing or waiting on ringback, the company's number ringing — and is
+    recorded as cancelled (the book has dropped it already)."""
+    return [
+        *_stop(caller),
+        _attempt(caller, CallbackOutcome.CANCELLED, moment(ctx.now)),
+        publish(caller, "callback-called-off", request=_ticket(caller).request),
+        End(),
+    ]
+
+
+def _stop(caller: Caller) -> Steps:
+    """Every timer, the company's leg, the seat and the place in line let go."""
     actions: Steps = [CancelTimer(timer) for timer in Timer]
     if caller.bridge is not None:  # the company's phone may be ringing
         actions.append(HangUp(caller.channel))
@@ -157,12 +179,7 @@ def interrupted(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
     if caller.in_line:
         caller.in_line = False
         actions.append(LeaveLine(caller.queue))
-    return [
-        *actions,
-        _attempt(caller, CallbackOutcome.INTERRUPTED, moment(ctx.now)),
-        RebookCallback(ticket.request, ctx.now, False),
-        End(),
-    ]
+    return actions
 
 
 def store_lost(caller: Caller, _: CallEvent, ctx: Context) -> Steps:

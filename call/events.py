@@ -101,6 +101,12 @@ class SeatCommand:
 
 
 @dataclass(frozen=True)
+class CalledOff:
+    """The company called in again while its call-back was being attempted: the attempt
+    stops where it is (``callback.book``'s cancel tells the process that makes it)."""
+
+
+@dataclass(frozen=True)
 class CallBroken:
     """Something the call needs failed (a bridge could not be made, a store is away): the
     call ends as well as it can, recorded as failed."""
@@ -155,6 +161,7 @@ CallEvent = (
     | SeatKeyed
     | CallerKeyed
     | SeatCommand
+    | CalledOff
     | CallBroken
     | StoreLost
     | PbxLost

@@ -20,6 +20,7 @@ from call import calling_back, ending, talking, waiting
 from call.events import (
     Arrived,
     CallBroken,
+    CalledOff,
     CallerHungUp,
     CallerKeyed,
     CallEvent,
@@ -328,6 +329,7 @@ ROWS: tuple[Row, ...] = (
     _r(P.SURVEY,       PbxLost,         _any,                P.ENDED,        E.hung_up_in_survey),
     _r(LAST_WORDS,     PbxLost,         _any,                P.ENDED,        E.finish),
     _r(BEFORE_TALK,    CallBroken,      _calling_back,       P.ENDED,        CB.interrupted),
+    _r(BEFORE_TALK,    CalledOff,       _calling_back,       P.ENDED,        CB.called_off),
     _r(LIVE,           CallBroken,      _any,                P.ENDED,        E.broken),
     _r(LIVE,           SeatOffered,     _new_seat,           None,           W.give_back),
     _r(P.ENDED,        SeatOffered,     _any,                None,           W.give_back),

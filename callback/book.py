@@ -9,6 +9,7 @@ SQL keeps the history (``callback_requests``, ``callback_attempts``); this is wh
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from callback.ticket import CALL_OFF
 from core import keys
 from redlist.tiers import RedListTier
 
@@ -83,11 +85,14 @@ return redis.call('DEL', entry)
 CANCEL = f"""
 local request = redis.call('HGET', '{keys.CALLBACKS_BY_NUMBER}', ARGV[1])
 if not request then return false end
-if not redis.call('ZSCORE', '{keys.CALLBACKS_DUE}', request) then return false end
+local entry = '{_PREFIX}' .. request
+local channel = redis.call('HGET', entry, 'channel')
+if not channel and not redis.call('ZSCORE', '{keys.CALLBACKS_DUE}', request) then return false end
 redis.call('HDEL', '{keys.CALLBACKS_BY_NUMBER}', ARGV[1])
 redis.call('ZREM', '{keys.CALLBACKS_DUE}', request)
-redis.call('DEL', '{_PREFIX}' .. request)
-return request
+redis.call('DEL', entry)
+if channel then redis.call('HDEL', '{keys.CALLBACK_ATTEMPTS}', channel) end
+return {{request, channel or ''}}
 """
 
 
@@ -183,10 +188,18 @@ class CallbackBook:
         await self._close(args=[request])
 
     async def cancel(self, number: str) -> str | None:
-        """The company called in again: its pending call-back (not one being attempted) is
-        cancelled; the request cancelled, if any."""
+        """The company called in again: its call-back is cancelled — due later, or being
+        attempted (the process making the attempt is told to call it off); the request
+        cancelled, if any."""
         cancelled = await self._cancel(args=[number])
-        return _text(cancelled) if cancelled else None
+        if not cancelled:
+            return None
+        request, channel = (_text(item) for item in cancelled)
+        if channel:
+            await self.redis.publish(
+                keys.COMMANDS, json.dumps({"call": channel, "action": CALL_OFF})
+            )
+        return request
 
     async def request_of(self, channel: str) -> str | None:
         """The call-back an attempt's caller channel belongs to."""

@@ -27,6 +27,9 @@ class CallbackOutcome(StrEnum):
     """The company called in again before its call-back."""
 
 
+CALL_OFF = "call-off"
+"""The command (on ``hotline:commands``) that stops an attempt whose call-back was cancelled."""
+
 COUNTED = frozenset({CallbackOutcome.BUSY, CallbackOutcome.NO_ANSWER, CallbackOutcome.UNREACHABLE})
 """The outcomes that use up one of the call-back's attempts."""
 

@@ -538,6 +538,7 @@ async def one_seat(stack: Stack) -> AsyncIterator[str]:
     others = [seat.id for seat in stack.site.seats if seat.id != "1001"]
     for seat in others:
         await seats.pause(seat, "test: one seat only")
+    await seats.resume("1001")  # a call an earlier test left unanswered may have paused it
     try:
         yield "1001"
     finally:

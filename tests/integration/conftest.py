@@ -3,12 +3,15 @@ no call-back promised by an earlier test (which would ring the seats of this one
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 
 import pytest
 from redis import Redis
 
 from callback.book import is_attempt
+from callback.ticket import CALL_OFF
 from core import keys
 from core.stores import redis_url
 from queues.seats import RESTING
@@ -39,8 +42,12 @@ def no_call_back_left(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 def drop_call_backs(url: str, queues: list[str]) -> None:
-    """Forget every call-back of the shared installation (a test's own clean-up)."""
+    """Forget every call-back of the shared installation (a test's own clean-up); an attempt
+    in progress is called off as a cancelled call-back's is, and has let its seat go."""
     with Redis.from_url(url) as redis:
+        for channel in redis.hkeys(keys.CALLBACK_ATTEMPTS):
+            command = {"call": channel.decode(), "action": CALL_OFF}
+            redis.publish(keys.COMMANDS, json.dumps(command))
         entries = list(redis.scan_iter(match=keys.callback("*")))
         redis.delete(keys.CALLBACKS_DUE, keys.CALLBACKS_BY_NUMBER, keys.CALLBACK_ATTEMPTS)
         if entries:
@@ -52,3 +59,7 @@ def drop_call_backs(url: str, queues: list[str]) -> None:
             if waiting:
                 redis.zrem(keys.line_waiting(queue), *waiting)
                 redis.hdel(keys.line_owners(queue), *waiting)
+        deadline = time.monotonic() + 10
+        while any(is_attempt(call.decode()) for call in redis.hvals(keys.SEATS_BUSY)):
+            assert time.monotonic() < deadline, "a call-back attempt kept its seat"
+            time.sleep(0.1)

@@ -2,7 +2,8 @@
 hotline's calls out arrive): a waiting caller keys 1 and is let go; in their turn a seat is
 rung first, then the SBC receives an INVITE for the company's number with the hotline's
 number, and both talk; a company busy twice is called until it answers, every attempt
-recorded; a red-list call-back asked for after an ordinary one is served first."""
+recorded; a red-list call-back asked for after an ordinary one is served first; a company
+that calls in again while its call-back rings a seat calls it off, and takes the seat."""
 
 from __future__ import annotations
 
@@ -137,3 +138,51 @@ async def test_a_red_list_call_back_asked_for_after_an_ordinary_one_is_served_fi
     await freeing
     invited = [call.invited for call in report.phone("carrier-sbc").calls]
     assert invited == [(RED, "12345"), (PLAIN, "12345")], report.render()
+
+
+async def test_a_company_that_calls_in_while_its_call_back_rings_a_seat_takes_the_seat(
+    rig: Rig, stack: Stack, registry: RedList, one_seat: str
+) -> None:
+    """The call-back waits (the seat paused); the seat is freed and rung for it, and while
+    it rings the company calls in: the seat stops ringing for the call-back (cancelled,
+    the company never dialled) and rings for the company's own call, which it answers."""
+    redis = Redis.from_url(redis_url(stack.paths))
+    seats = SeatPool(redis)
+    await seats.pause(one_seat, "test: busy with something else")
+
+    async def in_line() -> bool:
+        line = await WaitingLine(redis, "enterprise", 0).callers()
+        return any(is_attempt(member) for member in line)
+
+    await rig.run(Scenario("keys-1-alone", (), (keys_1(PLAIN),)), until=in_line, within=20)
+    assert await in_line(), "the call-back never took its place"
+
+    async def free_the_seat() -> None:
+        await asyncio.sleep(0.5)  # the seat's phone is up: rung for the call-back first
+        await seats.resume(one_seat)
+
+    seat = PhoneSpec(one_seat, _port(stack, one_seat), answer_after=4.0, hold=2.0)
+    freeing = asyncio.create_task(free_the_seat())
+    report = await rig.run(
+        Scenario("calls-in-again", (seat, sbc()), (CallerSpec(PLAIN, at=1.5, hold=None),))
+    )
+    await freeing
+    await redis.aclose()
+    # rung for the call-back and let go unanswered (SIPp ends that call on the CANCEL),
+    # then rung for the company's own call and answered
+    assert [c.events for c in report.phone(one_seat).calls] == [
+        ["ringing"],
+        ["ringing", "answered", "local-hangup"],
+    ], report.render()
+    assert report.callers[0].calls[0].events == ["calling", "answered", "remote-hangup"]
+    assert not report.phone("carrier-sbc").calls, "the company is not dialled"
+    assert attempts_of(registry, PLAIN) == [("cancelled", one_seat, 1)]
+    with registry.sessions() as session:
+        states = session.execute(
+            select(CallbackRequest.state).where(CallbackRequest.number == PLAIN)
+        ).scalars()
+        assert list(states) == ["cancelled"]
+
+
+def _port(stack: Stack, seat: str) -> int:
+    return next(p.port for p in seat_phones(stack.site) if p.name == seat)

@@ -2,10 +2,12 @@
 keys 1 is let go and called back in their turn — a seat rung first, then the company through
 the trunk with the hotline's number; busy is tried again later, and given up after the last
 attempt; a red-list call-back asked for later is served first; a company that calls in again
-cancels its call-back. (On the real PBX with SIPp as the carrier: tests/integration.)"""
+cancels its call-back, even one whose attempt is ringing a seat. (On the real PBX with SIPp as
+the carrier: tests/integration.)"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -172,6 +174,42 @@ async def test_a_company_that_calls_in_again_cancels_its_pending_call_back(
     with script.sessions() as session:
         request = session.execute(select(CallbackRequest)).scalar_one()
     assert request.state == "cancelled"
+    assert not await script.app.calling_back.start_due()
+
+
+async def test_a_company_that_calls_in_while_its_call_back_rings_a_seat_calls_it_off(
+    script: Script, redis: Redis
+) -> None:
+    await _pause_all(redis)
+    await _keys_1_while_waiting(script, redis)
+    (started,) = await script.app.calling_back.start_due()
+    await script.app.seats.resume("1001")
+    await script.until(lambda: bool(script.ringing("PJSIP/1001")), "the seat is rung for it")
+    (seat,) = script.ringing("PJSIP/1001")
+    commands = redis.pubsub()
+    await commands.subscribe(keys.COMMANDS)
+    again = script.caller_arrives(COMPANY)
+    heard = None
+    for _ in range(50):  # the cancel tells the process making the attempt
+        heard = heard or await commands.get_message(ignore_subscribe_messages=True, timeout=0.1)
+    await commands.aclose()
+    assert heard is not None, "no command to call the attempt off"
+    assert json.loads(heard["data"]) == {"call": started.caller_id, "action": "call-off"}
+    script.app.hear(heard)
+    await script.until(lambda: seat not in script.ari.channels_, "the seat stops ringing")
+    await script.over(started.caller_id)
+    await script.until(
+        lambda: bool(script.ringing("PJSIP/1001")), "the seat rings for the company's own call"
+    )
+    assert not _company_legs(script), "the company is not dialled"
+    script.hang_up(again)
+    await script.over(again)
+    await script.records()
+    with script.sessions() as session:
+        request = session.execute(select(CallbackRequest)).scalar_one()
+        outcomes = [a.outcome for a in session.execute(select(CallbackAttempt)).scalars()]
+    assert (request.state, outcomes) == ("cancelled", ["cancelled"])
+    assert not await redis.keys("hotline:callback*")
     assert not await script.app.calling_back.start_due()
 
 
