@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import redis
 
 from core.paths import Paths
-from core.stores import redis_url
+from core.stores import redis_url, sync_redis_at
 from hotline.system import ensure_packages, process_alive
 
 
@@ -108,7 +111,8 @@ class PrivateRedis:
     @staticmethod
     def _ping(url: str) -> bool:
         try:
-            return bool(redis.Redis.from_url(url, socket_timeout=1).ping())
+            with sync_redis_at(url) as client:
+                return bool(client.ping())
         except (redis.RedisError, OSError):
             return False
 
@@ -119,3 +123,127 @@ class PrivateRedis:
                 return
             time.sleep(0.05)
         raise RedisError(failure)
+
+
+class SentinelSet:
+    """A Redis line without a single point, on this machine: one primary, one replica and
+    three sentinels on loopback TCP ports, with a generated password (for rigs and tests;
+    a site runs its own across machines). ``url`` is what ``REDIS_URL`` takes."""
+
+    SERVICE = "hotline"
+
+    def __init__(self, directory: Path, ports: tuple[int, int, int, int, int]) -> None:
+        self.directory = directory
+        self.primary_port, self.replica_port, *sentinel_ports = ports
+        self.sentinel_ports = tuple(sentinel_ports)
+        self.password = secrets.token_hex(16)
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+        return f"sentinel://:{self.password}@{hosts}/{self.SERVICE}"
+
+    def up(self, timeout: float = 20.0) -> str:
+        """Start all five and wait until the sentinels agree on the primary; the URL."""
+        if shutil.which("redis-server") is None:
+            ensure_packages("redis-server")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._start("primary", self._server(self.primary_port))
+        replica = f"replicaof 127.0.0.1 {self.primary_port}\n"
+        self._start("replica", self._server(self.replica_port) + replica)
+        deadline = time.monotonic() + timeout
+        # the sentinels learn of the replica from the primary: start them once it has one
+        self._until(self._replica_online, deadline, "the replica did not reach the primary")
+        for index, port in enumerate(self.sentinel_ports):
+            self._start(f"sentinel-{index}", self._sentinel(port), sentinel=True)
+        self._until(self._replicas_known, deadline, "the sentinels did not find the replica")
+        return self.url
+
+    def _until(self, holds: Callable[[], bool], deadline: float, failure: str) -> None:
+        while not holds():
+            if time.monotonic() > deadline:
+                raise RedisError(f"{failure}; see the logs in {self.directory}")
+            time.sleep(0.05)
+
+    def _replica_online(self) -> bool:
+        with (
+            contextlib.suppress(redis.RedisError, OSError),
+            redis.Redis(port=self.primary_port, password=self.password, socket_timeout=1) as r,
+        ):
+            return int(r.info("replication").get("connected_slaves", 0)) > 0
+        return False
+
+    def primary(self) -> int | None:
+        """The port of the primary as the first sentinel that answers names it."""
+        for port in self.sentinel_ports:
+            with (
+                contextlib.suppress(redis.RedisError, OSError),
+                redis.Redis(port=port, socket_timeout=1) as sentinel,
+            ):
+                address = sentinel.sentinel_get_master_addr_by_name(self.SERVICE)
+                if address:
+                    return int(address[1])
+        return None
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one of them ("primary", "replica", "sentinel-0"...)."""
+        process = self.processes.get(name)
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
+    def down(self) -> None:
+        for name in list(self.processes):
+            process = self.processes.pop(name)
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+    def _replicas_known(self) -> bool:
+        """Every sentinel knows the primary, the replica and the other two."""
+        for port in self.sentinel_ports:
+            with (
+                contextlib.suppress(redis.RedisError, OSError),
+                redis.Redis(port=port, socket_timeout=1) as sentinel,
+            ):
+                known = sentinel.sentinel_master(self.SERVICE)
+                if (
+                    int(known.get("num-slaves", 0)) < 1
+                    or int(known.get("num-other-sentinels", 0)) < 2
+                ):
+                    return False
+                continue
+            return False
+        return True
+
+    def _server(self, port: int) -> str:
+        return (
+            f"bind 127.0.0.1\nport {port}\nrequirepass {self.password}\n"
+            f'masterauth {self.password}\nsave ""\nappendonly no\n'
+            f"dir {self.directory}\ndbfilename dump-{port}.rdb\n"
+        )
+
+    def _sentinel(self, port: int) -> str:
+        name = self.SERVICE
+        return (
+            f"bind 127.0.0.1\nport {port}\ndir {self.directory}\n"
+            f"sentinel monitor {name} 127.0.0.1 {self.primary_port} 2\n"
+            f"sentinel auth-pass {name} {self.password}\n"
+            f"sentinel down-after-milliseconds {name} 1000\n"
+            f"sentinel failover-timeout {name} 5000\n"
+            f"sentinel parallel-syncs {name} 1\n"
+        )
+
+    def _start(self, name: str, config: str, sentinel: bool = False) -> None:
+        path = self.directory / f"{name}.conf"  # a sentinel rewrites its file: one each
+        path.write_text(config + f"logfile {self.directory / (name + '.log')}\n")
+        path.chmod(0o600)
+        argv = ["redis-server", str(path), *(["--sentinel"] if sentinel else [])]
+        self.processes[name] = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )

@@ -26,13 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from redis import Redis, RedisError
+from redis import RedisError
 
 from ari_app.names import stasis_app_name
 from ari_app.presence import Beat, heartbeat_key, heartbeat_value
 from core.paths import Paths
 from core.site import Site
-from core.stores import redis_url
+from core.stores import sync_redis
 from hotline.pbx import Pbx, locate_asterisk, pbx_wanted
 from hotline.redis_server import PrivateRedis
 from hotline.redis_server import RedisError as RedisStartError
@@ -380,7 +380,7 @@ def ready(paths: Paths, site: Site, name: str) -> bool:
     if name.startswith("app"):
         instance = int(name.removeprefix("app-")) if name != "app" else 1
         try:
-            with Redis.from_url(redis_url(paths), socket_timeout=1) as redis:
+            with sync_redis(paths) as redis:
                 beat = redis.get(heartbeat_key(stasis_app_name(instance)))
         except (RedisError, OSError):
             return False
