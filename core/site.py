@@ -260,6 +260,40 @@ class Trunk(_Model):
         return values
 
 
+class EdgeSettings(_Model):
+    """Kamailio, the line's SIP edge: the carrier and every phone talk to it, and it hands
+    each new call to a PBX node that answers its probes (``[[nodes]]``)."""
+
+    address: str
+    port: int = Field(default=5060, ge=1, le=65535)
+    probe_every: int = Field(default=1, ge=1, le=30)
+    """Seconds between the OPTIONS probes of each node; one unanswered marks it down."""
+    node_answer: int = Field(default=1000, ge=200, le=10000)
+    """Milliseconds a node may take to answer a call's INVITE (100 Trying) before the call
+    goes to the next node and this one is marked down."""
+    flood_requests: int = Field(default=30, ge=5, le=10000)
+    """Requests one address may send in ``flood_window`` seconds before it is blocked."""
+    flood_window: int = Field(default=2, ge=1, le=60)
+
+    _address = field_validator("address")(_check_ip)
+
+
+class Node(_Model):
+    """An Asterisk PBX node behind the edge."""
+
+    name: Identifier
+    address: str
+    port: int = Field(default=5060, ge=1, le=65535)
+
+    _address = field_validator("address")(_check_ip)
+
+    @property
+    def target(self) -> str:
+        """Where the edge sends it requests: ``sip:ADDRESS:PORT``."""
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"sip:{host}:{self.port}"
+
+
 class Queue(_Model):
     """A seat queue (enterprise, citizen) and its opening schedule."""
 
@@ -526,10 +560,13 @@ class Site(_Model):
     smtp: SmtpSettings | None = None
     reports: ReportSettings = ReportSettings()
     calendar: CalendarSpec = CalendarSpec()
+    edge: EdgeSettings | None = None
+    nodes: list[Node] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _cross_references(self) -> Site:
         problems: list[str] = []
+        _nodes_behind_the_edge(problems, self.edge, self.nodes)
         _unique(problems, "trunks", [t.name for t in self.trunks], "name")
         _unique(problems, "queues", [q.name for q in self.queues], "name")
         _unique(problems, "seats", [s.id for s in self.seats], "id")
@@ -637,6 +674,24 @@ def _distinct_ports(problems: list[str], sip: SipSettings, services: ServiceSett
         elif low <= port <= high:
             problems.append(f"{key}: {port} is inside sip.rtp_ports ({low}-{high})")
         taken.setdefault(port, key)
+
+
+def _nodes_behind_the_edge(
+    problems: list[str], edge: EdgeSettings | None, nodes: list[Node]
+) -> None:
+    if edge is None:
+        if nodes:
+            problems.append("nodes: PBX nodes need an [edge] (Kamailio) in front of them")
+        return
+    if not nodes:
+        problems.append("edge: Kamailio needs at least one [[nodes]] entry to send calls to")
+    _unique(problems, "nodes", [n.name for n in nodes], "name")
+    places = [(n.address, n.port) for n in nodes]
+    for i, node in enumerate(nodes):
+        if places.count((node.address, node.port)) > 1:
+            problems.append(f"nodes[{i}]: another node listens on {node.address}:{node.port}")
+        if (node.address, node.port) == (edge.address, edge.port):
+            problems.append(f"nodes[{i}]: {node.address}:{node.port} is the edge's own")
 
 
 def _unique(problems: list[str], section: str, values: list[str], key: str) -> None:

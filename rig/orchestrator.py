@@ -55,6 +55,10 @@ class PhoneSpec:
     keys: tuple[KeyPress, ...] = ()
     tone: float = 440.0
     """The frequency (Hz) of the tone it sends as its voice: tell the parties apart."""
+    address: str | None = None
+    """Where it listens (default: the rig's ``phone_ip``): a PBX node of its own address."""
+    answers_options: bool = False
+    """Answers OPTIONS (and INFO, NOTIFY, UPDATE) with 200, as a live server does a probe."""
 
 
 @dataclass(frozen=True)
@@ -256,9 +260,10 @@ class Rig:
             "-sf",
             job.write_scenario(xml),
             "-i",
-            self.phone_ip,
+            spec.address or self.phone_ip,
             "-p",
             str(spec.port),
+            *(["-aa"] if spec.answers_options else []),
             "-mp",
             str(media_port),
             "-cp",

@@ -85,6 +85,7 @@ Content-Length: 0
     steps.append(f"""<send retrans="500"><![CDATA[
 BYE [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
 From: {our_uri}
 To: {their_header}
 Call-ID: [call_id]
@@ -142,6 +143,7 @@ Content-Length: [len]
     ack = f"""<send><![CDATA[
 ACK [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
 From: {ours}
 [last_To:]
 Call-ID: [call_id]
@@ -189,6 +191,7 @@ Content-Length: [len]
     ack = f"""<send><![CDATA[
 ACK [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
 From: {ours}
 [last_To:]
 Call-ID: [call_id]
@@ -232,6 +235,7 @@ SIP/2.0 180 Ringing
 [last_To:];tag=[pid]rig[call_number]
 [last_Call-ID:]
 [last_CSeq:]
+[last_Record-Route:]
 Contact: <sip:[local_ip]:[local_port]>
 Content-Length: 0
 
@@ -255,6 +259,7 @@ SIP/2.0 200 OK
 [last_To:];tag=[pid]rig[call_number]
 [last_Call-ID:]
 [last_CSeq:]
+[last_Record-Route:]
 Contact: <sip:[local_ip]:[local_port]>
 Content-Type: application/sdp
 Content-Length: [len]

@@ -4,6 +4,7 @@ all registered on :data:`app` (``hotline.cli.root``)."""
 from hotline.cli import (  # noqa: F401  (each registers its commands)
     clock_control,
     database,
+    edge,
     pbx,
     redlist,
     report,

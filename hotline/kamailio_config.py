@@ -1,0 +1,92 @@
+"""Render Kamailio's configuration (the line's SIP edge) from the site file.
+
+The edge takes the carrier's calls and hands each to a PBX node of ``[[nodes]]`` chosen by
+Kamailio's dispatcher, probed with OPTIONS. Every value written comes from the site file,
+which checks it (addresses are IP addresses, names identifiers, numbers digits); the
+templates' ``finalize`` is the last guard, as for Asterisk's files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from core.site import Site
+from hotline.asterisk_config import config_value
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "kamailio-conf"
+CONFIG_FILES = ("kamailio.cfg", "dispatcher.list")
+MODULES = (
+    "tm",
+    "sl",
+    "rr",
+    "pv",
+    "maxfwd",
+    "textops",
+    "siputils",
+    "xlog",
+    "sanity",
+    "ctl",
+    "kex",
+    "corex",
+    "tmx",
+    "ipops",
+    "pike",
+    "dispatcher",
+)
+"""Kamailio's modules the edge loads, in order (a module after those it needs)."""
+CHILDREN = 4
+"""Kamailio's worker processes per transport: plenty for hundreds of calls per second."""
+
+
+@dataclass(frozen=True)
+class EdgeDirs:
+    """Where the edge's files live in an installation."""
+
+    etc: Path
+    run: Path
+    modules: Path
+    """Kamailio's modules (``mpath``): Debian's package puts them under /usr/lib/<arch>."""
+
+
+def modules_dir() -> Path | None:
+    """Debian's Kamailio modules directory on this machine, if Kamailio is installed."""
+    found = sorted(Path("/usr/lib").glob("*/kamailio/modules/dispatcher.so"))
+    return found[0].parent if found else None
+
+
+def _edge_value(value: object) -> object:
+    """What a template writes: the Asterisk guard (no control character), and never a
+    double quote (every string sits inside one in kamailio.cfg)."""
+    checked = config_value(value)
+    if isinstance(checked, str) and '"' in checked:
+        raise ValueError(f"{checked!r} has a double quote and cannot go into kamailio.cfg")
+    return checked
+
+
+def render(site: Site, dirs: EdgeDirs) -> dict[str, str]:
+    """Return ``{file name: text}`` for the edge; the site must have an ``[edge]``."""
+    if site.edge is None:
+        raise ValueError("the site file has no [edge]: there is no Kamailio to configure")
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        finalize=_edge_value,
+    )
+    context = {
+        "edge": site.edge,
+        "nodes": site.nodes,
+        "modules": MODULES,
+        "modules_dir": dirs.modules,
+        "children": CHILDREN,
+        "control_socket": dirs.run / "kamailio.ctl",
+        "dispatcher_list": dirs.etc / "dispatcher.list",
+        "carrier_networks": [network for trunk in site.trunks for network in trunk.match],
+        "hotline_numbers": site.hotline_numbers,
+    }
+    return {name: environment.get_template(f"{name}.j2").render(context) for name in CONFIG_FILES}

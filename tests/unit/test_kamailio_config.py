@@ -1,0 +1,138 @@
+"""The line's SIP edge: Kamailio's configuration rendered from the site file — the
+dispatcher's nodes, the carrier's networks and the hotline numbers as the only way in —
+accepted by the real Kamailio's own check (``kamailio -c``), and a site whose nodes and edge
+do not fit together refused with a sentence."""
+
+from __future__ import annotations
+
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.site import Site, SiteError, parse_site
+from hotline import kamailio_config
+from hotline.edge import NodeState, NodeStatus, node_statuses
+from hotline.kamailio_config import EdgeDirs
+from tests.conftest import EXAMPLE_SITE
+
+EDGE = {"address": "127.0.0.1", "port": 15060}
+NODES = [
+    {"name": "pbx-a", "address": "127.0.0.11"},
+    {"name": "pbx-b", "address": "127.0.0.12", "port": 5070},
+]
+
+
+def _site(**changes: Any) -> Site:
+    data = tomllib.loads(EXAMPLE_SITE.read_text(encoding="utf-8"))
+    data.update(changes)
+    return parse_site(data)
+
+
+def _dirs(tmp_path: Path) -> EdgeDirs:
+    modules = kamailio_config.modules_dir()
+    assert modules is not None, "Kamailio is not installed (./run installs Debian's kamailio)"
+    return EdgeDirs(etc=tmp_path / "etc", run=tmp_path / "run", modules=modules)
+
+
+def test_the_edge_sends_the_carriers_calls_to_the_nodes_and_nothing_else_in(
+    tmp_path: Path,
+) -> None:
+    files = kamailio_config.render(_site(edge=EDGE, nodes=NODES), _dirs(tmp_path))
+    nodes = [line for line in files["dispatcher.list"].splitlines() if line[:1].isdigit()]
+    assert nodes == [
+        "1 sip:127.0.0.11:5060 0 0 duid=pbx-a",
+        "1 sip:127.0.0.12:5070 0 0 duid=pbx-b",
+    ]
+    config = files["kamailio.cfg"]
+    assert "listen=udp:127.0.0.1:15060" in config and "listen=tcp:127.0.0.1:15060" in config
+    assert 'if (is_in_subnet("$si", "127.0.0.2")) {' in config  # the example's carrier
+    assert 'if ($rU == "12345") {' in config  # its hotline number
+    for address, port in (("127.0.0.11", 5060), ("127.0.0.12", 5070)):
+        assert f'if ($si == "{address}" && $sp == {port}) {{' in config
+    assert 'modparam("dispatcher", "ds_ping_interval", 1)' in config
+    assert 'modparam("tm", "fr_timer", 1000)' in config  # a node silent for 1 s is passed
+
+
+def test_kamailio_accepts_the_rendered_configuration(tmp_path: Path) -> None:
+    dirs = _dirs(tmp_path)
+    files = kamailio_config.render(_site(edge=EDGE, nodes=NODES), dirs)
+    dirs.etc.mkdir()
+    dirs.run.mkdir()
+    for name, text in files.items():
+        (dirs.etc / name).write_text(text, encoding="utf-8")
+    checked = subprocess.run(
+        ["kamailio", "-c", "-f", str(dirs.etc / "kamailio.cfg")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert checked.returncode == 0, checked.stderr[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("changes", "sentence"),
+    [
+        ({"nodes": NODES}, "PBX nodes need an [edge] (Kamailio) in front of them"),
+        ({"edge": EDGE}, "Kamailio needs at least one [[nodes]] entry"),
+        (
+            {"edge": EDGE, "nodes": [*NODES, {"name": "pbx-c", "address": "127.0.0.11"}]},
+            "nodes[0]: another node listens on 127.0.0.11:5060",
+        ),
+        (
+            {"edge": EDGE, "nodes": [{"name": "pbx-a", "address": "127.0.0.1", "port": 15060}]},
+            "nodes[0]: 127.0.0.1:15060 is the edge's own",
+        ),
+        (
+            {"edge": EDGE, "nodes": [*NODES, {"name": "pbx-a", "address": "127.0.0.13"}]},
+            "nodes[2].name: 'pbx-a' appears more than once",
+        ),
+        (
+            {"edge": EDGE, "nodes": [{"name": "pbx-a", "address": 'pbx.example"; exit'}]},
+            "is not an IP address",
+        ),
+        ({"edge": {"address": "127.0.0.1\nlisten=udp:0.0.0.0:5060"}, "nodes": NODES}, "IP"),
+    ],
+)
+def test_nodes_and_an_edge_that_do_not_fit_are_refused(
+    changes: dict[str, Any], sentence: str
+) -> None:
+    with pytest.raises(SiteError) as refused:
+        _site(**changes)
+    assert sentence in str(refused.value)
+
+
+def test_a_site_without_an_edge_has_no_kamailio_to_configure(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"no \[edge\]"):
+        kamailio_config.render(_site(), _dirs(tmp_path))
+
+
+def _dest(uri: str, flags: str, duid: str) -> str:
+    return f"""
+				DEST: {{
+					URI: {uri}
+					FLAGS: {flags}
+					PRIORITY: 0
+					ATTRS: {{
+						BODY: duid={duid}
+						DUID: {duid}
+						MAXLOAD: 0
+					}}
+				}}"""
+
+
+@pytest.mark.parametrize(
+    ("flags", "state"),
+    [("AP", NodeState.UP), ("AX", NodeState.UP), ("IP", NodeState.DOWN),
+     ("IX", NodeState.DOWN), ("DX", NodeState.DRAINED), ("TP", NodeState.DOWN)],
+)  # fmt: skip
+def test_a_nodes_state_is_read_from_kamailios_flags(flags: str, state: NodeState) -> None:
+    listing = "{\n\tNRSETS: 1\n\tRECORDS: {\n\t\tSET: {\n\t\t\tID: 1\n\t\t\tTARGETS: {"
+    listing += _dest("sip:127.0.0.12:5060", flags, "pbx-b")
+    listing += _dest("sip:127.0.0.11:5060", "AP", "pbx-a") + "\n\t\t\t}\n\t\t}\n\t}\n}\n"
+    assert node_statuses(listing) == [
+        NodeStatus("pbx-b", "sip:127.0.0.12:5060", state),
+        NodeStatus("pbx-a", "sip:127.0.0.11:5060", NodeState.UP),
+    ]
