@@ -105,7 +105,7 @@ class LoadRig:
         lines = "SEQUENTIAL\n" + "".join(f"{number};{dialled};\n" for number, dialled in calls)
         (folder / "calls.csv").write_text(lines)
         talk = sipp.Talk(self._tone(wait + 5), None, wait_ms=int(wait * 1000))
-        (folder / "caller.xml").write_text(sipp.load_caller(talk))
+        (folder / "caller.xml").write_text(sipp.without_routes(sipp.load_caller(talk)))
         log = folder / "calls.log"
         host, port = self.pbx
         process = await self._spawn(

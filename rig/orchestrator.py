@@ -162,11 +162,14 @@ class Rig:
         caller_ip: str = "127.0.0.2",
         phone_ip: str = "127.0.0.1",
         first_port: int = 31000,
+        proxied: bool = False,
     ) -> None:
         self.workdir = workdir
         self.pbx = pbx
         self.caller_ip = caller_ip
         self.phone_ip = phone_ip
+        self.proxied = proxied
+        """A SIP proxy (the edge) stands between its phones and the PBX: they keep its route."""
         self._ports = itertools.count(first_port, 4)
         self._processes: list[asyncio.subprocess.Process] = []
 
@@ -253,6 +256,7 @@ class Rig:
             xml = sipp.busy()
         else:
             xml = sipp.ringing()
+        xml = self._routed(xml)
         media_port = next(self._ports)
         job = _Job(spec.name, "phone", run_dir, media_port)
         job.argv = [
@@ -294,7 +298,7 @@ class Rig:
             SIPP,
             f"{host}:{port}",
             "-sf",
-            job.write_scenario(sipp.caller(spec.number, talk, spec.display)),
+            job.write_scenario(self._routed(sipp.caller(spec.number, talk, spec.display))),
             "-s",
             spec.dial,
             "-i",
@@ -319,6 +323,9 @@ class Rig:
             str(job.error_file),
         ]
         return job
+
+    def _routed(self, xml: str) -> str:
+        return xml if self.proxied else sipp.without_routes(xml)
 
     # --- running ------------------------------------------------------------------------
 

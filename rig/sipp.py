@@ -340,3 +340,13 @@ Content-Length: 0
 ]]></send>
 <recv request="ACK"/>"""
     return _scenario("rig ringing phone", body)
+
+
+ROUTE_LINES = ("[routes]", "[last_Record-Route:]")
+"""What a scenario needs behind a SIP proxy (the route set on in-dialog requests, the
+Record-Route copied into answers); left out when the rig talks to the PBX directly."""
+
+
+def without_routes(xml: str) -> str:
+    """A scenario as it is sent straight to the PBX: the proxy's lines taken out."""
+    return "\n".join(line for line in xml.split("\n") if line not in ROUTE_LINES)

@@ -79,7 +79,7 @@ class RunningNode:
 
     def __init__(self, name: str, workdir: Path, first_port: int) -> None:
         self.name = name
-        self.rig = Rig(workdir / name, first_port=first_port)
+        self.rig = Rig(workdir / name, first_port=first_port, proxied=True)
         self.stopping = asyncio.Event()
         self.task: asyncio.Task[RigReport] | None = None
 
@@ -109,7 +109,7 @@ class RunningNode:
 def carrier(tmp_path: Path) -> Rig:
     """The carrier's SBC, sending calls to the edge."""
     return Rig(tmp_path / "carrier", pbx=("127.0.0.1", EDGE_PORT), caller_ip=CARRIER,
-               first_port=43000)  # fmt: skip
+               first_port=43000, proxied=True)  # fmt: skip
 
 
 def callers(count: int, every: float = 0.3) -> tuple[CallerSpec, ...]:
