@@ -122,8 +122,9 @@ async def test_a_seat_sees_the_callers_history_classifies_its_calls_and_is_remin
         slow_seat = PhoneSpec(one_seat, seat_port, answer_after=3.0, hold=2.0)  # rings 3 s of 5
         ringing_long = Scenario("desk-2", (slow_seat,), (CallerSpec(FIRM, hold=None),))
         second = asyncio.create_task(rig.run(ringing_long))
-        shown = await page.wait_for(
-            f"(box => !box.hidden && box.dataset.call !== '{call_1}' && box.dataset.call)"
+        shown = await page.wait_for(  # the call ringing the seat (not a call to classify)
+            f"(box => !box.hidden && box.dataset.call !== '{call_1}' && current && current.caller"
+            " && box.dataset.call === current.caller.call && box.dataset.call)"
             "(document.getElementById('company-box'))"
         )
         call_2 = _the_call(registry, since)
