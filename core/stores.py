@@ -100,6 +100,16 @@ def _limits() -> dict[str, Any]:
     }
 
 
+def _primary(sentinels: Sentinels) -> dict[str, Any]:
+    """What every client of the sentinels' primary is made with, asyncio or blocking."""
+    return {
+        "max_connections": REDIS_CONNECTIONS,
+        "timeout": REDIS_TIMEOUT,
+        "password": sentinels.password,
+        "db": sentinels.db,
+    }
+
+
 def async_redis(paths: Paths) -> Redis:
     """The installation's Redis for asyncio code, with the hotline's time limits."""
     url = redis_url(paths)
@@ -109,11 +119,8 @@ def async_redis(paths: Paths) -> Redis:
         client: Redis = manager.master_for(
             sentinels.service,
             connection_pool_class=_BlockingSentinelPool,
-            max_connections=REDIS_CONNECTIONS,
-            timeout=REDIS_TIMEOUT,
             retry=AsyncRetry(NoBackoff(), 1),
-            password=sentinels.password,
-            db=sentinels.db,
+            **_primary(sentinels),
         )
         return client
     pool = BlockingConnectionPool.from_url(
@@ -140,11 +147,8 @@ def sync_redis_at(url: str) -> SyncRedis:
         blocking: SyncRedis = manager.master_for(
             sentinels.service,
             connection_pool_class=_SyncBlockingSentinelPool,
-            max_connections=REDIS_CONNECTIONS,
-            timeout=REDIS_TIMEOUT,
             retry=Retry(NoBackoff(), 1),
-            password=sentinels.password,
-            db=sentinels.db,
+            **_primary(sentinels),
         )
         return blocking
     return SyncRedis.from_url(url, retry=Retry(NoBackoff(), 1), **_limits())

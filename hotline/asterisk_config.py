@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -214,16 +215,22 @@ def list_item(value: str) -> str:
     return re.sub(r'[,"\\]', " ", value).strip() or "-"
 
 
-def render(site: Site, secrets: Secrets, dirs: AsteriskDirs, secrets_path: Path) -> dict[str, str]:
-    """Return ``{file name: text}`` for every Asterisk configuration file."""
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
+def template_environment(folder: Path, finalize: Callable[[object], object]) -> jinja2.Environment:
+    """The templates of one configuration folder: strict (an unknown name fails), every
+    value written through ``finalize`` (the last guard against what could escape)."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        finalize=config_value,
+        finalize=finalize,
     )
+
+
+def render(site: Site, secrets: Secrets, dirs: AsteriskDirs, secrets_path: Path) -> dict[str, str]:
+    """Return ``{file name: text}`` for every Asterisk configuration file."""
+    environment = template_environment(TEMPLATES, config_value)
     environment.filters["quoted"] = quoted
     environment.filters["list_item"] = list_item
     environment.filters["source_match"] = source_match

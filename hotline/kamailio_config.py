@@ -11,10 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
-
 from core.site import Site
-from hotline.asterisk_config import config_value
+from hotline.asterisk_config import config_value, template_environment
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "kamailio-conf"
 CONFIG_FILES = ("kamailio.cfg", "dispatcher.list")
@@ -70,14 +68,7 @@ def render(site: Site, dirs: EdgeDirs) -> dict[str, str]:
     """Return ``{file name: text}`` for the edge; the site must have an ``[edge]``."""
     if site.edge is None:
         raise ValueError("the site file has no [edge]: there is no Kamailio to configure")
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        finalize=_edge_value,
-    )
+    environment = template_environment(TEMPLATES, _edge_value)
     context = {
         "edge": site.edge,
         "nodes": site.nodes,

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
@@ -213,6 +214,17 @@ def seat_phones(
         for seat in seats
         if seat.contact
     )
+
+
+def free_ports(count: int) -> tuple[int, ...]:
+    """Loopback TCP ports nothing listens on now (for servers a test starts)."""
+    sockets = [socket.socket() for _ in range(count)]
+    for each in sockets:
+        each.bind(("127.0.0.1", 0))
+    ports = tuple(each.getsockname()[1] for each in sockets)
+    for each in sockets:
+        each.close()
+    return ports
 
 
 def move_clock(paths: Paths, to: str | None = None, by: float = 0.0) -> None:

@@ -8,7 +8,6 @@ new primary, and the next caller is served by the app again."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,22 +24,12 @@ from queues.seats import SeatPool
 from redlist.service import RedList
 from redlist.synthetic import landline
 from rig.orchestrator import CallerSpec, Rig, Scenario
-from tests.conftest import ended_calls, eventually, seat_phones
+from tests.conftest import ended_calls, eventually, free_ports, seat_phones
 
 pytestmark = pytest.mark.pbx
 
 TALK = 8.0
 SEATS = ("1001", "1002")
-
-
-def _free_ports(count: int) -> tuple[int, ...]:
-    sockets = [socket.socket() for _ in range(count)]
-    for each in sockets:
-        each.bind(("127.0.0.1", 0))
-    ports = tuple(each.getsockname()[1] for each in sockets)
-    for each in sockets:
-        each.close()
-    return ports
 
 
 def _restart_services(stack: Stack) -> None:
@@ -58,7 +47,7 @@ async def sentinels(
     stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[SentinelSet]:
     """The session's line moved onto a Sentinel set for the test, and back afterwards."""
-    a, b, c, d, e = _free_ports(5)
+    a, b, c, d, e = free_ports(5)
     line = SentinelSet(tmp_path / "sentinel", (a, b, c, d, e))
     monkeypatch.setenv("REDIS_URL", await asyncio.to_thread(line.up))
     try:

@@ -7,7 +7,6 @@ on against the promoted replica by themselves."""
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from callback.book import Booked, CallbackBook
 from core import keys, stores
 from core.paths import Paths
 from hotline.redis_server import SentinelSet
-from tests.conftest import eventually
+from tests.conftest import eventually, free_ports
 
 PLAIN = "02150000001"
 SHAPE = "sentinel://[:password@]host:port[,host:port...]/SERVICE[/DB]"
@@ -61,19 +60,9 @@ def test_a_malformed_sentinel_url_is_refused_with_its_shape(url: str) -> None:
     assert SHAPE in str(refused.value)
 
 
-def _free_ports(count: int) -> tuple[int, ...]:
-    sockets = [socket.socket() for _ in range(count)]
-    for each in sockets:
-        each.bind(("127.0.0.1", 0))
-    ports = tuple(each.getsockname()[1] for each in sockets)
-    for each in sockets:
-        each.close()
-    return ports
-
-
 @pytest.fixture
 def sentinels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SentinelSet]:
-    a, b, c, d, e = _free_ports(5)
+    a, b, c, d, e = free_ports(5)
     line = SentinelSet(tmp_path / "sentinel", (a, b, c, d, e))
     monkeypatch.setenv("REDIS_URL", line.up())
     yield line
