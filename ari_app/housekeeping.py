@@ -17,8 +17,10 @@ from redis.exceptions import RedisError
 
 from ari_app.call import STORE_BACK
 from ari_app.client import AriError, Event
+from ari_app.names import seen_here
 from call import events
 from call.state import Phase
+from callback.book import is_attempt
 from cdr.records import CallEnded
 from core import clock, keys
 from core.events import publish
@@ -93,20 +95,26 @@ class Housekeeping:
         application over: its calls, ``owner``'s places, have nobody else to clean up after
         them). A seat whose phone is still in a call is not freed but held for Asterisk's
         queue. Returns the channels away for the first time, to look at again."""
+        def ours_to_judge(call: str) -> bool:
+            # not a call of ours (it cleans up after itself); a channel of this node's
+            # Asterisk, or a call-back attempt (judged by its process's life)
+            return call not in self.host.owners and (
+                seen_here(self.host.site, call) or is_attempt(call)
+            )
+
         places: set[tuple[str, str]] = set()
         for queue, line in self.host.lines.items():
             owners = await line.owners()
             places |= {
                 (queue, caller)
                 for caller in await line.callers()
-                if caller not in self.host.owners  # a call of ours cleans up after itself
-                and (owner is None or owners.get(caller) == owner)
+                if ours_to_judge(caller) and (owner is None or owners.get(caller) == owner)
             }
         busy = await self.host.seats.busy()
         held = {
             call: seat
             for seat, call in busy.items()
-            if call not in self.host.owners and call != keys.FALLBACK_CALL  # not a channel's
+            if ours_to_judge(call) and call != keys.FALLBACK_CALL  # not a channel's
         }
         if not places and not held:
             return set()

@@ -47,7 +47,7 @@ def ari_config(site: Site, paths: Paths, instance: int = 1) -> AriConfig:
         url=f"http://{host}:{services.ari_port}/ari",
         user=secrets.ari_user,
         password=secrets.ari_password,
-        app=stasis_app_name(instance),
+        app=stasis_app_name(site, instance),
     )
 
 
@@ -81,7 +81,7 @@ async def serve(site: Site, paths: Paths, instance: int = 1) -> None:
     except Exception as error:  # calls are served without the database; transfers once it is back
         log.warning("the transfer plan could not be seeded now (%s); reading it later", error)
     setup = functools.partial(record_appliers, site, database_url(paths))
-    journal = Journal(paths.state / "journal" / f"{stasis_app_name(instance)}.journal")
+    journal = Journal(paths.state / "journal" / f"{stasis_app_name(site, instance)}.journal")
     writer = RecordWriter(
         None, setup(sessions_too=False)[1], remote=WriterProcess(setup), journal=journal
     )

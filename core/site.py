@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -260,6 +261,11 @@ class Trunk(_Model):
         return values
 
 
+EDGE_TRUNK_HEADER = "X-Hotline-Trunk"
+"""The header in which the edge names the trunk a call came in on (it removes any the
+carrier sent); a node takes requests from the edge alone, so it can trust it."""
+
+
 class EdgeSettings(_Model):
     """Kamailio, the line's SIP edge: the carrier and every phone talk to it, and it hands
     each new call to a PBX node that answers its probes (``[[nodes]]``)."""
@@ -279,13 +285,18 @@ class EdgeSettings(_Model):
 
 
 class Node(_Model):
-    """An Asterisk PBX node behind the edge."""
+    """An Asterisk PBX node behind the edge: its SIP address (where the edge sends it calls
+    and where it rings phones from) and where its control interfaces listen."""
 
     name: Identifier
     address: str
     port: int = Field(default=5060, ge=1, le=65535)
+    services: str = "127.0.0.1"
+    """The address of the node's ARI, AMI and front door ([services] ports): loopback on
+    the node's machine unless several nodes share one machine (the test rig)."""
 
     _address = field_validator("address")(_check_ip)
+    _services = field_validator("services")(_check_ip)
 
     @property
     def target(self) -> str:
@@ -562,11 +573,36 @@ class Site(_Model):
     calendar: CalendarSpec = CalendarSpec()
     edge: EdgeSettings | None = None
     nodes: list[Node] = Field(default_factory=list)
+    _node: Node | None = PrivateAttr(default=None)
+
+    @property
+    def node(self) -> Node | None:
+        """The PBX node this process serves (:meth:`on_node`), or None."""
+        return self._node
+
+    def on_node(self, name: str) -> Site:
+        """The site as node ``name`` serves it: SIP on the node's address and port, the
+        control interfaces on its services address. Raises :class:`SiteError` for a name
+        the site does not list."""
+        node = next((n for n in self.nodes if n.name == name), None)
+        if node is None:
+            known = ", ".join(n.name for n in self.nodes) or "none"
+            raise SiteError(f"no node named {name!r} in the site file (its nodes: {known})")
+        served = self.model_copy(
+            update={
+                "sip": self.sip.model_copy(update={"bind": node.address, "port": node.port}),
+                "services": self.services.model_copy(update={"bind": node.services}),
+            }
+        )
+        served._node = node
+        return served
 
     @model_validator(mode="after")
     def _cross_references(self) -> Site:
         problems: list[str] = []
         _nodes_behind_the_edge(problems, self.edge, self.nodes)
+        if self.edge is not None:
+            _served_behind_the_edge(problems, self)
         _unique(problems, "trunks", [t.name for t in self.trunks], "name")
         _unique(problems, "queues", [q.name for q in self.queues], "name")
         _unique(problems, "seats", [s.id for s in self.seats], "id")
@@ -692,6 +728,28 @@ def _nodes_behind_the_edge(
             problems.append(f"nodes[{i}]: another node listens on {node.address}:{node.port}")
         if (node.address, node.port) == (edge.address, edge.port):
             problems.append(f"nodes[{i}]: {node.address}:{node.port} is the edge's own")
+
+
+def _served_behind_the_edge(problems: list[str], site: Site) -> None:
+    """What a line behind an edge does not serve yet, each with what to do instead."""
+    if site.sip.wss_port is not None:
+        problems.append(
+            "sip.wss_port: the console's browser phone is not served behind an [edge] yet; "
+            "remove wss_port (seats use their desk phones)"
+        )
+    for i, seat in enumerate(site.seats):
+        if seat.encrypted:
+            problems.append(
+                f"seats[{i}].encrypted: SIP over TLS is not served behind an [edge] yet"
+            )
+    phones = [("seats", p.id, p.contact) for p in site.seats]
+    phones += [("phones", p.number, p.contact) for p in site.phones]
+    for section, name, contact in phones:
+        if contact is None:
+            problems.append(
+                f"{section}: {name} registers, and phones do not register with the [edge] "
+                "yet: give it a fixed contact"
+            )
 
 
 def _unique(problems: list[str], section: str, values: list[str], key: str) -> None:

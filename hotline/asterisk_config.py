@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from ari_app.http import CONNECTIONS
 from ari_app.names import stasis_app_names
 from cdr import asterisk as cdr_files
 from core.secrets import Secrets
-from core.site import CONTROL_CHARACTERS, Site, browser_account, source_match
+from core.site import CONTROL_CHARACTERS, EDGE_TRUNK_HEADER, Site, browser_account, source_match
 from hotline.tls import CERTIFICATE, KEY
 from recording import files as recording_files
 
@@ -251,7 +252,13 @@ def render(site: Site, secrets: Secrets, dirs: AsteriskDirs, secrets_path: Path)
         if not phone.contact
     }
     queue_names = {queue.name for queue in site.queues}
+    if site.edge is not None and site.node is None:
+        raise ValueError(
+            "this site's PBX runs as nodes behind its edge: name the node this Asterisk is "
+            "(--node NAME, or HOTLINE_NODE)"
+        )
     context = {
+        **_edge_context(site),
         "site": site,
         "secrets": secrets,
         "dirs": dirs,
@@ -275,6 +282,24 @@ def render(site: Site, secrets: Secrets, dirs: AsteriskDirs, secrets_path: Path)
         else 600,
     }
     return {name: environment.get_template(f"{name}.j2").render(context) for name in CONFIG_FILES}
+
+
+def _edge_context(site: Site) -> dict[str, object]:
+    """What a node's configuration says of the edge in front of it (nothing without one)."""
+    if site.edge is None or site.node is None:
+        return {"edge": None}
+    address = site.edge.address
+    host = f"[{address}]:{site.edge.port}" if ":" in address else f"{address}:{site.edge.port}"
+    digest = hashlib.sha1(site.node.name.encode()).digest()[:6]
+    # a locally administered unicast MAC: unique per node name, stable across restarts
+    entity = bytes([(digest[0] | 0x02) & 0xFE]) + digest[1:]
+    return {
+        "edge": site.edge,
+        "edge_host": host,
+        "edge_route": f"sip:{host};lr",
+        "trunk_header": EDGE_TRUNK_HEADER,
+        "entity_id": ":".join(f"{byte:02x}" for byte in entity),
+    }
 
 
 def write_config(files: dict[str, str], etc_dir: Path) -> None:

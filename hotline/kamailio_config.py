@@ -1,7 +1,9 @@
 """Render Kamailio's configuration (the line's SIP edge) from the site file.
 
 The edge takes the carrier's calls and hands each to a PBX node of ``[[nodes]]`` chosen by
-Kamailio's dispatcher, probed with OPTIONS. Every value written comes from the site file,
+Kamailio's dispatcher, probed with OPTIONS, naming the trunk in a header the node trusts
+(``EDGE_TRUNK_HEADER``); it rings the line's phones for the nodes and takes their calls out
+to the carrier. Every value written comes from the site file,
 which checks it (addresses are IP addresses, names identifiers, numbers digits); the
 templates' ``finalize`` is the last guard, as for Asterisk's files.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.site import Site
+from core.site import EDGE_TRUNK_HEADER, Site
 from hotline.asterisk_config import config_value, template_environment
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "kamailio-conf"
@@ -77,7 +79,10 @@ def render(site: Site, dirs: EdgeDirs) -> dict[str, str]:
         "children": CHILDREN,
         "control_socket": dirs.run / "kamailio.ctl",
         "dispatcher_list": dirs.etc / "dispatcher.list",
-        "carrier_networks": [network for trunk in site.trunks for network in trunk.match],
+        "trunks": site.trunks,
+        "trunk_header": EDGE_TRUNK_HEADER,
         "hotline_numbers": site.hotline_numbers,
+        "phones": [(seat.id, seat.contact) for seat in site.seats if seat.contact]
+        + [(phone.number, phone.contact) for phone in site.phones if phone.contact],
     }
     return {name: environment.get_template(f"{name}.j2").render(context) for name in CONFIG_FILES}

@@ -231,7 +231,7 @@ class Pbx:
         self.site = site
         self.paths = paths
         self.install = install
-        tag = hashlib.sha1(str(paths.state).encode()).hexdigest()[:10]
+        tag = hashlib.sha1(str(paths.own).encode()).hexdigest()[:10]  # one per node
         # inside a private root the installation's files appear under /installs/<tag>
         self.prefix = f"/installs/{tag}" if install.root else str(paths.asterisk)
         self.dirs = AsteriskDirs.under(self.prefix, install.modules_dir)

@@ -27,9 +27,9 @@ class PrivateRedis:
     """A redis-server owned by this installation, reachable only through a 0700 unix socket."""
 
     def __init__(self, paths: Paths) -> None:
-        self.paths = paths
+        self.paths = paths.of_node(None)  # the line's, whichever node asks
         self.socket = paths.redis / "redis.sock"
-        self.pid_file = paths.run / "redis.pid"
+        self.pid_file = self.paths.run / "redis.pid"
 
     @property
     def external(self) -> bool:

@@ -70,8 +70,13 @@ def app_service(instance: int = 1) -> str:
 
 def names(site: Site) -> list[str]:
     """Every service of a site: the front door, each app process, the monitor (CDRs and
-    alerts), the web app."""
+    alerts), the web app. On a line of several PBX nodes, a node runs the first three
+    beside its Asterisk, and the line (no node) runs the web app."""
     apps = [app_service(n) for n in range(1, site.services.app_processes + 1)]
+    if site.node is not None:
+        return ["agi", *apps, "monitor"]
+    if site.nodes:
+        return ["web"]
     return ["agi", *apps, "monitor", "web"]
 
 
@@ -107,9 +112,10 @@ def _spawn(
     paths.ensure()
     log_file = open(paths.logs / f"{name}.log", "ab")  # noqa: SIM115  (the child keeps it open)
     env = {
-        **os.environ,
+        **{key: value for key, value in os.environ.items() if key != "HOTLINE_NODE"},
         "HOTLINE_STATE_DIR": str(paths.state),
         "HOTLINE_CACHE_DIR": str(paths.cache),
+        **({"HOTLINE_NODE": paths.node} if paths.node else {}),
         **(extra_env or {}),
     }
     process = subprocess.Popen(
@@ -381,7 +387,7 @@ def ready(paths: Paths, site: Site, name: str) -> bool:
         instance = int(name.removeprefix("app-")) if name != "app" else 1
         try:
             with sync_redis(paths) as redis:
-                beat = redis.get(heartbeat_key(stasis_app_name(instance)))
+                beat = redis.get(heartbeat_key(stasis_app_name(site, instance)))
         except (RedisError, OSError):
             return False
         return beat in {heartbeat_value(pid, b).encode() for b in (Beat.SERVING, Beat.BEHIND)}

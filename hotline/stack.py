@@ -1,5 +1,6 @@
 """The whole hotline on one machine: PBX, Redis, database and the Stasis app, brought up
-together and always brought down together. Used by ``hotline demo`` and the tests."""
+together and always brought down together (or one node's part of a line: its PBX and
+services on the line's Redis and database). Used by ``hotline demo`` and the tests."""
 
 from __future__ import annotations
 
@@ -101,7 +102,7 @@ class Stack:
     def app_connected(self, instance: int = 1) -> bool:
         """Whether app process ``instance`` is alive and has taken over what was left to it
         (its heartbeat is in Redis) and Asterisk has its event stream."""
-        name = stasis_app_name(instance)
+        name = stasis_app_name(self.site, instance)
         pid = services.running_pid(self.paths, services.app_service(instance))
         with sync_redis(self.paths) as redis:
             beat = redis.get(heartbeat_key(name))
@@ -129,4 +130,5 @@ class Stack:
             try:
                 self.pbx.down()
             finally:
-                self.redis.down()
+                if self.paths.node is None:  # a node's Redis is the line's: it stays
+                    self.redis.down()

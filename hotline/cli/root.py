@@ -4,6 +4,7 @@ group shares (the site file, one way to fail, the calendar's warnings)."""
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -42,8 +43,17 @@ def _main(
         Path, typer.Option(envvar="HOTLINE_SITE", help="The site file (TOML).")
     ] = DEFAULT_SITE,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+    node: Annotated[
+        str | None,
+        typer.Option(
+            envvar="HOTLINE_NODE",
+            help="The PBX node (the site's [[nodes]]) whose Asterisk and services this is.",
+        ),
+    ] = None,
 ) -> None:
     state.site_file = site
+    if node:  # every process this one starts serves the same node
+        os.environ["HOTLINE_NODE"] = node
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -54,12 +64,16 @@ def _main(
 
 
 def load_site_file() -> Site:
-    """The site file, checked; its holidays and make-up working days are put into this
-    process's calendar (every service runs through here)."""
+    """The site file, checked, as the node this process serves sees it (``--node``); its
+    holidays and make-up working days are put into this process's calendar (every service
+    runs through here)."""
     from core.calendar import install
 
     try:
         site = load_site(state.site_file)
+        node = os.environ.get("HOTLINE_NODE")
+        if node:
+            site = site.on_node(node)
     except SiteError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None

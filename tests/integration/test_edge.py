@@ -22,7 +22,7 @@ from core.site import load_site
 from hotline.edge import Edge, NodeState
 from redlist.synthetic import landline
 from rig.orchestrator import CallerSpec, PhoneSpec, Rig, RigReport, Scenario
-from tests.conftest import EXAMPLE_SITE, eventually
+from tests.conftest import EXAMPLE_SITE, behind_an_edge, eventually
 
 pytestmark = pytest.mark.pbx
 
@@ -37,9 +37,7 @@ def site_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     text = EXAMPLE_SITE.read_text(encoding="utf-8")
     assert 'match = ["127.0.0.2"]' in text
     text = text.replace('match = ["127.0.0.2"]', f'match = ["{CARRIER}"]')
-    text += f'\n[edge]\naddress = "127.0.0.1"\nport = {EDGE_PORT}\n'
-    for name, address in NODES.items():
-        text += f'\n[[nodes]]\nname = "{name}"\naddress = "{address}"\n'
+    text = behind_an_edge(text, f"127.0.0.1:{EDGE_PORT}", NODES)
     path = tmp_path_factory.mktemp("edge-site") / "site.toml"
     path.write_text(text, encoding="utf-8")
     return path

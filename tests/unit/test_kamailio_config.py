@@ -26,7 +26,13 @@ NODES = [
 
 
 def _site(**changes: Any) -> Site:
+    """The example site with ``changes``; behind an edge, without what the edge does not
+    serve yet (the browser phone, the phones that register)."""
     data = tomllib.loads(EXAMPLE_SITE.read_text(encoding="utf-8"))
+    if "edge" in changes:
+        del data["sip"]["wss_port"]
+        data["seats"] = [seat for seat in data["seats"] if "contact" in seat]
+        data["phones"] = [phone for phone in data["phones"] if "contact" in phone]
     data.update(changes)
     return parse_site(data)
 

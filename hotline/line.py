@@ -1,0 +1,60 @@
+"""A line of several PBX nodes on one machine: the line's Redis and database, each node's
+Asterisk and services (in the node's own part of the state), and Kamailio in front of them,
+brought up together and brought down together. Used by the tests and the demo; a site on
+several machines runs the same parts with ``hotline services up --node NAME`` on each."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.paths import Paths
+from core.site import Site
+from core.stores import database_url
+from hotline.edge import Edge
+from hotline.redis_server import PrivateRedis
+from hotline.schema import migrate
+from hotline.stack import Stack
+
+
+@dataclass
+class Line:
+    """Every node of the site's ``[[nodes]]``, its edge and its stores."""
+
+    site: Site
+    site_file: Path
+    paths: Paths
+    nodes: dict[str, Stack] = field(init=False)
+    edge: Edge = field(init=False)
+    redis: PrivateRedis = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.site.edge is None:
+            raise ValueError("the site file has no [edge] and [[nodes]]: it is a one-PBX line")
+        self.paths.ensure()
+        self.redis = PrivateRedis(self.paths)
+        self.nodes = {
+            node.name: Stack(
+                self.site.on_node(node.name), self.site_file, self.paths.of_node(node.name)
+            )
+            for node in self.site.nodes
+        }
+        self.edge = Edge(self.site, self.paths)
+
+    def up(self) -> None:
+        """The stores, then every node (its Asterisk, front door, monitor, app processes),
+        then the edge that hands them calls."""
+        self.redis.up()
+        migrate(database_url(self.paths))
+        for stack in self.nodes.values():
+            stack.up()
+        self.edge.up()
+
+    def down(self) -> None:
+        """Everything, even when a part fails to stop (the first failure is raised after)."""
+        with contextlib.ExitStack() as stops:
+            stops.callback(self.redis.down)
+            for stack in self.nodes.values():
+                stops.callback(stack.down)
+            stops.callback(self.edge.down)
