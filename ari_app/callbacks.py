@@ -100,8 +100,12 @@ class CallbackStarter:
         """Start every call-back due whose queue is open; the calls started."""
         started = []
         due = [await self.book.peek(request) for request in await self.book.due(clock.time())]
-        # a call the hotline cut goes first: the seat it had is free for it now
+        # a call the hotline cut goes first: the seat it had is free for it now; the others
+        # start at the next look, once the cut ones have joined the line with their seats
+        cut_started = False
         for booked in sorted(filter(None, due), key=lambda booked: booked.prefer is None):
+            if booked.prefer is None and cut_started:
+                break
             request = booked.request
             if booked.queue not in self.host.lines or not self.host.is_open(booked.queue):
                 continue  # out of hours: it waits for the queue to open
@@ -112,6 +116,7 @@ class CallbackStarter:
             call = InboundCall(self.host, caller_for(claimed, channel, self.rules.caller_id))
             call.start()
             started.append(call)
+            cut_started = cut_started or booked.prefer is not None
             log.info(
                 "call-back %s to %s: attempt %d", request, claimed.number, claimed.attempts + 1
             )

@@ -7,6 +7,8 @@ talking on one node is not offered by the other; nobody reaches a node but the e
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -14,24 +16,38 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from redis.asyncio import Redis
+from sqlalchemy import func, select
 
 from cdr.models import CallLeg, SeatAttempt
 from core import clock
+from core.keys import CALLBACKS_DUE
 from core.paths import Paths
 from core.site import Site, load_site
+from core.stores import redis_url
 from hotline.edge import NodeState
 from hotline.line import Line
+from queues.line import WaitingLine
+from queues.seats import SeatPool
 from redlist.service import RedList
 from redlist.synthetic import csv_bytes, landline, rows
-from rig.orchestrator import CallerSpec, Rig, Scenario
-from tests.conftest import OPEN_MOMENT, behind_an_edge, ended_calls, eventually, seat_phones
+from rig.orchestrator import CallerSpec, PhoneSpec, Rig, Scenario
+from tests.conftest import (
+    CARRIER_SBC,
+    OPEN_MOMENT,
+    behind_an_edge,
+    ended_calls,
+    eventually,
+    seat_phones,
+)
 
 pytestmark = pytest.mark.pbx
 
 EDGE = ("127.0.0.1", 15060)
 CARRIER = "127.0.0.4"  # this line's carrier SBC, apart from the session rig's
 NODES = {"pbx-a": "127.0.0.11", "pbx-b": "127.0.0.12"}
+TWO = ("1001", "1002")
+"""The seats left unpaused when a test needs few."""
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +106,14 @@ def line_now(line: Line) -> datetime:
     return clock.moment(time.time() + offset)
 
 
+def node_of_channel(channel: str) -> str:
+    """The node a channel is on: its id begins with the node's name."""
+    return channel.rsplit("-", 1)[0]
+
+
 def node_of(leg: CallLeg) -> str:
-    """The node a call came in on: its channel's id begins with the node's name."""
-    return leg.caller_channel.rsplit("-", 1)[0]
+    """The node a call came in on."""
+    return node_of_channel(leg.caller_channel)
 
 
 async def test_calls_are_spread_over_both_nodes_and_a_seat_talks_on_one_at_a_time(
@@ -121,7 +142,7 @@ async def test_calls_are_spread_over_both_nodes_and_a_seat_talks_on_one_at_a_tim
         ).all()
     nodes_per_seat: dict[str, set[str]] = {}
     for seat_id, channel in answered:
-        nodes_per_seat.setdefault(seat_id, set()).add(channel.rsplit("-", 1)[0])
+        nodes_per_seat.setdefault(seat_id, set()).add(node_of_channel(channel))
     assert any(len(nodes) == 2 for nodes in nodes_per_seat.values()), nodes_per_seat
 
 
@@ -139,3 +160,135 @@ def rung_while_in_a_call(rig: Rig, phone: str) -> bool:
         elif not event.startswith(("invited", "answered")):
             on.discard(call)
     return False
+
+
+async def test_a_node_that_dies_costs_no_caller_their_place(
+    line: Line, companies: RedList, carrier: Rig
+) -> None:
+    """Node A's Asterisk SIGKILLed under two talking and three waiting callers: new calls
+    are answered by node B at once; the talking two are called back first, with their seats,
+    the waiting three in their order, from node B; nothing is left held in Redis."""
+    site = line.site
+    redis = Redis.from_url(redis_url(line.paths))
+    seats, waiting_line = SeatPool(redis), WaitingLine(redis, "enterprise", 0)
+    assert await both_nodes_up(line)
+    line.edge.drain("pbx-b")  # the five go to A
+    for seat in ("1003", "1004", "1005"):
+        await seats.pause(seat, "test: two seats")
+    # the waiting three are plain firms (odd): their order is their arrival's, no head start
+    talking, waiting = (landline(3), landline(4)), (landline(5), landline(7), landline(9))
+    phones = tuple(p for p in seat_phones(site, "enterprise", answer_after=0.3) if p.name in TWO)
+    since = line_now(line)
+
+    def called_back() -> list[CallLeg]:
+        with companies.sessions() as session:
+            legs = list(
+                session.execute(
+                    select(CallLeg)
+                    .where(CallLeg.callback_request.is_not(None), CallLeg.entered_at >= since)
+                    .order_by(CallLeg.entered_at)
+                ).scalars()
+            )
+            session.expunge_all()
+        return legs
+
+    async def all_five_talked() -> bool:
+        legs = called_back()
+        return len(legs) == 5 and all(leg.ended_at for leg in legs)
+
+    async def two_and_three() -> bool:
+        return len(await seats.busy()) == 2 and len(await waiting_line.callers()) == 3
+
+    # the seats' desk phones, and the companies' behind the carrier's SBC, live through it all
+    sbc = PhoneSpec("carrier-sbc", CARRIER_SBC, answer_after=0.3, hold=1.0, tone=660)
+    desks = Rig(carrier.workdir / "desks", pbx=EDGE, first_port=34000, proxied=True)
+    ringing = asyncio.create_task(
+        desks.run(Scenario("desks", (*phones, sbc), ()), until=all_five_talked, within=150)
+    )
+    callers = tuple(CallerSpec(n, at=i * 1.0, hold=None) for i, n in enumerate(talking + waiting))
+    cut = asyncio.create_task(carrier.run(Scenario("cut-off", (), callers), within=120))
+    try:
+        assert await eventually(two_and_three, within=20), "two talking, three waiting: never"
+        line.edge.undrain("pbx-b")
+        assert await both_nodes_up(line)
+        pid = line.nodes["pbx-a"].pbx.pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        killed = time.time()
+        await carrier.kill_all()  # the carrier's side of the calls node A took with it
+        await cut
+        # two companies call just after the kill (and hang up when answered): node B
+        # answers them, whether the edge has marked A down yet or not
+        arriving = tuple(
+            CallerSpec(landline(n), at=0.3 * i, hold=0.0) for i, n in enumerate((6, 8))
+        )
+        fresh = Rig(carrier.workdir / "arriving", pbx=EDGE, caller_ip=CARRIER, first_port=33000,
+                    proxied=True)  # fmt: skip
+        new_calls = await fresh.run(Scenario("arriving", (), arriving), within=30)
+        assert all(c.exit_code == 0 for c in new_calls.callers), new_calls.render()
+        offset = clock.read_offset(clock.clock_file(line.paths.state))
+        with companies.sessions() as session:
+            entered = session.execute(
+                select(CallLeg.caller_number, CallLeg.caller_channel, CallLeg.entered_at).where(
+                    CallLeg.caller_number.in_([c.number for c in arriving]),
+                    CallLeg.entered_at >= since,
+                )
+            ).all()
+        assert {node_of_channel(channel) for _, channel, _ in entered} == {"pbx-b"}, entered
+        dialled = {c.name.split("#")[0]: c.started_at or killed for c in new_calls.callers}
+        for number, _, at in entered:
+            late = at.timestamp() - offset - max(killed, dialled[number])
+            assert late <= 2.0, f"{number} was answered {late:.1f} s after the kill"
+
+        report = await ringing  # (node A is still dead: node B made every call-back)
+        assert await all_five_talked(), report.render()
+        invited = [call.invited[0] for call in report.phone("carrier-sbc").calls if call.invited]
+        assert sorted(invited[:2]) == sorted(talking), invited
+        legs = called_back()
+        # the waiting three in their order: the line offers a seat to the first one first
+        # (when two seats free together, which company's phone rings first is their race)
+        with companies.sessions() as session:
+            first_rung = {
+                leg.caller_number: session.execute(
+                    select(func.min(SeatAttempt.rung_at)).where(
+                        SeatAttempt.caller_channel == leg.caller_channel
+                    )
+                ).scalar_one()
+                for leg in legs
+            }
+        assert sorted(waiting, key=first_rung.__getitem__) == list(waiting), first_rung
+        with companies.sessions() as session:
+            cut_off = {
+                leg.caller_number: leg
+                for leg in session.execute(
+                    select(CallLeg).where(
+                        CallLeg.outcome == "pbx-lost", CallLeg.entered_at >= since
+                    )
+                ).scalars()
+            }
+            session.expunge_all()
+        assert sorted(cut_off) == sorted(talking + waiting)
+        assert {node_of(leg) for leg in cut_off.values()} == {"pbx-a"}
+        by_number = {leg.caller_number: leg for leg in legs}
+        for number in talking:  # the seat it was talking to
+            assert by_number[number].seat_id == cut_off[number].seat_id, number
+
+        async def nothing_held() -> bool:
+            busy = await seats.busy()
+            return (
+                not busy
+                and not await waiting_line.callers()
+                and not await redis.zcard(CALLBACKS_DUE)
+            )
+
+        assert await eventually(nothing_held, within=15), "something is still held in Redis"
+    finally:
+        cut.cancel()
+        await carrier.kill_all()
+        await desks.kill_all()
+        for seat in ("1003", "1004", "1005"):
+            await seats.resume(seat)
+        await redis.aclose()
+        node_a = line.nodes["pbx-a"]
+        await asyncio.to_thread(node_a.pbx.up)  # back for the next test
+        assert await eventually(lambda: asyncio.to_thread(node_a.app_connected), within=20)

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from callback.book import is_attempt
+from callback.book import Booked, is_attempt
 from cdr.models import CallbackAttempt, CallbackRequest, CallLeg
 from core import clock, keys
 from tests.unit.ari_script import Script, scripted_site
@@ -248,6 +248,9 @@ async def test_when_asterisk_dies_its_callers_are_called_back_the_talking_ones_w
 
     started = {call.caller.number: call for call in await script.app.calling_back.start_due()}
     await script.quiet()
+    assert len(started) == 2, "the cut calls first, the waiting ones at the next look"
+    started |= {call.caller.number: call for call in await script.app.calling_back.start_due()}
+    await script.quiet()
     for seat in talking:  # at once, each with the seat it was talking to
         got = started[f"0215000010{seat[-1]}"].caller.seat
         assert got is not None and got.seat_id == seat
@@ -260,3 +263,28 @@ async def test_when_asterisk_dies_its_callers_are_called_back_the_talking_ones_w
         reasons = session.execute(select(CallbackRequest.reason)).scalars()
         assert set(ended.scalars()) == {"pbx-lost"}
         assert list(reasons) == ["pbx-lost"] * 4
+
+
+async def test_the_call_backs_of_cut_calls_start_before_the_others(
+    script: Script, redis: Redis
+) -> None:
+    """Calls a dead PBX (or node) cut are called back first, each with the seat it had; the
+    others start at the next look, once those have joined the line (else one of them, ahead
+    in line, could take a cut call's seat)."""
+    await _pause_all(redis)
+    now = clock.time()
+    book = script.app.calling_back.book
+    for request, number, prefer in (
+        ("waiting-1", "02150000005", None),
+        ("talking-1", "02150000003", "1001"),
+        ("waiting-2", "02150000006", None),
+    ):
+        entry = Booked(
+            request, "enterprise", number, now - 30, None, "company", None, "", "pbx-lost",
+            now, 0, prefer,
+        )  # fmt: skip
+        await book.book(entry, now)
+    first = await script.app.calling_back.start_due()
+    assert [call.caller.number for call in first] == ["02150000003"]
+    then = await script.app.calling_back.start_due()
+    assert sorted(call.caller.number for call in then) == ["02150000005", "02150000006"]
