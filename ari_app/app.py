@@ -26,16 +26,7 @@ from ari_app.backlog import Backlog, sent_at
 from ari_app.call import InboundCall
 from ari_app.callbacks import CallbackStarter, callback_rules
 from ari_app.caller import caller_from_channel
-from ari_app.client import (
-    CONNECTED,
-    UNREACHABLE,
-    Ari,
-    AriClient,
-    AriConfig,
-    AriError,
-    Event,
-    event_stream,
-)
+from ari_app.client import CONNECTED, Ari, AriClient, AriConfig, AriError, Event, event_stream
 from ari_app.housekeeping import Housekeeping
 from ari_app.legs import leg_id
 from ari_app.presence import LOCK_TTL, Beat, Presence
@@ -63,10 +54,6 @@ log = logging.getLogger(__name__)
 
 RECORDING_EVENTS = frozenset({"RecordingStarted", "RecordingFinished", "RecordingFailed"})
 RECONNECT_AT_MOST_EVERY = 2.0
-NODE_LOST_AFTER = 1.0
-"""Seconds a node's Asterisk may refuse every connection before its calls count as lost:
-another node answers new calls meanwhile, and calls its callers back. (The one PBX of a
-line is waited for: its calls are found lost when it is back, see ``notice_restart``.)"""
 """Seconds between attempts to reach ARI again at most: a restarted Asterisk is served as
 soon as it answers (calls meanwhile go to its own queue)."""
 
@@ -279,7 +266,7 @@ class StasisApp:
                         await stream
                     break
                 if self.site.node is not None and self.connected.is_set():
-                    self._chore(self._watch_node())
+                    self._chore(self.housekeeping.watch_node())
                 self.connected.clear()
                 self.pbx_away = True
                 error = stream.exception()
@@ -392,34 +379,14 @@ class StasisApp:
         before, self._pbx_started = self._pbx_started, started
         if before is None or started == before:
             return
-        calls = self.calls
-        log.warning("Asterisk started again at %s: %d calls went with it", started, len(calls))
-        for call in calls:
-            call.post(events.PbxLost())
-        self.visits.cut_all()
+        log.warning("Asterisk started again at %s: %d calls went with it", started, len(self.calls))
+        self.lose_every_call()
 
-    async def _watch_node(self) -> None:
-        """This node's event stream dropped: if its Asterisk refuses every connection for
-        :data:`NODE_LOST_AFTER`, it has died (or its machine has gone) and every call of
-        this process went with it (``PbxLost``: its caller is called back from another node,
-        in their turn or at once with their seat). A stream that only dropped changes
-        nothing; a restarted Asterisk is found by ``notice_restart`` as on one PBX."""
-        deadline = time.monotonic() + NODE_LOST_AFTER
-        while time.monotonic() < deadline:
-            try:
-                await self.ari.started_at()
-            except AriError as error:
-                if error.status != UNREACHABLE:
-                    return  # it answers, refusing: alive
-            else:
-                return
-            if self.connected.is_set():
-                return
-            await asyncio.sleep(0.2)
-        calls = self.calls
-        log.warning("this node's Asterisk is gone: %d calls went with it", len(calls))
-        self._held_offers = []  # each went to a call that leaves the line now, with its seat
-        for call in calls:
+    def lose_every_call(self) -> None:
+        """This process's Asterisk went with every call (``PbxLost``: its caller is called
+        back); an offer held for one of them goes with it (the call gives its seat back)."""
+        self._held_offers = []
+        for call in self.calls:
             call.post(events.PbxLost())
         self.visits.cut_all()
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from redis.exceptions import RedisError
 
 from ari_app.call import STORE_BACK
-from ari_app.client import AriError, Event
+from ari_app.client import UNREACHABLE, AriError, Event
 from ari_app.names import seen_here
 from call import events
 from call.state import Phase
@@ -42,6 +42,12 @@ SWEEP_EVERY = 2.0
 """Seconds between the sweeps that serve every line and pick up offers that went astray.
 Not on the path of any call: seats are offered the moment something changes; the sweep only
 covers a wrap-up whose process died before it ended, and a published offer that was lost."""
+
+
+NODE_LOST_AFTER = 1.0
+"""Seconds a node's Asterisk may refuse every connection before its calls count as lost:
+another node answers new calls meanwhile, and calls its callers back. (The one PBX of a
+line is waited for: its calls are found lost when it is back, ``StasisApp.notice_restart``.)"""
 
 
 class Housekeeping:
@@ -95,6 +101,7 @@ class Housekeeping:
         application over: its calls, ``owner``'s places, have nobody else to clean up after
         them). A seat whose phone is still in a call is not freed but held for Asterisk's
         queue. Returns the channels away for the first time, to look at again."""
+
         def ours_to_judge(call: str) -> bool:
             # not a call of ours (it cleans up after itself); a channel of this node's
             # Asterisk, or a call-back attempt (judged by its process's life)
@@ -178,6 +185,26 @@ class Housekeeping:
                 self.host.writer.put(CallEnded(caller, CallOutcome.ENDED_UNOBSERVED, clock.now()))
             else:
                 self.host.handed_over_calls[caller] = channel is None
+
+    async def watch_node(self) -> None:
+        """This node's event stream dropped: if its Asterisk refuses every connection for
+        :data:`NODE_LOST_AFTER`, it has died (or its machine has gone) and every call of
+        this process went with it; its callers are called back from another node, in their
+        turn or at once with their seat. A stream that only dropped changes nothing."""
+        deadline = time.monotonic() + NODE_LOST_AFTER
+        while time.monotonic() < deadline:
+            try:
+                await self.host.ari.started_at()
+            except AriError as error:
+                if error.status != UNREACHABLE:
+                    return  # it answers, refusing: alive
+            else:
+                return
+            if self.host.connected.is_set():
+                return
+            await asyncio.sleep(0.2)
+        log.warning("this node's Asterisk is gone: %d calls went with it", len(self.host.calls))
+        self.host.lose_every_call()
 
     async def watch_store(self) -> None:
         """Look at Redis every :data:`STORE_CHECK_EVERY`; once it has not answered for

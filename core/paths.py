@@ -29,9 +29,7 @@ class Paths:
 
     def __post_init__(self) -> None:
         if self.node is not None and not NODE_NAME.match(self.node):
-            raise ValueError(
-                f"{self.node!r} is not a node's name (letters, digits, - and _)"
-            )
+            raise ValueError(f"{self.node!r} is not a node's name (letters, digits, - and _)")
 
     @classmethod
     def from_env(cls) -> Paths:

@@ -587,7 +587,7 @@ class Site(_Model):
         node = next((n for n in self.nodes if n.name == name), None)
         if node is None:
             known = ", ".join(n.name for n in self.nodes) or "none"
-            raise SiteError(f"no node named {name!r} in the site file (its nodes: {known})")
+            raise SiteError("<site>", [f"--node: no node named {name!r} (its nodes: {known})"])
         served = self.model_copy(
             update={
                 "sip": self.sip.model_copy(update={"bind": node.address, "port": node.port}),

@@ -7,8 +7,11 @@ talking on one node is not offered by the other; nobody reaches a node but the e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -292,3 +295,104 @@ async def test_a_node_that_dies_costs_no_caller_their_place(
         node_a = line.nodes["pbx-a"]
         await asyncio.to_thread(node_a.pbx.up)  # back for the next test
         assert await eventually(lambda: asyncio.to_thread(node_a.app_connected), within=20)
+
+
+def hotline(line: Line, *argv: str) -> str:
+    """A ``hotline`` command on the line's installation, as an admin types it; its output."""
+    env = {
+        **os.environ,
+        "HOTLINE_STATE_DIR": str(line.paths.state),
+        "HOTLINE_CACHE_DIR": str(line.paths.cache),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "hotline", "--site", str(line.site_file), *argv],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def test_a_node_drained_restarted_and_undrained_drops_no_call(
+    line: Line, companies: RedList, carrier: Rig
+) -> None:
+    """The planned restart: ``hotline nodes drain pbx-a`` with calls on it; no new call
+    reaches A while its calls go on to their normal end; A restarted; ``undrain``: calls
+    reach A again. Every caller talks to a seat and every call ends as it should."""
+    assert await both_nodes_up(line)
+    seats = seat_phones(line.site, "enterprise", answer_after=0.3, hold=2.0)
+    desks = Rig(carrier.workdir / "desks", pbx=EDGE, first_port=34000, proxied=True)
+    since = line_now(line)
+    batches: list[tuple[str, ...]] = []
+
+    async def calls(name: str, numbers: tuple[int, ...], first_port: int) -> None:
+        batch = tuple(CallerSpec(landline(n), at=0.3 * i, hold=None) for i, n in enumerate(numbers))
+        rig = Rig(carrier.workdir / name, pbx=EDGE, caller_ip=CARRIER, first_port=first_port,
+                  proxied=True)  # fmt: skip
+        report = await rig.run(Scenario(name, (), batch), within=90)
+        assert all(c.exit_code == 0 for c in report.callers), report.render()
+        batches.append(tuple(landline(n) for n in numbers))
+
+    async def every_call_ended() -> bool:
+        legs = await ended_calls(companies, since, count=sum(map(len, batches)), within=30)
+        return len(legs) == sum(map(len, batches))
+
+    done = asyncio.Event()
+
+    async def finished() -> bool:
+        return done.is_set()
+
+    phones = asyncio.create_task(
+        desks.run(Scenario("desks", seats, ()), until=finished, within=240)
+    )
+    redis = Redis.from_url(redis_url(line.paths))
+    try:
+        before = asyncio.create_task(calls("before", (1, 3, 5, 7), 35000))
+
+        async def four_talking() -> bool:
+            return len(await SeatPool(redis).busy()) >= 4
+
+        assert await eventually(four_talking, within=20)
+        await asyncio.to_thread(hotline, line, "nodes", "drain", "pbx-a")
+        listed = await asyncio.to_thread(hotline, line, "nodes")
+        assert listed.split()[:2] == ["pbx-a", "drained"], listed
+        await calls("drained", (0, 2, 4, 6), 36000)  # while A's calls go on
+        await before
+        assert await every_call_ended()
+
+        node_a = line.nodes["pbx-a"]
+        await asyncio.to_thread(node_a.pbx.down)
+        await asyncio.to_thread(node_a.pbx.up)
+        assert await eventually(lambda: asyncio.to_thread(node_a.app_connected), within=20)
+        await asyncio.to_thread(hotline, line, "nodes", "undrain", "pbx-a")
+        assert await both_nodes_up(line)
+        await calls("undrained", (8, 9, 1, 3), 37000)
+        assert await every_call_ended()
+    finally:
+        done.set()
+        await redis.aclose()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(phones, 30)
+        await desks.kill_all()
+    legs = await ended_calls(companies, since, count=12)
+    node = {leg.caller_number + leg.entered_at.isoformat(): node_of(leg) for leg in legs}
+    assert len(legs) == 12
+    by_batch = [legs[:4], legs[4:8], legs[8:]]
+    assert Counter(node_of(leg) for leg in by_batch[0]) == {"pbx-a": 2, "pbx-b": 2}, node
+    assert {node_of(leg) for leg in by_batch[1]} == {"pbx-b"}, "none to A while drained"
+    assert "pbx-a" in {node_of(leg) for leg in by_batch[2]}, "A takes calls again"
+    assert all(leg.seat_id and leg.outcome == "seat-hangup" for leg in legs), [
+        (leg.caller_number, leg.outcome) for leg in legs
+    ]
+
+
+async def test_nobody_but_the_edge_reaches_a_node(line: Line, tmp_path: Path) -> None:
+    """A stranger's INVITE straight to a node's Asterisk is refused, and so is the
+    carrier's own when it goes round the edge."""
+    stranger = CallerSpec(landline(1), hold=None, source="127.0.0.5")
+    carrier_itself = CallerSpec(landline(2), hold=None)
+    for name, address in NODES.items():
+        rig = Rig(tmp_path / name, pbx=(address, 5060), caller_ip=CARRIER)
+        report = await rig.run(Scenario(f"round-{name}", (), (stranger, carrier_itself)))
+        for caller in report.callers:  # the rig's caller stops at the refusal it did not expect
+            assert caller.calls[0].events == ["calling"], report.render()
+            assert "received 'SIP/2.0 403 Forbidden" in caller.errors, caller.errors
