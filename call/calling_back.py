@@ -96,6 +96,7 @@ def company_answered(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
         caller.enterprise_id,
         caller.tier.value if caller.tier else None,
         at,
+        ctx.node,
     )
     return [
         StopPlaying(Purpose.RINGBACK),

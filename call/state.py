@@ -87,6 +87,8 @@ class Context:
     """Answered calls are recorded (``[recordings].enabled``)."""
     recording_notice: bool = False
     """Callers hear that the call may be recorded before they join the line."""
+    node: str | None = None
+    """The PBX node the call is on (a line of several nodes), for its record."""
 
     def rules(self, queue: str) -> QueueRules:
         return self.queues[queue]

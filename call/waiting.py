@@ -123,6 +123,7 @@ def _welcome(caller: Caller, ctx: Context) -> Steps:
         caller.tier.value if caller.tier else None,
         caller.queue_prio,
         caller.queue,
+        ctx.node,
     )
     caller.joined = caller.arrived
     actions: Steps = [Record(entered)]

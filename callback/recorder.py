@@ -104,6 +104,7 @@ class CallbackRecords:
                     tier=record.tier,
                     queue_prio=0,
                     queue=record.queue,
+                    node=record.node,
                     callback_request=record.request,
                 )
             )

@@ -50,6 +50,8 @@ class CallbackReached:
     enterprise_id: int | None
     tier: str | None
     at: datetime
+    node: str | None = None
+    """The PBX node that made the call-back (a line of several nodes)."""
 
 
 @dataclass(frozen=True)

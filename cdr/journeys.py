@@ -56,6 +56,7 @@ def _summary(leg: CallLeg, company: str | None, zone: ZoneInfo) -> dict[str, Any
         "entered_at": _local(leg.entered_at, zone),
         "wait_seconds": leg.wait_seconds,
         "seat": leg.seat_id,
+        "node": leg.node,
         "talk_seconds": leg.talk_seconds,
         "outcome": leg.outcome,
         "satisfaction": leg.satisfaction,

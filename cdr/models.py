@@ -33,6 +33,8 @@ class CallLeg(Base):
     tier: Mapped[str | None] = mapped_column(String(30))
     queue_prio: Mapped[int | None] = mapped_column(Integer)
     queue: Mapped[str | None] = mapped_column(String(40))
+    node: Mapped[str | None] = mapped_column(String(40))
+    """The PBX node the call was on (a line of several nodes behind an edge)."""
     outcome: Mapped[str | None] = mapped_column(String(32))
     """``caller-hangup``, ``seat-hangup``, ``abandoned``, ``no-seat`` or ``failed``."""
     callback_request: Mapped[str | None] = mapped_column(String(64))

@@ -96,6 +96,7 @@ class CallRecords:
                 tier=record.tier,
                 queue_prio=record.queue_prio,
                 queue=record.queue,
+                node=record.node,
             )
         )
         session.add(

@@ -24,6 +24,8 @@ class CallEntered:
     tier: str | None
     queue_prio: int
     queue: str
+    node: str | None = None
+    """The PBX node the call is on (a line of several nodes)."""
 
 
 @dataclass(frozen=True)

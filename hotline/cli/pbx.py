@@ -23,7 +23,10 @@ def _pbx() -> Pbx:
     from hotline.pbx import Pbx, PbxError, locate_asterisk
     from hotline.system import SetupError
 
-    paths = Paths.from_env()
+    site, paths = load_site_file(), Paths.from_env()
+    if site.nodes and site.node is None:
+        names = ", ".join(node.name for node in site.nodes)
+        raise fail(f"this site's PBX runs as nodes behind its edge: name one with --node ({names})")
     paths.ensure()
     try:
         install = locate_asterisk(paths, paths.logs / "provision.log")
@@ -31,7 +34,7 @@ def _pbx() -> Pbx:
         raise fail(str(error)) from None
     if install.warning:
         typer.echo(install.warning, err=True)
-    return Pbx(load_site_file(), paths, install)
+    return Pbx(site, paths, install)
 
 
 @pbx_app.command("up")

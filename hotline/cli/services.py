@@ -131,7 +131,7 @@ def services_up(
     for name in waiting:
         services.wait_ready(paths, site, name, max(0.0, deadline - time.monotonic()))
     _print_services(paths)
-    if not pbx:
+    if not pbx and not (site.nodes and site.node is None):  # a line of nodes has no PBX itself
         typer.echo("Asterisk is not running: the app connects once `hotline pbx up` has started it")
     if not all(services.ready(paths, site, name) for name in waiting):
         raise fail(f"a service is not doing its work yet; see its log under {paths.logs}")

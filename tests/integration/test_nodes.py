@@ -133,6 +133,7 @@ async def test_calls_are_spread_over_both_nodes_and_a_seat_talks_on_one_at_a_tim
     legs = await ended_calls(companies, since, count=20, within=30)
     assert len(legs) == 20
     assert Counter(node_of(leg) for leg in legs) == {"pbx-a": 10, "pbx-b": 10}
+    assert all(leg.node == node_of(leg) for leg in legs), "each call's record names its node"
     assert all(leg.seat_id and leg.answered_at for leg in legs), "every caller reached a seat"
 
     for seat in seats:
@@ -243,11 +244,12 @@ async def test_a_node_that_dies_costs_no_caller_their_place(
             late = at.timestamp() - offset - max(killed, dialled[number])
             assert late <= 2.0, f"{number} was answered {late:.1f} s after the kill"
 
-        report = await ringing  # (node A is still dead: node B made every call-back)
+        report = await ringing
         assert await all_five_talked(), report.render()
         invited = [call.invited[0] for call in report.phone("carrier-sbc").calls if call.invited]
         assert sorted(invited[:2]) == sorted(talking), invited
         legs = called_back()
+        assert {leg.node for leg in legs} == {"pbx-b"}, "called back from the live node"
         # the waiting three in their order: the line offers a seat to the first one first
         # (when two seats free together, which company's phone rings first is their race)
         with companies.sessions() as session:

@@ -39,7 +39,8 @@ from call.events import (
 from call.phases import decide
 from call.state import Caller, Context, Phase, QueueRules, SeatLeg
 from callback.ticket import CallbackRules, CallbackTicket
-from core.actions import LegKind, Purpose, Timer
+from cdr.records import CallEntered
+from core.actions import LegKind, Purpose, Record, Timer
 from core.outcomes import CallOutcome
 from core.worktime import DayRule, Period, Schedule
 from tests.unit.steps import describe
@@ -1255,3 +1256,12 @@ def test_a_caller_built_for_a_seat_that_answered_unseen_goes_on_from_the_answer(
     actions = decide(found, SeatAnswered("seat-1"), context())
     assert found.phase is P.TALKING and "bridge c1 seat-1" in map(describe, actions)
     assert found.tried == {"1001"} and found.joined == 1000.0
+
+
+def test_a_call_on_a_node_is_recorded_with_its_node() -> None:
+    """On a line of several PBX nodes, a call's first record names the node it is on (the
+    journey shows it; a call-back's names the node that made it)."""
+    for node in (None, "pbx-a"):
+        actions = decide(caller_in(P.ARRIVING), Arrived(), replace(context(), node=node))
+        entered = next(a.record for a in actions if isinstance(a, Record))
+        assert isinstance(entered, CallEntered) and entered.node == node
