@@ -61,10 +61,14 @@ class Presence:
         self.app = app
         self._unlock = redis.register_script(_UNLOCK)
 
-    async def beat(self, beat: Beat) -> None:
-        """Say this process is alive for the next few seconds, and what it does."""
+    async def beat(self, beat: Beat, calls: int | None = None) -> None:
+        """Say this process is alive for the next few seconds, and what it does (with how
+        many ``calls`` it has, when given: ``hotline nodes`` counts them)."""
         value = heartbeat_value(os.getpid(), beat)
-        await self.redis.set(heartbeat_key(self.app), value, px=int(HEARTBEAT_TTL * 1000))
+        ttl = int(HEARTBEAT_TTL * 1000)
+        await self.redis.set(heartbeat_key(self.app), value, px=ttl)
+        if calls is not None:
+            await self.redis.set(keys.calls_now(self.app), calls, px=ttl)
 
     async def leave(self) -> None:
         """Say this process is gone (it is stopping): its peers adopt its calls at once."""

@@ -53,7 +53,7 @@ class Takeover:
         """Beat this process's heartbeat; adopt the calls of any peer that has gone."""
         while True:
             try:
-                await self.host.presence.beat(self.host.beat)
+                await self.host.presence.beat(self.host.beat, len(self.host.calls))
                 if self.host.connected.is_set():
                     for peer in self.host.peers:
                         if not await self.host.presence.alive(peer):

@@ -103,6 +103,11 @@ def heartbeat(app: str) -> str:
     return f"hotline:apps:{app}"
 
 
+def calls_now(app: str) -> str:
+    """String beside the heartbeat, as long-lived: how many calls the process has now."""
+    return f"hotline:apps-calls:{app}"
+
+
 GONE_SWEEP = "hotline:sweep:gone"
 """Held by the one process that looks for line places and seats whose channel is gone, for
 one round (so that each is freed, announced and recorded once)."""

@@ -67,8 +67,36 @@ def nodes_list(context: typer.Context) -> None:
         statuses = _edge().nodes()
     except EdgeError as error:
         raise fail(str(error)) from None
+    calls = _calls_per_node()
     for status in statuses:
-        typer.echo(f"{status.name:<16} {status.state.value:<8} {status.target}")
+        count = calls.get(status.name)
+        typer.echo(
+            f"{status.name:<16} {status.state.value:<8} {status.target:<28} "
+            f"{'?' if count is None else count} calls"
+        )
+
+
+def _calls_per_node() -> dict[str, int]:
+    """The calls each node's app processes have now, from their last heartbeat (none for a
+    node whose processes are gone; nothing at all when Redis does not answer)."""
+    from redis.exceptions import RedisError
+
+    from ari_app.names import stasis_app_names
+    from core import keys
+    from core.stores import sync_redis
+
+    site = load_site_file()
+    try:
+        with sync_redis(Paths.from_env()) as redis:
+            return {
+                node.name: sum(
+                    int(redis.get(keys.calls_now(app)) or 0)
+                    for app in stasis_app_names(site.on_node(node.name))
+                )
+                for node in site.nodes
+            }
+    except (RedisError, OSError):
+        return {}
 
 
 @nodes_app.command("drain")

@@ -355,8 +355,15 @@ async def test_a_node_drained_restarted_and_undrained_drops_no_call(
 
         assert await eventually(four_talking, within=20)
         await asyncio.to_thread(hotline, line, "nodes", "drain", "pbx-a")
-        listed = await asyncio.to_thread(hotline, line, "nodes")
-        assert listed.split()[:2] == ["pbx-a", "drained"], listed
+
+        async def listed_with_its_two_calls() -> bool:
+            listed = await asyncio.to_thread(hotline, line, "nodes")
+            return [row.split()[:2] + row.split()[3:] for row in listed.splitlines()] == [
+                ["pbx-a", "drained", "2", "calls"],
+                ["pbx-b", "up", "2", "calls"],
+            ]
+
+        assert await eventually(listed_with_its_two_calls, within=5, every=0.5)
         await calls("drained", (0, 2, 4, 6), 36000)  # while A's calls go on
         await before
         assert await every_call_ended()
