@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,11 +14,13 @@ from sqlalchemy import func, select
 from cdr import reports
 from cdr.asterisk import cdr_file, count_file_records
 from cdr.models import AsteriskCdr, CallLeg
-from core import clock
+from core import calendar, clock
 from core.db import make_engine, sessions
 from core.paths import Paths
-from core.site import Site
+from core.site import Site, load_site
 from core.stores import database_url
+from hotline.line import Line, on_nodes
+from hotline.pbx import Pbx
 from hotline.stack import Stack
 from redlist.service import RedList
 from redlist.synthetic import csv_bytes, rows
@@ -80,12 +83,12 @@ def _call_table(legs: list[CallLeg], site: Site) -> str:
     return "\n".join(lines)
 
 
-def _figures(paths: Paths, site: Site) -> str:
+def _figures(paths: Paths, site: Site, pbx_paths: list[Paths]) -> str:
     """Today's reports as an admin reads them, and Asterisk's CDRs stored against written
-    (the monitor gets a few seconds to catch up)."""
+    (by every node's Asterisk; the monitors get a few seconds to catch up)."""
     engine = make_engine(database_url(paths))
     factory = sessions(engine)
-    written = count_file_records(cdr_file(paths.asterisk))
+    written = sum(count_file_records(cdr_file(each.asterisk)) for each in pbx_paths)
     stored = 0
     for _ in range(50):
         with factory() as session:
@@ -105,9 +108,9 @@ def _figures(paths: Paths, site: Site) -> str:
     return "\n\n".join(parts)
 
 
-def seed_registry(stack: Stack) -> None:
+def seed_registry(site: Site, paths: Paths) -> None:
     """The sample registry the demo scenario's callers belong to."""
-    red_list = RedList.for_installation(stack.site, stack.paths)
+    red_list = RedList.for_installation(site, paths)
     summary = red_list.import_csv(csv_bytes(list(rows(10, red_every=2))), actor="demo")
     red_list.close()
     print(f"  sample registry: firms 02150000000-09, the even ones on the red list ({summary})")
@@ -137,15 +140,38 @@ def rehearsal_moment(site: Site, scenario: Scenario, now: datetime) -> datetime 
     return None
 
 
+def _as_line(site: Site, site_file: Path, paths: Paths, nodes: int) -> tuple[Site, Path]:
+    """The site as a line of ``nodes`` PBX nodes on this machine, behind an edge where its
+    PBX listened (a site that already has nodes is taken as it is)."""
+    if site.nodes or nodes < 1:
+        return site, site_file
+    text = on_nodes(site_file.read_text("utf-8"), nodes, (site.sip.bind, site.sip.port))
+    paths.ensure()
+    line_file = paths.state / "demo-line.toml"
+    line_file.write_text(text, "utf-8")
+    line_site = load_site(line_file)
+    calendar.install(line_site)
+    return line_site, line_file
+
+
 def run_demo(
-    site: Site, site_file: Path, paths: Paths, scenario_file: Path | None, keep_up: bool
+    site: Site,
+    site_file: Path,
+    paths: Paths,
+    scenario_file: Path | None,
+    keep_up: bool,
+    nodes: int = 0,
 ) -> int:
-    """Bring everything up, play the scenario, print the report, bring everything down.
-    Returns 0 when every caller's call went as the scenario expects."""
+    """Bring everything up, play the scenario, print the report, bring everything down
+    (with ``nodes``: that many PBX nodes behind Kamailio). Returns 0 when every caller's
+    call went as the scenario expects."""
+    site, site_file = _as_line(site, site_file, paths, nodes)
     scenario = load_scenario(scenario_file or BUILT_IN, site)
     print(f"hotline demo — {site.site.name}")
     print(f"scenario: {scenario.name}: {scenario.description}")
-    stack = Stack(site, site_file, paths)
+    stack: Stack | Line = (
+        Line(site, site_file, paths) if site.nodes else Stack(site, site_file, paths)
+    )
     paths.ensure()
     clock.real_installation_time(paths.state)
     rehearsal = rehearsal_moment(site, scenario, clock.now())
@@ -161,24 +187,41 @@ def run_demo(
     try:
         print("bringing up Redis, the database, Asterisk and the Stasis app...")
         stack.up()
-        seed_registry(stack)
-        listening = stack.pbx.listening
-        print(f"  Asterisk {stack.pbx.install.version}: SIP {listening.sip}, ARI {listening.ari}")
+        seed_registry(site, paths)
+        pbxes = _pbxes(stack)
+        for name, pbx in pbxes.items():
+            listening = pbx.listening
+            print(
+                f"  {name}Asterisk {pbx.install.version}: SIP {listening.sip}, ARI {listening.ari}"
+            )
+        edge = site.edge
+        if edge is not None:
+            print(f"  Kamailio, the edge, takes the carrier's calls on {edge.address}:{edge.port}")
         rig = Rig(
             paths.state / "rig",
-            pbx=(site.sip.bind, site.sip.port),
+            pbx=(edge.address, edge.port) if edge else (site.sip.bind, site.sip.port),
             caller_ip=site.trunks[0].match[0].split("/")[0],
+            proxied=edge is not None,
         )
         report: RigReport = asyncio.run(rig.run(scenario))
-        leftovers = stack.pbx.rx("core show channels count").strip().splitlines()
+        leftovers = [
+            f"{name}{line}"
+            for name, pbx in pbxes.items()
+            for line in pbx.rx("core show channels count").strip().splitlines()
+        ]
         print("\nwhat every phone saw (SIPp, RTP packets counted on the wire):")
         print(report.render())
         print("\nwhat the hotline recorded:")
         legs = _legs(paths)
         print(_call_table(legs, site))
+        if site.nodes:
+            per_node = Counter(leg.node for leg in legs)
+            print(
+                "calls per node: " + ", ".join(f"{n.name} {per_node[n.name]}" for n in site.nodes)
+            )
         print("\nthree-way transfers (seat keyed *<matter>#):")
         print(_transfer_table(paths, site))
-        print("\n" + _figures(paths, site))
+        print("\n" + _figures(paths, site, [pbx.paths for pbx in pbxes.values()]))
         print("\nAsterisk afterwards: " + "; ".join(line for line in leftovers if line))
         clean = sum(1 for caller in report.callers if caller.exit_code == 0)
         served = sum(1 for leg in legs if leg.seat_id)
@@ -190,7 +233,7 @@ def run_demo(
     finally:
         clock.real_installation_time(paths.state)
         if keep_up:
-            _leave_up(stack)
+            _leave_up(stack, site_file)
             if rehearsal is not None:
                 print(
                     "the installation's clock is real time again, so calls made now are "
@@ -202,9 +245,26 @@ def run_demo(
             stack.down()
 
 
-def _leave_up(stack: Stack) -> None:
-    """After ``--keep-up``: the web app too, so that the dashboard can be opened."""
+def _pbxes(stack: Stack | Line) -> dict[str, Pbx]:
+    """Every Asterisk of the demo, by the prefix its lines are printed with."""
+    if isinstance(stack, Line):
+        return {f"{name}: ": node.pbx for name, node in stack.nodes.items()}
+    return {"": stack.pbx}
+
+
+def _leave_up(stack: Stack | Line, site_file: Path) -> None:
+    """After ``--keep-up``: the web app too, so that the dashboard can be opened (a line of
+    nodes: how to stop it)."""
     from hotline.pbx import PbxError
+
+    if isinstance(stack, Line):
+        site = f"hotline --site {site_file}"
+        print(
+            f"\nleft running: the edge and every node; stop them with `{site} edge down`, "
+            f"`{site} --node NAME services down && {site} --node NAME pbx down` for each "
+            f"node ({', '.join(stack.nodes)}), then `{site} services down`"
+        )
+        return
 
     try:
         address = stack.start_web()

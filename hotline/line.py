@@ -6,6 +6,7 @@ several machines runs the same parts with ``hotline services up --node NAME`` on
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,3 +59,34 @@ class Line:
             for stack in self.nodes.values():
                 stops.callback(stack.down)
             stops.callback(self.edge.down)
+
+
+def node_address(index: int) -> str:
+    """The loopback address of the ``index``-th node (from 0) of a line on one machine."""
+    return f"127.0.0.{11 + index}"
+
+
+def on_nodes(text: str, count: int, edge: tuple[str, int]) -> str:
+    """A one-PBX site file's text as a line of ``count`` nodes on this machine behind an
+    edge at ``edge`` (each node on its own loopback address, its services there too),
+    without what the edge does not serve yet: the browser phone and the phones that
+    register (a seat or phone with no ``contact``)."""
+    text = re.sub(r"(?m)^wss_port\s*=.*$", "", text)
+    blocks = re.split(r"\n(?=\[)", text)
+    kept = [
+        block
+        for block in blocks
+        if not (
+            block.startswith(("[[seats]]", "[[phones]]"))
+            and not re.search(r"(?m)^contact\s*=", block)
+        )
+    ]
+    text = "\n".join(kept).rstrip("\n") + "\n"
+    text += f'\n[edge]\naddress = "{edge[0]}"\nport = {edge[1]}\n'
+    for index in range(count):
+        address = node_address(index)
+        text += (
+            f'\n[[nodes]]\nname = "pbx-{chr(ord("a") + index)}"\naddress = "{address}"\n'
+            f'services = "{address}"\n'
+        )
+    return text

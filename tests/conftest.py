@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -215,25 +214,6 @@ def seat_phones(
         for seat in seats
         if seat.contact
     )
-
-
-def behind_an_edge(text: str, edge: str, nodes: dict[str, str], port: int = 5060) -> str:
-    """The example site's text as a line behind an edge at ``edge`` (``address:port``) with
-    ``nodes`` (name: address; each node's services on its own address): without what the
-    edge does not serve yet (the browser phone, the phones that register)."""
-    assert "wss_port = 8089" in text
-    text = re.sub(r"(?m)^wss_port = .*$", "", text)
-    registering = r'(?ms)^\[\[(seats|phones)\]\]\n(id|number) = "(1009|02161001009)".*?\n\n'
-    text, dropped = re.subn(registering, "", text)
-    assert dropped == 2, "the example's registering seat and phone"
-    address, edge_port = edge.rsplit(":", 1)
-    text += f'\n[edge]\naddress = "{address}"\nport = {edge_port}\n'
-    for name, node in nodes.items():
-        text += (
-            f'\n[[nodes]]\nname = "{name}"\naddress = "{node}"\nport = {port}\n'
-            f'services = "{node}"\n'
-        )
-    return text
 
 
 def free_ports(count: int) -> tuple[int, ...]:

@@ -50,10 +50,16 @@ def demo(
     keep_up: Annotated[
         bool, typer.Option(help="Leave the PBX and services running afterwards.")
     ] = False,
+    nodes: Annotated[
+        int,
+        typer.Option(
+            min=0, max=4, help="Run the line on this many PBX nodes behind Kamailio (0: one PBX)."
+        ),
+    ] = 0,
 ) -> None:
     """Bring up the PBX, Redis and the services, play a scenario of real calls, print what
     happened to every call, and shut everything down."""
     from hotline.demo import run_demo
 
-    code = run_demo(load_site_file(), state.site_file, Paths.from_env(), scenario, keep_up)
+    code = run_demo(load_site_file(), state.site_file, Paths.from_env(), scenario, keep_up, nodes)
     raise typer.Exit(code)

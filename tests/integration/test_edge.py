@@ -20,9 +20,10 @@ import pytest
 from core.paths import Paths
 from core.site import load_site
 from hotline.edge import Edge, NodeState
+from hotline.line import on_nodes
 from redlist.synthetic import landline
 from rig.orchestrator import CallerSpec, PhoneSpec, Rig, RigReport, Scenario
-from tests.conftest import EXAMPLE_SITE, behind_an_edge, eventually
+from tests.conftest import EXAMPLE_SITE, eventually
 
 pytestmark = pytest.mark.pbx
 
@@ -37,7 +38,8 @@ def site_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     text = EXAMPLE_SITE.read_text(encoding="utf-8")
     assert 'match = ["127.0.0.2"]' in text
     text = text.replace('match = ["127.0.0.2"]', f'match = ["{CARRIER}"]')
-    text = behind_an_edge(text, f"127.0.0.1:{EDGE_PORT}", NODES)
+    text = on_nodes(text, len(NODES), ("127.0.0.1", EDGE_PORT))
+    assert [f'address = "{address}"' in text for address in NODES.values()] == [True, True]
     path = tmp_path_factory.mktemp("edge-site") / "site.toml"
     path.write_text(text, encoding="utf-8")
     return path

@@ -29,7 +29,7 @@ from core.paths import Paths
 from core.site import Site, load_site
 from core.stores import redis_url
 from hotline.edge import NodeState
-from hotline.line import Line
+from hotline.line import Line, on_nodes
 from queues.line import WaitingLine
 from queues.seats import SeatPool
 from redlist.service import RedList
@@ -38,7 +38,6 @@ from rig.orchestrator import CallerSpec, PhoneSpec, Rig, Scenario
 from tests.conftest import (
     CARRIER_SBC,
     OPEN_MOMENT,
-    behind_an_edge,
     ended_calls,
     eventually,
     seat_phones,
@@ -60,7 +59,7 @@ def line(site_file: Path, paths: Paths, tmp_path_factory: pytest.TempPathFactory
     text = site_file.read_text(encoding="utf-8")
     assert 'match = ["127.0.0.2"]' in text
     text = text.replace('match = ["127.0.0.2"]', f'match = ["{CARRIER}"]')
-    text = behind_an_edge(text, f"{EDGE[0]}:{EDGE[1]}", NODES)
+    text = on_nodes(text, len(NODES), EDGE)
     root = tmp_path_factory.mktemp("line")
     (root / "site.toml").write_text(text, encoding="utf-8")
     line_paths = Paths(root / "state", paths.cache)

@@ -1,0 +1,30 @@
+"""A one-PBX site as a line of nodes on one machine (the demo's ``--nodes``, the tests'
+two-node line): every node on its own loopback address with its services there, the edge
+where the PBX was, and what the edge does not serve yet left out with its phones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.site import load_site
+from hotline.line import on_nodes
+from tests.conftest import EXAMPLE_SITE
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_the_example_site_on_nodes_is_a_valid_line(tmp_path: Path, count: int) -> None:
+    path = tmp_path / "line.toml"
+    path.write_text(on_nodes(EXAMPLE_SITE.read_text("utf-8"), count, ("127.0.0.1", 5060)))
+    site = load_site(path)
+    expected = [(f"pbx-{'abc'[i]}", f"127.0.0.{11 + i}") for i in range(count)]
+    assert [(node.name, node.address) for node in site.nodes] == expected
+    assert [node.services for node in site.nodes] == [address for _, address in expected]
+    assert site.edge is not None and (site.edge.address, site.edge.port) == ("127.0.0.1", 5060)
+    assert site.sip.wss_port is None
+    assert all(seat.contact for seat in site.seats) and all(p.contact for p in site.phones)
+    original = load_site(EXAMPLE_SITE)
+    kept = [seat.id for seat in original.seats if seat.contact]
+    assert [seat.id for seat in site.seats] == kept, "every fixed-contact seat stays"
+    assert site.departments == original.departments and site.matters == original.matters
