@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from core.secrets import Secrets
-from core.site import Site
+from core.site import Site, load_site
 from hotline.asterisk_config import AsteriskDirs, UnsafeValue, render
+from hotline.line import on_nodes
+from tests.conftest import EXAMPLE_SITE
 
 DIRS = AsteriskDirs.under("/installs/test", "/usr/lib/x86_64-linux-gnu/asterisk/modules")
 
@@ -187,3 +189,42 @@ def test_without_a_wss_port_there_is_no_browser_phone_and_no_ice(
     rendered = render(plain, Secrets.load_or_create(secrets_file), DIRS, secrets_file)
     assert "-web]" not in rendered["pjsip.conf"] and "tlsenable" not in rendered["http.conf"]
     assert "icesupport = no" in rendered["rtp.conf"]
+
+
+def _node_config(tmp_path: Path, node: str | None) -> dict[str, str]:
+    line_file = tmp_path / "line.toml"
+    line_file.write_text(on_nodes(EXAMPLE_SITE.read_text("utf-8"), 2, ("127.0.0.1", 5060)))
+    line = load_site(line_file)
+    secrets_file = tmp_path / "secrets.json"
+    served = line.on_node(node) if node else line
+    return render(served, Secrets.load_or_create(secrets_file), DIRS, secrets_file)
+
+
+def test_a_node_takes_requests_from_the_edge_alone_and_rings_phones_through_it(
+    tmp_path: Path,
+) -> None:
+    files = _node_config(tmp_path, "pbx-a")
+    pjsip = files["pjsip.conf"]
+    assert "bind = 127.0.0.11:5060" in pjsip, "SIP on the node's own address"
+    acl = pjsip.split("[edge-only]")[1].split("\n\n")[0]
+    assert acl.split("\n")[1:] == [
+        "type = acl", "deny = 0.0.0.0/0.0.0.0", "deny = ::/0", "permit = 127.0.0.1",
+    ]  # fmt: skip
+    assert "acl = config,pjsip.conf,criteria=type=acl\nacl = memory" in files["sorcery.conf"]
+    assert "endpoint_identifier_order = header,ip" in pjsip
+    trunk = pjsip.split("; --- trunk carrier")[1].split("; ---")[0]
+    assert "match_header = X-Hotline-Trunk: carrier" in trunk and "match = " not in trunk
+    assert "outbound_proxy = sip:127.0.0.1:5060\\;lr" in trunk, "out to the carrier via the edge"
+    edge = pjsip.split("[hotline-edge]\ntype = identify")[1].split("\n\n")[0]
+    assert "match = 127.0.0.1:5060" in edge, "the edge's own probes are answered"
+    seat = pjsip.split("; --- seat 1001 ")[1].split("; ---")[0]
+    assert "contact = sip:1001@127.0.0.1:5060" in seat and "identify_by = header" in seat
+    assert "type = identify" not in seat and "type = auth" not in seat, "never identified here"
+    assert "systemname = pbx-a" in files["asterisk.conf"], "its channel ids carry its name"
+    assert "Stasis(${HOTLINE_APP_" in files["extensions.conf"]
+    assert "hotline.pbx-a" in files["extensions.conf"], "its own app names"
+
+
+def test_a_line_of_nodes_renders_no_pbx_without_naming_the_node(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="name the node"):
+        _node_config(tmp_path, None)
