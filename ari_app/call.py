@@ -31,6 +31,7 @@ from callback.steps import (
     BookCallback,
     CancelCallback,
     CloseCallback,
+    KeepCallbackCard,
     RebookCallback,
 )
 from core import clock
@@ -371,7 +372,13 @@ class InboundCall:
                 log.info("caller %s goes on in Asterisk's queue", channel)
             case End():
                 self._ended = True
-            case BookCallback() | RebookCallback() | CloseCallback() | CancelCallback():
+            case (
+                BookCallback()
+                | RebookCallback()
+                | CloseCallback()
+                | CancelCallback()
+                | KeepCallbackCard()
+            ):
                 await callback_step(self, action)
             case (
                 steps.JoinLine()

@@ -17,11 +17,13 @@ from callback.steps import (
     CallbackStep,
     CancelCallback,
     CloseCallback,
+    KeepCallbackCard,
     RebookCallback,
 )
 from callback.ticket import CallbackOutcome
 from core import clock, keys
 from core.events import publish
+from core.outcomes import CallOutcome
 from queues import steps
 from transfer.state import TTL, CountLive, SaveTransfer
 
@@ -114,6 +116,15 @@ async def callback_step(call: InboundCall, action: CallbackStep) -> None:
                     CallbackClosed(cancelled, CallbackOutcome.CANCELLED, clock.now())
                 )
                 await publish(call.host.redis, "callback-cancelled", request=cancelled)
+        case KeepCallbackCard(request, queue, number, arrived, tier):
+            card = Booked(
+                request, queue, number, arrived, tier, caller.kind,
+                caller.enterprise_id, caller.name, CallOutcome.PBX_LOST.value, now, 0,
+            )  # fmt: skip
+            try:
+                await book.keep_card(card)
+            except RedisError as error:  # only a whole node's loss would need it
+                log.warning("could not keep the call-back card of %s: %s", request, error)
         case _:
             assert_never(action)
 

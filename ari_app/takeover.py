@@ -19,6 +19,7 @@ from ari_app.call import InboundCall
 from ari_app.caller import caller_from_channel
 from ari_app.client import AriError, Event
 from ari_app.legs import caller_of, kind_of
+from ari_app.lost_nodes import LostNodes
 from ari_app.presence import BEAT_EVERY
 from ari_app.visits import is_visit
 from call import events
@@ -48,6 +49,8 @@ class Takeover:
         self.host = host
         self._moved: dict[str, float] = {}
         """Channels this process moved into its application, and when (not moved twice)."""
+        self.lost_nodes = LostNodes(host)
+        """The other nodes of a line of several, whose calls it adopts if their machine goes."""
 
     async def look_after_peers(self) -> None:
         """Beat this process's heartbeat; adopt the calls of any peer that has gone."""
@@ -58,6 +61,7 @@ class Takeover:
                     for peer in self.host.peers:
                         if not await self.host.presence.alive(peer):
                             await self._adopt(peer)
+                    await self.lost_nodes.look()
             except RedisError as error:  # Redis away: the store watch says so once
                 log.debug("looking after the peers failed (%s); trying again", error)
             except Exception:

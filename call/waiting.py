@@ -13,7 +13,7 @@ from __future__ import annotations
 from call.events import CallEvent, SeatNotAnswered, SeatOffered, Then, TimerDue
 from call.state import Caller, Context, SeatLeg, Steps, publish
 from callback.records import CallbackRequested
-from callback.steps import BookCallback, CancelCallback
+from callback.steps import BookCallback, CancelCallback, KeepCallbackCard
 from cdr.records import CallAnswered, CallEntered, SeatAttemptEnded, SeatRung
 from core.actions import (
     Answer,
@@ -139,6 +139,11 @@ def enter_line(caller: Caller, ctx: Context) -> Steps:
     caller.outcome = CallOutcome.ABANDONED
     caller.tried.clear()
     actions: Steps = [JoinLine(caller.queue, caller.arrived, caller.tier)]
+    number = caller.callback_number
+    if ctx.node is not None and may_call_back(caller, ctx) and number is not None:
+        actions.append(
+            KeepCallbackCard(caller.channel, caller.queue, number, caller.arrived, caller.tier)
+        )
     if caller.dialplan_music:  # playing since before Stasis (one ARI request less)
         caller.dialplan_music = False
     elif not caller.announcing:

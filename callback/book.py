@@ -23,6 +23,8 @@ from redlist.tiers import RedListTier
 
 _PREFIX = keys.callback("")
 ATTEMPT_PREFIX = "callback-"
+CARD_TTL = 12 * 3600
+"""Seconds a caller's call-back card is kept (a call on a node lasts far less)."""
 
 
 def attempt_channel() -> str:
@@ -160,6 +162,21 @@ class CallbackBook:
         pending keeps the one it has, and its place)."""
         kept = await self._book(args=[entry.request, entry.number, repr(due), *entry.as_fields()])
         return _text(kept)
+
+    async def keep_card(self, entry: Booked) -> None:
+        """Keep what the caller's call-back would be (a line of several nodes): if its
+        node's machine goes, a process of another node books it (:meth:`card`)."""
+        key = keys.callback_card(entry.request)
+        fields = entry.as_fields()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=dict(zip(fields[::2], fields[1::2], strict=True)))
+            pipe.expire(key, CARD_TTL)
+            await pipe.execute()
+
+    async def card(self, channel: str) -> Booked | None:
+        """The call-back kept for a caller on ``channel`` (None: none was kept)."""
+        raw = await self.redis.hgetall(keys.callback_card(channel))
+        return _booked(channel, raw) if raw else None
 
     async def due(self, now: float, limit: int = 50) -> list[str]:
         """Requests whose next attempt is due, earliest first."""

@@ -46,5 +46,18 @@ class CancelCallback:
     number: str
 
 
-CallbackStep = BookCallback | RebookCallback | CloseCallback | CancelCallback
+@dataclass(frozen=True)
+class KeepCallbackCard:
+    """On a line of several nodes: what the caller's call-back would be (``BookCallback``
+    without a reason), kept beside the line, so that another node can book it if this
+    node's machine goes with the call."""
+
+    request: str
+    queue: str
+    number: str
+    arrived: float
+    tier: RedListTier | None
+
+
+CallbackStep = BookCallback | RebookCallback | CloseCallback | CancelCallback | KeepCallbackCard
 """Everything a call may ask of the call-back book."""

@@ -103,6 +103,11 @@ def heartbeat(app: str) -> str:
     return f"hotline:apps:{app}"
 
 
+def callback_card(channel: str) -> str:
+    """Hash, kept half a day: the call-back a caller on a node would get if the node went."""
+    return f"hotline:callback-cards:{channel}"
+
+
 def calls_now(app: str) -> str:
     """String beside the heartbeat, as long-lived: how many calls the process has now."""
     return f"hotline:apps-calls:{app}"

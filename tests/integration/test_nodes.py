@@ -28,6 +28,7 @@ from core.keys import CALLBACKS_DUE
 from core.paths import Paths
 from core.site import Site, load_site
 from core.stores import redis_url
+from hotline import services
 from hotline.edge import NodeState
 from hotline.line import Line, on_nodes
 from queues.line import WaitingLine
@@ -48,6 +49,8 @@ pytestmark = pytest.mark.pbx
 EDGE = ("127.0.0.1", 15060)
 CARRIER = "127.0.0.4"  # this line's carrier SBC, apart from the session rig's
 NODES = {"pbx-a": "127.0.0.11", "pbx-b": "127.0.0.12"}
+NODE_SERVICES = ("agi", "app", "monitor")
+"""The processes of a node beside its Asterisk (one app process each in this line)."""
 TWO = ("1001", "1002")
 """The seats left unpaused when a test needs few."""
 
@@ -165,12 +168,14 @@ def rung_while_in_a_call(rig: Rig, phone: str) -> bool:
     return False
 
 
+@pytest.mark.parametrize("gone", ["asterisk", "machine"])
 async def test_a_node_that_dies_costs_no_caller_their_place(
-    line: Line, companies: RedList, carrier: Rig
+    line: Line, companies: RedList, carrier: Rig, gone: str
 ) -> None:
-    """Node A's Asterisk SIGKILLed under two talking and three waiting callers: new calls
-    are answered by node B at once; the talking two are called back first, with their seats,
-    the waiting three in their order, from node B; nothing is left held in Redis."""
+    """Node A's Asterisk SIGKILLed (alone, or with every process of the node: its machine
+    gone) under two talking and three waiting callers: new calls are answered by node B at
+    once; the talking two are called back first, with their seats, the waiting three in
+    their order, from node B; nothing is left held in Redis."""
     site = line.site
     redis = Redis.from_url(redis_url(line.paths))
     seats, waiting_line = SeatPool(redis), WaitingLine(redis, "enterprise", 0)
@@ -214,9 +219,13 @@ async def test_a_node_that_dies_costs_no_caller_their_place(
         assert await eventually(two_and_three, within=20), "two talking, three waiting: never"
         line.edge.undrain("pbx-b")
         assert await both_nodes_up(line)
-        pid = line.nodes["pbx-a"].pbx.pid()
-        assert pid is not None
-        os.kill(pid, signal.SIGKILL)
+        node_a = line.nodes["pbx-a"]
+        pids = [node_a.pbx.pid()]
+        if gone == "machine":  # its front door, app and monitor go with it
+            pids += [services.running_pid(node_a.paths, name) for name in NODE_SERVICES]
+        assert None not in pids, pids
+        for pid in pids:
+            os.kill(pid or 0, signal.SIGKILL)
         killed = time.time()
         await carrier.kill_all()  # the carrier's side of the calls node A took with it
         await cut
@@ -295,6 +304,10 @@ async def test_a_node_that_dies_costs_no_caller_their_place(
         await redis.aclose()
         node_a = line.nodes["pbx-a"]
         await asyncio.to_thread(node_a.pbx.up)  # back for the next test
+        await asyncio.to_thread(node_a.start_front_door)
+        node_a.start_monitor()
+        if services.running_pid(node_a.paths, "app") is None:
+            await asyncio.to_thread(node_a.start_app, 1)
         assert await eventually(lambda: asyncio.to_thread(node_a.app_connected), within=20)
 
 

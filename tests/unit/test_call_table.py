@@ -38,6 +38,7 @@ from call.events import (
 )
 from call.phases import decide
 from call.state import Caller, Context, Phase, QueueRules, SeatLeg
+from callback.steps import KeepCallbackCard
 from callback.ticket import CallbackRules, CallbackTicket
 from cdr.records import CallEntered
 from core.actions import LegKind, Purpose, Record, Timer
@@ -1258,10 +1259,15 @@ def test_a_caller_built_for_a_seat_that_answered_unseen_goes_on_from_the_answer(
     assert found.tried == {"1001"} and found.joined == 1000.0
 
 
-def test_a_call_on_a_node_is_recorded_with_its_node() -> None:
+def test_a_call_on_a_node_is_recorded_with_its_node_and_keeps_its_call_back_card() -> None:
     """On a line of several PBX nodes, a call's first record names the node it is on (the
-    journey shows it; a call-back's names the node that made it)."""
+    journey shows it; a call-back's names the node that made it), and joining the line it
+    keeps the call-back another node books if this node's machine goes."""
     for node in (None, "pbx-a"):
-        actions = decide(caller_in(P.ARRIVING), Arrived(), replace(context(), node=node))
+        ctx = replace(context(callbacks=True), node=node)
+        actions = decide(caller_in(P.ARRIVING, callback_number="02150000001"), Arrived(), ctx)
         entered = next(a.record for a in actions if isinstance(a, Record))
         assert isinstance(entered, CallEntered) and entered.node == node
+        cards = [a for a in actions if isinstance(a, KeepCallbackCard)]
+        expected = [KeepCallbackCard("c1", "enterprise", "02150000001", 1000.0, None)]
+        assert cards == (expected if node else [])
