@@ -664,6 +664,13 @@ class Site(_Model):
         return ZoneInfo(self.site.timezone)
 
     @property
+    def registering_accounts(self) -> list[str]:
+        """The SIP accounts of the seats and phones that register (no fixed ``contact``)."""
+        return [s.id for s in self.seats if not s.contact] + [
+            p.number for p in self.phones if not p.contact
+        ]
+
+    @property
     def hotline_numbers(self) -> list[str]:
         return [number for trunk in self.trunks for number in trunk.numbers]
 
@@ -741,14 +748,6 @@ def _served_behind_the_edge(problems: list[str], site: Site) -> None:
         if seat.encrypted:
             problems.append(
                 f"seats[{i}].encrypted: SIP over TLS is not served behind an [edge] yet"
-            )
-    phones = [("seats", p.id, p.contact) for p in site.seats]
-    phones += [("phones", p.number, p.contact) for p in site.phones]
-    for section, name, contact in phones:
-        if contact is None:
-            problems.append(
-                f"{section}: {name} registers, and phones do not register with the [edge] "
-                "yet: give it a fixed contact"
             )
 
 

@@ -237,20 +237,14 @@ def render(site: Site, secrets: Secrets, dirs: AsteriskDirs, secrets_path: Path)
     environment.filters["source_match"] = source_match
     environment.filters["browser_account"] = browser_account
     seat_passwords = {
-        seat.id: secrets.seat_password(seat.id, secrets_path)
-        for seat in site.seats
-        if not seat.contact
+        account: secrets.seat_password(account, secrets_path)
+        for account in site.registering_accounts
     }
     if site.sip.wss_port:  # each seat's browser phone has an account of its own
         seat_passwords |= {
             browser_account(seat.id): secrets.seat_password(browser_account(seat.id), secrets_path)
             for seat in site.seats
         }
-    seat_passwords |= {
-        phone.number: secrets.seat_password(phone.number, secrets_path)
-        for phone in site.phones
-        if not phone.contact
-    }
     queue_names = {queue.name for queue in site.queues}
     if site.edge is not None and site.node is None:
         raise ValueError(

@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from core.paths import Paths
+from core.secrets import Secrets
 from core.site import Node, Site
 from hotline import kamailio_config
 from hotline.kamailio_config import EdgeDirs
@@ -90,7 +91,14 @@ class Edge:
         modules = kamailio_config.modules_dir()
         if modules is None:
             raise EdgeError("Kamailio's modules were not found: install Debian's kamailio")
-        files = kamailio_config.render(self.site, EdgeDirs(self.etc, self.run_dir, modules))
+        secrets = Secrets.load_or_create(self.paths.secrets_file)
+        passwords = {
+            account: secrets.seat_password(account, self.paths.secrets_file)
+            for account in self.site.registering_accounts
+        }
+        files = kamailio_config.render(
+            self.site, EdgeDirs(self.etc, self.run_dir, modules), passwords
+        )
         for directory in (self.etc, self.run_dir, self.paths.logs):
             directory.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():

@@ -10,6 +10,7 @@ templates' ``finalize`` is the last guard, as for Asterisk's files.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from core.site import EDGE_TRUNK_HEADER, Site
 from hotline.asterisk_config import config_value, template_environment
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "kamailio-conf"
-CONFIG_FILES = ("kamailio.cfg", "dispatcher.list")
+CONFIG_FILES = ("kamailio.cfg", "dispatcher.list", "passwords.cfg")
 MODULES = (
     "tm",
     "sl",
@@ -35,6 +36,10 @@ MODULES = (
     "ipops",
     "pike",
     "dispatcher",
+    "htable",
+    "usrloc",
+    "registrar",
+    "auth",
 )
 """Kamailio's modules the edge loads, in order (a module after those it needs)."""
 CHILDREN = 4
@@ -66,8 +71,9 @@ def _edge_value(value: object) -> object:
     return checked
 
 
-def render(site: Site, dirs: EdgeDirs) -> dict[str, str]:
-    """Return ``{file name: text}`` for the edge; the site must have an ``[edge]``."""
+def render(site: Site, dirs: EdgeDirs, passwords: Mapping[str, str]) -> dict[str, str]:
+    """Return ``{file name: text}`` for the edge; the site must have an ``[edge]``.
+    ``passwords``: each registering phone's (``passwords.cfg``, written mode 0600)."""
     if site.edge is None:
         raise ValueError("the site file has no [edge]: there is no Kamailio to configure")
     environment = template_environment(TEMPLATES, _edge_value)
@@ -76,6 +82,9 @@ def render(site: Site, dirs: EdgeDirs) -> dict[str, str]:
         "nodes": site.nodes,
         "modules": MODULES,
         "modules_dir": dirs.modules,
+        "site": site,
+        "passwords": passwords,
+        "passwords_file": dirs.etc / "passwords.cfg",
         "children": CHILDREN,
         "control_socket": dirs.run / "kamailio.ctl",
         "dispatcher_list": dirs.etc / "dispatcher.list",

@@ -69,17 +69,14 @@ def node_address(index: int) -> str:
 def on_nodes(text: str, count: int, edge: tuple[str, int]) -> str:
     """A one-PBX site file's text as a line of ``count`` nodes on this machine behind an
     edge at ``edge`` (each node on its own loopback address, its services there too),
-    without what the edge does not serve yet: the browser phone and the phones that
-    register (a seat or phone with no ``contact``)."""
+    without what the edge does not serve yet: the browser phone and the encrypted seats
+    (SIP over TLS)."""
     text = re.sub(r"(?m)^wss_port\s*=.*$", "", text)
     blocks = re.split(r"\n(?=\[)", text)
     kept = [
         block
         for block in blocks
-        if not (
-            block.startswith(("[[seats]]", "[[phones]]"))
-            and not re.search(r"(?m)^contact\s*=", block)
-        )
+        if not (block.startswith("[[seats]]") and re.search(r"(?m)^encrypted\s*=\s*true", block))
     ]
     text = "\n".join(kept).rstrip("\n") + "\n"
     text += f'\n[edge]\naddress = "{edge[0]}"\nport = {edge[1]}\n'

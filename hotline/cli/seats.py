@@ -29,6 +29,8 @@ def seats_accounts() -> None:
     site, paths = load_site_file(), Paths.from_env()
     secrets = Secrets.load_or_create(paths.secrets_file)
     server = f"{site.sip.external_address or site.sip.bind}:{site.sip.port}"
+    if site.edge is not None:  # a line of nodes: the phones register with its edge
+        server = f"{site.edge.address}:{site.edge.port}"
     web = f"http://{site.services.bind}:{site.services.web_port}"
     for seat in site.seats:
         console = f"{web}/console/{seat.id}#token={secrets.console_token(seat.id)}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from cdr.models import CallLeg, SeatAttempt
 from core import clock
 from core.keys import CALLBACKS_DUE
 from core.paths import Paths
+from core.secrets import Secrets
 from core.site import Site, load_site
 from core.stores import redis_url
 from hotline import services
@@ -35,7 +37,9 @@ from queues.line import WaitingLine
 from queues.seats import SeatPool
 from redlist.service import RedList
 from redlist.synthetic import csv_bytes, landline, rows
+from rig.baresip import Baresip, SoftphoneAccount
 from rig.orchestrator import CallerSpec, PhoneSpec, Rig, Scenario
+from rig.probe import Probe
 from tests.conftest import (
     CARRIER_SBC,
     OPEN_MOMENT,
@@ -52,6 +56,10 @@ NODES = {"pbx-a": "127.0.0.11", "pbx-b": "127.0.0.12"}
 NODE_SERVICES = ("agi", "app", "monitor")
 """The processes of a node beside its Asterisk (one app process each in this line)."""
 TWO = ("1001", "1002")
+REGISTERING = "1009"
+"""The seat whose phone registers (with the edge)."""
+SOFTPHONE = ("127.0.0.21", 5095)
+GUESSER = "127.0.0.6"
 """The seats left unpaused when a test needs few."""
 
 
@@ -62,6 +70,7 @@ def line(site_file: Path, paths: Paths, tmp_path_factory: pytest.TempPathFactory
     text = site_file.read_text(encoding="utf-8")
     assert 'match = ["127.0.0.2"]' in text
     text = text.replace('match = ["127.0.0.2"]', f'match = ["{CARRIER}"]')
+    text = re.sub(r"(?m)^encrypted = true.*$", "", text)  # 1009 registers, with the edge
     text = on_nodes(text, len(NODES), EDGE)
     root = tmp_path_factory.mktemp("line")
     (root / "site.toml").write_text(text, encoding="utf-8")
@@ -417,3 +426,40 @@ async def test_nobody_but_the_edge_reaches_a_node(line: Line, tmp_path: Path) ->
         for caller in report.callers:  # the rig's caller stops at the refusal it did not expect
             assert caller.calls[0].events == ["calling"], report.render()
             assert "received 'SIP/2.0 403 Forbidden" in caller.errors, caller.errors
+
+
+async def test_a_phone_registers_with_the_edge_and_is_rung_from_either_node(
+    line: Line, companies: RedList, carrier: Rig
+) -> None:
+    """Seat 1009's real softphone (baresip) registers with Kamailio, with the password the
+    installation generated for it, and answers calls from both nodes; an address guessing
+    passwords at the edge is banned there (403 even with the right password)."""
+    path = line.paths.secrets_file
+    password = Secrets.load_or_create(path).seat_password(REGISTERING, path)
+    guesser = Probe(GUESSER, EDGE)
+    answers = [await guesser.register(REGISTERING, f"guess{n}") for n in range(30)]
+    assert answers[0].status == 401 and answers[-1].status == 403, answers
+    assert (await guesser.register(REGISTERING, password)).status == 403, "banned: even so"
+
+    redis = Redis.from_url(redis_url(line.paths))
+    seats = SeatPool(redis)
+    others = [seat.id for seat in line.site.seats_of("enterprise") if seat.id != REGISTERING]
+    for seat in others:
+        await seats.pause(seat, "test: only the registering seat")
+    since = line_now(line)
+    try:
+        account = SoftphoneAccount(REGISTERING, password, EDGE)
+        async with Baresip(carrier.workdir / "baresip", account, SOFTPHONE):
+            assert await both_nodes_up(line)
+            callers = tuple(
+                CallerSpec(landline(n), at=4.0 * i, hold=2.0) for i, n in enumerate((1, 3))
+            )
+            report = await carrier.run(Scenario("registered", (), callers), within=60)
+        assert all(c.calls[0].events[:2] == ["calling", "answered"] for c in report.callers)
+    finally:
+        for seat in others:
+            await seats.resume(seat)
+        await redis.aclose()
+    legs = await ended_calls(companies, since, count=2)
+    assert [leg.seat_id for leg in legs] == [REGISTERING] * 2, [leg.seat_id for leg in legs]
+    assert {node_of(leg) for leg in legs} == {"pbx-a", "pbx-b"}, "rung from either node"

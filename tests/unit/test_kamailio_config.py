@@ -19,6 +19,8 @@ from hotline.kamailio_config import EdgeDirs
 from tests.conftest import EXAMPLE_SITE
 
 EDGE = {"address": "127.0.0.1", "port": 15060}
+PASSWORDS = {"1009": "s3cret-1009", "02161001009": "s3cret-9"}
+"""The registering seat's and phone's passwords, as an installation's secrets give them."""
 NODES = [
     {"name": "pbx-a", "address": "127.0.0.11"},
     {"name": "pbx-b", "address": "127.0.0.12", "port": 5070},
@@ -27,12 +29,10 @@ NODES = [
 
 def _site(**changes: Any) -> Site:
     """The example site with ``changes``; behind an edge, without what the edge does not
-    serve yet (the browser phone, the phones that register)."""
+    serve yet (the browser phone)."""
     data = tomllib.loads(EXAMPLE_SITE.read_text(encoding="utf-8"))
     if "edge" in changes:
         del data["sip"]["wss_port"]
-        data["seats"] = [seat for seat in data["seats"] if "contact" in seat]
-        data["phones"] = [phone for phone in data["phones"] if "contact" in phone]
     data.update(changes)
     return parse_site(data)
 
@@ -46,7 +46,7 @@ def _dirs(tmp_path: Path) -> EdgeDirs:
 def test_the_edge_sends_the_carriers_calls_to_the_nodes_and_nothing_else_in(
     tmp_path: Path,
 ) -> None:
-    files = kamailio_config.render(_site(edge=EDGE, nodes=NODES), _dirs(tmp_path))
+    files = kamailio_config.render(_site(edge=EDGE, nodes=NODES), _dirs(tmp_path), PASSWORDS)
     nodes = [line for line in files["dispatcher.list"].splitlines() if line[:1].isdigit()]
     assert nodes == [
         "1 sip:127.0.0.11:5060 0 0 duid=pbx-a",
@@ -60,11 +60,18 @@ def test_the_edge_sends_the_carriers_calls_to_the_nodes_and_nothing_else_in(
         assert f'if ($si == "{address}" && $sp == {port}) {{' in config
     assert 'modparam("dispatcher", "ds_ping_interval", 1)' in config
     assert 'modparam("tm", "fr_timer", 1000)' in config  # a node silent for 1 s is passed
+    # the phones that register: their passwords in a file of their own, read at start
+    assert "s3cret" not in config and f'import_file "{tmp_path}/etc/passwords.cfg"' in config
+    passwords = files["passwords.cfg"]
+    assert '$sht(passwords=>1009) = "s3cret-1009";' in passwords
+    assert '$sht(passwords=>02161001009) = "s3cret-9";' in passwords
+    assert "$shtinc(failures=>$si)" in config, "failed authentications counted per address"
+    assert 'modparam("htable", "htable", "banned=>size=8;autoexpire=600;")' in config
 
 
 def test_kamailio_accepts_the_rendered_configuration(tmp_path: Path) -> None:
     dirs = _dirs(tmp_path)
-    files = kamailio_config.render(_site(edge=EDGE, nodes=NODES), dirs)
+    files = kamailio_config.render(_site(edge=EDGE, nodes=NODES), dirs, PASSWORDS)
     dirs.etc.mkdir()
     dirs.run.mkdir()
     for name, text in files.items():
@@ -112,7 +119,7 @@ def test_nodes_and_an_edge_that_do_not_fit_are_refused(
 
 def test_a_site_without_an_edge_has_no_kamailio_to_configure(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"no \[edge\]"):
-        kamailio_config.render(_site(), _dirs(tmp_path))
+        kamailio_config.render(_site(), _dirs(tmp_path), PASSWORDS)
 
 
 def _dest(uri: str, flags: str, duid: str) -> str:

@@ -1,6 +1,7 @@
 """A one-PBX site as a line of nodes on one machine (the demo's ``--nodes``, the tests'
 two-node line): every node on its own loopback address with its services there, the edge
-where the PBX was, and what the edge does not serve yet left out with its phones."""
+where the PBX was, and what the edge does not serve yet (the browser phone, encrypted
+seats) left out."""
 
 from __future__ import annotations
 
@@ -23,8 +24,13 @@ def test_the_example_site_on_nodes_is_a_valid_line(tmp_path: Path, count: int) -
     assert [node.services for node in site.nodes] == [address for _, address in expected]
     assert site.edge is not None and (site.edge.address, site.edge.port) == ("127.0.0.1", 5060)
     assert site.sip.wss_port is None
-    assert all(seat.contact for seat in site.seats) and all(p.contact for p in site.phones)
     original = load_site(EXAMPLE_SITE)
-    kept = [seat.id for seat in original.seats if seat.contact]
-    assert [seat.id for seat in site.seats] == kept, "every fixed-contact seat stays"
+    assert site.seats == original.seats and site.phones == original.phones
     assert site.departments == original.departments and site.matters == original.matters
+
+
+def test_an_encrypted_seat_is_left_out(tmp_path: Path) -> None:
+    text = EXAMPLE_SITE.read_text("utf-8").replace("# encrypted = true", "encrypted = true")
+    path = tmp_path / "line.toml"
+    path.write_text(on_nodes(text, 2, ("127.0.0.1", 5060)))
+    assert "1009" not in [seat.id for seat in load_site(path).seats]
