@@ -64,6 +64,15 @@ def node_statuses(listing: str) -> list[NodeStatus]:
     return found
 
 
+def registered_accounts(dump: str) -> list[str]:
+    """The accounts in ``kamcmd ul.dump brief``'s answer (``AoR: 1009`` lines)."""
+    return sorted(
+        line.strip().removeprefix("AoR: ")
+        for line in dump.splitlines()
+        if line.strip().startswith("AoR: ")
+    )
+
+
 class Edge:
     """The installation's Kamailio (the site file's ``[edge]``)."""
 
@@ -158,6 +167,10 @@ class Edge:
         order = {node.name: index for index, node in enumerate(self.site.nodes)}
         listed = node_statuses(self._ask("dispatcher.list"))
         return sorted(listed, key=lambda status: order.get(status.name, len(order)))
+
+    def registered(self) -> list[str]:
+        """The accounts of the phones registered with the edge now."""
+        return registered_accounts(self._ask("ul.dump", "brief"))
 
     def drain(self, name: str) -> None:
         """No new call to the node; calls it has go on to their end."""

@@ -74,6 +74,11 @@ def nodes_list(context: typer.Context) -> None:
             f"{status.name:<16} {status.state.value:<8} {status.target:<28} "
             f"{'?' if count is None else count} calls"
         )
+    registered = _edge().registered()
+    typer.echo(
+        f"phones registered with the edge: {len(registered)}"
+        + (f" ({', '.join(registered)})" if registered else "")
+    )
 
 
 def _calls_per_node() -> dict[str, int]:

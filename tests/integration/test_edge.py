@@ -176,6 +176,7 @@ async def test_a_drained_node_takes_no_new_call_until_it_is_undrained(
         assert [line.split() for line in listed.splitlines()] == [
             ["pbx-a", "up", "sip:127.0.0.11:5060", "?", "calls"],  # (no line behind: no Redis)
             ["pbx-b", "drained", "sip:127.0.0.12:5060", "?", "calls"],
+            ["phones", "registered", "with", "the", "edge:", "0"],
         ], "a drained node stays out"
         await asyncio.to_thread(hotline, site_file, paths, "nodes", "undrain", "pbx-b")
         assert await until_states(edge, {"pbx-a": UP, "pbx-b": UP}, within=3)

@@ -14,7 +14,7 @@ import pytest
 
 from core.site import Site, SiteError, parse_site
 from hotline import kamailio_config
-from hotline.edge import NodeState, NodeStatus, node_statuses
+from hotline.edge import NodeState, NodeStatus, node_statuses, registered_accounts
 from hotline.kamailio_config import EdgeDirs
 from tests.conftest import EXAMPLE_SITE
 
@@ -149,3 +149,13 @@ def test_a_nodes_state_is_read_from_kamailios_flags(flags: str, state: NodeState
         NodeStatus("pbx-b", "sip:127.0.0.12:5060", state),
         NodeStatus("pbx-a", "sip:127.0.0.11:5060", NodeState.UP),
     ]
+
+
+def test_the_phones_registered_with_the_edge_are_read_from_its_user_location() -> None:
+    dump = (
+        "{\n\tDomains: {\n\t\tDomain: {\n\t\t\tDomain: location\n\t\t\tSize: 1024\n"
+        "\t\t\tAoRs: {\n\t\t\t\tAoR: 1009\n\t\t\t\tAoR: 02161001009\n\t\t\t}\n"
+        "\t\t\tStats: {\n\t\t\t\tRecords: 2\n\t\t\t}\n\t\t}\n\t}\n}\n"
+    )
+    assert registered_accounts(dump) == ["02161001009", "1009"]
+    assert registered_accounts("{\n\tAoRs: {\n\t}\n}\n") == []
