@@ -88,13 +88,11 @@ class Edge:
     def control(self) -> Path:
         return self.run_dir / "kamailio.ctl"
 
-    def up(self, timeout: float = 15.0) -> None:
-        """Render the configuration and start Kamailio (if it is not running); wait until
-        its control socket answers."""
+    def render(self) -> list[str]:
+        """Render Kamailio's configuration from the site file (checked with ``kamailio
+        -c``); the command line that runs it in the foreground, its pid in the run dir."""
         if self.site.edge is None:
             raise EdgeError("the site file has no [edge]: there is no Kamailio to run")
-        if self.running():
-            return
         if shutil.which("kamailio") is None:
             ensure_packages("kamailio")
         modules = kamailio_config.modules_dir()
@@ -124,7 +122,14 @@ class Edge:
             raise EdgeError(f"Kamailio refused its configuration:\n{checked.stderr[-2000:]}")
         config = str(self.etc / "kamailio.cfg")
         # -DD: in the foreground, its pid the one it writes (-P); -E: log to stderr; -m: MB
-        argv = ["kamailio", "-f", config, "-P", str(self.pid_file), "-DD", "-E", "-m", "64"]
+        return ["kamailio", "-f", config, "-P", str(self.pid_file), "-DD", "-E", "-m", "64"]
+
+    def up(self, timeout: float = 15.0) -> None:
+        """Render the configuration and start Kamailio (if it is not running); wait until
+        its control socket answers."""
+        if self.running():
+            return
+        argv = self.render()
         with self.log_file.open("ab") as log:
             process = subprocess.Popen(
                 argv,

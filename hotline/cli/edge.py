@@ -49,6 +49,21 @@ def edge_up() -> None:
     )
 
 
+@edge_app.command("run")
+def edge_run() -> None:
+    """Render Kamailio's configuration and run Kamailio in the foreground, logging to
+    stderr (what a container or a systemd unit runs)."""
+    import os
+
+    from hotline.edge import EdgeError
+
+    try:
+        argv = _edge().render()
+    except EdgeError as error:
+        raise fail(str(error)) from None
+    os.execvp(argv[0], argv)
+
+
 @edge_app.command("down")
 def edge_down() -> None:
     """Stop Kamailio."""

@@ -34,7 +34,7 @@ from hotline import services
 from hotline.edge import NodeState
 from hotline.line import Line, on_nodes
 from queues.line import WaitingLine
-from queues.seats import SeatPool
+from queues.seats import RESTING, SeatPool
 from redlist.service import RedList
 from redlist.synthetic import csv_bytes, landline, rows
 from rig.baresip import Baresip, SoftphoneAccount
@@ -190,7 +190,8 @@ async def test_a_node_that_dies_costs_no_caller_their_place(
     seats, waiting_line = SeatPool(redis), WaitingLine(redis, "enterprise", 0)
     assert await both_nodes_up(line)
     line.edge.drain("pbx-b")  # the five go to A
-    for seat in ("1003", "1004", "1005"):
+    others = [seat.id for seat in site.seats_of("enterprise") if seat.id not in TWO]
+    for seat in others:
         await seats.pause(seat, "test: two seats")
     # the waiting three are plain firms (odd): their order is their arrival's, no head start
     talking, waiting = (landline(3), landline(4)), (landline(5), landline(7), landline(9))
@@ -308,7 +309,7 @@ async def test_a_node_that_dies_costs_no_caller_their_place(
         cut.cancel()
         await carrier.kill_all()
         await desks.kill_all()
-        for seat in ("1003", "1004", "1005"):
+        for seat in others:
             await seats.resume(seat)
         await redis.aclose()
         node_a = line.nodes["pbx-a"]
@@ -446,6 +447,9 @@ async def test_a_phone_registers_with_the_edge_and_is_rung_from_either_node(
     others = [seat.id for seat in line.site.seats_of("enterprise") if seat.id != REGISTERING]
     for seat in others:
         await seats.pause(seat, "test: only the registering seat")
+    # rung by earlier tests while no phone was registered: paused or resting since
+    await redis.zrem(RESTING, REGISTERING)
+    await seats.resume(REGISTERING)
     since = line_now(line)
     try:
         account = SoftphoneAccount(REGISTERING, password, EDGE)

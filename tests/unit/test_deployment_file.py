@@ -99,3 +99,24 @@ def test_only_sip_rtp_and_web_reach_the_network() -> None:
         "HOTLINE_AMI_SECRET",
     ):
         assert f"${{{secret}:?" in text, f"{secret} must be required, never defaulted"
+
+
+def test_the_nodes_profile_runs_the_edge_and_each_node_on_its_own() -> None:
+    """``docker compose --profile nodes up -d``: Kamailio, and for pbx-a and pbx-b their
+    rendered configuration, Asterisk reading it, and the node's own services."""
+    services = _compose()["services"]
+    profiled = {name for name, service in services.items() if service.get("profiles")}
+    expected = {"edge"} | {
+        f"{part}-{node}"
+        for node in ("a", "b")
+        for part in ("pbx-config", "asterisk", "agi", "app", "monitor")
+    }
+    assert profiled == expected
+    assert all(services[name]["profiles"] == ["nodes"] for name in profiled)
+    assert services["edge"]["command"] == ["edge", "run"]
+    for node in ("a", "b"):
+        assert services[f"pbx-config-{node}"]["command"][:2] == ["--node", f"pbx-{node}"]
+        config = f"/var/lib/hotline/nodes/pbx-{node}/asterisk/etc/asterisk.conf"
+        assert services[f"asterisk-{node}"]["command"][-1] == config
+        for part in ("agi", "app", "monitor"):
+            assert services[f"{part}-{node}"]["command"] == ["--node", f"pbx-{node}", part]
