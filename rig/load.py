@@ -45,8 +45,11 @@ class LoadRig:
         caller_ip: str = "127.0.0.2",
         phone_ip: str = "127.0.0.1",
         first_port: int = 41000,
+        proxied: bool = False,
     ) -> None:
         self.workdir = workdir
+        self.proxied = proxied
+        """A proxy (the line's edge) stands in front: the callers keep its route."""
         self.pbx = pbx
         self.caller_ip = caller_ip
         self.phone_ip = phone_ip
@@ -105,7 +108,8 @@ class LoadRig:
         lines = "SEQUENTIAL\n" + "".join(f"{number};{dialled};\n" for number, dialled in calls)
         (folder / "calls.csv").write_text(lines)
         talk = sipp.Talk(self._tone(wait + 5), None, wait_ms=int(wait * 1000))
-        (folder / "caller.xml").write_text(sipp.without_routes(sipp.load_caller(talk)))
+        caller = sipp.load_caller(talk)
+        (folder / "caller.xml").write_text(caller if self.proxied else sipp.without_routes(caller))
         log = folder / "calls.log"
         host, port = self.pbx
         process = await self._spawn(

@@ -1,0 +1,121 @@
+"""Benchmark: what the line's edge costs a call, and what two nodes carry on this machine.
+
+One run brings up, one after the other, two installations of the same benchmark site (the
+queue benchmark's: 160 rig seats, no wrap-up, no survey; and no recording notice) and places
+the same calls on each:
+
+1. **One PBX**, no edge: the carrier's INVITE goes straight to Asterisk.
+2. **Two nodes behind Kamailio**: the same site as a line of two Asterisk nodes on this
+   machine (``hotline.line.on_nodes``), Kamailio where the PBX listened; each call goes
+   carrier → edge → a node, and the seat is rung node → edge → phone.
+
+For each, at each rate (calls/s): the setup on the wire (the caller's INVITE reaching the
+PBX or the edge → the INVITE reaching a seat's phone), p50 and p99, and how many callers
+reached a seat. The difference is what the proxy costs (two more SIP hops, and a second
+Asterisk on the same two cores).
+
+    python -m benchmarks.edge_path [--rates 10,25,50,75] [--seconds 6]
+
+Needs root (the wire meter reads packets on ``lo``); the phones run on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from benchmarks.common import FIRMS, OPEN_MOMENT, bench_stack, ring_delays
+from benchmarks.queue_path import ANSWER_PORTS, bench_site, describe
+from core import clock
+from core.paths import Paths
+from core.site import Site, load_site
+from hotline.line import Line, on_nodes
+from redlist.service import RedList
+from redlist.synthetic import csv_bytes, landline, rows
+from rig.load import LoadRig
+from rig.sip_meter import SipMeter
+
+
+@contextlib.contextmanager
+def bench_line(work: Path, site_file: Path) -> Iterator[Line]:
+    """The benchmark site as two nodes behind Kamailio, at the benchmark's open moment with
+    the sample registry; brought down afterwards."""
+    site = load_site(site_file)
+    line_file = work / "line.toml"
+    line_file.write_text(
+        on_nodes(site_file.read_text("utf-8"), 2, (site.sip.bind, site.sip.port)), "utf-8"
+    )
+    cache = Path(os.environ.get("HOTLINE_CACHE_DIR") or Path.home() / ".cache/hotline")
+    paths = Paths(state=work / "state", cache=cache)
+    os.environ["HOTLINE_STATE_DIR"] = str(paths.state)
+    line = Line(load_site(line_file), line_file, paths)
+    clock.set_installation_time(datetime.fromisoformat(OPEN_MOMENT), paths.state)
+    try:
+        line.up()
+        registry = RedList.for_installation(line.site, paths)
+        registry.import_csv(csv_bytes(list(rows(FIRMS))), actor="benchmark")
+        registry.close()
+        yield line
+    finally:
+        line.down()
+
+
+async def setup_steps(
+    site: Site, work: Path, rates: list[int], seconds: float, proxied: bool
+) -> list[str]:
+    """Calls to the hotline number at each rate; a line of figures per rate."""
+    sip = (site.sip.bind, site.sip.port)
+    lines, first = [], 0
+    async with LoadRig(work, sip, proxied=proxied) as rig:
+        await rig.answer_on(list(ANSWER_PORTS), answer_after=0.2, hold=2.0)
+        for rate in rates:
+            count = int(rate * seconds)
+            calls = [(landline((first + n) % FIRMS), site.hotline_numbers[0]) for n in range(count)]
+            first += count
+            with SipMeter(only_port=site.sip.port) as meter:
+                await rig.place(calls, rate)
+            delays = ring_delays(meter, set(ANSWER_PORTS), site.sip.port)
+            lines.append(
+                f"  {rate:>3}/s  {describe(delays)}   reached a seat {len(delays):>3}/{count}"
+            )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rates", default="10,25,50,75", help="calls per second")
+    parser.add_argument("--seconds", type=float, default=6.0, help="seconds of calls per rate")
+    parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one)")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="hotline-bench-"))
+    rates = [int(rate) for rate in args.rates.split(",")]
+    site_file = bench_site(work, 1)
+    # no recording notice: the setup is the path's, not a prompt's five seconds
+    text = site_file.read_text("utf-8")
+    site_file.write_text(text.replace("notice = true", "notice = false"), "utf-8")
+    print(
+        f"caller INVITE → seat INVITE on the wire; 160 seats answer after 0.2 s and hang up "
+        f"after 2 s; {args.seconds:.0f} s of calls at each rate"
+    )
+    (work / "one").mkdir()
+    with bench_stack(work / "one", site_file) as stack:
+        one = asyncio.run(
+            setup_steps(stack.site, work / "one" / "load", rates, args.seconds, False)
+        )
+    print("one PBX, the carrier straight to Asterisk:")
+    print("\n".join(one))
+    (work / "line").mkdir()
+    with bench_line(work / "line", site_file) as line:
+        two = asyncio.run(setup_steps(line.site, work / "line" / "load", rates, args.seconds, True))
+    print("two nodes behind Kamailio (the carrier to the edge, the edge to a node and back):")
+    print("\n".join(two))
+
+
+if __name__ == "__main__":
+    main()
