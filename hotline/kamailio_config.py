@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.site import EDGE_TRUNK_HEADER, Site
+from core.site import EDGE_TRUNK_HEADER, Site, contact_address
 from hotline.asterisk_config import config_value, template_environment
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "kamailio-conf"
@@ -77,6 +77,9 @@ def render(site: Site, dirs: EdgeDirs, passwords: Mapping[str, str]) -> dict[str
     if site.edge is None:
         raise ValueError("the site file has no [edge]: there is no Kamailio to configure")
     environment = template_environment(TEMPLATES, _edge_value)
+    fixed = [s.contact for s in site.seats if s.contact] + [
+        p.contact for p in site.phones if p.contact
+    ]
     context = {
         "edge": site.edge,
         "nodes": site.nodes,
@@ -93,5 +96,6 @@ def render(site: Site, dirs: EdgeDirs, passwords: Mapping[str, str]) -> dict[str
         "hotline_numbers": site.hotline_numbers,
         "phones": [(seat.id, seat.contact) for seat in site.seats if seat.contact]
         + [(phone.number, phone.contact) for phone in site.phones if phone.contact],
+        "fixed_phone_addresses": sorted({contact_address(contact) for contact in fixed}),
     }
     return {name: environment.get_template(f"{name}.j2").render(context) for name in CONFIG_FILES}

@@ -68,7 +68,11 @@ def test_the_edge_sends_the_carriers_calls_to_the_nodes_and_nothing_else_in(
     assert "$shtinc(failures=>$si)" in config, "failed authentications counted per address"
     # a carrier sends every call from its SBC: a flood limit on it would cut the line at a
     # few calls a second (found by benchmarks/edge_path.py)
-    assert "if (!route(FROM_NODE) && !route(FROM_CARRIER) && !pike_check_req()) {" in config
+    flood = (
+        "!route(FROM_NODE) && !route(FROM_CARRIER) && !route(FROM_FIXED_PHONE) && !pike_check_req()"
+    )
+    assert flood in config, "nor on the fixed phones, several of which may share an address"
+    assert 'if ($si == "127.0.0.1") {' in config.split("route[FROM_FIXED_PHONE]")[1]
     assert 'modparam("htable", "htable", "banned=>size=8;autoexpire=600;")' in config
 
 
