@@ -72,9 +72,11 @@ class SipMeter(Wire):
         if not payload.startswith(b"INVITE "):
             return
         call_id, calling = _CALL_ID.search(payload), _FROM_USER.search(payload)
-        if call_id is None or calling is None or call_id.group(1) in self._seen:
+        # a proxy relays an INVITE with its Call-ID: each hop (its ports) is one INVITE
+        hop = b"%s %d %d" % (call_id.group(1) if call_id else b"", source, destination)
+        if call_id is None or calling is None or hop in self._seen:
             return  # a retransmission, or not SIP we can read
-        self._seen.add(call_id.group(1))
+        self._seen.add(hop)
         self.invites.append(
             Invite(seen_at, source, destination, calling.group(1).decode(errors="replace"))
         )
