@@ -14,7 +14,7 @@ from pathlib import Path
 
 from core import clock
 from core.paths import Paths
-from core.site import load_site
+from core.site import Site, load_site
 from hotline.stack import Stack
 from redlist.service import RedList
 from redlist.synthetic import csv_bytes, rows
@@ -28,6 +28,23 @@ OPEN_MOMENT = "2026-11-23T10:00:00+08:00"
 are open, whatever the date and hour of the run."""
 
 
+def bench_paths(work: Path) -> Paths:
+    """A scratch installation in ``work`` (the PBX root cache shared), made this process's
+    own, its clock at :data:`OPEN_MOMENT`."""
+    cache = Path(os.environ.get("HOTLINE_CACHE_DIR") or Path.home() / ".cache/hotline")
+    paths = Paths(state=work / "state", cache=cache)
+    os.environ["HOTLINE_STATE_DIR"], os.environ["HOTLINE_CACHE_DIR"] = str(paths.state), str(cache)
+    clock.set_installation_time(datetime.fromisoformat(OPEN_MOMENT), paths.state)
+    return paths
+
+
+def load_sample_registry(site: Site, paths: Paths) -> None:
+    """The :data:`FIRMS` sample firms the benchmarks' callers belong to."""
+    registry = RedList.for_installation(site, paths)
+    registry.import_csv(csv_bytes(list(rows(FIRMS))), actor="benchmark")
+    registry.close()
+
+
 @contextlib.contextmanager
 def bench_stack(work: Path, site_file: Path) -> Iterator[Stack]:
     """PBX, Redis, front door, monitor and app of a benchmark site in ``work``, its clock at
@@ -36,16 +53,11 @@ def bench_stack(work: Path, site_file: Path) -> Iterator[Stack]:
     if os.geteuid() != 0:
         raise SystemExit("the wire meters need root (an AF_PACKET socket on lo)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    cache = Path(os.environ.get("HOTLINE_CACHE_DIR") or Path.home() / ".cache/hotline")
-    paths = Paths(state=work / "state", cache=cache)
-    os.environ["HOTLINE_STATE_DIR"], os.environ["HOTLINE_CACHE_DIR"] = str(paths.state), str(cache)
+    paths = bench_paths(work)
     stack = Stack(load_site(site_file), site_file, paths)
-    clock.set_installation_time(datetime.fromisoformat(OPEN_MOMENT), paths.state)
     try:
         stack.up()
-        registry = RedList.for_installation(stack.site, paths)
-        registry.import_csv(csv_bytes(list(rows(FIRMS))), actor="benchmark")
-        registry.close()
+        load_sample_registry(stack.site, paths)
         print(
             f"Asterisk {stack.pbx.install.version}, {os.cpu_count()} cores, phones on this machine"
         )

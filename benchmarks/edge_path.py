@@ -24,20 +24,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 
-from benchmarks.common import FIRMS, OPEN_MOMENT, bench_stack, ring_delays
+from benchmarks.common import FIRMS, bench_paths, bench_stack, load_sample_registry, ring_delays
 from benchmarks.queue_path import ANSWER_PORTS, bench_site, describe
-from core import clock
-from core.paths import Paths
 from core.site import Site, load_site
 from hotline.line import Line, on_nodes
-from redlist.service import RedList
-from redlist.synthetic import csv_bytes, landline, rows
+from redlist.synthetic import landline
 from rig.load import LoadRig
 from rig.sip_meter import SipMeter
 
@@ -51,16 +46,11 @@ def bench_line(work: Path, site_file: Path) -> Iterator[Line]:
     line_file.write_text(
         on_nodes(site_file.read_text("utf-8"), 2, (site.sip.bind, site.sip.port)), "utf-8"
     )
-    cache = Path(os.environ.get("HOTLINE_CACHE_DIR") or Path.home() / ".cache/hotline")
-    paths = Paths(state=work / "state", cache=cache)
-    os.environ["HOTLINE_STATE_DIR"] = str(paths.state)
+    paths = bench_paths(work)
     line = Line(load_site(line_file), line_file, paths)
-    clock.set_installation_time(datetime.fromisoformat(OPEN_MOMENT), paths.state)
     try:
         line.up()
-        registry = RedList.for_installation(line.site, paths)
-        registry.import_csv(csv_bytes(list(rows(FIRMS))), actor="benchmark")
-        registry.close()
+        load_sample_registry(line.site, paths)
         yield line
     finally:
         line.down()

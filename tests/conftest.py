@@ -8,6 +8,8 @@ import contextlib
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
@@ -214,6 +216,21 @@ def seat_phones(
         for seat in seats
         if seat.contact
     )
+
+
+def run_hotline(site_file: Path, paths: Paths, *argv: str) -> str:
+    """A ``hotline`` command on this installation, as an admin types it; its output."""
+    env = {
+        **os.environ,
+        "HOTLINE_STATE_DIR": str(paths.state),
+        "HOTLINE_CACHE_DIR": str(paths.cache),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "hotline", "--site", str(site_file), *argv],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def free_ports(count: int) -> tuple[int, ...]:

@@ -8,9 +8,6 @@ carrier's address, dialling a hotline number, gets in."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +20,7 @@ from hotline.edge import Edge, NodeState
 from hotline.line import on_nodes
 from redlist.synthetic import landline
 from rig.orchestrator import CallerSpec, PhoneSpec, Rig, RigReport, Scenario
-from tests.conftest import EXAMPLE_SITE, eventually
+from tests.conftest import EXAMPLE_SITE, eventually, run_hotline
 
 pytestmark = pytest.mark.pbx
 
@@ -57,21 +54,6 @@ def edge(site_file: Path, paths: Paths) -> Iterator[Edge]:
     running.up()
     yield running
     running.down()
-
-
-def hotline(site_file: Path, paths: Paths, *argv: str) -> str:
-    """A ``hotline`` command on this installation, as an admin types it; its output."""
-    env = {
-        **os.environ,
-        "HOTLINE_STATE_DIR": str(paths.state),
-        "HOTLINE_CACHE_DIR": str(paths.cache),
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "hotline", "--site", str(site_file), *argv],
-        capture_output=True, text=True, env=env, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 class RunningNode:
@@ -170,15 +152,15 @@ async def test_a_drained_node_takes_no_new_call_until_it_is_undrained(
     b = RunningNode("pbx-b", tmp_path, 42000).start()
     try:
         assert await until_states(edge, {"pbx-a": UP, "pbx-b": UP}, within=5)
-        await asyncio.to_thread(hotline, site_file, paths, "nodes", "drain", "pbx-b")
+        await asyncio.to_thread(run_hotline, site_file, paths, "nodes", "drain", "pbx-b")
         await calls(carrier, "b-drained", 6)
-        listed = await asyncio.to_thread(hotline, site_file, paths, "nodes")
+        listed = await asyncio.to_thread(run_hotline, site_file, paths, "nodes")
         assert [line.split() for line in listed.splitlines()] == [
             ["pbx-a", "up", "sip:127.0.0.11:5060", "?", "calls"],  # (no line behind: no Redis)
             ["pbx-b", "drained", "sip:127.0.0.12:5060", "?", "calls"],
             ["phones", "registered", "with", "the", "edge:", "0"],
         ], "a drained node stays out"
-        await asyncio.to_thread(hotline, site_file, paths, "nodes", "undrain", "pbx-b")
+        await asyncio.to_thread(run_hotline, site_file, paths, "nodes", "undrain", "pbx-b")
         assert await until_states(edge, {"pbx-a": UP, "pbx-b": UP}, within=3)
         await calls(carrier, "b-undrained", 6)
     finally:

@@ -11,8 +11,6 @@ import contextlib
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -45,6 +43,7 @@ from tests.conftest import (
     OPEN_MOMENT,
     ended_calls,
     eventually,
+    run_hotline,
     seat_phones,
 )
 
@@ -323,17 +322,7 @@ async def test_a_node_that_dies_costs_no_caller_their_place(
 
 def hotline(line: Line, *argv: str) -> str:
     """A ``hotline`` command on the line's installation, as an admin types it; its output."""
-    env = {
-        **os.environ,
-        "HOTLINE_STATE_DIR": str(line.paths.state),
-        "HOTLINE_CACHE_DIR": str(line.paths.cache),
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "hotline", "--site", str(line.site_file), *argv],
-        capture_output=True, text=True, env=env, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return run_hotline(line.site_file, line.paths, *argv)
 
 
 async def test_a_node_drained_restarted_and_undrained_drops_no_call(
