@@ -23,6 +23,12 @@ def stasis_app_names(site: Site) -> list[str]:
     return [stasis_app_name(site, n) for n in range(1, site.services.app_processes + 1)]
 
 
+def app_names_here(site: Site) -> str:
+    """A glob of the app names that serve this PBX's calls: every one on a one-PBX line,
+    this node's on a line of nodes (another node's app cannot take this node's callers)."""
+    return "*" if site.node is None else f"*.{site.node.name}"
+
+
 def seen_here(site: Site, channel: str) -> bool:
     """Whether this process's Asterisk is where ``channel`` lives (or lived): on a one-PBX
     line every channel; on a node, the node's own, whose ids begin with its name (Asterisk's

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ari_app.client import Ari
 from ari_app.main import ari_config
+from ari_app.names import app_names_here
 from cdr.asterisk import BadCdr, Cdr, cdr_file, reconcile, store
 from cdr.live import AlertWatch, LiveRates
 from cdr.queue_log import AsteriskQueueRecords, ingest, queue_log_file
@@ -185,9 +186,10 @@ async def seat_states(seats: SeatPool, site: Site) -> dict[str, str]:
     }
 
 
-async def app_serving(redis: Redis) -> bool:
-    """Whether an application process serves calls now (its heartbeat says so)."""
-    async for key in redis.scan_iter(match=keys.heartbeat("*")):
+async def app_serving(redis: Redis, site: Site) -> bool:
+    """Whether an application process that can take this PBX's callers serves calls now
+    (its heartbeat says so): on a line of nodes, one of this node's."""
+    async for key in redis.scan_iter(match=keys.heartbeat(app_names_here(site))):
         value = await redis.get(key)
         if isinstance(value, bytes) and value.endswith(b":serving"):
             return True
@@ -261,7 +263,7 @@ async def serve(site: Site, paths: Paths) -> None:
     mirror = FallbackMirror(
         listener.send,
         lambda: seat_states(seats, site),
-        lambda: app_serving(redis),
+        lambda: app_serving(redis, site),
         FALLBACK_ENTRY,
         hold,
     )

@@ -4,8 +4,16 @@ Asterisk; callers waiting there go back to the application, in order, once it se
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
+from redis.asyncio import Redis
+
+from cdr.monitor import app_serving
+from core import keys
+from core.site import load_site
+from hotline.line import on_nodes
 from queues.fallback import (
     FallbackMirror,
     Member,
@@ -17,6 +25,7 @@ from queues.fallback import (
     pauses_to_send,
     waiting_from,
 )
+from tests.conftest import EXAMPLE_SITE
 
 
 def test_seats_not_offered_calls_are_paused_and_available_ones_unpaused() -> None:
@@ -127,3 +136,26 @@ async def test_the_mirror_pauses_and_takes_callers_back_only_when_an_app_serves(
     assert [(a["Channel"], a["Context"], a["Priority"]) for a in redirects] == [
         ("PJSIP/carrier-1", "hotline-entry", "app"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("node", "serving", "taken_back"),
+    [
+        (None, ["hotline"], True),
+        (None, ["hotline-2"], True),
+        (None, [], False),
+        ("pbx-a", ["hotline.pbx-a"], True),
+        ("pbx-a", ["hotline-2.pbx-a"], True),
+        ("pbx-a", ["hotline.pbx-b"], False),  # another node's app cannot take A's callers
+    ],
+)
+async def test_callers_go_back_only_to_an_app_that_serves_their_pbx(
+    redis: Redis, tmp_path: Path, node: str | None, serving: list[str], taken_back: bool
+) -> None:
+    line_file = tmp_path / "line.toml"
+    line_file.write_text(on_nodes(EXAMPLE_SITE.read_text("utf-8"), 2, ("127.0.0.1", 5060)))
+    site = load_site(line_file).on_node(node) if node else load_site(EXAMPLE_SITE)
+    for name in serving:
+        await redis.set(keys.heartbeat(name), "4242:serving", ex=5)
+    await redis.set(keys.heartbeat("hotline.pbx-c"), "4343:paused", ex=5)
+    assert await app_serving(redis, site) is taken_back
