@@ -98,7 +98,8 @@ def _check_phone_contact(value: str | None) -> str | None:
     return value
 
 
-def _contact_host_port(contact: str) -> tuple[str, int]:
+def contact_host_port(contact: str) -> tuple[str, int]:
+    """A fixed phone's contact's host (as written) and port (5060 when not written)."""
     matched = _SIP_CONTACT.match(contact)
     assert matched is not None, contact
     return matched.group(1), int(matched.group(2) or 5060)
@@ -106,12 +107,12 @@ def _contact_host_port(contact: str) -> tuple[str, int]:
 
 def contact_address(contact: str) -> str:
     """The IP address of a fixed phone's contact (``sip:192.0.2.10:5060`` → ``192.0.2.10``)."""
-    return _contact_host_port(contact)[0].strip("[]")
+    return contact_host_port(contact)[0].strip("[]")
 
 
 def source_match(contact: str) -> str:
     """How pjsip.conf's ``identify`` recognises a fixed phone: its address and port."""
-    host, port = _contact_host_port(contact)
+    host, port = contact_host_port(contact)
     return f"{host}:{port}"
 
 
@@ -264,6 +265,13 @@ class Trunk(_Model):
 EDGE_TRUNK_HEADER = "X-Hotline-Trunk"
 """The header in which the edge names the trunk a call came in on (it removes any the
 carrier sent); a node takes requests from the edge alone, so it can trust it."""
+EDGE_PHONE_HEADER = "X-Hotline-Phone"
+"""The header in which the edge names the phone of the line that placed a call (by its
+fixed address and port, or its account's password), removing any the sender put there."""
+EDGE_FALLBACK_HEADER = "X-Hotline-Fallback"
+"""The header a node sets on each seat its Asterisk queue (the fallback) rings: the edge
+answers such a call busy when the phone is in a call through it, on any node (the queue
+knows only its own node's calls; the application knows every node's through Redis)."""
 
 
 class EdgeSettings(_Model):

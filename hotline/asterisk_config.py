@@ -15,7 +15,15 @@ from ari_app.http import CONNECTIONS
 from ari_app.names import stasis_app_names
 from cdr import asterisk as cdr_files
 from core.secrets import Secrets
-from core.site import CONTROL_CHARACTERS, EDGE_TRUNK_HEADER, Site, browser_account, source_match
+from core.site import (
+    CONTROL_CHARACTERS,
+    EDGE_FALLBACK_HEADER,
+    EDGE_PHONE_HEADER,
+    EDGE_TRUNK_HEADER,
+    Site,
+    browser_account,
+    source_match,
+)
 from hotline.tls import CERTIFICATE, KEY
 from recording import files as recording_files
 
@@ -99,6 +107,7 @@ MODULES = (
     "res_speech",
     "res_agi",
     "res_musiconhold",
+    "app_stack",  # Gosub: the fallback queue's mark on each seat it rings (behind an edge)
     "app_dial",
     "app_queue",
     "app_mixmonitor",
@@ -292,6 +301,8 @@ def _edge_context(site: Site) -> dict[str, object]:
         "edge_host": host,
         "edge_route": f"sip:{host};lr",
         "trunk_header": EDGE_TRUNK_HEADER,
+        "fallback_header": EDGE_FALLBACK_HEADER,
+        "phone_header": EDGE_PHONE_HEADER,
         "entity_id": ":".join(f"{byte:02x}" for byte in entity),
     }
 

@@ -14,7 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.site import EDGE_TRUNK_HEADER, Site, contact_address
+from core.site import (
+    EDGE_FALLBACK_HEADER,
+    EDGE_PHONE_HEADER,
+    EDGE_TRUNK_HEADER,
+    Site,
+    contact_address,
+    contact_host_port,
+)
 from hotline.asterisk_config import config_value, template_environment
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "kamailio-conf"
@@ -40,6 +47,7 @@ MODULES = (
     "usrloc",
     "registrar",
     "auth",
+    "dialog",
 )
 """Kamailio's modules the edge loads, in order (a module after those it needs)."""
 CHILDREN = 4
@@ -77,8 +85,8 @@ def render(site: Site, dirs: EdgeDirs, passwords: Mapping[str, str]) -> dict[str
     if site.edge is None:
         raise ValueError("the site file has no [edge]: there is no Kamailio to configure")
     environment = template_environment(TEMPLATES, _edge_value)
-    fixed = [s.contact for s in site.seats if s.contact] + [
-        p.contact for p in site.phones if p.contact
+    fixed = [(seat.id, seat.contact) for seat in site.seats if seat.contact] + [
+        (phone.number, phone.contact) for phone in site.phones if phone.contact
     ]
     context = {
         "edge": site.edge,
@@ -93,9 +101,14 @@ def render(site: Site, dirs: EdgeDirs, passwords: Mapping[str, str]) -> dict[str
         "dispatcher_list": dirs.etc / "dispatcher.list",
         "trunks": site.trunks,
         "trunk_header": EDGE_TRUNK_HEADER,
+        "fallback_header": EDGE_FALLBACK_HEADER,
+        "phone_header": EDGE_PHONE_HEADER,
         "hotline_numbers": site.hotline_numbers,
-        "phones": [(seat.id, seat.contact) for seat in site.seats if seat.contact]
-        + [(phone.number, phone.contact) for phone in site.phones if phone.contact],
-        "fixed_phone_addresses": sorted({contact_address(contact) for contact in fixed}),
+        "phones": fixed,
+        "fixed_phone_addresses": sorted({contact_address(contact) for _, contact in fixed}),
+        "fixed_phone_sources": [
+            (name, contact_address(contact), contact_host_port(contact)[1])
+            for name, contact in fixed
+        ],
     }
     return {name: environment.get_template(f"{name}.j2").render(context) for name in CONFIG_FILES}

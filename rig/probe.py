@@ -56,10 +56,11 @@ class Probe:
     def __init__(self, source: str, pbx: tuple[str, int], timeout: float = 5.0) -> None:
         self.source, self.pbx, self.timeout = source, pbx, timeout
 
-    async def invite(self, from_user: str, number: str) -> Answer:
-        """An INVITE to ``number`` naming ``from_user`` in From; a refused one is ACKed, an
-        answered one (which a test calls a failure) is hung up again."""
-        return await asyncio.to_thread(self._invite, from_user, number)
+    async def invite(self, from_user: str, number: str, password: str | None = None) -> Answer:
+        """An INVITE to ``number`` naming ``from_user`` in From (answering a proxy's
+        challenge with ``password``, if given); a refused one is ACKed, an answered one
+        (which a test calls a failure) is hung up again."""
+        return await asyncio.to_thread(self._invite, from_user, number, password)
 
     async def register(
         self, user: str, password: str | None, contact_port: int | None = None, expires: int = 300
@@ -92,11 +93,11 @@ class Probe:
             if status >= 200 and headers.get("cseq") == cseq:
                 return Answer(status, headers), data
 
-    def _invite(self, from_user: str, number: str) -> Answer:
+    def _invite(self, from_user: str, number: str, password: str | None) -> Answer:
         host, port = self.pbx
         with self._socket() as sock:
             local = sock.getsockname()[1]
-            call_id, tag, branch = (secrets.token_hex(8) for _ in range(3))
+            call_id, tag = secrets.token_hex(8), secrets.token_hex(8)
             uri = f"sip:{number}@{host}:{port}"
             sdp = (
                 f"v=0\r\no=probe 1 1 IN IP4 {self.source}\r\ns=-\r\n"
@@ -107,23 +108,37 @@ class Probe:
                 f"From: <sip:{from_user}@{self.source}>;tag={tag}\r\n"
                 f"Call-ID: {call_id}\r\nMax-Forwards: 70\r\n"
             )
-            via = f"Via: SIP/2.0/UDP {self.source}:{local};branch=z9hG4bK{branch}\r\n"
-            invite = (
-                f"INVITE {uri} SIP/2.0\r\n{via}{common}To: <{uri}>\r\nCSeq: 1 INVITE\r\n"
-                f"Contact: <sip:{from_user}@{self.source}:{local}>\r\n"
-                f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n{sdp}"
-            )
-            sock.sendto(invite.encode(), self.pbx)
-            answer, _ = self._final(sock, "1 INVITE")
-            to = answer.headers.get("to", f"<{uri}>")
-            ack = f"ACK {uri} SIP/2.0\r\n{via}{common}To: {to}\r\nCSeq: 1 ACK\r\n"
-            if answer.status < 300:  # answered: acknowledge a fresh transaction, then hang up
-                ack = ack.replace(branch, secrets.token_hex(8))
-            sock.sendto(f"{ack}Content-Length: 0\r\n\r\n".encode(), self.pbx)
+
+            def via() -> str:
+                branch = secrets.token_hex(8)
+                return f"Via: SIP/2.0/UDP {self.source}:{local};branch=z9hG4bK{branch}\r\n"
+
+            def send(cseq: int, authorization: str = "") -> tuple[Answer, str]:
+                top = via()
+                invite = (
+                    f"INVITE {uri} SIP/2.0\r\n{top}{common}To: <{uri}>\r\nCSeq: {cseq} INVITE"
+                    f"\r\nContact: <sip:{from_user}@{self.source}:{local}>\r\n{authorization}"
+                    f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n{sdp}"
+                )
+                sock.sendto(invite.encode(), self.pbx)
+                answer, _ = self._final(sock, f"{cseq} INVITE")
+                to = answer.headers.get("to", f"<{uri}>")
+                # a refusal is acknowledged in its transaction, an answer in a fresh one
+                ack_via = top if answer.status >= 300 else via()
+                ack = f"ACK {uri} SIP/2.0\r\n{ack_via}{common}To: {to}\r\nCSeq: {cseq} ACK\r\n"
+                sock.sendto(f"{ack}Content-Length: 0\r\n\r\n".encode(), self.pbx)
+                return answer, to
+
+            cseq = 1
+            answer, to = send(cseq)
+            challenge = answer.headers.get("proxy-authenticate")
+            if answer.status == 407 and password is not None and challenge is not None:
+                cseq = 2
+                header = digest(challenge, "INVITE", uri, from_user, password)
+                answer, to = send(cseq, f"Proxy-Authorization: {header}\r\n")
             if answer.status < 300:
                 bye = (
-                    f"BYE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {self.source}:{local};branch="
-                    f"z9hG4bK{secrets.token_hex(8)}\r\n{common}To: {to}\r\nCSeq: 2 BYE\r\n"
+                    f"BYE {uri} SIP/2.0\r\n{via()}{common}To: {to}\r\nCSeq: {cseq + 1} BYE\r\n"
                     "Content-Length: 0\r\n\r\n"
                 )
                 sock.sendto(bye.encode(), self.pbx)

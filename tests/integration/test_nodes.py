@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import re
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -21,28 +22,30 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
-from cdr.models import CallLeg, SeatAttempt
+from cdr.models import CallLeg, QueueVisit, SeatAttempt
 from core import clock
 from core.keys import CALLBACKS_DUE
 from core.paths import Paths
 from core.secrets import Secrets
 from core.site import Site, load_site
-from core.stores import redis_url
+from core.stores import async_redis, redis_url
 from hotline import services
 from hotline.edge import NodeState
 from hotline.line import Line, on_nodes
+from hotline.redis_server import SentinelSet
 from queues.line import WaitingLine
 from queues.seats import RESTING, SeatPool
 from redlist.service import RedList
 from redlist.synthetic import csv_bytes, landline, rows
 from rig.baresip import Baresip, SoftphoneAccount
-from rig.orchestrator import CallerSpec, PhoneSpec, Rig, Scenario
+from rig.orchestrator import CallerSpec, PhoneSpec, Rig, RigReport, Scenario
 from rig.probe import Probe
 from tests.conftest import (
     CARRIER_SBC,
     OPEN_MOMENT,
     ended_calls,
     eventually,
+    free_ports,
     run_hotline,
     seat_phones,
 )
@@ -174,6 +177,184 @@ def rung_while_in_a_call(rig: Rig, phone: str) -> bool:
         elif not event.startswith(("invited", "answered")):
             on.discard(call)
     return False
+
+
+def restart_node_services(line: Line) -> None:
+    """Every node's front door, monitor and app again, reading ``REDIS_URL`` afresh."""
+    for stack in line.nodes.values():
+        stack.stop_app()
+        stack.stop_front_door()
+        stack.stop_monitor()
+        stack.start_front_door()
+        stack.start_monitor()
+        stack.start_app()
+
+
+@pytest.fixture
+async def sentinels(
+    line: Line, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[SentinelSet]:
+    """The line's processes on both nodes moved onto a Redis Sentinel set (a primary, a
+    replica, three sentinels) for the test, and back onto the line's Redis afterwards."""
+    a, b, c, d, e = free_ports(5)
+    redis_set = SentinelSet(tmp_path / "sentinel", (a, b, c, d, e))
+    monkeypatch.setenv("REDIS_URL", await asyncio.to_thread(redis_set.up))
+    try:
+        await asyncio.to_thread(restart_node_services, line)
+        yield redis_set
+    finally:
+        monkeypatch.delenv("REDIS_URL")
+        await asyncio.to_thread(restart_node_services, line)
+        redis_set.down()
+
+
+async def test_the_redis_primary_killed_under_both_nodes_every_caller_reaches_a_seat(
+    line: Line, companies: RedList, carrier: Rig, sentinels: SentinelSet
+) -> None:
+    """A seat talking and a caller waiting on each node when the Redis primary is
+    SIGKILLed: the sentinels promote the replica and every process of both nodes follows;
+    meanwhile each node's Asterisk queue (the fallback) serves its waiting caller, and is
+    answered busy by the edge for the seat talking on the other node (that queue sees only
+    its own node's calls); every caller reaches a seat, no phone rings while in a call."""
+    site = line.site
+    redis = async_redis(line.paths)  # the sentinels' primary, whichever it is
+    seats, waiting_line = SeatPool(redis), WaitingLine(redis, "enterprise", 0)
+    for seat in (seat.id for seat in site.seats_of("enterprise") if seat.id not in TWO):
+        await seats.pause(seat, "test: two seats")  # (in the sentinels' Redis, gone after)
+    phones = tuple(
+        p for p in seat_phones(site, "enterprise", answer_after=0.3, hold=8.0) if p.name in TWO
+    )
+    desks = Rig(carrier.workdir / "desks", pbx=EDGE, first_port=34000, proxied=True)
+    done = asyncio.Event()
+
+    async def finished() -> bool:
+        return done.is_set()
+
+    ringing = asyncio.create_task(
+        desks.run(Scenario("desks", phones, ()), until=finished, within=120)
+    )
+    since = line_now(line)
+    calls: list[asyncio.Task[RigReport]] = []
+
+    def call(number: str) -> None:
+        rig = Rig(carrier.workdir / number, pbx=EDGE, caller_ip=CARRIER,
+                  first_port=35000 + 1000 * len(calls), proxied=True)  # fmt: skip
+        scenario = Scenario(number, (), (CallerSpec(number, hold=None),))
+        calls.append(asyncio.create_task(rig.run(scenario, within=90)))
+
+    async def on(node: str, *numbers: str, busy: int, waiting: int) -> None:
+        """Calls to ``node`` alone (the edge steered by draining the other), until the
+        line has ``busy`` seats talking and ``waiting`` callers waiting."""
+        other = next(name for name in NODES if name != node)
+        line.edge.drain(other)
+        for number in numbers:
+            call(number)
+
+        async def seated() -> bool:
+            talking = len(await seats.busy())
+            return talking == busy and len(await waiting_line.callers()) == waiting
+
+        assert await eventually(seated, within=10), (node, numbers)
+        line.edge.undrain(other)
+
+    try:  # one caller talking and one waiting on each node
+        await on("pbx-a", landline(1), busy=1, waiting=0)
+        await on("pbx-b", landline(3), landline(5), busy=2, waiting=1)
+        await on("pbx-a", landline(7), busy=2, waiting=2)
+        sentinels.kill("primary")
+        reports = [await asyncio.wait_for(task, 90) for task in calls]
+    finally:
+        done.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ringing, 30)
+        await desks.kill_all()
+        await redis.aclose()
+    assert await both_nodes_up(line)
+    for report in reports:
+        assert all(c.exit_code == 0 for c in report.callers), report.render()
+    assert sentinels.primary() == sentinels.replica_port, "the replica was promoted"
+    legs = await ended_calls(companies, since, count=4, within=30)
+    assert {node_of(leg) for leg in legs} == {"pbx-a", "pbx-b"}, "calls on both nodes"
+    assert all(leg.seat_id in TWO and leg.answered_at for leg in legs), legs
+    for seat in TWO:
+        assert not rung_while_in_a_call(desks, seat), f"seat {seat} rang while in a call"
+    for stack in line.nodes.values():  # every process of both nodes found the new primary
+        connected = functools.partial(asyncio.to_thread, stack.app_connected)
+        assert await eventually(connected, within=15), stack.paths.node
+
+
+async def test_a_nodes_own_queue_does_not_ring_a_seat_talking_on_the_other_node(
+    line: Line, companies: RedList, carrier: Rig
+) -> None:
+    """Node A's app gone, so A's Asterisk queues its callers itself (the fallback), with
+    the one seat left talking on node B: A's queue sees only A's calls, so it would ring
+    that seat's phone in the middle of its call; the edge answers it busy instead, and the
+    caller gets the seat when its call on B ends."""
+    redis = Redis.from_url(redis_url(line.paths))
+    seats = SeatPool(redis)
+    seat = "1002"
+    others = [s.id for s in line.site.seats_of("enterprise") if s.id != seat]
+    for other in others:
+        await seats.pause(other, "test: one seat")
+    phones = tuple(
+        p for p in seat_phones(line.site, "enterprise", answer_after=0.3, hold=6.0)
+        if p.name == seat
+    )  # fmt: skip
+    desks = Rig(carrier.workdir / "desks", pbx=EDGE, first_port=34000, proxied=True)
+    done = asyncio.Event()
+
+    async def finished() -> bool:
+        return done.is_set()
+
+    ringing = asyncio.create_task(
+        desks.run(Scenario("desks", phones, ()), until=finished, within=90)
+    )
+    node_a, since = line.nodes["pbx-a"], line_now(line)
+    calls: list[RigReport] = []
+
+    async def call(number: str, first_port: int) -> None:
+        rig = Rig(carrier.workdir / number, pbx=EDGE, caller_ip=CARRIER,
+                  first_port=first_port, proxied=True)  # fmt: skip
+        scenario = Scenario(number, (), (CallerSpec(number, hold=None),))
+        calls.append(await rig.run(scenario, within=60))
+
+    try:
+        line.edge.drain("pbx-a")
+        talking = asyncio.create_task(call(landline(1), 35000))  # on B, with the seat
+
+        async def talking_on_b() -> bool:
+            return seat in await seats.busy()
+
+        assert await eventually(talking_on_b, within=10)
+        await asyncio.to_thread(node_a.stop_app)
+        line.edge.undrain("pbx-a")
+        line.edge.drain("pbx-b")
+        await call(landline(3), 36000)  # on A, whose Asterisk queues it itself
+        await talking
+    finally:
+        done.set()
+        line.edge.undrain("pbx-b")
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ringing, 30)
+        await desks.kill_all()
+        for other in others:
+            await seats.resume(other)
+        await redis.aclose()
+        await asyncio.to_thread(node_a.start_app)
+    assert all(c.exit_code == 0 for report in calls for c in report.callers), calls
+    assert not rung_while_in_a_call(desks, seat), "the seat's phone rang in the middle of a call"
+    first, second = await ended_calls(companies, since, count=2, within=30)
+    assert (node_of(first), node_of(second)) == ("pbx-b", "pbx-a")
+    assert second.seat_id == seat and second.answered_at and first.answered_at
+    waited = (second.answered_at - second.entered_at).total_seconds()
+    assert waited > 3.0, f"answered after {waited:.1f} s: the seat's call on B had not ended"
+    with companies.sessions() as session:
+        served_by = session.execute(
+            select(QueueVisit.served_by).where(QueueVisit.caller_channel == second.caller_channel)
+        ).scalars()
+        assert list(served_by) != [None], "put through by A's Asterisk queue"
+    edge_log = line.edge.log_file.read_text(errors="replace")
+    assert f"phone {seat} is in a call: busy to the queue of node" in edge_log
 
 
 @pytest.mark.parametrize("gone", ["asterisk", "machine"])
@@ -418,6 +599,34 @@ async def test_nobody_but_the_edge_reaches_a_node(line: Line, tmp_path: Path) ->
             assert "received 'SIP/2.0 403 Forbidden" in caller.errors, caller.errors
 
 
+async def test_a_seat_keys_its_codes_on_its_phone_through_the_edge(
+    line: Line, carrier: Rig
+) -> None:
+    """Seat 1003's desk phone (a fixed contact) pauses and resumes with its feature codes:
+    the edge knows it by its address and port and names it to a node; the same codes from
+    another port of that address are refused."""
+    port = next(p.port for p in seat_phones(line.site) if p.name == "1003")
+    redis = Redis.from_url(redis_url(line.paths))
+
+    async def key(code: str, source_port: int = port) -> list[str]:
+        phone = CallerSpec("1003", dial=code, hold=None, source="127.0.0.1",
+                           source_port=source_port)  # fmt: skip
+        rig = Rig(carrier.workdir / f"code{code[1:]}-{source_port}", pbx=EDGE, proxied=True)
+        report = await rig.run(Scenario(f"code-{code}", (), (phone,)), within=20)
+        return report.callers[0].calls[0].events
+
+    try:
+        assert await key("*43") == ["calling", "answered", "remote-hangup"]
+        states = await SeatPool(redis).states(["1003"])
+        assert states["1003"] == {"state": "paused", "reason": "phone"}, states
+        assert await key("*44", source_port=port + 100) == ["calling"], "not the phone's port"
+        assert await key("*44") == ["calling", "answered", "remote-hangup"]
+        assert (await SeatPool(redis).states(["1003"]))["1003"] == {"state": "available"}
+    finally:
+        await SeatPool(redis).resume("1003")
+        await redis.aclose()
+
+
 async def test_a_phone_registers_with_the_edge_and_is_rung_from_either_node(
     line: Line, companies: RedList, carrier: Rig
 ) -> None:
@@ -458,3 +667,26 @@ async def test_a_phone_registers_with_the_edge_and_is_rung_from_either_node(
     legs = await ended_calls(companies, since, count=2)
     assert [leg.seat_id for leg in legs] == [REGISTERING] * 2, [leg.seat_id for leg in legs]
     assert {node_of(leg) for leg in legs} == {"pbx-a", "pbx-b"}, "rung from either node"
+
+
+async def test_a_registering_phone_keys_its_codes_with_its_own_password(line: Line) -> None:
+    """Seat 1009's phone (it registers) dials its feature codes through the edge, which asks
+    for its account's password; a wrong one, or another account's number in From, is not
+    put through."""
+    path = line.paths.secrets_file
+    password = Secrets.load_or_create(path).seat_password(REGISTERING, path)
+    phone = Probe(SOFTPHONE[0], EDGE)
+    redis = Redis.from_url(redis_url(line.paths))
+    seats = SeatPool(redis)
+    try:
+        assert (await phone.invite(REGISTERING, "*43", "wrong")).status == 407
+        assert (await phone.invite("1001", "*43", password)).status in (403, 407)
+        assert (await seats.states([REGISTERING]))[REGISTERING] == {"state": "available"}
+        assert (await phone.invite(REGISTERING, "*43", password)).status == 200
+        paused = await seats.states([REGISTERING])
+        assert paused[REGISTERING] == {"state": "paused", "reason": "phone"}, paused
+        assert (await phone.invite(REGISTERING, "*44", password)).status == 200
+        assert (await seats.states([REGISTERING]))[REGISTERING] == {"state": "available"}
+    finally:
+        await seats.resume(REGISTERING)
+        await redis.aclose()

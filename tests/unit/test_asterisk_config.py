@@ -219,10 +219,18 @@ def test_a_node_takes_requests_from_the_edge_alone_and_rings_phones_through_it(
     assert "match = 127.0.0.1:5060" in edge, "the edge's own probes are answered"
     seat = pjsip.split("; --- seat 1001 ")[1].split("; ---")[0]
     assert "contact = sip:1001@127.0.0.1:5060" in seat and "identify_by = header" in seat
-    assert "type = identify" not in seat and "type = auth" not in seat, "never identified here"
+    assert "type = auth" not in seat and "match = " not in seat, "never known by address here"
+    assert "match_header = X-Hotline-Phone: 1001" in seat, "its calls: named by the edge"
     assert "systemname = pbx-a" in files["asterisk.conf"], "its channel ids carry its name"
     assert "Stasis(${HOTLINE_APP_" in files["extensions.conf"]
     assert "hotline.pbx-a" in files["extensions.conf"], "its own app names"
+    # its queue (the fallback) marks each seat it rings: the edge knows the other node's calls
+    dialplan = files["extensions.conf"]
+    assert "Queue(${HOTLINE_QUEUE},b(hotline-fallback-ring^s^1)," in dialplan
+    ring = dialplan.split("[hotline-fallback-ring]")[1]
+    assert "Set(PJSIP_HEADER(add,X-Hotline-Fallback)=1)" in ring
+    modules = files["modules.conf"]
+    assert modules.index("load => app_stack.so") < modules.index("load => app_queue.so")
 
 
 def test_a_line_of_nodes_renders_no_pbx_without_naming_the_node(tmp_path: Path) -> None:

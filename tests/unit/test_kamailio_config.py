@@ -74,6 +74,22 @@ def test_the_edge_sends_the_carriers_calls_to_the_nodes_and_nothing_else_in(
     assert flood in config, "nor on the fixed phones, several of which may share an address"
     assert 'if ($si == "127.0.0.1") {' in config.split("route[FROM_FIXED_PHONE]")[1]
     assert 'modparam("htable", "htable", "banned=>size=8;autoexpire=600;")' in config
+    # a seat's phone places calls (feature codes) through the edge, which names it to the
+    # node: a fixed phone by its address and port, a registering one by its password
+    from_phone = config.split("route[FROM_PHONE] {")[1].split("\n}")[0]
+    assert 'if ($si == "127.0.0.1" && $sp == 5071) {\n\t\t$var(phone) = "1001";' in from_phone
+    assert '!pv_proxy_authenticate("hotline", "$sht(passwords=>$au)", "0")' in from_phone
+    assert from_phone.index("$au != $fU") < from_phone.index("$var(phone) = $fU")
+    to_node = config.split("route[TO_NODE] {")[1].split("\n}")[0]
+    headers = ["X-Hotline-Trunk", "X-Hotline-Phone"]
+    assert all(f'remove_hf("{header}");' in to_node for header in headers), "never trusted"
+    # a phone in a call on one node is busy to the other node's queue (the fallback)
+    to_phone = config.split("route[TO_PHONE] {")[1].split("\n}")[0]
+    assert to_phone.index("route(PHONE_IN_A_CALL)") < to_phone.index("lookup(")
+    in_a_call = config.split("route[PHONE_IN_A_CALL] {")[1].split("\n}")[0]
+    assert 'is_present_hf("X-Hotline-Fallback")' in in_a_call
+    assert in_a_call.index('sl_send_reply("486"') < in_a_call.index("dlg_manage()")
+    assert 'set_dlg_profile("phone", "$rU")' in in_a_call
 
 
 def test_kamailio_accepts_the_rendered_configuration(tmp_path: Path) -> None:
