@@ -72,7 +72,13 @@ def ring_delays(meter: SipMeter, seat_ports: set[int], sip_port: int) -> list[fl
     arrived: dict[str, float] = {}
     delays = []
     for invite in sorted(meter.invites, key=lambda i: i.at):
-        if invite.destination_port == sip_port and invite.calling not in arrived:
+        # the caller's INVITE only: behind an edge, a node's INVITE to the edge (the seat's
+        # leg, from the PBX's port) is not a caller arriving again
+        if (
+            invite.destination_port == sip_port
+            and invite.source_port != sip_port
+            and invite.calling not in arrived
+        ):
             arrived[invite.calling] = invite.at
         elif (
             invite.source_port == sip_port
@@ -81,6 +87,25 @@ def ring_delays(meter: SipMeter, seat_ports: set[int], sip_port: int) -> list[fl
         ):
             delays.append(invite.at - arrived.pop(invite.calling))
     return delays
+
+
+def cpu_seconds(pid: int | None, with_children: bool = False) -> float:
+    """CPU seconds (user and system) a process has used, from /proc; with its child
+    processes' (Kamailio's workers) when ``with_children``; 0 for no process."""
+    if pid is None:
+        return 0.0
+    pids = [pid]
+    if with_children:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    pids.append(int(stat.parent.name))
+    total = 0
+    for each in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def percentile_ms(samples: list[float], q: float) -> float:

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import bench_stack
+from benchmarks.common import bench_stack, cpu_seconds
 from benchmarks.queue_path import (
     ANSWER_PORTS,
     DIAL_PREFIX,
@@ -36,13 +35,6 @@ from benchmarks.queue_path import (
 from hotline.stack import Stack
 from recording.files import spool_directory
 from rig.load import LoadRig
-
-
-def _cpu_of(pid: int | None) -> float:
-    if pid is None:
-        return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _site(work: Path, recording: bool) -> Path:
@@ -69,9 +61,9 @@ async def _measure(stack: Stack, work: Path, rate: float, seconds: float, talk: 
                 stack.site.hotline_numbers[0] if hotline else DIAL_PREFIX + seat_ids[n % SEATS]
                 for n in range(count)
             ]
-            asterisk_before = _cpu_of(stack.pbx.pid())
+            asterisk_before = cpu_seconds(stack.pbx.pid())
             step = await run_step(rig, stack, numbers, rate, first, hotline)
-            asterisk_ms = (_cpu_of(stack.pbx.pid()) - asterisk_before) * 1000 / count
+            asterisk_ms = (cpu_seconds(stack.pbx.pid()) - asterisk_before) * 1000 / count
             first += count
             app = (
                 f"   app+front door {step.cpu_ms_per_call:5.1f}"

@@ -145,7 +145,7 @@ class Edge:
             time.sleep(0.1)
 
     def running(self) -> bool:
-        pid = self._pid()
+        pid = self.pid()
         if pid is None:
             return False
         with contextlib.suppress(ChildProcessError):
@@ -153,7 +153,7 @@ class Edge:
         return process_alive(pid)
 
     def down(self, timeout: float = 10.0) -> None:
-        pid = self._pid()
+        pid = self.pid()
         if pid is None:
             return
         with contextlib.suppress(ProcessLookupError):
@@ -192,7 +192,8 @@ class Edge:
         known = ", ".join(node.name for node in self.site.nodes)
         raise EdgeError(f"no node named {name!r} in the site file (its nodes: {known})")
 
-    def _pid(self) -> int | None:
+    def pid(self) -> int | None:
+        """Kamailio's main process, as its pid file names it (None: not started)."""
         try:
             return int(self.pid_file.read_text())
         except (FileNotFoundError, ValueError):
