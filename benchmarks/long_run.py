@@ -1,0 +1,249 @@
+"""Benchmark: the long run — a line of two Asterisk nodes behind Kamailio taking calls at a
+steady rate for a long while, with a fault every few minutes.
+
+One run brings up its own line (the ``queue_path`` benchmark site as two nodes on this
+machine behind the edge: 160 rig seats that answer after 0.3 s and talk ``--talk`` s, no
+wrap-up, no survey), places ``--calls`` calls at ``--rate`` a second and every
+``--fault-every`` seconds does the next of these, in turn:
+
+1. node A's Asterisk killed (SIGKILL), started again 10 s later;
+2. node B drained, its calls let finish, its Asterisk restarted, undrained (the planned
+   restart);
+3. node A's app killed, started again 3 s later;
+4. Redis frozen (SIGSTOP) for 20 s;
+5. node B's machine gone: its Asterisk, front door, app and monitor killed, all started
+   again 30 s later.
+
+The callers a dead node cut off are called back (the carrier's SBC answers on 5099, as the
+example site's trunk says). At the end it prints: calls placed; the calls in SQL by how they
+ended and by node; the call-backs and how many reached a seat; each process's memory
+(RSS) after the first minute and at the end.
+
+    python -m benchmarks.long_run [--calls 50000] [--rate 10] [--fault-every 600]
+
+Needs root (the line's private PBX root); the phones run on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from benchmarks.common import FIRMS
+from benchmarks.edge_path import bench_line
+from benchmarks.queue_path import ANSWER_PORTS, bench_site
+from benchmarks.soak import rss_mb
+from cdr.models import CallLeg
+from core import clock
+from core.db import make_engine, sessions
+from core.stores import database_url
+from hotline import services
+from hotline.line import Line
+from hotline.stack import Stack
+from redlist.synthetic import landline
+from rig.load import LoadRig
+
+CARRIER_SBC_PORT = 5099
+"""Where the example site's trunk sends call-backs (its ``outbound_contact``)."""
+NODE_SERVICES = ("agi", "app", "monitor")
+
+
+def process_ids(line: Line) -> dict[str, int | None]:
+    """The line's processes by name: the edge, Redis, and each node's."""
+    pids: dict[str, int | None] = {
+        "kamailio": line.edge.pid(),
+        "redis": int(line.redis.pid_file.read_text()),
+    }
+    for name, stack in line.nodes.items():
+        pids[f"{name} asterisk"] = stack.pbx.pid()
+        for service in NODE_SERVICES:
+            pids[f"{name} {service}"] = services.running_pid(stack.paths, service)
+    return pids
+
+
+async def until(check: Callable[[], bool], within: float) -> bool:
+    """Whether ``check`` came true within ``within`` seconds (looked at every 0.2 s)."""
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.2)
+    return True
+
+
+class Faults:
+    """The faults of the run, one after another; each returns when the fault is over."""
+
+    def __init__(self, line: Line, talk: float) -> None:
+        self.line, self.talk = line, talk
+        self.a, self.b = line.nodes["pbx-a"], line.nodes["pbx-b"]
+        self.log: list[str] = []
+
+    async def _back(self, stack: Stack) -> None:
+        """A node's Asterisk and every process of it running and serving again."""
+        if stack.pbx.pid() is None:
+            await asyncio.to_thread(stack.pbx.up)
+        if services.running_pid(stack.paths, "agi") is None:
+            await asyncio.to_thread(stack.start_front_door)
+        if services.running_pid(stack.paths, "monitor") is None:
+            await asyncio.to_thread(stack.start_monitor)
+        if services.running_pid(stack.paths, "app") is None:
+            await asyncio.to_thread(stack.start_app)
+        if not await until(stack.app_connected, 30):
+            raise RuntimeError(f"{stack.paths.node}'s app did not serve again within 30 s")
+
+    async def asterisk_killed(self) -> None:
+        os.kill(self.a.pbx.pid() or 0, signal.SIGKILL)
+        await asyncio.sleep(10)
+        await self._back(self.a)
+
+    async def planned_restart(self) -> None:
+        self.line.edge.drain("pbx-b")
+        await asyncio.sleep(self.talk + 5)  # its calls go on to their end
+        await asyncio.to_thread(self.b.pbx.down)
+        await self._back(self.b)
+        self.line.edge.undrain("pbx-b")
+
+    async def app_killed(self) -> None:
+        await asyncio.to_thread(services.stop, self.a.paths, "app", 5.0, signal.SIGKILL)
+        await asyncio.sleep(3)
+        await self._back(self.a)
+
+    async def redis_frozen(self) -> None:
+        pid = int(self.line.redis.pid_file.read_text())
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(20)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    async def machine_gone(self) -> None:
+        pids = [self.b.pbx.pid()] + [
+            services.running_pid(self.b.paths, name) for name in NODE_SERVICES
+        ]
+        for pid in pids:
+            if pid is not None:
+                os.kill(pid, signal.SIGKILL)
+        await asyncio.sleep(30)
+        await self._back(self.b)
+
+    def in_turn(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+        """The faults, by name, in the order they come."""
+        return [
+            ("pbx-a's Asterisk killed", self.asterisk_killed),
+            ("pbx-b drained, restarted, undrained", self.planned_restart),
+            ("pbx-a's app killed", self.app_killed),
+            ("Redis frozen 20 s", self.redis_frozen),
+            ("pbx-b's machine gone 30 s", self.machine_gone),
+        ]
+
+
+async def inject(faults: Faults, every: float, last: float, started: float) -> None:
+    """Every ``every`` seconds (from half of it on) the next fault, while calls are placed."""
+    kinds = faults.in_turn()
+    turn = 0
+    while (due := started + every * turn + every / 2) < last:
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        name, fault = kinds[turn % len(kinds)]
+        at = time.monotonic() - started
+        try:
+            await fault()
+        except Exception as error:  # the run goes on; the log says so
+            name += f" — the fault itself failed: {error!r}"
+        faults.log.append(f"  {at:>6.0f} s  {name} (over after {time.monotonic() - started:.0f} s)")
+        turn += 1
+
+
+async def long_run(
+    line: Line, work: Path, count: int, rate: float, every: float, talk: float
+) -> None:
+    """Place the calls with the faults; print what became of every caller."""
+    sip = (line.site.sip.bind, line.site.sip.port)
+    calls = [(landline(n % FIRMS), line.site.hotline_numbers[0]) for n in range(count)]
+    memory_start: dict[str, float | None] = {}
+    since = clock.now()
+    print(
+        f"{count} calls at {rate:g}/s ({count / rate / 60:.0f} min) over two nodes behind the "
+        f"edge; seats answer after 0.3 s and talk {talk:g} s; a fault every {every:g} s"
+    )
+
+    async def warm() -> None:
+        await asyncio.sleep(60)
+        memory_start.update({n: rss_mb(p) for n, p in process_ids(line).items()})
+
+    faults = Faults(line, talk)
+    async with LoadRig(work / "calls", sip, proxied=True) as rig:
+        await rig.answer_on(list(ANSWER_PORTS), answer_after=0.3, hold=talk)
+        await rig.answer_on([CARRIER_SBC_PORT], answer_after=0.3, hold=talk + 5)
+        started = time.monotonic()
+        helpers = [
+            asyncio.create_task(warm()),
+            asyncio.create_task(inject(faults, every, started + count / rate, started)),
+        ]
+        report = await rig.place(calls, rate, wait=120.0)
+        await asyncio.gather(*helpers)
+        memory_end = {n: rss_mb(p) for n, p in process_ids(line).items()}
+        legs = await settled(line, since, count)
+
+    print("faults:")
+    print("\n".join(faults.log) or "  none")
+    print(f"placed {report.placed}; answered at the edge {report.answered}")
+    callers = [leg for leg in legs if leg.callback_request is None]
+    backs = [leg for leg in legs if leg.callback_request is not None]
+    print(f"in SQL: {len(callers)} calls, {sum(1 for c in callers if c.seat_id)} reached a seat")
+    for (outcome, node), n in sorted(
+        collections.Counter((c.outcome, c.node) for c in callers).items(), key=str
+    ):
+        print(f"  {outcome or '(still open)':<20} {node or '-':<6} {n}")
+    reached = sum(1 for leg in backs if leg.answered_at is not None and leg.seat_id)
+    print(f"call-backs: {len(backs)}, {reached} reached a seat")
+    print("memory (RSS MB) after the first minute → at the end:")
+    for name, before in memory_start.items():
+        after = memory_end.get(name)
+        shown = f"{before:.1f}" if before is not None else "-"
+        print(f"  {name:<15} {shown:>8} → {after:.1f}" if after is not None else f"  {name} gone")
+
+
+async def settled(line: Line, since: datetime, count: int) -> list[CallLeg]:
+    """The run's calls in SQL once every one has ended (or after two minutes)."""
+    engine = make_engine(database_url(line.paths))
+    factory = sessions(engine)
+    deadline = time.monotonic() + 120
+    while True:
+        with factory() as session:
+            legs = list(
+                session.execute(select(CallLeg).where(CallLeg.entered_at >= since)).scalars()
+            )
+            session.expunge_all()
+        if (len(legs) >= count and all(leg.outcome for leg in legs)) or time.monotonic() > deadline:
+            engine.dispose()
+            return legs
+        await asyncio.sleep(1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=50_000)
+    parser.add_argument("--rate", type=float, default=10.0, help="calls per second")
+    parser.add_argument("--fault-every", type=float, default=600.0, help="seconds")
+    parser.add_argument("--talk", type=float, default=20.0, help="seconds each seat talks")
+    parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one)")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="hotline-long-run-"))
+    work.mkdir(parents=True, exist_ok=True)
+    with bench_line(work, bench_site(work, 1)) as line:
+        asyncio.run(long_run(line, work, args.calls, args.rate, args.fault_every, args.talk))
+
+
+if __name__ == "__main__":
+    main()
