@@ -56,6 +56,8 @@ from rig.load import LoadRig
 CARRIER_SBC_PORT = 5099
 """Where the example site's trunk sends call-backs (its ``outbound_contact``)."""
 NODE_SERVICES = ("agi", "app", "monitor")
+APP_BACK_WITHIN = 60.0
+"""Seconds a restarted app process is given to serve again before the fault is called failed."""
 
 
 def process_ids(line: Line) -> dict[str, int | None]:
@@ -98,9 +100,12 @@ class Faults:
         if services.running_pid(stack.paths, "monitor") is None:
             await asyncio.to_thread(stack.start_monitor)
         if services.running_pid(stack.paths, "app") is None:
-            await asyncio.to_thread(stack.start_app)
-        if not await until(stack.app_connected, 30):
-            raise RuntimeError(f"{stack.paths.node}'s app did not serve again within 30 s")
+            # under load the app takes over many calls before it serves: more than 20 s
+            # in the first shortened run (docs/benchmarks.md)
+            await asyncio.to_thread(stack.start_app, 1, APP_BACK_WITHIN)
+        if not await until(stack.app_connected, APP_BACK_WITHIN):
+            node, within = stack.paths.node, APP_BACK_WITHIN
+            raise RuntimeError(f"{node}'s app did not serve again in {within:g} s")
 
     async def asterisk_killed(self) -> None:
         os.kill(self.a.pbx.pid() or 0, signal.SIGKILL)
