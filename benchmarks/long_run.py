@@ -33,20 +33,14 @@ import os
 import signal
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
-
-from sqlalchemy import select
 
 from benchmarks.common import FIRMS
 from benchmarks.edge_path import bench_line
 from benchmarks.queue_path import ANSWER_PORTS, bench_site
-from benchmarks.soak import rss_mb
-from cdr.models import CallLeg
+from benchmarks.soak import FaultTurn, inject, memory_lines, rss_mb, settled_calls
 from core import clock
-from core.db import make_engine, sessions
-from core.stores import database_url
 from hotline import services
 from hotline.line import Line
 from hotline.stack import Stack
@@ -142,7 +136,7 @@ class Faults:
         await asyncio.sleep(30)
         await self._back(self.b)
 
-    def in_turn(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+    def in_turn(self) -> list[FaultTurn]:
         """The faults, by name, in the order they come."""
         return [
             ("pbx-a's Asterisk killed", self.asterisk_killed),
@@ -151,22 +145,6 @@ class Faults:
             ("Redis frozen 20 s", self.redis_frozen),
             ("pbx-b's machine gone 30 s", self.machine_gone),
         ]
-
-
-async def inject(faults: Faults, every: float, last: float, started: float) -> None:
-    """Every ``every`` seconds (from half of it on) the next fault, while calls are placed."""
-    kinds = faults.in_turn()
-    turn = 0
-    while (due := started + every * turn + every / 2) < last:
-        await asyncio.sleep(max(0.0, due - time.monotonic()))
-        name, fault = kinds[turn % len(kinds)]
-        at = time.monotonic() - started
-        try:
-            await fault()
-        except Exception as error:  # the run goes on; the log says so
-            name += f" — the fault itself failed: {error!r}"
-        faults.log.append(f"  {at:>6.0f} s  {name} (over after {time.monotonic() - started:.0f} s)")
-        turn += 1
 
 
 async def long_run(
@@ -193,12 +171,14 @@ async def long_run(
         started = time.monotonic()
         helpers = [
             asyncio.create_task(warm()),
-            asyncio.create_task(inject(faults, every, started + count / rate, started)),
+            asyncio.create_task(
+                inject(faults.in_turn(), faults.log, every, started + count / rate, started)
+            ),
         ]
         report = await rig.place(calls, rate, wait=120.0)
         await asyncio.gather(*helpers)
         memory_end = {n: rss_mb(p) for n, p in process_ids(line).items()}
-        legs = await settled(line, since, count)
+        legs = await settled_calls(line.paths, since, count)
 
     print("faults:")
     print("\n".join(faults.log) or "  none")
@@ -212,28 +192,7 @@ async def long_run(
         print(f"  {outcome or '(still open)':<20} {node or '-':<6} {n}")
     reached = sum(1 for leg in backs if leg.answered_at is not None and leg.seat_id)
     print(f"call-backs: {len(backs)}, {reached} reached a seat")
-    print("memory (RSS MB) after the first minute → at the end:")
-    for name, before in memory_start.items():
-        after = memory_end.get(name)
-        shown = f"{before:.1f}" if before is not None else "-"
-        print(f"  {name:<15} {shown:>8} → {after:.1f}" if after is not None else f"  {name} gone")
-
-
-async def settled(line: Line, since: datetime, count: int) -> list[CallLeg]:
-    """The run's calls in SQL once every one has ended (or after two minutes)."""
-    engine = make_engine(database_url(line.paths))
-    factory = sessions(engine)
-    deadline = time.monotonic() + 120
-    while True:
-        with factory() as session:
-            legs = list(
-                session.execute(select(CallLeg).where(CallLeg.entered_at >= since)).scalars()
-            )
-            session.expunge_all()
-        if (len(legs) >= count and all(leg.outcome for leg in legs)) or time.monotonic() > deadline:
-            engine.dispose()
-            return legs
-        await asyncio.sleep(1)
+    print("\n".join(memory_lines(memory_start, memory_end)))
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -42,6 +43,7 @@ from benchmarks.queue_path import ANSWER_PORTS, bench_site
 from cdr.models import CallLeg
 from core import clock
 from core.db import make_engine, sessions
+from core.paths import Paths
 from core.stores import database_url
 from hotline import services
 from hotline.stack import Stack
@@ -153,24 +155,61 @@ class Faults:
         ]
 
 
-async def inject(faults: Faults, every: float, until: float, started: float) -> None:
-    """Every ``every`` seconds (from half of it on) the next fault, while calls are placed."""
+FaultTurn = tuple[str, Callable[[], Awaitable[None]]]
+"""A fault by name, and what does it (returning when the fault is over)."""
+
+
+async def inject(
+    kinds: list[FaultTurn], log: list[str], every: float, until: float, started: float
+) -> None:
+    """Every ``every`` seconds (from half of it on) the next of ``kinds``, while calls are
+    placed; each written to ``log`` with when it began and ended."""
     turn = 0
-    kinds = faults.in_turn()
-    while True:
-        due = started + every * turn + every / 2
-        if due >= until:
-            return
+    while (due := started + every * turn + every / 2) < until:
         await asyncio.sleep(max(0.0, due - time.monotonic()))
         name, fault = kinds[turn % len(kinds)]
         at = time.monotonic() - started
         try:
             await fault()
-        except Exception as error:  # the soak goes on; the log says so
+        except Exception as error:  # the run goes on; the log says so
             name += f" — the fault itself failed: {error!r}"
         over = time.monotonic() - started
-        faults.log.append(f"  {at:>6.0f} s  {name} (over after {over:.0f} s)")
+        log.append(f"  {at:>6.0f} s  {name} (over after {over:.0f} s)")
         turn += 1
+
+
+async def settled_calls(paths: Paths, since: datetime, count: int) -> list[CallLeg]:
+    """The run's calls in SQL once ``count`` are there and every one has ended (or after
+    two minutes)."""
+    engine = make_engine(database_url(paths))
+    factory = sessions(engine)
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            with factory() as session:
+                legs = list(
+                    session.execute(select(CallLeg).where(CallLeg.entered_at >= since)).scalars()
+                )
+                session.expunge_all()
+            ended = len(legs) >= count and all(leg.outcome for leg in legs)
+            if ended or time.monotonic() > deadline:
+                return legs
+            await asyncio.sleep(1)
+    finally:
+        engine.dispose()
+
+
+def memory_lines(start: dict[str, float | None], end: dict[str, float | None]) -> list[str]:
+    """Each process's memory after the first minute → at the end, a line each."""
+    width = max(map(len, start), default=0)
+    lines = ["memory (RSS MB) after the first minute → at the end:"]
+    for name, before in start.items():
+        after = end.get(name)
+        shown = f"{before:.1f}" if before is not None else "-"
+        lines.append(
+            f"  {name:<{width}} {shown:>8} → {after:.1f}" if after is not None else f"  {name} gone"
+        )
+    return lines
 
 
 async def soak(stack: Stack, work: Path, minutes: float, rate: float, every: float) -> None:
@@ -196,40 +235,27 @@ async def soak(stack: Stack, work: Path, minutes: float, rate: float, every: flo
         with SipMeter(only_port=stack.site.sip.port) as meter:
             helpers = [
                 asyncio.create_task(warm()),
-                asyncio.create_task(inject(faults, every, started + count / rate, started)),
+                asyncio.create_task(
+                    inject(faults.in_turn(), faults.log, every, started + count / rate, started)
+                ),
             ]
             report = await rig.place(calls, rate, wait=90.0)
             await asyncio.gather(*helpers)
         reached = ring_delays(meter, {*ANSWER_PORTS, VANISH_PORT}, stack.site.sip.port)
     memory_end = {n: rss_mb(p) for n, p in process_ids(stack).items()}
 
-    engine = make_engine(database_url(stack.paths))
-    factory = sessions(engine)
-    deadline = time.monotonic() + 120
-    while True:
-        with factory() as session:
-            legs = session.execute(
-                select(CallLeg.outcome, CallLeg.answered_at).where(CallLeg.entered_at >= since)
-            ).all()
-        if (len(legs) >= count and all(o for o, _ in legs)) or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(1)
-    engine.dispose()
+    legs = await settled_calls(stack.paths, since, count)
 
     print("faults:")
     print("\n".join(faults.log) or "  none")
     print(f"placed {report.placed}; answered by the PBX {report.answered}")
     print(f"reached a seat (the PBX rang a seat's phone for it): {len(reached)}")
-    outcomes = collections.Counter(o or "(still open)" for o, _ in legs)
-    answered = sum(1 for _, at in legs if at is not None)
+    outcomes = collections.Counter(leg.outcome or "(still open)" for leg in legs)
+    answered = sum(1 for leg in legs if leg.answered_at is not None)
     print(f"in SQL: {len(legs)} calls, {answered} answered by a seat the app saw")
     for outcome, n in outcomes.most_common():
         print(f"  {outcome:<20} {n}")
-    print("memory (RSS MB) after the first minute → at the end:")
-    for name, before in memory_start.items():
-        after = memory_end.get(name)
-        shown = f"{before:.1f}" if before is not None else "-"
-        print(f"  {name:<9} {shown:>8} → {after:.1f}" if after is not None else f"  {name} gone")
+    print("\n".join(memory_lines(memory_start, memory_end)))
 
 
 def main() -> None:

@@ -88,6 +88,7 @@ def render(site: Site, dirs: EdgeDirs, passwords: Mapping[str, str]) -> dict[str
     fixed = [(seat.id, seat.contact) for seat in site.seats if seat.contact] + [
         (phone.number, phone.contact) for phone in site.phones if phone.contact
     ]
+    sources = [(name, contact_address(c), contact_host_port(c)[1]) for name, c in fixed]
     context = {
         "edge": site.edge,
         "nodes": site.nodes,
@@ -105,10 +106,7 @@ def render(site: Site, dirs: EdgeDirs, passwords: Mapping[str, str]) -> dict[str
         "phone_header": EDGE_PHONE_HEADER,
         "hotline_numbers": site.hotline_numbers,
         "phones": fixed,
-        "fixed_phone_addresses": sorted({contact_address(contact) for _, contact in fixed}),
-        "fixed_phone_sources": [
-            (name, contact_address(contact), contact_host_port(contact)[1])
-            for name, contact in fixed
-        ],
+        "fixed_phone_addresses": sorted({address for _, address, _ in sources}),
+        "fixed_phone_sources": sources,
     }
     return {name: environment.get_template(f"{name}.j2").render(context) for name in CONFIG_FILES}

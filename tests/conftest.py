@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from cdr.models import CallLeg
+    from hotline.redis_server import SentinelSet
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_SITE = REPO / "sites" / "example.toml"
@@ -242,6 +243,42 @@ def free_ports(count: int) -> tuple[int, ...]:
     for each in sockets:
         each.close()
     return ports
+
+
+def restart_services(stack: Stack) -> None:
+    """An installation's (or a node's) front door, monitor and app again, reading
+    ``REDIS_URL`` afresh; its Asterisk goes on."""
+    stack.stop_app()
+    stack.stop_front_door()
+    stack.stop_monitor()
+    stack.start_front_door()
+    stack.start_monitor()
+    stack.start_app()
+
+
+@contextlib.asynccontextmanager
+async def on_sentinels(
+    directory: Path, monkeypatch: pytest.MonkeyPatch, stacks: list[Stack]
+) -> AsyncIterator[SentinelSet]:
+    """``stacks``' processes moved onto a Redis Sentinel set (a primary, a replica, three
+    sentinels on loopback) for the block, and back onto their own Redis afterwards."""
+    from hotline.redis_server import SentinelSet
+
+    a, b, c, d, e = free_ports(5)
+    redis_set = SentinelSet(directory, (a, b, c, d, e))
+
+    def restart_all() -> None:
+        for stack in stacks:
+            restart_services(stack)
+
+    monkeypatch.setenv("REDIS_URL", await asyncio.to_thread(redis_set.up))
+    try:
+        await asyncio.to_thread(restart_all)
+        yield redis_set
+    finally:
+        monkeypatch.delenv("REDIS_URL")
+        await asyncio.to_thread(restart_all)
+        redis_set.down()
 
 
 def move_clock(paths: Paths, to: str | None = None, by: float = 0.0) -> None:

@@ -45,7 +45,7 @@ from tests.conftest import (
     OPEN_MOMENT,
     ended_calls,
     eventually,
-    free_ports,
+    on_sentinels,
     run_hotline,
     seat_phones,
 )
@@ -163,6 +163,35 @@ async def test_calls_are_spread_over_both_nodes_and_a_seat_talks_on_one_at_a_tim
     assert any(len(nodes) == 2 for nodes in nodes_per_seat.values()), nodes_per_seat
 
 
+@contextlib.asynccontextmanager
+async def desk_phones(
+    carrier: Rig, phones: tuple[PhoneSpec, ...], within: float
+) -> AsyncIterator[Rig]:
+    """The seats' desk phones answering through the edge for the block, hung up after it
+    (their rig's logs stay, to be read)."""
+    desks = Rig(carrier.workdir / "desks", pbx=EDGE, first_port=34000, proxied=True)
+    done = asyncio.Event()
+
+    async def finished() -> bool:
+        return done.is_set()
+
+    scenario = Scenario("desks", phones, ())
+    ringing = asyncio.create_task(desks.run(scenario, until=finished, within=within))
+    try:
+        yield desks
+    finally:
+        done.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ringing, 30)
+        await desks.kill_all()
+
+
+def from_carrier(carrier: Rig, name: str, first_port: int) -> Rig:
+    """Calls of the carrier's SBC to the edge, from a rig of their own."""
+    return Rig(carrier.workdir / name, pbx=EDGE, caller_ip=CARRIER, first_port=first_port,
+               proxied=True)  # fmt: skip
+
+
 def rung_while_in_a_call(rig: Rig, phone: str) -> bool:
     """Whether a rig phone's log shows a call ringing it while another was still on (its
     events are written in the order they happened)."""
@@ -179,33 +208,15 @@ def rung_while_in_a_call(rig: Rig, phone: str) -> bool:
     return False
 
 
-def restart_node_services(line: Line) -> None:
-    """Every node's front door, monitor and app again, reading ``REDIS_URL`` afresh."""
-    for stack in line.nodes.values():
-        stack.stop_app()
-        stack.stop_front_door()
-        stack.stop_monitor()
-        stack.start_front_door()
-        stack.start_monitor()
-        stack.start_app()
-
-
 @pytest.fixture
 async def sentinels(
     line: Line, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[SentinelSet]:
-    """The line's processes on both nodes moved onto a Redis Sentinel set (a primary, a
-    replica, three sentinels) for the test, and back onto the line's Redis afterwards."""
-    a, b, c, d, e = free_ports(5)
-    redis_set = SentinelSet(tmp_path / "sentinel", (a, b, c, d, e))
-    monkeypatch.setenv("REDIS_URL", await asyncio.to_thread(redis_set.up))
-    try:
-        await asyncio.to_thread(restart_node_services, line)
+    """The line's processes on both nodes moved onto a Redis Sentinel set for the test,
+    and back onto the line's Redis afterwards."""
+    nodes = list(line.nodes.values())
+    async with on_sentinels(tmp_path / "sentinel", monkeypatch, nodes) as redis_set:
         yield redis_set
-    finally:
-        monkeypatch.delenv("REDIS_URL")
-        await asyncio.to_thread(restart_node_services, line)
-        redis_set.down()
 
 
 async def test_the_redis_primary_killed_under_both_nodes_every_caller_reaches_a_seat(
@@ -224,21 +235,11 @@ async def test_the_redis_primary_killed_under_both_nodes_every_caller_reaches_a_
     phones = tuple(
         p for p in seat_phones(site, "enterprise", answer_after=0.3, hold=8.0) if p.name in TWO
     )
-    desks = Rig(carrier.workdir / "desks", pbx=EDGE, first_port=34000, proxied=True)
-    done = asyncio.Event()
-
-    async def finished() -> bool:
-        return done.is_set()
-
-    ringing = asyncio.create_task(
-        desks.run(Scenario("desks", phones, ()), until=finished, within=120)
-    )
     since = line_now(line)
     calls: list[asyncio.Task[RigReport]] = []
 
     def call(number: str) -> None:
-        rig = Rig(carrier.workdir / number, pbx=EDGE, caller_ip=CARRIER,
-                  first_port=35000 + 1000 * len(calls), proxied=True)  # fmt: skip
+        rig = from_carrier(carrier, number, 35000 + 1000 * len(calls))
         scenario = Scenario(number, (), (CallerSpec(number, hold=None),))
         calls.append(asyncio.create_task(rig.run(scenario, within=90)))
 
@@ -257,17 +258,15 @@ async def test_the_redis_primary_killed_under_both_nodes_every_caller_reaches_a_
         assert await eventually(seated, within=10), (node, numbers)
         line.edge.undrain(other)
 
-    try:  # one caller talking and one waiting on each node
-        await on("pbx-a", landline(1), busy=1, waiting=0)
-        await on("pbx-b", landline(3), landline(5), busy=2, waiting=1)
-        await on("pbx-a", landline(7), busy=2, waiting=2)
-        sentinels.kill("primary")
-        reports = [await asyncio.wait_for(task, 90) for task in calls]
+    try:
+        async with desk_phones(carrier, phones, within=120) as desks:
+            # one caller talking and one waiting on each node
+            await on("pbx-a", landline(1), busy=1, waiting=0)
+            await on("pbx-b", landline(3), landline(5), busy=2, waiting=1)
+            await on("pbx-a", landline(7), busy=2, waiting=2)
+            sentinels.kill("primary")
+            reports = [await asyncio.wait_for(task, 90) for task in calls]
     finally:
-        done.set()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(ringing, 30)
-        await desks.kill_all()
         await redis.aclose()
     assert await both_nodes_up(line)
     for report in reports:
@@ -300,43 +299,29 @@ async def test_a_nodes_own_queue_does_not_ring_a_seat_talking_on_the_other_node(
         p for p in seat_phones(line.site, "enterprise", answer_after=0.3, hold=6.0)
         if p.name == seat
     )  # fmt: skip
-    desks = Rig(carrier.workdir / "desks", pbx=EDGE, first_port=34000, proxied=True)
-    done = asyncio.Event()
-
-    async def finished() -> bool:
-        return done.is_set()
-
-    ringing = asyncio.create_task(
-        desks.run(Scenario("desks", phones, ()), until=finished, within=90)
-    )
     node_a, since = line.nodes["pbx-a"], line_now(line)
     calls: list[RigReport] = []
 
     async def call(number: str, first_port: int) -> None:
-        rig = Rig(carrier.workdir / number, pbx=EDGE, caller_ip=CARRIER,
-                  first_port=first_port, proxied=True)  # fmt: skip
+        rig = from_carrier(carrier, number, first_port)
         scenario = Scenario(number, (), (CallerSpec(number, hold=None),))
         calls.append(await rig.run(scenario, within=60))
 
+    async def talking_on_b() -> bool:
+        return seat in await seats.busy()
+
     try:
-        line.edge.drain("pbx-a")
-        talking = asyncio.create_task(call(landline(1), 35000))  # on B, with the seat
-
-        async def talking_on_b() -> bool:
-            return seat in await seats.busy()
-
-        assert await eventually(talking_on_b, within=10)
-        await asyncio.to_thread(node_a.stop_app)
-        line.edge.undrain("pbx-a")
-        line.edge.drain("pbx-b")
-        await call(landline(3), 36000)  # on A, whose Asterisk queues it itself
-        await talking
+        async with desk_phones(carrier, phones, within=90) as desks:
+            line.edge.drain("pbx-a")
+            talking = asyncio.create_task(call(landline(1), 35000))  # on B, with the seat
+            assert await eventually(talking_on_b, within=10)
+            await asyncio.to_thread(node_a.stop_app)
+            line.edge.undrain("pbx-a")
+            line.edge.drain("pbx-b")
+            await call(landline(3), 36000)  # on A, whose Asterisk queues it itself
+            await talking
     finally:
-        done.set()
         line.edge.undrain("pbx-b")
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(ringing, 30)
-        await desks.kill_all()
         for other in others:
             await seats.resume(other)
         await redis.aclose()
@@ -424,8 +409,7 @@ async def test_a_node_that_dies_costs_no_caller_their_place(
         arriving = tuple(
             CallerSpec(landline(n), at=0.3 * i, hold=0.0) for i, n in enumerate((6, 8))
         )
-        fresh = Rig(carrier.workdir / "arriving", pbx=EDGE, caller_ip=CARRIER, first_port=33000,
-                    proxied=True)  # fmt: skip
+        fresh = from_carrier(carrier, "arriving", 33000)
         new_calls = await fresh.run(Scenario("arriving", (), arriving), within=30)
         assert all(c.exit_code == 0 for c in new_calls.callers), new_calls.render()
         offset = clock.read_offset(clock.clock_file(line.paths.state))
@@ -514,15 +498,14 @@ async def test_a_node_drained_restarted_and_undrained_drops_no_call(
     reach A again. Every caller talks to a seat and every call ends as it should."""
     assert await both_nodes_up(line)
     seats = seat_phones(line.site, "enterprise", answer_after=0.3, hold=2.0)
-    desks = Rig(carrier.workdir / "desks", pbx=EDGE, first_port=34000, proxied=True)
     since = line_now(line)
     batches: list[tuple[str, ...]] = []
 
     async def calls(name: str, numbers: tuple[int, ...], first_port: int) -> None:
         batch = tuple(CallerSpec(landline(n), at=0.3 * i, hold=None) for i, n in enumerate(numbers))
-        rig = Rig(carrier.workdir / name, pbx=EDGE, caller_ip=CARRIER, first_port=first_port,
-                  proxied=True)  # fmt: skip
-        report = await rig.run(Scenario(name, (), batch), within=90)
+        report = await from_carrier(carrier, name, first_port).run(
+            Scenario(name, (), batch), within=90
+        )
         assert all(c.exit_code == 0 for c in report.callers), report.render()
         batches.append(tuple(landline(n) for n in numbers))
 
@@ -530,50 +513,39 @@ async def test_a_node_drained_restarted_and_undrained_drops_no_call(
         legs = await ended_calls(companies, since, count=sum(map(len, batches)), within=30)
         return len(legs) == sum(map(len, batches))
 
-    done = asyncio.Event()
-
-    async def finished() -> bool:
-        return done.is_set()
-
-    phones = asyncio.create_task(
-        desks.run(Scenario("desks", seats, ()), until=finished, within=240)
-    )
     redis = Redis.from_url(redis_url(line.paths))
     try:
-        before = asyncio.create_task(calls("before", (1, 3, 5, 7), 35000))
+        async with desk_phones(carrier, seats, within=240):
+            before = asyncio.create_task(calls("before", (1, 3, 5, 7), 35000))
 
-        async def four_talking() -> bool:
-            return len(await SeatPool(redis).busy()) >= 4
+            async def four_talking() -> bool:
+                return len(await SeatPool(redis).busy()) >= 4
 
-        assert await eventually(four_talking, within=20)
-        await asyncio.to_thread(hotline, line, "nodes", "drain", "pbx-a")
+            assert await eventually(four_talking, within=20)
+            await asyncio.to_thread(hotline, line, "nodes", "drain", "pbx-a")
 
-        async def listed_with_its_two_calls() -> bool:
-            listed = await asyncio.to_thread(hotline, line, "nodes")
-            return [row.split()[:2] + row.split()[3:] for row in listed.splitlines()[:2]] == [
-                ["pbx-a", "drained", "2", "calls"],
-                ["pbx-b", "up", "2", "calls"],
-            ]
+            async def listed_with_its_two_calls() -> bool:
+                listed = await asyncio.to_thread(hotline, line, "nodes")
+                return [row.split()[:2] + row.split()[3:] for row in listed.splitlines()[:2]] == [
+                    ["pbx-a", "drained", "2", "calls"],
+                    ["pbx-b", "up", "2", "calls"],
+                ]
 
-        assert await eventually(listed_with_its_two_calls, within=5, every=0.5)
-        await calls("drained", (0, 2, 4, 6), 36000)  # while A's calls go on
-        await before
-        assert await every_call_ended()
+            assert await eventually(listed_with_its_two_calls, within=5, every=0.5)
+            await calls("drained", (0, 2, 4, 6), 36000)  # while A's calls go on
+            await before
+            assert await every_call_ended()
 
-        node_a = line.nodes["pbx-a"]
-        await asyncio.to_thread(node_a.pbx.down)
-        await asyncio.to_thread(node_a.pbx.up)
-        assert await eventually(lambda: asyncio.to_thread(node_a.app_connected), within=20)
-        await asyncio.to_thread(hotline, line, "nodes", "undrain", "pbx-a")
-        assert await both_nodes_up(line)
-        await calls("undrained", (8, 9, 1, 3), 37000)
-        assert await every_call_ended()
+            node_a = line.nodes["pbx-a"]
+            await asyncio.to_thread(node_a.pbx.down)
+            await asyncio.to_thread(node_a.pbx.up)
+            assert await eventually(lambda: asyncio.to_thread(node_a.app_connected), within=20)
+            await asyncio.to_thread(hotline, line, "nodes", "undrain", "pbx-a")
+            assert await both_nodes_up(line)
+            await calls("undrained", (8, 9, 1, 3), 37000)
+            assert await every_call_ended()
     finally:
-        done.set()
         await redis.aclose()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(phones, 30)
-        await desks.kill_all()
     legs = await ended_calls(companies, since, count=12)
     node = {leg.caller_number + leg.entered_at.isoformat(): node_of(leg) for leg in legs}
     assert len(legs) == 12

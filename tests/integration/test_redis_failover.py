@@ -24,7 +24,7 @@ from queues.seats import SeatPool
 from redlist.service import RedList
 from redlist.synthetic import landline
 from rig.orchestrator import CallerSpec, Rig, Scenario
-from tests.conftest import ended_calls, eventually, free_ports, seat_phones
+from tests.conftest import ended_calls, eventually, on_sentinels, seat_phones
 
 pytestmark = pytest.mark.pbx
 
@@ -32,31 +32,13 @@ TALK = 8.0
 SEATS = ("1001", "1002")
 
 
-def _restart_services(stack: Stack) -> None:
-    """The line's processes again, reading ``REDIS_URL`` afresh."""
-    stack.stop_app()
-    stack.stop_front_door()
-    stack.stop_monitor()
-    stack.start_front_door()
-    stack.start_monitor()
-    stack.start_app()
-
-
 @pytest.fixture
 async def sentinels(
     stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[SentinelSet]:
     """The session's line moved onto a Sentinel set for the test, and back afterwards."""
-    a, b, c, d, e = free_ports(5)
-    line = SentinelSet(tmp_path / "sentinel", (a, b, c, d, e))
-    monkeypatch.setenv("REDIS_URL", await asyncio.to_thread(line.up))
-    try:
-        await asyncio.to_thread(_restart_services, stack)
-        yield line
-    finally:
-        monkeypatch.delenv("REDIS_URL")
-        await asyncio.to_thread(_restart_services, stack)
-        line.down()
+    async with on_sentinels(tmp_path / "sentinel", monkeypatch, [stack]) as redis_set:
+        yield redis_set
 
 
 async def test_the_redis_primary_killed_with_callers_waiting_every_caller_reaches_a_seat(
