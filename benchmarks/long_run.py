@@ -52,6 +52,13 @@ CARRIER_SBC_PORT = 5099
 NODE_SERVICES = ("agi", "app", "monitor")
 APP_BACK_WITHIN = 60.0
 """Seconds a restarted app process is given to serve again before the fault is called failed."""
+SAMPLE_EVERY = 60.0
+"""Seconds between two readings of every process's memory."""
+WARM_UP = 120.0
+"""Seconds of a process's life its memory is not judged on (caches filling, calls arriving)."""
+
+MemorySample = tuple[float, str, int, float]
+"""One reading: seconds into the run, the process's name, its pid, its RSS in MB."""
 
 
 def process_ids(line: Line) -> dict[str, int | None]:
@@ -147,6 +154,49 @@ class Faults:
         ]
 
 
+def read_memory(line: Line, at: float, csv: Path) -> list[MemorySample]:
+    """Every running process's memory now, ``at`` seconds into the run, also added to ``csv``
+    (a run that breaks keeps its readings)."""
+    readings = [
+        (at, name, pid, rss)
+        for name, pid in process_ids(line).items()
+        if pid is not None and (rss := rss_mb(pid)) is not None
+    ]
+    with csv.open("a") as out:
+        out.writelines(f"{at:.0f},{name},{pid},{rss:.1f}\n" for _, name, pid, rss in readings)
+    return readings
+
+
+async def sample_memory(line: Line, started: float, into: list[MemorySample], csv: Path) -> None:
+    """Read every process's memory every ``SAMPLE_EVERY`` seconds until cancelled."""
+    while True:
+        into += await asyncio.to_thread(read_memory, line, time.monotonic() - started, csv)
+        await asyncio.sleep(SAMPLE_EVERY)
+
+
+def memory_stretches(samples: list[MemorySample], calls_per_second: float) -> list[str]:
+    """Each process life's memory after its warm-up (``WARM_UP`` from its first reading):
+    first → last reading, the highest, and the growth per thousand calls placed meanwhile —
+    a line each, in the order they began; a life too short to judge has none."""
+    lives: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    for at, name, pid, rss in samples:
+        lives.setdefault((name, pid), []).append((at, rss))
+    lines = ["memory (RSS MB) of each process life after its warm-up (first → last, highest):"]
+    for (name, pid), readings in lives.items():
+        born = readings[0][0]
+        judged = [(at, rss) for at, rss in readings if at - born >= WARM_UP]
+        if len(judged) < 2:
+            continue
+        (first_at, first), (last_at, last) = judged[0], judged[-1]
+        per_thousand = (last - first) / ((last_at - first_at) * calls_per_second / 1000)
+        lines.append(
+            f"  {name:<16} pid {pid:<8} {first_at / 60:5.0f}-{last_at / 60:<5.0f} min "
+            f"{first:7.1f} → {last:7.1f} (highest {max(r for _, r in judged):.1f}), "
+            f"{per_thousand:+.2f} MB per 1000 calls"
+        )
+    return lines
+
+
 async def long_run(
     line: Line, work: Path, count: int, rate: float, every: float, talk: float
 ) -> None:
@@ -169,6 +219,9 @@ async def long_run(
         await rig.answer_on(list(ANSWER_PORTS), answer_after=0.3, hold=talk)
         await rig.answer_on([CARRIER_SBC_PORT], answer_after=0.3, hold=talk + 5)
         started = time.monotonic()
+        samples: list[MemorySample] = []
+        (work / "memory.csv").write_text("seconds,process,pid,rss_mb\n")
+        sampler = asyncio.create_task(sample_memory(line, started, samples, work / "memory.csv"))
         helpers = [
             asyncio.create_task(warm()),
             asyncio.create_task(
@@ -177,6 +230,7 @@ async def long_run(
         ]
         report = await rig.place(calls, rate, wait=120.0)
         await asyncio.gather(*helpers)
+        sampler.cancel()
         memory_end = {n: rss_mb(p) for n, p in process_ids(line).items()}
         legs = await settled_calls(line.paths, since, count)
 
@@ -193,6 +247,8 @@ async def long_run(
     reached = sum(1 for leg in backs if leg.answered_at is not None and leg.seat_id)
     print(f"call-backs: {len(backs)}, {reached} reached a seat")
     print("\n".join(memory_lines(memory_start, memory_end)))
+    print("\n".join(memory_stretches(samples, rate)))
+    print(f"every reading: {work / 'memory.csv'}")
 
 
 def main() -> None:
@@ -200,7 +256,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=50_000)
     parser.add_argument("--rate", type=float, default=10.0, help="calls per second")
     parser.add_argument("--fault-every", type=float, default=600.0, help="seconds")
-    parser.add_argument("--talk", type=float, default=20.0, help="seconds each seat talks")
+    # 160 seats talking 8 s each carry 20 calls/s: twice the run's rate, so no queue builds up
+    parser.add_argument("--talk", type=float, default=8.0, help="seconds each seat talks")
     parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="hotline-long-run-"))
