@@ -138,10 +138,8 @@ def main() -> None:
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="hotline-bench-"))
     rates = [int(rate) for rate in args.rates.split(",")]
-    site_file = bench_site(work, 1)
     # no recording notice: the setup is the path's, not a prompt's five seconds
-    text = site_file.read_text("utf-8")
-    site_file.write_text(text.replace("notice = true", "notice = false"), "utf-8")
+    site_file = bench_site(work, 1, notice=False)
     print(
         f"caller INVITE → seat INVITE on the wire; 160 seats answer after 0.2 s and hang up "
         f"after 2 s; {args.seconds:.0f} s of calls at each rate"

@@ -62,11 +62,14 @@ DIALPLAN = (
 """The baselines, added to the running PBX's inbound context for this run only."""
 
 
-def bench_site(work: Path, app_processes: int) -> Path:
+def bench_site(work: Path, app_processes: int, notice: bool = True) -> Path:
     """The example site without its rig seats: 160 benchmark seats in the enterprise queue,
     no wrap-up or survey; a ``handoff`` queue holding the first seat alone for Asterisk's
-    ``Queue()``."""
+    ``Queue()``. ``notice``: callers hear the recording notice (five seconds) first."""
     text = (REPO / "sites" / "example.toml").read_text(encoding="utf-8")
+    if not notice:
+        assert "notice = true" in text, "the example site's [recordings] changed"
+        text = text.replace("notice = true", "notice = false")
     text = re.sub(r"\[\[seats\]\]\n(?:(?!\n\[).)*\n", "", text, flags=re.DOTALL)
     text = text.replace("wrap_up = 10", "wrap_up = 0").replace("survey = true", "survey = false")
     text = text.replace("app_processes = 1", f"app_processes = {app_processes}")
