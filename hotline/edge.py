@@ -18,11 +18,8 @@ from core.paths import Paths
 from core.secrets import Secrets
 from core.site import Node, Site
 from hotline import kamailio_config
-from hotline.kamailio_config import EdgeDirs
+from hotline.kamailio_config import LAST_RESORT_SET, NODE_SET, EdgeDirs
 from hotline.system import ensure_packages, process_alive
-
-NODE_SET = "1"
-"""The dispatcher set the nodes are in (``kamailio-conf/dispatcher.list.j2``)."""
 
 
 class EdgeError(Exception):
@@ -33,7 +30,8 @@ class NodeState(StrEnum):
     UP = "up"
     """Answers its probes: new calls go to it."""
     DOWN = "down"
-    """Did not answer a call or a probe: passed over until it answers again."""
+    """Did not answer a call or a probe: passed over until it answers again (one that
+    answers its probes still takes a call when no node is up: the last resort)."""
     DRAINED = "drained"
     """Taken out by ``hotline nodes drain``: no new call, its calls finish."""
 
@@ -49,12 +47,18 @@ _STATES = {"A": NodeState.UP, "I": NodeState.DOWN, "D": NodeState.DRAINED}
 
 
 def node_statuses(listing: str) -> list[NodeStatus]:
-    """The nodes in ``kamcmd dispatcher.list``'s answer (each ``DEST``'s URI, flags, DUID)."""
+    """The nodes in ``kamcmd dispatcher.list``'s answer (each ``DEST``'s URI, flags, DUID in
+    the set new calls go to)."""
     found: list[NodeStatus] = []
     target = flags = None
+    in_node_set = False
     for line in listing.splitlines():
         key, _, value = line.strip().partition(": ")
-        if key == "URI":
+        if key == "ID":
+            in_node_set = value == str(NODE_SET)
+        elif not in_node_set:
+            continue
+        elif key == "URI":
             target, flags = value, None
         elif key == "FLAGS":
             flags = value
@@ -178,12 +182,15 @@ class Edge:
         return registered_accounts(self._ask("ul.dump", "brief"))
 
     def drain(self, name: str) -> None:
-        """No new call to the node; calls it has go on to their end."""
-        self._ask("dispatcher.set_state", "d", NODE_SET, self._node(name).target)
+        """No new call to the node (not even as the last resort); calls it has go on to
+        their end."""
+        for node_set in (NODE_SET, LAST_RESORT_SET):
+            self._ask("dispatcher.set_state", "d", str(node_set), self._node(name).target)
 
     def undrain(self, name: str) -> None:
         """The node takes new calls again (once it answers its probe)."""
-        self._ask("dispatcher.set_state", "ap", NODE_SET, self._node(name).target)
+        for node_set in (NODE_SET, LAST_RESORT_SET):
+            self._ask("dispatcher.set_state", "ap", str(node_set), self._node(name).target)
 
     def _node(self, name: str) -> Node:
         for node in self.site.nodes:

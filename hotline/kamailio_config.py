@@ -52,6 +52,11 @@ MODULES = (
 """Kamailio's modules the edge loads, in order (a module after those it needs)."""
 CHILDREN = 4
 """Kamailio's worker processes per transport: plenty for hundreds of calls per second."""
+NODE_SET = 1
+"""The dispatcher set new calls go to: a node that fails a call or a probe is passed over."""
+LAST_RESORT_SET = 2
+"""The same nodes, passed over only when their probes fail: where a call goes when every
+node of ``NODE_SET`` failed a call lately (one slow answer under load is not a dead node)."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,8 @@ def render(site: Site, dirs: EdgeDirs, passwords: Mapping[str, str]) -> dict[str
         "children": CHILDREN,
         "control_socket": dirs.run / "kamailio.ctl",
         "dispatcher_list": dirs.etc / "dispatcher.list",
+        "node_set": NODE_SET,
+        "last_resort_set": LAST_RESORT_SET,
         "trunks": site.trunks,
         "trunk_header": EDGE_TRUNK_HEADER,
         "fallback_header": EDGE_FALLBACK_HEADER,

@@ -48,9 +48,12 @@ def test_the_edge_sends_the_carriers_calls_to_the_nodes_and_nothing_else_in(
 ) -> None:
     files = kamailio_config.render(_site(edge=EDGE, nodes=NODES), _dirs(tmp_path), PASSWORDS)
     nodes = [line for line in files["dispatcher.list"].splitlines() if line[:1].isdigit()]
+    # set 1 takes new calls; set 2, the same nodes marked down by probes alone, the last resort
     assert nodes == [
         "1 sip:127.0.0.11:5060 0 0 duid=pbx-a",
         "1 sip:127.0.0.12:5070 0 0 duid=pbx-b",
+        "2 sip:127.0.0.11:5060 0 0 duid=pbx-a",
+        "2 sip:127.0.0.12:5070 0 0 duid=pbx-b",
     ]
     config = files["kamailio.cfg"]
     assert "listen=udp:127.0.0.1:15060" in config and "listen=tcp:127.0.0.1:15060" in config
@@ -60,6 +63,12 @@ def test_the_edge_sends_the_carriers_calls_to_the_nodes_and_nothing_else_in(
         assert f'if ($si == "{address}" && $sp == {port}) {{' in config
     assert 'modparam("dispatcher", "ds_ping_interval", 1)' in config
     assert 'modparam("tm", "fr_timer", 1000)' in config  # a node silent for 1 s is passed
+    # when every node failed a call lately, one whose probes answer (set 2) takes the call,
+    # and a call it fails marks nothing: its probes say whether it is alive
+    to_node = config.split("route[TO_NODE] {")[1].split("\n}\n")[0]
+    assert to_node.index('ds_select_dst("1", "4")') < to_node.index('ds_select_dst("2", "4")')
+    next_node = config.split("failure_route[NEXT_NODE] {")[1].split("\n}\n")[0]
+    assert next_node.index("if (!isflagset(LAST_RESORT)) {") < next_node.index('ds_mark_dst("ip")')
     # the phones that register: their passwords in a file of their own, read at start
     assert "s3cret" not in config and f'import_file "{tmp_path}/etc/passwords.cfg"' in config
     passwords = files["passwords.cfg"]
@@ -165,9 +174,13 @@ def _dest(uri: str, flags: str, duid: str) -> str:
      ("IX", NodeState.DOWN), ("DX", NodeState.DRAINED), ("TP", NodeState.DOWN)],
 )  # fmt: skip
 def test_a_nodes_state_is_read_from_kamailios_flags(flags: str, state: NodeState) -> None:
-    listing = "{\n\tNRSETS: 1\n\tRECORDS: {\n\t\tSET: {\n\t\t\tID: 1\n\t\t\tTARGETS: {"
+    listing = "{\n\tNRSETS: 2\n\tRECORDS: {\n\t\tSET: {\n\t\t\tID: 1\n\t\t\tTARGETS: {"
     listing += _dest("sip:127.0.0.12:5060", flags, "pbx-b")
-    listing += _dest("sip:127.0.0.11:5060", "AP", "pbx-a") + "\n\t\t\t}\n\t\t}\n\t}\n}\n"
+    listing += _dest("sip:127.0.0.11:5060", "AP", "pbx-a") + "\n\t\t\t}\n\t\t}"
+    # the last resort's set says nothing of where new calls go
+    listing += "\n\t\tSET: {\n\t\t\tID: 2\n\t\t\tTARGETS: {"
+    listing += _dest("sip:127.0.0.12:5060", "IP", "pbx-b")
+    listing += _dest("sip:127.0.0.11:5060", "DX", "pbx-a") + "\n\t\t\t}\n\t\t}\n\t}\n}\n"
     assert node_statuses(listing) == [
         NodeStatus("pbx-b", "sip:127.0.0.12:5060", state),
         NodeStatus("pbx-a", "sip:127.0.0.11:5060", NodeState.UP),
