@@ -196,7 +196,7 @@ class StasisApp:
             callbacks=self.callback_rules,
             recording=self.site.recordings.enabled,
             recording_notice=self.site.recordings.enabled and self.site.recordings.notice,
-            node=self.site.node.name if self.site.node else None,
+            node=self.site.node_name,
         )
 
     @property

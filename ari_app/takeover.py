@@ -200,7 +200,8 @@ class Takeover:
         # a call this process still runs ends its own record (after Asterisk restarted, as
         # a call cut off: its caller is called back), as does a live one
         mine = frozenset(self.host.owners)
-        self.host.writer.put(UnobservedCallsClosed(frozenset(live - ended) | mine, looked))
+        node = self.host.site.node_name
+        self.host.writer.put(UnobservedCallsClosed(frozenset(live - ended) | mine, looked, node))
 
     async def _free_rung_seat(self, seat: str, caller: str, ringing_in: list[str]) -> None:
         """Free the seat that rang for a waiting caller taken over, in ONE release.

@@ -222,9 +222,12 @@ class CallRecords:
     def _close_unobserved(self, session: Session, record: UnobservedCallsClosed) -> None:
         # only calls that had entered when the channels were looked at: one that entered after
         # is not in that look and is not over
-        open_legs = session.execute(
-            select(CallLeg).where(CallLeg.ended_at.is_(None), CallLeg.entered_at <= record.at)
-        ).scalars()
+        looked_at = select(CallLeg).where(
+            CallLeg.ended_at.is_(None), CallLeg.entered_at <= record.at
+        )
+        if record.node is not None:
+            looked_at = looked_at.where(CallLeg.node == record.node)
+        open_legs = session.execute(looked_at).scalars()
         closed = 0
         for leg in open_legs:
             if leg.caller_channel not in record.live_channels:

@@ -96,3 +96,6 @@ class UnobservedCallsClosed:
 
     live_channels: frozenset[str]
     at: datetime
+    node: str | None = None
+    """The PBX node whose channels were looked at: only its calls are judged (another
+    node's are not among its channels, and are not over); None: a one-PBX line, every call."""

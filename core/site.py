@@ -588,6 +588,11 @@ class Site(_Model):
         """The PBX node this process serves (:meth:`on_node`), or None."""
         return self._node
 
+    @property
+    def node_name(self) -> str | None:
+        """The name of the PBX node this process serves, or None (a one-PBX line)."""
+        return self._node.name if self._node else None
+
     def on_node(self, name: str) -> Site:
         """The site as node ``name`` serves it: SIP on the node's address and port, the
         control interfaces on its services address. Raises :class:`SiteError` for a name

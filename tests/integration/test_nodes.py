@@ -494,8 +494,9 @@ async def test_a_node_drained_restarted_and_undrained_drops_no_call(
     line: Line, companies: RedList, carrier: Rig
 ) -> None:
     """The planned restart: ``hotline nodes drain pbx-a`` with calls on it; no new call
-    reaches A while its calls go on to their normal end; A restarted; ``undrain``: calls
-    reach A again. Every caller talks to a seat and every call ends as it should."""
+    reaches A while its calls go on to their normal end; A restarted while a caller waits
+    on B; ``undrain``: calls reach A again. Every caller talks to a seat and every call
+    ends as it should."""
     assert await both_nodes_up(line)
     seats = seat_phones(line.site, "enterprise", answer_after=0.3, hold=2.0)
     since = line_now(line)
@@ -536,23 +537,40 @@ async def test_a_node_drained_restarted_and_undrained_drops_no_call(
             await before
             assert await every_call_ended()
 
-            node_a = line.nodes["pbx-a"]
-            await asyncio.to_thread(node_a.pbx.down)
-            await asyncio.to_thread(node_a.pbx.up)
-            assert await eventually(lambda: asyncio.to_thread(node_a.app_connected), within=20)
+            # a caller waits on B while A restarts (every seat busy: paused here); A's app,
+            # taking over what it did not see end, judges A's calls, not B's (it closed B's
+            # open calls as ended unobserved in the first long run)
+            pool, enterprise = SeatPool(redis), [s.id for s in line.site.seats_of("enterprise")]
+            for seat in enterprise:
+                await pool.pause(seat, "test: a caller waits while A restarts")
+            try:
+                across = asyncio.create_task(calls("across", (5,), 38000))
+
+                async def one_waiting() -> bool:
+                    return len(await WaitingLine(redis, "enterprise", 0).callers()) == 1
+
+                assert await eventually(one_waiting, within=10)
+                node_a = line.nodes["pbx-a"]
+                await asyncio.to_thread(node_a.pbx.down)
+                await asyncio.to_thread(node_a.pbx.up)
+                assert await eventually(lambda: asyncio.to_thread(node_a.app_connected), within=20)
+            finally:
+                for seat in enterprise:
+                    await pool.resume(seat)
+            await across
             await asyncio.to_thread(hotline, line, "nodes", "undrain", "pbx-a")
             assert await both_nodes_up(line)
             await calls("undrained", (8, 9, 1, 3), 37000)
             assert await every_call_ended()
     finally:
         await redis.aclose()
-    legs = await ended_calls(companies, since, count=12)
+    legs = await ended_calls(companies, since, count=13)
     node = {leg.caller_number + leg.entered_at.isoformat(): node_of(leg) for leg in legs}
-    assert len(legs) == 12
-    by_batch = [legs[:4], legs[4:8], legs[8:]]
+    assert len(legs) == 13
+    by_batch = [legs[:4], legs[4:8], legs[8:9], legs[9:]]
     assert Counter(node_of(leg) for leg in by_batch[0]) == {"pbx-a": 2, "pbx-b": 2}, node
-    assert {node_of(leg) for leg in by_batch[1]} == {"pbx-b"}, "none to A while drained"
-    assert "pbx-a" in {node_of(leg) for leg in by_batch[2]}, "A takes calls again"
+    assert {node_of(leg) for leg in by_batch[1] + by_batch[2]} == {"pbx-b"}, "none to A drained"
+    assert "pbx-a" in {node_of(leg) for leg in by_batch[3]}, "A takes calls again"
     assert all(leg.seat_id and leg.outcome == "seat-hangup" for leg in legs), [
         (leg.caller_number, leg.outcome) for leg in legs
     ]

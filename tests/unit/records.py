@@ -13,10 +13,10 @@ from cdr.records import CallEntered
 AT = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
 
-def entered(channel: str, at: datetime = AT) -> CallEntered:
-    """A caller entering the enterprise queue, as the app records it."""
+def entered(channel: str, at: datetime = AT, node: str | None = None) -> CallEntered:
+    """A caller entering the enterprise queue (on ``node``), as the app records it."""
     return CallEntered(
-        channel, None, "02150000001", "12345", at, "enterprise", None, None, 0, "enterprise"
+        channel, None, "02150000001", "12345", at, "enterprise", None, None, 0, "enterprise", node
     )
 
 

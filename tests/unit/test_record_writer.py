@@ -87,6 +87,24 @@ async def test_closing_unobserved_calls_leaves_a_call_that_entered_after_the_loo
     assert legs(factory) == [("gone", "ended-unobserved"), ("alive", None), ("came-after", None)]
 
 
+async def test_a_node_closes_only_its_own_unobserved_calls(
+    factory: sessionmaker[Session], appliers: list[writing.Applier]
+) -> None:
+    """Node A's app took over after A's Asterisk restarted: node B's calls are not among A's
+    channels, and are not over (41 of B's were closed so in the first long run)."""
+    writer = RecordWriter(factory, appliers)
+    writer.put(entered("pbx-a-gone", node="pbx-a"))
+    writer.put(entered("pbx-a-alive", node="pbx-a"))
+    writer.put(entered("pbx-b-talking", node="pbx-b"))
+    writer.put(UnobservedCallsClosed(frozenset({"pbx-a-alive"}), AT, node="pbx-a"))
+    await run_until_written(writer)
+    assert legs(factory) == [
+        ("pbx-a-gone", "ended-unobserved"),
+        ("pbx-a-alive", None),
+        ("pbx-b-talking", None),
+    ]
+
+
 async def test_a_bad_record_is_set_aside_and_the_others_are_written(
     factory: sessionmaker[Session], appliers: list[writing.Applier]
 ) -> None:
