@@ -31,6 +31,7 @@ from callback.steps import (
     BookCallback,
     CancelCallback,
     CloseCallback,
+    DropCallbackCard,
     KeepCallbackCard,
     RebookCallback,
 )
@@ -378,6 +379,7 @@ class InboundCall:
                 | CloseCallback()
                 | CancelCallback()
                 | KeepCallbackCard()
+                | DropCallbackCard()
             ):
                 await callback_step(self, action)
             case (

@@ -91,6 +91,7 @@ class Housekeeping:
             return  # a call-back's place without its attempt: due again, not lost
         if ended:
             self.host.writer.put(CallEnded(caller, CallOutcome.ENDED_UNOBSERVED, clock.now()))
+            await self.host.callbacks.drop_card(caller)
 
     async def free_gone(
         self, seen_gone: set[str] | None, found: str, owner: str | None = None
@@ -183,6 +184,7 @@ class Housekeeping:
             elif channel is None and seen_gone:
                 del self.host.handed_over_calls[caller]
                 self.host.writer.put(CallEnded(caller, CallOutcome.ENDED_UNOBSERVED, clock.now()))
+                await self.host.callbacks.drop_card(caller)
             else:
                 self.host.handed_over_calls[caller] = channel is None
 

@@ -100,6 +100,7 @@ class LostNodes:
         if card is not None:
             entry = dataclasses.replace(card, requested_at=now, prefer=seat)
             await self.host.callbacks.book(entry, now)
+            await self.host.callbacks.drop_card(channel)
             self.host.writer.put(
                 CallbackRequested(
                     channel,

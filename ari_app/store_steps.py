@@ -17,6 +17,7 @@ from callback.steps import (
     CallbackStep,
     CancelCallback,
     CloseCallback,
+    DropCallbackCard,
     KeepCallbackCard,
     RebookCallback,
 )
@@ -125,6 +126,11 @@ async def callback_step(call: InboundCall, action: CallbackStep) -> None:
                 await book.keep_card(card)
             except RedisError as error:  # only a whole node's loss would need it
                 log.warning("could not keep the call-back card of %s: %s", request, error)
+        case DropCallbackCard(request):
+            try:
+                await book.drop_card(request)
+            except RedisError as error:  # it expires by itself
+                log.warning("could not drop the call-back card of %s: %s", request, error)
         case _:
             assert_never(action)
 

@@ -7,6 +7,7 @@ from call.events import CallerHungUp, CallerKeyed, CallEvent, TalkOver
 from call.state import Caller, Context, Steps, publish
 from call.talking import release_after_talk
 from call.waiting import book_callback
+from callback.steps import DropCallbackCard
 from cdr.records import CallEnded, CallRated, SeatAttemptEnded
 from core.actions import (
     CancelTimer,
@@ -163,6 +164,7 @@ def pbx_lost(caller: Caller, _: CallEvent, ctx: Context) -> Steps:
     return [
         *actions,
         *book_callback(caller, CallOutcome.PBX_LOST, ctx, prefer=talked_to),
+        *drop_card(caller, ctx),
         Record(CallEnded(caller.channel, caller.outcome, moment(ctx.now))),
         publish(caller, "call-ended", outcome=caller.outcome.value),
         End(),
@@ -209,7 +211,13 @@ def finish(caller: Caller, event: CallEvent, ctx: Context) -> Steps:
         )
     return [
         *actions,
+        *drop_card(caller, ctx),
         Record(CallEnded(caller.channel, caller.outcome, moment(ctx.now))),
         publish(caller, "call-ended", outcome=caller.outcome.value),
         End(),
     ]
+
+
+def drop_card(caller: Caller, ctx: Context) -> Steps:
+    """On a line of nodes, the call-back card the caller kept for its node's loss goes."""
+    return [DropCallbackCard(caller.channel)] if ctx.node is not None else []

@@ -173,6 +173,10 @@ class CallbackBook:
             pipe.expire(key, CARD_TTL)
             await pipe.execute()
 
+    async def drop_card(self, channel: str) -> None:
+        """The card of a caller on ``channel`` is not needed any more."""
+        await self.redis.delete(keys.callback_card(channel))
+
     async def card(self, channel: str) -> Booked | None:
         """The call-back kept for a caller on ``channel`` (None: none was kept)."""
         raw = await self.redis.hgetall(keys.callback_card(channel))

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from cdr.models import CallLeg, QueueVisit, SeatAttempt
 from core import clock
-from core.keys import CALLBACKS_DUE
+from core.keys import CALLBACKS_DUE, callback_card
 from core.paths import Paths
 from core.secrets import Secrets
 from core.site import Site, load_site
@@ -460,12 +460,19 @@ async def test_a_node_that_dies_costs_no_caller_their_place(
         for number in talking:  # the seat it was talking to
             assert by_number[number].seat_id == cut_off[number].seat_id, number
 
+        with companies.sessions() as session:
+            calls = session.execute(
+                select(CallLeg.caller_channel).where(CallLeg.entered_at >= since)
+            ).scalars()
+            cards = [callback_card(channel) for channel in calls]
+
         async def nothing_held() -> bool:
             busy = await seats.busy()
             return (
                 not busy
                 and not await waiting_line.callers()
                 and not await redis.zcard(CALLBACKS_DUE)
+                and not await redis.exists(*cards)  # the lost calls' cards were used up
             )
 
         assert await eventually(nothing_held, within=15), "something is still held in Redis"
