@@ -107,7 +107,6 @@ MODULES = (
     "res_speech",
     "res_agi",
     "res_musiconhold",
-    "app_stack",  # Gosub: the fallback queue's mark on each seat it rings (behind an edge)
     "app_dial",
     "app_queue",
     "app_mixmonitor",

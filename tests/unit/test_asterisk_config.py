@@ -226,11 +226,9 @@ def test_a_node_takes_requests_from_the_edge_alone_and_rings_phones_through_it(
     assert "hotline.pbx-a" in files["extensions.conf"], "its own app names"
     # its queue (the fallback) marks each seat it rings: the edge knows the other node's calls
     dialplan = files["extensions.conf"]
-    assert "Queue(${HOTLINE_QUEUE},b(hotline-fallback-ring^s^1)," in dialplan
-    ring = dialplan.split("[hotline-fallback-ring]")[1]
-    assert "Set(PJSIP_HEADER(add,X-Hotline-Fallback)=1)" in ring
-    modules = files["modules.conf"]
-    assert modules.index("load => app_stack.so") < modules.index("load => app_queue.so")
+    fallback = dialplan.split("exten => fallback,1,")[1].split("\n\n")[0]
+    marked = fallback.index("Set(PJSIP_INHERITABLE_HEADER(add,X-Hotline-Fallback)=1)")
+    assert marked < fallback.index("Queue(${HOTLINE_QUEUE},,,,"), "every seat it rings inherits"
 
 
 def test_a_line_of_nodes_renders_no_pbx_without_naming_the_node(tmp_path: Path) -> None:
