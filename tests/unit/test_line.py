@@ -1,7 +1,7 @@
 """A one-PBX site as a line of nodes on one machine (the demo's ``--nodes``, the tests'
 two-node line): every node on its own loopback address with its services there, the edge
-where the PBX was, and what the edge does not serve yet (the browser phone, encrypted
-seats) left out."""
+where the PBX was, SIP over TLS moved to the edge, and what the edge does not serve yet
+(the browser phone) left out."""
 
 from __future__ import annotations
 
@@ -29,8 +29,12 @@ def test_the_example_site_on_nodes_is_a_valid_line(tmp_path: Path, count: int) -
     assert site.departments == original.departments and site.matters == original.matters
 
 
-def test_an_encrypted_seat_is_left_out(tmp_path: Path) -> None:
+def test_an_encrypted_seat_registers_over_tls_with_the_edge(tmp_path: Path) -> None:
     text = EXAMPLE_SITE.read_text("utf-8").replace("# encrypted = true", "encrypted = true")
+    text = text.replace("# tls_port = 5061", "tls_port = 5061")
     path = tmp_path / "line.toml"
     path.write_text(on_nodes(text, 2, ("127.0.0.1", 5060)))
-    assert "1009" not in [seat.id for seat in load_site(path).seats]
+    site = load_site(path)
+    assert [seat.id for seat in site.seats if seat.encrypted] == ["1009"]
+    assert site.edge is not None and site.edge.tls_port == 5061
+    assert site.sip.tls_port is None, "the nodes take no TLS: phones talk to the edge"
