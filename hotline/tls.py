@@ -46,9 +46,7 @@ def edge_certificate(site: Site, paths: Paths) -> tuple[Path, Path]:
     return own_certificate(site, paths.state / "edge-tls", site.edge.address)
 
 
-def own_certificate(
-    site: Site, directory: Path, address: str | None = None
-) -> tuple[Path, Path]:
+def own_certificate(site: Site, directory: Path, address: str | None = None) -> tuple[Path, Path]:
     """A self-signed certificate for the PBX's SIP addresses (or ``address`` and the
     external one), made once and kept."""
     certificate, key_file = directory / CERTIFICATE, directory / KEY

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.site import load_site
+from hotline.cli.seats import register_at
 from hotline.line import on_nodes
 from tests.conftest import EXAMPLE_SITE
 
@@ -38,3 +39,26 @@ def test_an_encrypted_seat_registers_over_tls_with_the_edge(tmp_path: Path) -> N
     assert [seat.id for seat in site.seats if seat.encrypted] == ["1009"]
     assert site.edge is not None and site.edge.tls_port == 5061
     assert site.sip.tls_port is None, "the nodes take no TLS: phones talk to the edge"
+
+
+@pytest.mark.parametrize(
+    ("tls_at", "encrypted", "where"),
+    [
+        (None, False, "127.0.0.1:5060"),
+        ("sip", True, "127.0.0.1:5061 over TLS"),
+        ("sip", False, "127.0.0.1:5060"),  # a plain seat on a PBX that also takes TLS
+        ("edge", True, "127.0.0.1:15061 over TLS"),
+        ("edge", False, "127.0.0.1:15060"),
+    ],
+)
+def test_hotline_seats_accounts_says_where_each_phone_registers(
+    tmp_path: Path, tls_at: str | None, encrypted: bool, where: str
+) -> None:
+    text = EXAMPLE_SITE.read_text("utf-8")
+    if tls_at:
+        text = text.replace("# tls_port = 5061", "tls_port = 5061")
+    if tls_at == "edge":
+        text = on_nodes(text, 2, ("127.0.0.1", 15060)).replace("5061", "15061")
+    path = tmp_path / "site.toml"
+    path.write_text(text)
+    assert register_at(load_site(path), encrypted) == where
