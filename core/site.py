@@ -280,6 +280,9 @@ class EdgeSettings(_Model):
 
     address: str
     port: int = Field(default=5060, ge=1, le=65535)
+    tls_port: int | None = Field(default=None, ge=1, le=65535)
+    """SIP over TLS at the edge, for the encrypted seats' phones (none: no TLS); its
+    certificate is [sip]'s ``tls_certificate`` or one made for the edge's address."""
     probe_every: int = Field(default=1, ge=1, le=30)
     """Seconds between the OPTIONS probes of each node; one unanswered marks it down."""
     node_answer: int = Field(default=1000, ge=200, le=10000)
@@ -615,7 +618,7 @@ class Site(_Model):
         problems: list[str] = []
         _nodes_behind_the_edge(problems, self.edge, self.nodes)
         if self.edge is not None:
-            _served_behind_the_edge(problems, self)
+            _served_behind_the_edge(problems, self, self.edge)
         _unique(problems, "trunks", [t.name for t in self.trunks], "name")
         _unique(problems, "queues", [q.name for q in self.queues], "name")
         _unique(problems, "seats", [s.id for s in self.seats], "id")
@@ -635,7 +638,7 @@ class Site(_Model):
         for i, seat in enumerate(self.seats):
             if seat.encrypted and seat.contact:
                 problems.append(f"seats[{i}].encrypted: an encrypted seat registers; drop contact")
-            if seat.encrypted and self.sip.tls_port is None:
+            if seat.encrypted and self.edge is None and self.sip.tls_port is None:
                 problems.append(f"seats[{i}].encrypted: needs [sip].tls_port (SIP over TLS)")
             for name in seat.queues:
                 if name not in queue_names:
@@ -746,22 +749,26 @@ def _nodes_behind_the_edge(
     for i, node in enumerate(nodes):
         if places.count((node.address, node.port)) > 1:
             problems.append(f"nodes[{i}]: another node listens on {node.address}:{node.port}")
-        if (node.address, node.port) == (edge.address, edge.port):
+        if node.address == edge.address and node.port in (edge.port, edge.tls_port):
             problems.append(f"nodes[{i}]: {node.address}:{node.port} is the edge's own")
+    if edge.tls_port == edge.port:
+        problems.append(f"edge.tls_port: {edge.port} is also edge.port; each needs its own")
 
 
-def _served_behind_the_edge(problems: list[str], site: Site) -> None:
-    """What a line behind an edge does not serve yet, each with what to do instead."""
+def _served_behind_the_edge(problems: list[str], site: Site, edge: EdgeSettings) -> None:
+    """What a line behind an edge serves otherwise, or not yet, each with what to do."""
     if site.sip.wss_port is not None:
         problems.append(
             "sip.wss_port: the console's browser phone is not served behind an [edge] yet; "
             "remove wss_port (seats use their desk phones)"
         )
+    if site.sip.tls_port is not None:
+        problems.append(
+            "sip.tls_port: behind an [edge] phones use TLS at the edge: move it to [edge]"
+        )
     for i, seat in enumerate(site.seats):
-        if seat.encrypted:
-            problems.append(
-                f"seats[{i}].encrypted: SIP over TLS is not served behind an [edge] yet"
-            )
+        if seat.encrypted and edge.tls_port is None:
+            problems.append(f"seats[{i}].encrypted: needs [edge].tls_port (SIP over TLS)")
 
 
 def _unique(problems: list[str], section: str, values: list[str], key: str) -> None:

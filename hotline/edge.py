@@ -18,8 +18,15 @@ from core.paths import Paths
 from core.secrets import Secrets
 from core.site import Node, Site
 from hotline import kamailio_config
-from hotline.kamailio_config import LAST_RESORT_SET, NODE_SET, EdgeDirs
+from hotline.kamailio_config import (
+    EDGE_CERTIFICATE,
+    EDGE_KEY,
+    LAST_RESORT_SET,
+    NODE_SET,
+    EdgeDirs,
+)
 from hotline.system import ensure_packages, process_alive
+from hotline.tls import edge_certificate
 
 
 class EdgeError(Exception):
@@ -110,6 +117,11 @@ class Edge:
         files = kamailio_config.render(
             self.site, EdgeDirs(self.etc, self.run_dir, modules), passwords
         )
+        if self.site.edge.tls_port is not None:
+            ensure_packages("kamailio-tls-modules")
+            certificate, key = edge_certificate(self.site, self.paths)
+            files[EDGE_CERTIFICATE] = certificate.read_text(encoding="utf-8")
+            files[EDGE_KEY] = key.read_text(encoding="utf-8")
         for directory in (self.etc, self.run_dir, self.paths.logs):
             directory.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():

@@ -26,6 +26,11 @@ from hotline.asterisk_config import config_value, template_environment
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "kamailio-conf"
 CONFIG_FILES = ("kamailio.cfg", "dispatcher.list", "passwords.cfg")
+EDGE_CERTIFICATE, EDGE_KEY = "edge-tls.crt", "edge-tls.key"
+"""The edge's certificate and key for SIP over TLS, beside its configuration."""
+TLS_MODULES = ("tls", "nathelper")
+"""Loaded when the edge takes SIP over TLS: the TLS transport, and ``nathelper`` to reach a
+phone over the connection it opened (a TLS phone takes no connection from the edge)."""
 MODULES = (
     "tm",
     "sl",
@@ -90,6 +95,7 @@ def render(site: Site, dirs: EdgeDirs, passwords: Mapping[str, str]) -> dict[str
     if site.edge is None:
         raise ValueError("the site file has no [edge]: there is no Kamailio to configure")
     environment = template_environment(TEMPLATES, _edge_value)
+    tls = site.edge.tls_port is not None
     fixed = [(seat.id, seat.contact) for seat in site.seats if seat.contact] + [
         (phone.number, phone.contact) for phone in site.phones if phone.contact
     ]
@@ -97,7 +103,12 @@ def render(site: Site, dirs: EdgeDirs, passwords: Mapping[str, str]) -> dict[str
     context = {
         "edge": site.edge,
         "nodes": site.nodes,
-        "modules": MODULES,
+        # tls first: it sets up OpenSSL before any other module may use it
+        "modules": (TLS_MODULES[:1] + MODULES + TLS_MODULES[1:]) if tls else MODULES,
+        "tls": tls,
+        "tls_certificate": dirs.etc / EDGE_CERTIFICATE,
+        "tls_key": dirs.etc / EDGE_KEY,
+        "encrypted_accounts": [seat.id for seat in site.seats if seat.encrypted],
         "modules_dir": dirs.modules,
         "site": site,
         "passwords": passwords,

@@ -68,18 +68,15 @@ def node_address(index: int) -> str:
 
 def on_nodes(text: str, count: int, edge: tuple[str, int]) -> str:
     """A one-PBX site file's text as a line of ``count`` nodes on this machine behind an
-    edge at ``edge`` (each node on its own loopback address, its services there too),
-    without what the edge does not serve yet: the browser phone and the encrypted seats
-    (SIP over TLS)."""
+    edge at ``edge`` (each node on its own loopback address, its services there too); SIP
+    over TLS moves to the edge, and what the edge does not serve yet goes: the browser
+    phone."""
     text = re.sub(r"(?m)^wss_port\s*=.*$", "", text)
-    blocks = re.split(r"\n(?=\[)", text)
-    kept = [
-        block
-        for block in blocks
-        if not (block.startswith("[[seats]]") and re.search(r"(?m)^encrypted\s*=\s*true", block))
-    ]
-    text = "\n".join(kept).rstrip("\n") + "\n"
-    text += f'\n[edge]\naddress = "{edge[0]}"\nport = {edge[1]}\n'
+    tls = re.search(r"(?m)^tls_port\s*=\s*(\d+).*$", text)
+    text = text if tls is None else text.replace(tls.group(0), "")
+    text = text.rstrip("\n") + f'\n\n[edge]\naddress = "{edge[0]}"\nport = {edge[1]}\n'
+    if tls is not None:
+        text += f"tls_port = {tls.group(1)}\n"
     for index in range(count):
         address = node_address(index)
         text += (

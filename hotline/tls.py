@@ -36,21 +36,33 @@ def install_certificate(site: Site, paths: Paths, etc: Path) -> None:
     (etc / KEY).chmod(0o600)
 
 
-def own_certificate(site: Site, directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for the PBX's SIP addresses, made once and kept."""
+def edge_certificate(site: Site, paths: Paths) -> tuple[Path, Path]:
+    """The edge's certificate and key for SIP over TLS: the site's own ([sip]
+    ``tls_certificate``), else one made once for the edge's address."""
+    if site.edge is None:
+        raise ValueError("the site file has no [edge]")
+    if site.sip.tls_certificate is not None and site.sip.tls_key is not None:
+        return site.sip.tls_certificate, site.sip.tls_key
+    return own_certificate(site, paths.state / "edge-tls", site.edge.address)
+
+
+def own_certificate(site: Site, directory: Path, address: str | None = None) -> tuple[Path, Path]:
+    """A self-signed certificate for the PBX's SIP addresses (or ``address`` and the
+    external one), made once and kept."""
     certificate, key_file = directory / CERTIFICATE, directory / KEY
     if certificate.exists() and key_file.exists():
         return certificate, key_file
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(site.sip.bind))]
+    address = address or site.sip.bind
+    names: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(address))]
     external = site.sip.external_address
     if external:
         try:
             names.append(x509.IPAddress(ipaddress.ip_address(external)))
         except ValueError:
             names.append(x509.DNSName(external))
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"hotline PBX {site.sip.bind}")])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"hotline SIP {address}")])
     now = clock.now()
     built = (
         x509.CertificateBuilder()

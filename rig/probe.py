@@ -12,10 +12,13 @@ import hashlib
 import re
 import secrets
 import socket
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
 
 _STATUS = re.compile(r"^SIP/2\.0 (\d{3})")
 _CHALLENGE = re.compile(r'(\w+)="?([^",]*)"?')
+_LENGTH = re.compile(r"(?im)^(?:content-length|l)\s*:\s*(\d+)")
 
 
 @dataclass(frozen=True)
@@ -50,11 +53,59 @@ def digest(challenge: str, method: str, uri: str, user: str, password: str) -> s
     )
 
 
-class Probe:
-    """Sends requests from ``source`` (an address of this machine) to the PBX."""
+@dataclass
+class _Connection:
+    """One exchange's way to the PBX: a UDP socket, or a TLS connection (a stream: each
+    message ends where its Content-Length says)."""
 
-    def __init__(self, source: str, pbx: tuple[str, int], timeout: float = 5.0) -> None:
-        self.source, self.pbx, self.timeout = source, pbx, timeout
+    sock: socket.socket
+    pbx: tuple[str, int]
+    stream: bool
+    buffer: bytearray = field(default_factory=bytearray)
+
+    @property
+    def local_port(self) -> int:
+        return int(self.sock.getsockname()[1])
+
+    def send(self, message: str) -> None:
+        if self.stream:
+            self.sock.sendall(message.encode())
+        else:
+            self.sock.sendto(message.encode(), self.pbx)
+
+    def receive(self) -> str:
+        """The next message from the PBX."""
+        if not self.stream:
+            return self.sock.recv(65535).decode(errors="replace")
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end >= 0:
+                length = _LENGTH.search(self.buffer[:end].decode(errors="replace"))
+                total = end + 4 + (int(length.group(1)) if length else 0)
+                if len(self.buffer) >= total:
+                    message = bytes(self.buffer[:total])
+                    del self.buffer[:total]
+                    return message.decode(errors="replace")
+            chunk = self.sock.recv(65535)
+            if not chunk:
+                raise ConnectionError("the PBX closed the connection")
+            self.buffer += chunk
+
+
+class Probe:
+    """Sends requests from ``source`` (an address of this machine) to the PBX, over UDP, or
+    over TLS trusting ``tls_ca`` (the PBX's or edge's certificate)."""
+
+    def __init__(
+        self,
+        source: str,
+        pbx: tuple[str, int],
+        timeout: float = 5.0,
+        tls_ca: Path | None = None,
+    ) -> None:
+        self.source, self.pbx, self.timeout, self.tls_ca = source, pbx, timeout, tls_ca
+        self.transport = "UDP" if tls_ca is None else "TLS"
+        self.contact_suffix = "" if tls_ca is None else ";transport=tls"
 
     async def invite(self, from_user: str, number: str, password: str | None = None) -> Answer:
         """An INVITE to ``number`` naming ``from_user`` in From (answering a proxy's
@@ -72,15 +123,20 @@ class Probe:
 
     # --- the exchanges, on a blocking socket in a thread ------------------------------------
 
-    def _socket(self) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind((self.source, 0))
+    def _connect(self) -> _Connection:
+        if self.tls_ca is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind((self.source, 0))
+        else:
+            raw = socket.create_connection(self.pbx, self.timeout, (self.source, 0))
+            context = ssl.create_default_context(cafile=self.tls_ca)
+            sock = context.wrap_socket(raw, server_hostname=self.pbx[0])
         sock.settimeout(self.timeout)
-        return sock
+        return _Connection(sock, self.pbx, stream=self.tls_ca is not None)
 
-    def _final(self, sock: socket.socket, cseq: str) -> tuple[Answer, str]:
+    def _final(self, connection: _Connection, cseq: str) -> tuple[Answer, str]:
         while True:
-            data = sock.recv(65535).decode(errors="replace")
+            data = connection.receive()
             head = data.split("\r\n\r\n", 1)[0].split("\r\n")
             matched = _STATUS.match(head[0])
             if not matched:
@@ -95,8 +151,9 @@ class Probe:
 
     def _invite(self, from_user: str, number: str, password: str | None) -> Answer:
         host, port = self.pbx
-        with self._socket() as sock:
-            local = sock.getsockname()[1]
+        connection = self._connect()
+        with connection.sock:
+            local = connection.local_port
             call_id, tag = secrets.token_hex(8), secrets.token_hex(8)
             uri = f"sip:{number}@{host}:{port}"
             sdp = (
@@ -111,22 +168,26 @@ class Probe:
 
             def via() -> str:
                 branch = secrets.token_hex(8)
-                return f"Via: SIP/2.0/UDP {self.source}:{local};branch=z9hG4bK{branch}\r\n"
+                return (
+                    f"Via: SIP/2.0/{self.transport} {self.source}:{local};branch=z9hG4bK{branch}"
+                    "\r\n"
+                )
 
             def send(cseq: int, authorization: str = "") -> tuple[Answer, str]:
                 top = via()
                 invite = (
                     f"INVITE {uri} SIP/2.0\r\n{top}{common}To: <{uri}>\r\nCSeq: {cseq} INVITE"
-                    f"\r\nContact: <sip:{from_user}@{self.source}:{local}>\r\n{authorization}"
+                    f"\r\nContact: <sip:{from_user}@{self.source}:{local}{self.contact_suffix}>\r\n"
+                    f"{authorization}"
                     f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n{sdp}"
                 )
-                sock.sendto(invite.encode(), self.pbx)
-                answer, _ = self._final(sock, f"{cseq} INVITE")
+                connection.send(invite)
+                answer, _ = self._final(connection, f"{cseq} INVITE")
                 to = answer.headers.get("to", f"<{uri}>")
                 # a refusal is acknowledged in its transaction, an answer in a fresh one
                 ack_via = top if answer.status >= 300 else via()
                 ack = f"ACK {uri} SIP/2.0\r\n{ack_via}{common}To: {to}\r\nCSeq: {cseq} ACK\r\n"
-                sock.sendto(f"{ack}Content-Length: 0\r\n\r\n".encode(), self.pbx)
+                connection.send(f"{ack}Content-Length: 0\r\n\r\n")
                 return answer, to
 
             cseq = 1
@@ -141,30 +202,32 @@ class Probe:
                     f"BYE {uri} SIP/2.0\r\n{via()}{common}To: {to}\r\nCSeq: {cseq + 1} BYE\r\n"
                     "Content-Length: 0\r\n\r\n"
                 )
-                sock.sendto(bye.encode(), self.pbx)
+                connection.send(bye)
             return answer
 
     def _register(
         self, user: str, password: str | None, contact_port: int | None, expires: int
     ) -> Answer:
         host, port = self.pbx
-        with self._socket() as sock:
-            local = sock.getsockname()[1]
+        connection = self._connect()
+        with connection.sock:
+            local = connection.local_port
             call_id, tag = secrets.token_hex(8), secrets.token_hex(4)
             uri = f"sip:{host}:{port}"
-            contact = f"<sip:{user}@{self.source}:{contact_port or local}>"
+            contact = f"<sip:{user}@{self.source}:{contact_port or local}{self.contact_suffix}>"
 
             def send(cseq: int, authorization: str = "") -> Answer:
                 request = (
                     f"REGISTER {uri} SIP/2.0\r\n"
-                    f"Via: SIP/2.0/UDP {self.source}:{local};branch=z9hG4bK{secrets.token_hex(8)}"
+                    f"Via: SIP/2.0/{self.transport} {self.source}:{local};"
+                    f"branch=z9hG4bK{secrets.token_hex(8)}"
                     f"\r\nFrom: <sip:{user}@{host}>;tag={tag}\r\nTo: <sip:{user}@{host}>\r\n"
                     f"Call-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\nMax-Forwards: 70\r\n"
                     f"Contact: {contact}\r\nExpires: {expires}\r\n{authorization}Content-Length: 0"
                     "\r\n\r\n"
                 )
-                sock.sendto(request.encode(), self.pbx)
-                return self._final(sock, f"{cseq} REGISTER")[0]
+                connection.send(request)
+                return self._final(connection, f"{cseq} REGISTER")[0]
 
             answer = send(1)
             challenge = answer.headers.get("www-authenticate")

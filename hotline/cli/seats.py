@@ -11,7 +11,7 @@ from core.paths import Paths
 from hotline.cli.root import app, fail, load_site_file
 
 if TYPE_CHECKING:
-    pass
+    from core.site import Site
 
 _T = TypeVar("_T")
 
@@ -21,6 +21,17 @@ seats_app = typer.Typer(
 app.add_typer(seats_app, name="seats")
 
 
+def register_at(site: Site, encrypted: bool = False) -> str:
+    """Where a phone registers: the PBX, or the line's edge (a line of nodes); an encrypted
+    seat's over TLS."""
+    if site.edge is not None:
+        host, port, tls_port = site.edge.address, site.edge.port, site.edge.tls_port
+    else:
+        host, port = site.sip.external_address or site.sip.bind, site.sip.port
+        tls_port = site.sip.tls_port
+    return f"{host}:{tls_port} over TLS" if encrypted and tls_port else f"{host}:{port}"
+
+
 @seats_app.command("accounts")
 def seats_accounts() -> None:
     """The seats' SIP accounts: how to point a desk phone or a softphone at the PBX."""
@@ -28,9 +39,6 @@ def seats_accounts() -> None:
 
     site, paths = load_site_file(), Paths.from_env()
     secrets = Secrets.load_or_create(paths.secrets_file)
-    server = f"{site.sip.external_address or site.sip.bind}:{site.sip.port}"
-    if site.edge is not None:  # a line of nodes: the phones register with its edge
-        server = f"{site.edge.address}:{site.edge.port}"
     web = f"http://{site.services.bind}:{site.services.web_port}"
     for seat in site.seats:
         console = f"{web}/console/{seat.id}#token={secrets.console_token(seat.id)}"
@@ -39,6 +47,7 @@ def seats_accounts() -> None:
             typer.echo(f"{seat.id:>8}  {seat.name:<24} fixed contact {seat.contact}")
         else:
             password = secrets.seat_password(seat.id, paths.secrets_file)
+            server = register_at(site, seat.encrypted)
             typer.echo(
                 f"{seat.id:>8}  {seat.name:<24} register at {server} as {seat.id} / {password}"
             )
@@ -46,7 +55,7 @@ def seats_accounts() -> None:
         if not phone.contact:
             password = secrets.seat_password(phone.number, paths.secrets_file)
             typer.echo(
-                f"{phone.number:>8}  {'specialist phone':<24} register at {server} as "
+                f"{phone.number:>8}  {'specialist phone':<24} register at {register_at(site)} as "
                 f"{phone.number} / {password}"
             )
 

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import functools
 import os
-import re
 import signal
 import time
 from collections import Counter
@@ -33,16 +32,18 @@ from hotline import services
 from hotline.edge import NodeState
 from hotline.line import Line, on_nodes
 from hotline.redis_server import SentinelSet
+from hotline.tls import CERTIFICATE
 from queues.line import WaitingLine
 from queues.seats import RESTING, SeatPool
 from redlist.service import RedList
 from redlist.synthetic import csv_bytes, landline, rows
-from rig.baresip import Baresip, SoftphoneAccount
+from rig.baresip import Baresip, RtpSizes, SoftphoneAccount
 from rig.orchestrator import CallerSpec, PhoneSpec, Rig, RigReport, Scenario
 from rig.probe import Probe
 from tests.conftest import (
     CARRIER_SBC,
     OPEN_MOMENT,
+    TLS_PORT,
     ended_calls,
     eventually,
     on_sentinels,
@@ -53,13 +54,17 @@ from tests.conftest import (
 pytestmark = pytest.mark.pbx
 
 EDGE = ("127.0.0.1", 15060)
+EDGE_TLS = ("127.0.0.1", 15061)
+"""Where the edge takes SIP over TLS (the encrypted seat's phone)."""
 CARRIER = "127.0.0.4"  # this line's carrier SBC, apart from the session rig's
 NODES = {"pbx-a": "127.0.0.11", "pbx-b": "127.0.0.12"}
 NODE_SERVICES = ("agi", "app", "monitor")
 """The processes of a node beside its Asterisk (one app process each in this line)."""
 TWO = ("1001", "1002")
 REGISTERING = "1009"
-"""The seat whose phone registers (with the edge)."""
+"""The seat whose phone registers with the edge: encrypted (TLS to the edge, SRTP audio)."""
+PLAIN_RTP = 12 + 160
+"""A G.711 RTP packet of 20 ms: header and payload. SRTP adds a 10-byte tag."""
 SOFTPHONE = ("127.0.0.21", 5095)
 GUESSER = "127.0.0.6"
 """The seats left unpaused when a test needs few."""
@@ -72,8 +77,9 @@ def line(site_file: Path, paths: Paths, tmp_path_factory: pytest.TempPathFactory
     text = site_file.read_text(encoding="utf-8")
     assert 'match = ["127.0.0.2"]' in text
     text = text.replace('match = ["127.0.0.2"]', f'match = ["{CARRIER}"]')
-    text = re.sub(r"(?m)^encrypted = true.*$", "", text)  # 1009 registers, with the edge
-    text = on_nodes(text, len(NODES), EDGE)
+    text = on_nodes(text, len(NODES), EDGE)  # 1009 encrypted: TLS moves to the edge
+    assert f"tls_port = {TLS_PORT}" in text
+    text = text.replace(f"tls_port = {TLS_PORT}", f"tls_port = {EDGE_TLS[1]}")
     root = tmp_path_factory.mktemp("line")
     (root / "site.toml").write_text(text, encoding="utf-8")
     line_paths = Paths(root / "state", paths.cache)
@@ -624,18 +630,27 @@ async def test_a_seat_keys_its_codes_on_its_phone_through_the_edge(
         await redis.aclose()
 
 
+def edge_certificate(line: Line) -> Path:
+    """The certificate the edge made for itself (its phones trust it)."""
+    return line.paths.state / "edge-tls" / CERTIFICATE
+
+
 async def test_a_phone_registers_with_the_edge_and_is_rung_from_either_node(
     line: Line, companies: RedList, carrier: Rig
 ) -> None:
-    """Seat 1009's real softphone (baresip) registers with Kamailio, with the password the
-    installation generated for it, and answers calls from both nodes; an address guessing
-    passwords at the edge is banned there (403 even with the right password)."""
+    """Seat 1009's real softphone (baresip) registers with Kamailio over TLS, with the
+    password the installation generated for it, and answers calls from both nodes, its
+    audio SRTP on the wire; the same account over UDP is refused even with its password;
+    an address guessing passwords at the edge is banned there (403 even with the right
+    password)."""
     path = line.paths.secrets_file
     password = Secrets.load_or_create(path).seat_password(REGISTERING, path)
     guesser = Probe(GUESSER, EDGE)
     answers = [await guesser.register(REGISTERING, f"guess{n}") for n in range(30)]
     assert answers[0].status == 401 and answers[-1].status == 403, answers
     assert (await guesser.register(REGISTERING, password)).status == 403, "banned: even so"
+    in_clear = await Probe(SOFTPHONE[0], EDGE).register(REGISTERING, password)
+    assert in_clear.status == 403, "an encrypted seat registers over TLS only"
 
     redis = Redis.from_url(redis_url(line.paths))
     seats = SeatPool(redis)
@@ -647,16 +662,20 @@ async def test_a_phone_registers_with_the_edge_and_is_rung_from_either_node(
     await seats.resume(REGISTERING)
     since = line_now(line)
     try:
-        account = SoftphoneAccount(REGISTERING, password, EDGE)
-        async with Baresip(carrier.workdir / "baresip", account, SOFTPHONE):
+        account = SoftphoneAccount(REGISTERING, password, EDGE_TLS, edge_certificate(line))
+        async with Baresip(carrier.workdir / "baresip", account, SOFTPHONE) as softphone:
             assert await both_nodes_up(line)
             listed = await asyncio.to_thread(hotline, line, "nodes")
             assert f"phones registered with the edge: 1 ({REGISTERING})" in listed, listed
             callers = tuple(
                 CallerSpec(landline(n), at=4.0 * i, hold=2.0) for i, n in enumerate((1, 3))
             )
-            report = await carrier.run(Scenario("registered", (), callers), within=60)
+            with RtpSizes(softphone.rtp_ports) as wire:
+                report = await carrier.run(Scenario("registered", (), callers), within=60)
         assert all(c.calls[0].events[:2] == ["calling", "answered"] for c in report.callers)
+        assert "SRTP is Enabled" in softphone.log(), softphone.log()[-2000:]
+        # audio flowed, every packet SRTP: G.711 with the 10-byte tag, none plain
+        assert sum(wire.sizes.values()) > 100 and set(wire.sizes) == {PLAIN_RTP + 10}, wire.sizes
     finally:
         for seat in others:
             await seats.resume(seat)
@@ -667,15 +686,17 @@ async def test_a_phone_registers_with_the_edge_and_is_rung_from_either_node(
 
 
 async def test_a_registering_phone_keys_its_codes_with_its_own_password(line: Line) -> None:
-    """Seat 1009's phone (it registers) dials its feature codes through the edge, which asks
-    for its account's password; a wrong one, or another account's number in From, is not
-    put through."""
+    """Seat 1009's phone (it registers; encrypted) dials its feature codes through the edge
+    over TLS, which asks for its account's password; a wrong one, another account's number
+    in From, or the right one over UDP is not put through."""
     path = line.paths.secrets_file
     password = Secrets.load_or_create(path).seat_password(REGISTERING, path)
-    phone = Probe(SOFTPHONE[0], EDGE)
+    phone = Probe(SOFTPHONE[0], EDGE_TLS, tls_ca=edge_certificate(line))
     redis = Redis.from_url(redis_url(line.paths))
     seats = SeatPool(redis)
     try:
+        in_clear = await Probe(SOFTPHONE[0], EDGE).invite(REGISTERING, "*43", password)
+        assert in_clear.status == 403, "an encrypted seat's phone calls over TLS only"
         assert (await phone.invite(REGISTERING, "*43", "wrong")).status == 407
         assert (await phone.invite("1001", "*43", password)).status in (403, 407)
         assert (await seats.states([REGISTERING]))[REGISTERING] == {"state": "available"}

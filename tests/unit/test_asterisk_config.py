@@ -191,9 +191,10 @@ def test_without_a_wss_port_there_is_no_browser_phone_and_no_ice(
     assert "icesupport = no" in rendered["rtp.conf"]
 
 
-def _node_config(tmp_path: Path, node: str | None) -> dict[str, str]:
+def _node_config(tmp_path: Path, node: str | None, text: str | None = None) -> dict[str, str]:
     line_file = tmp_path / "line.toml"
-    line_file.write_text(on_nodes(EXAMPLE_SITE.read_text("utf-8"), 2, ("127.0.0.1", 5060)))
+    text = text or EXAMPLE_SITE.read_text("utf-8")
+    line_file.write_text(on_nodes(text, 2, ("127.0.0.1", 5060)))
     line = load_site(line_file)
     secrets_file = tmp_path / "secrets.json"
     served = line.on_node(node) if node else line
@@ -229,6 +230,20 @@ def test_a_node_takes_requests_from_the_edge_alone_and_rings_phones_through_it(
     fallback = dialplan.split("exten => fallback,1,")[1].split("\n\n")[0]
     marked = fallback.index("Set(PJSIP_INHERITABLE_HEADER(add,X-Hotline-Fallback)=1)")
     assert marked < fallback.index("Queue(${HOTLINE_QUEUE},,,,"), "every seat it rings inherits"
+
+
+def test_a_nodes_encrypted_seat_has_srtp_only_and_the_node_takes_no_tls(
+    tmp_path: Path,
+) -> None:
+    """Behind the edge the encrypted seat's phone talks TLS to the edge; the node rings it
+    through the edge and offers SRTP only."""
+    text = EXAMPLE_SITE.read_text("utf-8").replace("# encrypted = true", "encrypted = true")
+    text = text.replace("# tls_port = 5061", "tls_port = 5061")
+    pjsip = _node_config(tmp_path, "pbx-a", text)["pjsip.conf"]
+    seat = pjsip.split("; --- seat 1009 ")[1].split("; ---")[0]
+    assert "media_encryption = sdes\nmedia_encryption_optimistic = no" in seat
+    assert "contact = sip:1009@127.0.0.1:5060" in seat and "transport" not in seat
+    assert "[transport-tls]" not in pjsip, "no TLS listens on a node: phones talk to the edge"
 
 
 def test_a_line_of_nodes_renders_no_pbx_without_naming_the_node(tmp_path: Path) -> None:

@@ -5,6 +5,8 @@ do not fit together refused with a sentence."""
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import tomllib
 from pathlib import Path
@@ -15,7 +17,8 @@ import pytest
 from core.site import Site, SiteError, parse_site
 from hotline import kamailio_config
 from hotline.edge import NodeState, NodeStatus, node_statuses, registered_accounts
-from hotline.kamailio_config import EdgeDirs
+from hotline.kamailio_config import EDGE_CERTIFICATE, EDGE_KEY, EdgeDirs
+from hotline.tls import own_certificate
 from tests.conftest import EXAMPLE_SITE
 
 EDGE = {"address": "127.0.0.1", "port": 15060}
@@ -101,13 +104,55 @@ def test_the_edge_sends_the_carriers_calls_to_the_nodes_and_nothing_else_in(
     assert 'set_dlg_profile("phone", "$rU")' in in_a_call
 
 
-def test_kamailio_accepts_the_rendered_configuration(tmp_path: Path) -> None:
+EDGE_TLS = {**EDGE, "tls_port": 15061}
+
+
+def _with_an_encrypted_seat(edge: dict[str, Any]) -> Site:
+    """The example line with seat 1009 (its phone registers) encrypted: TLS and SRTP."""
+    data = tomllib.loads(EXAMPLE_SITE.read_text(encoding="utf-8"))
+    del data["sip"]["wss_port"]
+    [seat] = [seat for seat in data["seats"] if seat["id"] == "1009"]
+    seat["encrypted"] = True
+    data.update(edge=edge, nodes=NODES)
+    return parse_site(data)
+
+
+def test_an_encrypted_seats_phone_reaches_the_edge_over_tls_only(tmp_path: Path) -> None:
+    files = kamailio_config.render(_with_an_encrypted_seat(EDGE_TLS), _dirs(tmp_path), PASSWORDS)
+    config = files["kamailio.cfg"]
+    assert "listen=tls:127.0.0.1:15061" in config and "enable_tls=yes" in config
+    modules = re.findall(r'loadmodule "(\w+)\.so"', config)
+    assert modules[0] == "tls" and "nathelper" in modules
+    assert f'modparam("tls", "private_key", "{tmp_path}/etc/edge-tls.key")' in config
+    encrypted = config.split("route[ENCRYPTED_ACCOUNT] {")[1].split("\n}")[0]
+    assert re.findall(r'\$au == "(\w+)"', encrypted) == ["1009"]
+    for route in ("REGISTRAR", "FROM_PHONE"):  # not over UDP or TCP, even with its password
+        body = config.split(f"route[{route}] {{")[1].split("\n}")[0]
+        refused = body.index('if ($proto != "tls" && route(ENCRYPTED_ACCOUNT)) {')
+        assert body.index("pv_") < refused < body.index("consume_credentials()"), route
+    registrar = config.split("route[REGISTRAR] {")[1].split("\n}")[0]
+    assert registrar.index("fix_nated_register()") < registrar.index('save("location"')
+    # without [edge].tls_port: no TLS listens, and an encrypted seat cannot be configured
+    plain = kamailio_config.render(_site(edge=EDGE, nodes=NODES), _dirs(tmp_path), PASSWORDS)
+    assert "tls" not in re.findall(r'loadmodule "(\w+)\.so"', plain["kamailio.cfg"])
+    assert "listen=tls" not in plain["kamailio.cfg"]
+    with pytest.raises(SiteError, match=r"seats\[\d+\]\.encrypted: needs \[edge\]\.tls_port"):
+        _with_an_encrypted_seat(EDGE)
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_kamailio_accepts_the_rendered_configuration(tmp_path: Path, tls: bool) -> None:
     dirs = _dirs(tmp_path)
-    files = kamailio_config.render(_site(edge=EDGE, nodes=NODES), dirs, PASSWORDS)
+    site = _with_an_encrypted_seat(EDGE_TLS) if tls else _site(edge=EDGE, nodes=NODES)
+    files = kamailio_config.render(site, dirs, PASSWORDS)
     dirs.etc.mkdir()
     dirs.run.mkdir()
     for name, text in files.items():
         (dirs.etc / name).write_text(text, encoding="utf-8")
+    if tls:
+        certificate, key = own_certificate(site, tmp_path / "tls", "127.0.0.1")
+        shutil.copyfile(certificate, dirs.etc / EDGE_CERTIFICATE)
+        shutil.copyfile(key, dirs.etc / EDGE_KEY)
     checked = subprocess.run(
         ["kamailio", "-c", "-f", str(dirs.etc / "kamailio.cfg")],
         capture_output=True,
@@ -139,6 +184,15 @@ def test_kamailio_accepts_the_rendered_configuration(tmp_path: Path) -> None:
             "is not an IP address",
         ),
         ({"edge": {"address": "127.0.0.1\nlisten=udp:0.0.0.0:5060"}, "nodes": NODES}, "IP"),
+        ({"edge": {**EDGE, "tls_port": 15060}, "nodes": NODES}, "edge.tls_port: 15060 is also"),
+        (
+            {"edge": EDGE_TLS, "nodes": [{"name": "pbx-a", "address": "127.0.0.1", "port": 15061}]},
+            "nodes[0]: 127.0.0.1:15061 is the edge's own",
+        ),
+        (
+            {"edge": EDGE, "nodes": NODES, "sip": {"tls_port": 5061}},
+            "sip.tls_port: behind an [edge] phones use TLS at the edge: move it to [edge]",
+        ),
     ],
 )
 def test_nodes_and_an_edge_that_do_not_fit_are_refused(

@@ -1,7 +1,7 @@
 """A one-PBX site as a line of nodes on one machine (the demo's ``--nodes``, the tests'
 two-node line): every node on its own loopback address with its services there, the edge
-where the PBX was, and what the edge does not serve yet (the browser phone, encrypted
-seats) left out."""
+where the PBX was, SIP over TLS moved to the edge, and what the edge does not serve yet
+(the browser phone) left out."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.site import load_site
+from hotline.cli.seats import register_at
 from hotline.line import on_nodes
 from tests.conftest import EXAMPLE_SITE
 
@@ -29,8 +30,35 @@ def test_the_example_site_on_nodes_is_a_valid_line(tmp_path: Path, count: int) -
     assert site.departments == original.departments and site.matters == original.matters
 
 
-def test_an_encrypted_seat_is_left_out(tmp_path: Path) -> None:
+def test_an_encrypted_seat_registers_over_tls_with_the_edge(tmp_path: Path) -> None:
     text = EXAMPLE_SITE.read_text("utf-8").replace("# encrypted = true", "encrypted = true")
+    text = text.replace("# tls_port = 5061", "tls_port = 5061")
     path = tmp_path / "line.toml"
     path.write_text(on_nodes(text, 2, ("127.0.0.1", 5060)))
-    assert "1009" not in [seat.id for seat in load_site(path).seats]
+    site = load_site(path)
+    assert [seat.id for seat in site.seats if seat.encrypted] == ["1009"]
+    assert site.edge is not None and site.edge.tls_port == 5061
+    assert site.sip.tls_port is None, "the nodes take no TLS: phones talk to the edge"
+
+
+@pytest.mark.parametrize(
+    ("tls_at", "encrypted", "where"),
+    [
+        (None, False, "127.0.0.1:5060"),
+        ("sip", True, "127.0.0.1:5061 over TLS"),
+        ("sip", False, "127.0.0.1:5060"),  # a plain seat on a PBX that also takes TLS
+        ("edge", True, "127.0.0.1:15061 over TLS"),
+        ("edge", False, "127.0.0.1:15060"),
+    ],
+)
+def test_hotline_seats_accounts_says_where_each_phone_registers(
+    tmp_path: Path, tls_at: str | None, encrypted: bool, where: str
+) -> None:
+    text = EXAMPLE_SITE.read_text("utf-8")
+    if tls_at:
+        text = text.replace("# tls_port = 5061", "tls_port = 5061")
+    if tls_at == "edge":
+        text = on_nodes(text, 2, ("127.0.0.1", 15060)).replace("5061", "15061")
+    path = tmp_path / "site.toml"
+    path.write_text(text)
+    assert register_at(load_site(path), encrypted) == where
