@@ -8,6 +8,7 @@ status code, answering digest challenges when it is given a password.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import re
 import secrets
@@ -156,10 +157,18 @@ class Probe:
             local = connection.local_port
             call_id, tag = secrets.token_hex(8), secrets.token_hex(8)
             uri = f"sip:{number}@{host}:{port}"
+            # over TLS the audio offered is SRTP (SDES), as an encrypted seat's phone offers it
+            profile = "RTP/AVP" if self.tls_ca is None else "RTP/SAVP"
+            crypto = (
+                ""
+                if self.tls_ca is None
+                else "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"
+                f"{base64.b64encode(secrets.token_bytes(30)).decode()}\r\n"
+            )
             sdp = (
                 f"v=0\r\no=probe 1 1 IN IP4 {self.source}\r\ns=-\r\n"
-                f"c=IN IP4 {self.source}\r\nt=0 0\r\nm=audio {local + 2} RTP/AVP 8\r\n"
-                "a=rtpmap:8 PCMA/8000\r\n"
+                f"c=IN IP4 {self.source}\r\nt=0 0\r\nm=audio {local + 2} {profile} 8\r\n"
+                f"a=rtpmap:8 PCMA/8000\r\n{crypto}"
             )
             common = (
                 f"From: <sip:{from_user}@{self.source}>;tag={tag}\r\n"
