@@ -26,6 +26,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdr.asterisk import appended
@@ -132,21 +133,28 @@ class AsteriskQueueRecords:
             return  # the app's caller, sent on here: its call and stay are recorded already
         number = safe_number(event.data[1] if len(event.data) > 1 else "")
         enterprise, tier = _firm(session, normalise(number, self.area_code), event.at.date())
-        session.add(
-            CallLeg(
-                caller_channel=event.call, linkedid=event.call, caller_number=number,
-                called_number="", entered_at=event.at, queue=event.queue,
-                caller_kind="enterprise" if enterprise else "unknown",
-                enterprise_id=enterprise, tier=tier, queue_prio=0,
-            )
-        )  # fmt: skip
-        session.add(
-            QueueVisit(
-                caller_channel=event.call, queue=event.queue, tier=tier,
-                entered_at=event.at, served_by=SERVED_BY,
-            )
-        )  # fmt: skip
-        session.flush()
+        try:
+            with session.begin_nested():
+                session.add(
+                    CallLeg(
+                        caller_channel=event.call, linkedid=event.call, caller_number=number,
+                        called_number="", entered_at=event.at, queue=event.queue,
+                        caller_kind="enterprise" if enterprise else "unknown",
+                        enterprise_id=enterprise, tier=tier, queue_prio=0,
+                    )
+                )  # fmt: skip
+                session.add(
+                    QueueVisit(
+                        caller_channel=event.call, queue=event.queue, tier=tier,
+                        entered_at=event.at, served_by=SERVED_BY,
+                    )
+                )  # fmt: skip
+        except IntegrityError:
+            # the app recorded its caller a moment after the look above: left to the app.
+            # Raised, it failed the whole pass, read again and again while the app kept
+            # recording (429 times in the long run: 7,481 callers the queue put through
+            # kept no seat in their records)
+            return
 
     def _connected(self, session: Session, event: QueueEvent) -> None:
         seat = self.seat_of(event.agent)

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cdr import journeys
+from cdr import journeys, queue_log
 from cdr.models import CallLeg, QueueVisit
 from cdr.queue_log import AsteriskQueueRecords, ingest
 from cdr.recorder import CallRecords
@@ -186,3 +186,43 @@ def test_a_call_the_queue_put_through_lists_the_queue_s_recording_or_says_it_fai
         ("1.1", "asterisk-queue/1.1", "recorded", T + timedelta(seconds=3), None),
         ("2.1", None, "failed", T + timedelta(seconds=5), "Asterisk's queue made no file"),
     ]
+
+
+def test_a_caller_the_app_records_while_the_log_is_read_is_served_by_the_queue_once(
+    factory: sessionmaker[Session],
+    records: AsteriskQueueRecords,
+    rollups: Rollups,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The app's writer may record its caller between the queue log's look for the call
+    and its own insert: the call is the app's, and the seat the queue put it through to is
+    in its record (before, the pass failed and was read again and again)."""
+    app, found_firm = CallRecords(rollups), queue_log._firm
+
+    def the_app_records_it_meanwhile(session: Session, number: str | None, day: date) -> object:
+        with factory.begin() as writer:
+            app.apply(writer, CallEntered("7.1", "7.1", PLAIN, "12345", T, "enterprise", None,
+                                          None, 0, "enterprise"))  # fmt: skip
+        return found_firm(session, number, day)
+
+    monkeypatch.setattr(queue_log, "_firm", the_app_records_it_meanwhile)
+    log = tmp_path / "queue_log"
+    log.write_text(
+        "\n".join(
+            [
+                line(T + timedelta(seconds=2), "7.1", "NONE", "ENTERQUEUE", "", PLAIN, 1),
+                line(T + timedelta(seconds=5), "7.1", "Seat 1", "CONNECT", 3, "9.7", 1),
+                line(T + timedelta(seconds=35), "7.1", "Seat 1", "COMPLETEAGENT", 3, 30, 1),
+                "",
+            ]
+        )
+    )
+    assert ingest(factory, log, records) == 3
+    with factory() as session:
+        legs = list(session.execute(select(CallLeg)).scalars())
+        visits = list(session.execute(select(QueueVisit)).scalars())
+    assert [(leg.caller_channel, leg.seat_id, leg.outcome) for leg in legs] == [
+        ("7.1", "1001", "seat-hangup")
+    ]
+    assert [(visit.outcome, visit.seat_id) for visit in visits] == [("answered", "1001")]
