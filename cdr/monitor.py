@@ -231,6 +231,7 @@ async def serve(site: Site, paths: Paths) -> None:
         {seat.name: seat.id for seat in site.seats if names.count(seat.name) == 1},
         site.site.area_code,
         recording_files.directory(site, paths) if site.recordings.enabled else None,
+        site.node_name,
     )
     queue_log = queue_log_file(paths.asterisk)
 

@@ -99,8 +99,11 @@ class AsteriskQueueRecords:
         seats: Mapping[str, str],
         area_code: str | None,
         recordings: Path | None = None,
+        node: str | None = None,
     ) -> None:
         self.rollups = rollups
+        self.node = node
+        """The PBX node whose queue log this is (a line of several nodes): its calls' node."""
         self.seats = seats
         """A member's name (or interface) in the log → the seat."""
         self.area_code = area_code
@@ -140,7 +143,7 @@ class AsteriskQueueRecords:
                         caller_channel=event.call, linkedid=event.call, caller_number=number,
                         called_number="", entered_at=event.at, queue=event.queue,
                         caller_kind="enterprise" if enterprise else "unknown",
-                        enterprise_id=enterprise, tier=tier, queue_prio=0,
+                        enterprise_id=enterprise, tier=tier, queue_prio=0, node=self.node,
                     )
                 )  # fmt: skip
                 session.add(

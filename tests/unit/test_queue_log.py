@@ -226,3 +226,16 @@ def test_a_caller_the_app_records_while_the_log_is_read_is_served_by_the_queue_o
         ("7.1", "1001", "seat-hangup")
     ]
     assert [(visit.outcome, visit.seat_id) for visit in visits] == [("answered", "1001")]
+
+
+def test_a_call_only_a_nodes_queue_saw_is_recorded_on_that_node(
+    factory: sessionmaker[Session], rollups: Rollups, tmp_path: Path
+) -> None:
+    """On a line of nodes the journey says which node a call was on, even one no app saw
+    (3,130 such records had no node in the long run)."""
+    records = AsteriskQueueRecords(rollups, {"Seat 1": "1001"}, "21", node="pbx-a")
+    log = tmp_path / "queue_log"
+    log.write_text(line(T, "pbx-a-8.1", "NONE", "ENTERQUEUE", "", PLAIN, 1) + "\n")
+    ingest(factory, log, records)
+    with factory() as session:
+        assert session.execute(select(CallLeg.node)).scalar_one() == "pbx-a"
