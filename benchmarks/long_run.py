@@ -16,8 +16,8 @@ and every ``--fault-every`` seconds does the next of these, in turn:
 
 The callers a dead node cut off are called back (the carrier's SBC answers on 5099, as the
 example site's trunk says). At the end it prints: calls placed; the calls in SQL by how they
-ended and by node; the call-backs and how many reached a seat; each process's memory
-(RSS) after the first minute and at the end.
+ended and by node; the call-backs and how many reached a seat; each process life's memory
+(RSS, read every minute into ``memory.csv``) after its warm-up.
 
     python -m benchmarks.long_run [--calls 50000] [--rate 10] [--fault-every 600]
 
@@ -39,7 +39,7 @@ from pathlib import Path
 from benchmarks.common import FIRMS
 from benchmarks.edge_path import bench_line
 from benchmarks.queue_path import ANSWER_PORTS, bench_site
-from benchmarks.soak import FaultTurn, inject, memory_lines, rss_mb, settled_calls
+from benchmarks.soak import FaultTurn, inject, rss_mb, settled_calls
 from core import clock
 from hotline import services
 from hotline.line import Line
@@ -203,16 +203,11 @@ async def long_run(
     """Place the calls with the faults; print what became of every caller."""
     sip = (line.site.sip.bind, line.site.sip.port)
     calls = [(landline(n % FIRMS), line.site.hotline_numbers[0]) for n in range(count)]
-    memory_start: dict[str, float | None] = {}
     since = clock.now()
     print(
         f"{count} calls at {rate:g}/s ({count / rate / 60:.0f} min) over two nodes behind the "
         f"edge; seats answer after 0.3 s and talk {talk:g} s; a fault every {every:g} s"
     )
-
-    async def warm() -> None:
-        await asyncio.sleep(60)
-        memory_start.update({n: rss_mb(p) for n, p in process_ids(line).items()})
 
     faults = Faults(line, talk)
     async with LoadRig(work / "calls", sip, proxied=True) as rig:
@@ -222,16 +217,12 @@ async def long_run(
         samples: list[MemorySample] = []
         (work / "memory.csv").write_text("seconds,process,pid,rss_mb\n")
         sampler = asyncio.create_task(sample_memory(line, started, samples, work / "memory.csv"))
-        helpers = [
-            asyncio.create_task(warm()),
-            asyncio.create_task(
-                inject(faults.in_turn(), faults.log, every, started + count / rate, started)
-            ),
-        ]
+        injecting = asyncio.create_task(
+            inject(faults.in_turn(), faults.log, every, started + count / rate, started)
+        )
         report = await rig.place(calls, rate, wait=120.0)
-        await asyncio.gather(*helpers)
+        await injecting
         sampler.cancel()
-        memory_end = {n: rss_mb(p) for n, p in process_ids(line).items()}
         legs = await settled_calls(line.paths, since, count)
 
     print("faults:")
@@ -246,7 +237,6 @@ async def long_run(
         print(f"  {outcome or '(still open)':<20} {node or '-':<6} {n}")
     reached = sum(1 for leg in backs if leg.answered_at is not None and leg.seat_id)
     print(f"call-backs: {len(backs)}, {reached} reached a seat")
-    print("\n".join(memory_lines(memory_start, memory_end)))
     print("\n".join(memory_stretches(samples, rate)))
     print(f"every reading: {work / 'memory.csv'}")
 
