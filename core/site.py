@@ -283,6 +283,9 @@ class EdgeSettings(_Model):
     tls_port: int | None = Field(default=None, ge=1, le=65535)
     """SIP over TLS at the edge, for the encrypted seats' phones (none: no TLS); its
     certificate is [sip]'s ``tls_certificate`` or one made for the edge's address."""
+    wss_port: int | None = Field(default=None, ge=1, le=65535)
+    """SIP over secure WebSocket at the edge (none: no browser phones): the seat console's
+    WebRTC phone registers at ``wss://<address>:<wss_port>/ws``; its certificate as TLS's."""
     probe_every: int = Field(default=1, ge=1, le=30)
     """Seconds between the OPTIONS probes of each node; one unanswered marks it down."""
     node_answer: int = Field(default=1000, ge=200, le=10000)
@@ -293,6 +296,12 @@ class EdgeSettings(_Model):
     flood_window: int = Field(default=2, ge=1, le=60)
 
     _address = field_validator("address")(_check_ip)
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """The edge's SIP listeners: ``{key: port}`` (``port``, ``tls_port``, ``wss_port``)."""
+        ports = {"port": self.port, "tls_port": self.tls_port, "wss_port": self.wss_port}
+        return {key: port for key, port in ports.items() if port is not None}
 
 
 class Node(_Model):
@@ -305,9 +314,13 @@ class Node(_Model):
     services: str = "127.0.0.1"
     """The address of the node's ARI, AMI and front door ([services] ports): loopback on
     the node's machine unless several nodes share one machine (the test rig)."""
+    webrtc_address: str | None = None
+    """Where the browser phones' audio reaches this node (its ICE candidate); default
+    [sip]'s ``webrtc_address`` (nodes on one machine), else the node's address."""
 
     _address = field_validator("address")(_check_ip)
     _services = field_validator("services")(_check_ip)
+    _webrtc_ip = field_validator("webrtc_address")(lambda value: value and _check_ip(value))
 
     @property
     def target(self) -> str:
@@ -606,7 +619,13 @@ class Site(_Model):
             raise SiteError("<site>", [f"--node: no node named {name!r} (its nodes: {known})"])
         served = self.model_copy(
             update={
-                "sip": self.sip.model_copy(update={"bind": node.address, "port": node.port}),
+                "sip": self.sip.model_copy(
+                    update={
+                        "bind": node.address,
+                        "port": node.port,
+                        "webrtc_address": node.webrtc_address or self.sip.webrtc_address,
+                    }
+                ),
                 "services": self.services.model_copy(update={"bind": node.services}),
             }
         )
@@ -680,6 +699,26 @@ class Site(_Model):
         return ZoneInfo(self.site.timezone)
 
     @property
+    def browser_phones(self) -> bool:
+        """Whether each seat's console has a browser phone: SIP over WSS at the PBX, or at
+        the edge in front of the nodes."""
+        edge_wss = self.edge is not None and self.edge.wss_port is not None
+        return self.sip.wss_port is not None or edge_wss
+
+    @property
+    def browser_registrar(self) -> tuple[str | None, int] | None:
+        """Where the seats' browser phones register over WSS, ``(host, port)``: the edge's,
+        else the PBX's (host None when it listens on every address: the console page's own
+        host then); None without browser phones."""
+        sip, edge = self.sip, self.edge
+        if edge is not None and edge.wss_port is not None:
+            return edge.address, edge.wss_port
+        if sip.wss_port is None:
+            return None
+        everywhere = sip.bind in ("0.0.0.0", "::")
+        return sip.external_address or (None if everywhere else sip.bind), sip.wss_port
+
+    @property
     def registering_accounts(self) -> list[str]:
         """The SIP accounts of the seats and phones that register (no fixed ``contact``)."""
         return [s.id for s in self.seats if not s.contact] + [
@@ -749,18 +788,20 @@ def _nodes_behind_the_edge(
     for i, node in enumerate(nodes):
         if places.count((node.address, node.port)) > 1:
             problems.append(f"nodes[{i}]: another node listens on {node.address}:{node.port}")
-        if node.address == edge.address and node.port in (edge.port, edge.tls_port):
+        if node.address == edge.address and node.port in edge.ports.values():
             problems.append(f"nodes[{i}]: {node.address}:{node.port} is the edge's own")
-    if edge.tls_port == edge.port:
-        problems.append(f"edge.tls_port: {edge.port} is also edge.port; each needs its own")
+    taken: dict[int, str] = {}
+    for key, port in edge.ports.items():
+        if port in taken:
+            problems.append(f"edge.{key}: {port} is also edge.{taken[port]}; each needs its own")
+        taken.setdefault(port, key)
 
 
 def _served_behind_the_edge(problems: list[str], site: Site, edge: EdgeSettings) -> None:
     """What a line behind an edge serves otherwise, or not yet, each with what to do."""
     if site.sip.wss_port is not None:
         problems.append(
-            "sip.wss_port: the console's browser phone is not served behind an [edge] yet; "
-            "remove wss_port (seats use their desk phones)"
+            "sip.wss_port: behind an [edge] browser phones register at the edge: move it to [edge]"
         )
     if site.sip.tls_port is not None:
         problems.append(

@@ -24,6 +24,7 @@ from desk.service import (
 from queues.seats import SeatPool
 
 CODE = r"^[A-Za-z0-9_.-]{1,40}$"
+NO_BROWSER_PHONES = "this site has no browser phones: set wss_port in [sip] (or [edge])"
 
 
 class ClassificationIn(BaseModel):
@@ -58,14 +59,14 @@ def router(
         seat is rung there now (else at its desk phone)."""
         account = browser_phone(seat_id)
         if account is None:
-            raise HTTPException(404, "this site has no browser phones: set [sip].wss_port")
+            raise HTTPException(404, NO_BROWSER_PHONES)
         return {**account, "in_browser": await seats.in_browser(seat_id)}
 
     @api.put("/api/console/{seat_id}/phone")
     async def use_phone(seat_id: SeatId, body: PhoneIn) -> dict[str, Any]:
         """Ring the seat at its browser phone from now on, or at its desk phone again."""
         if body.in_browser and browser_phone(seat_id) is None:
-            raise HTTPException(404, "this site has no browser phones: set [sip].wss_port")
+            raise HTTPException(404, NO_BROWSER_PHONES)
         await seats.use_browser(seat_id, body.in_browser)
         return {"in_browser": body.in_browser}
 

@@ -3,5 +3,5 @@
 # the foreground).
 FROM hotline:latest
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends kamailio kamailio-tls-modules \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends kamailio kamailio-tls-modules kamailio-websocket-modules \
  && rm -rf /var/lib/apt/lists/*

@@ -248,7 +248,7 @@ def render(site: Site, secrets: Secrets, dirs: AsteriskDirs, secrets_path: Path)
         account: secrets.seat_password(account, secrets_path)
         for account in site.registering_accounts
     }
-    if site.sip.wss_port:  # each seat's browser phone has an account of its own
+    if site.browser_phones and site.edge is None:  # each seat's browser phone: its account
         seat_passwords |= {
             browser_account(seat.id): secrets.seat_password(browser_account(seat.id), secrets_path)
             for seat in site.seats

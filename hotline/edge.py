@@ -16,7 +16,7 @@ from pathlib import Path
 
 from core.paths import Paths
 from core.secrets import Secrets
-from core.site import Node, Site
+from core.site import Node, Site, browser_account
 from hotline import kamailio_config
 from hotline.kamailio_config import (
     EDGE_CERTIFICATE,
@@ -110,14 +110,18 @@ class Edge:
         if modules is None:
             raise EdgeError("Kamailio's modules were not found: install Debian's kamailio")
         secrets = Secrets.load_or_create(self.paths.secrets_file)
+        accounts = self.site.registering_accounts
+        if self.site.edge.wss_port is not None:  # each seat's browser phone registers here
+            accounts += [browser_account(seat.id) for seat in self.site.seats]
         passwords = {
-            account: secrets.seat_password(account, self.paths.secrets_file)
-            for account in self.site.registering_accounts
+            account: secrets.seat_password(account, self.paths.secrets_file) for account in accounts
         }
         files = kamailio_config.render(
             self.site, EdgeDirs(self.etc, self.run_dir, modules), passwords
         )
-        if self.site.edge.tls_port is not None:
+        if self.site.edge.wss_port is not None:
+            ensure_packages("kamailio-websocket-modules")
+        if self.site.edge.tls_port is not None or self.site.edge.wss_port is not None:
             ensure_packages("kamailio-tls-modules")
             certificate, key = edge_certificate(self.site, self.paths)
             files[EDGE_CERTIFICATE] = certificate.read_text(encoding="utf-8")

@@ -19,6 +19,7 @@ from core.site import (
     EDGE_PHONE_HEADER,
     EDGE_TRUNK_HEADER,
     Site,
+    browser_account,
     contact_address,
     contact_host_port,
 )
@@ -29,8 +30,10 @@ CONFIG_FILES = ("kamailio.cfg", "dispatcher.list", "passwords.cfg")
 EDGE_CERTIFICATE, EDGE_KEY = "edge-tls.crt", "edge-tls.key"
 """The edge's certificate and key for SIP over TLS, beside its configuration."""
 TLS_MODULES = ("tls", "nathelper")
-"""Loaded when the edge takes SIP over TLS: the TLS transport, and ``nathelper`` to reach a
-phone over the connection it opened (a TLS phone takes no connection from the edge)."""
+"""Loaded when the edge takes SIP over TLS or WSS: the TLS transport, and ``nathelper`` to
+reach a phone over the connection it opened (it takes no connection from the edge)."""
+WEBSOCKET_MODULES = ("xhttp", "websocket")
+"""Loaded when the edge takes the browser phones (SIP over secure WebSocket)."""
 MODULES = (
     "tm",
     "sl",
@@ -95,7 +98,12 @@ def render(site: Site, dirs: EdgeDirs, passwords: Mapping[str, str]) -> dict[str
     if site.edge is None:
         raise ValueError("the site file has no [edge]: there is no Kamailio to configure")
     environment = template_environment(TEMPLATES, _edge_value)
-    tls = site.edge.tls_port is not None
+    tls, wss = site.edge.tls_port is not None, site.edge.wss_port is not None
+    modules: tuple[str, ...] = MODULES
+    if tls or wss:  # tls first: it sets up OpenSSL before any other module may use it
+        modules = TLS_MODULES[:1] + modules + TLS_MODULES[1:]
+    if wss:
+        modules += WEBSOCKET_MODULES
     fixed = [(seat.id, seat.contact) for seat in site.seats if seat.contact] + [
         (phone.number, phone.contact) for phone in site.phones if phone.contact
     ]
@@ -103,9 +111,10 @@ def render(site: Site, dirs: EdgeDirs, passwords: Mapping[str, str]) -> dict[str
     context = {
         "edge": site.edge,
         "nodes": site.nodes,
-        # tls first: it sets up OpenSSL before any other module may use it
-        "modules": (TLS_MODULES[:1] + MODULES + TLS_MODULES[1:]) if tls else MODULES,
+        "modules": modules,
         "tls": tls,
+        "wss": wss,
+        "browser_accounts": [browser_account(seat.id) for seat in site.seats] if wss else [],
         "tls_certificate": dirs.etc / EDGE_CERTIFICATE,
         "tls_key": dirs.etc / EDGE_KEY,
         "encrypted_accounts": [seat.id for seat in site.seats if seat.encrypted],

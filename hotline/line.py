@@ -13,6 +13,7 @@ from pathlib import Path
 from core.paths import Paths
 from core.site import Site
 from core.stores import database_url
+from hotline import services
 from hotline.edge import Edge
 from hotline.redis_server import PrivateRedis
 from hotline.schema import migrate
@@ -52,6 +53,14 @@ class Line:
             stack.up()
         self.edge.up()
 
+    def start_web(self, timeout: float = 30.0) -> str:
+        """Start the line's web app (admin API, seat consoles, dashboard) and wait until it
+        answers; its address."""
+        address = services.start_web(self.paths, self.site, self.site_file, timeout)
+        if address is None:
+            raise RuntimeError(f"the web app did not start; see {self.paths.logs / 'web.log'}")
+        return address
+
     def down(self) -> None:
         """Everything, even when a part fails to stop (the first failure is raised after)."""
         with contextlib.ExitStack() as stops:
@@ -59,6 +68,7 @@ class Line:
             for stack in self.nodes.values():
                 stops.callback(stack.down)
             stops.callback(self.edge.down)
+            stops.callback(services.stop, self.paths, "web")
 
 
 def node_address(index: int) -> str:
@@ -69,14 +79,15 @@ def node_address(index: int) -> str:
 def on_nodes(text: str, count: int, edge: tuple[str, int]) -> str:
     """A one-PBX site file's text as a line of ``count`` nodes on this machine behind an
     edge at ``edge`` (each node on its own loopback address, its services there too); SIP
-    over TLS moves to the edge, and what the edge does not serve yet goes: the browser
-    phone."""
-    text = re.sub(r"(?m)^wss_port\s*=.*$", "", text)
-    tls = re.search(r"(?m)^tls_port\s*=\s*(\d+).*$", text)
-    text = text if tls is None else text.replace(tls.group(0), "")
+    over TLS and WebSocket (the browser phones) move to the edge."""
+    moved = ""
+    for key in ("tls_port", "wss_port"):
+        port = re.search(rf"(?m)^{key}\s*=\s*(\d+).*$", text)
+        if port is not None:
+            text = text.replace(port.group(0), "")
+            moved += f"{key} = {port.group(1)}\n"
     text = text.rstrip("\n") + f'\n\n[edge]\naddress = "{edge[0]}"\nport = {edge[1]}\n'
-    if tls is not None:
-        text += f"tls_port = {tls.group(1)}\n"
+    text += moved
     for index in range(count):
         address = node_address(index)
         text += (

@@ -147,6 +147,15 @@ def start_supervisor(paths: Paths, site_file: Path) -> int:
     return _spawn(paths, SUPERVISOR, ["--site", str(site_file), "services", "run"]).pid
 
 
+def start_web(paths: Paths, site: Site, site_file: Path, timeout: float = 30.0) -> str | None:
+    """Start the web app (admin API, seat consoles, dashboard) and wait until it answers:
+    its address, or None if it did not start (its log says why)."""
+    start(paths, "web", site_file)
+    if not wait_ready(paths, site, "web", timeout, give_up_if_gone=True):
+        return None
+    return f"http://{site.services.local_host}:{site.services.web_port}"
+
+
 def stop(paths: Paths, name: str, timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:
     """Stop a service (SIGTERM, then SIGKILL after ``timeout``)."""
     pid = running_pid(paths, name)

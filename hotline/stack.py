@@ -71,12 +71,10 @@ class Stack:
 
     def start_web(self, timeout: float = 30.0) -> str:
         """Start the web app (admin API, consoles) and wait until it answers; its address."""
-        services.start(self.paths, "web", self.site_file)
-        if not services.wait_ready(self.paths, self.site, "web", timeout, give_up_if_gone=True):
+        address = services.start_web(self.paths, self.site, self.site_file, timeout)
+        if address is None:
             raise PbxError(f"the web app did not start; see {self.paths.logs / 'web.log'}")
-        services_ = self.site.services
-        host = services_.local_host
-        return f"http://{host}:{services_.web_port}"
+        return address
 
     def start_app(
         self, instance: int = 1, timeout: float = 20.0, env: dict[str, str] | None = None

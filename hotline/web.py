@@ -150,14 +150,16 @@ def create_app(site: Site, paths: Paths) -> FastAPI:
     )
 
     def browser_phone(seat_id: str) -> dict[str, Any] | None:
-        sip = site.sip
-        if sip.wss_port is None:
+        registrar = site.browser_registrar
+        if registrar is None:
             return None
+        host, port = registrar
+        if host is not None and ":" in host:
+            host = f"[{host}]"
         account = browser_account(seat_id)
-        host = sip.external_address or (sip.bind if sip.bind not in ("0.0.0.0", "::") else None)
         return {
-            "server": f"wss://{host}:{sip.wss_port}/ws" if host else None,
-            "port": sip.wss_port,  # without a host: the page's own
+            "server": f"wss://{host}:{port}/ws" if host else None,
+            "port": port,  # without a host: the page's own
             "account": account,
             "password": secrets.seat_password(account, paths.secrets_file),
         }

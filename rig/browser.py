@@ -18,6 +18,17 @@ from typing import Any
 import httpx
 import websockets
 
+CONSOLE_AUDIO_IN = """(async () => {
+  const pc = window.phone.user.session.sessionDescriptionHandler.peerConnection;
+  let packets = 0;
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === "inbound-rtp") packets += s.packetsReceived;
+  });
+  return packets;
+})()"""
+"""The RTP packets the seat console's browser phone has received in its call (WebRTC's
+statistics): a promise of a number."""
+
 
 class Page:
     """One browser tab."""
@@ -45,6 +56,10 @@ class Page:
         if "exceptionDetails" in result:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
+
+    async def click(self, selector: str) -> None:
+        """Click the page's first element matching a CSS selector (in single quotes)."""
+        await self.evaluate(f"document.querySelector('{selector}').click()")
 
     async def wait_for(self, expression: str, within: float = 15.0) -> Any:
         """Poll a JavaScript expression until it is truthy (an error, e.g. while the page

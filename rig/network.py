@@ -17,10 +17,10 @@ def browser_media_address() -> str | None:
             return fields[fields.index("inet") + 1].split("/")[0]
     try:
         for command in (
-            "ip link add hotline-rtc type veth peer name hotline-rtc-peer",
+            "ip link add hotline-rtc type veth peer name hotline-rtc1",
             "ip addr add 10.213.77.1/30 dev hotline-rtc",
             "ip link set hotline-rtc up",
-            "ip link set hotline-rtc-peer up",
+            "ip link set hotline-rtc1 up",
         ):
             subprocess.run(command.split(), check=True, capture_output=True)
     except subprocess.CalledProcessError:

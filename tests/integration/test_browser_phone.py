@@ -20,23 +20,13 @@ from core.secrets import Secrets
 from hotline.stack import Stack
 from redlist.service import RedList
 from redlist.synthetic import landline
-from rig.browser import Page, chromium, firefox
+from rig.browser import CONSOLE_AUDIO_IN, Page, chromium, firefox
 from rig.orchestrator import CallerSpec, PhoneSpec, Rig, Scenario
 from tests.conftest import SPECIALIST_A, seat_phones
 
 pytestmark = pytest.mark.pbx
 
 FIRM = landline(0)  # 示例企业0有限公司, a key firm of the sample registry
-
-INBOUND_PACKETS = """(async () => {
-  const pc = window.phone.user.session.sessionDescriptionHandler.peerConnection;
-  let packets = 0;
-  (await pc.getStats()).forEach((s) => {
-    if (s.type === "inbound-rtp") packets += s.packetsReceived;
-  });
-  return packets;
-})()"""
-
 
 SHOWS_THE_RINGING_CALL = """(box => current && current.caller
   && box.dataset.call === current.caller.call
@@ -49,10 +39,6 @@ classify, from an earlier test)."""
 @pytest.fixture
 def web(stack: Stack) -> Iterator[str]:
     yield stack.start_web()
-
-
-async def _click(page: Page, selector: str) -> None:
-    await page.evaluate(f"document.querySelector('{selector}').click()")
 
 
 BROWSERS: dict[str, Callable[[str], AbstractAsyncContextManager[Page]]] = {
@@ -79,7 +65,7 @@ async def test_a_seat_with_only_a_browser_takes_a_call_and_transfers_it(
     since = clock.now()
     async with BROWSERS[browser](f"{web}/console/{one_seat}#token={token}") as page:
         await page.wait_for("window.phone && window.phone.loaded")
-        await _click(page, "#phone-on")
+        await page.click("#phone-on")
         await page.wait_for("window.phone.state === 'ready'")
 
         # the seat's SIPp phone is not running: only the browser can take the call
@@ -97,17 +83,17 @@ async def test_a_seat_with_only_a_browser_takes_a_call_and_transfers_it(
             ).scalar_one()
             assert leg.answered_at is None, "the page showed the company only after the answer"
 
-        await _click(page, "#phone-answer")
+        await page.click("#phone-answer")
         await page.wait_for("window.phone.state === 'talking'")
-        assert await page.wait_for(f"({INBOUND_PACKETS}).then(n => n > 50 && n)", within=10)
-        await _click(page, 'button[data-key="5"]')  # a key, as RFC 4733 in the page's RTP
+        assert await page.wait_for(f"({CONSOLE_AUDIO_IN}).then(n => n > 50 && n)", within=10)
+        await page.click('button[data-key="5"]')  # a key, as RFC 4733 in the page's RTP
 
         await page.wait_for("!!document.querySelector('button[data-matter=\"901\"]')")
-        await _click(page, 'button[data-matter="901"]')
+        await page.click('button[data-matter="901"]')
         await page.wait_for(
             "document.getElementById('transfer-status').className === 'connected'", within=20
         )
-        await _click(page, "#phone-hangup")  # the seat leaves: caller and specialist talk on
+        await page.click("#phone-hangup")  # the seat leaves: caller and specialist talk on
         await page.wait_for("window.phone.state === 'ready'")
         report = await playing
         assert report.callers[0].exit_code == 0, report.render()
@@ -115,7 +101,7 @@ async def test_a_seat_with_only_a_browser_takes_a_call_and_transfers_it(
         assert report.phone(SPECIALIST_A).answered == 1, report.render()
 
         # back at the desk phone: the next call rings the seat's SIPp phone
-        await _click(page, "#phone-off")
+        await page.click("#phone-off")
         await page.wait_for("window.phone.state === 'desk'")
     seat_port = next(p.port for p in seat_phones(stack.site) if p.name == one_seat)
     desk = PhoneSpec(one_seat, seat_port, answer_after=0.3, hold=1.0)

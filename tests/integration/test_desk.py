@@ -65,10 +65,6 @@ async def _set(page: Page, selector: str, value: str) -> None:
     )
 
 
-async def _click(page: Page, selector: str) -> None:
-    await page.evaluate(f"document.querySelector('{selector}').click()")
-
-
 def _colour_at(png: bytes, rect: dict[str, float]) -> tuple[int, int, int]:
     image = Image.open(io.BytesIO(png)).convert("RGB")
     return image.getpixel((int(rect["x"] + 4), int(rect["y"] + 4)))  # type: ignore[return-value]
@@ -102,10 +98,10 @@ async def test_a_seat_sees_the_callers_history_classifies_its_calls_and_is_remin
         await page.wait_for("!document.getElementById('wrap-up-box').hidden")
         await _set(page, "#wrap-kind", "appeal")
         await _set(page, "#wrap-matter", "101")
-        await _click(page, "input[name=resolution][value=order]")
-        await _click(page, "#wrap-complex")
+        await page.click("input[name=resolution][value=order]")
+        await page.click("#wrap-complex")
         await _set(page, "#wrap-note", "发票被退回，需要税务局核实")
-        await _click(page, "#wrap-save")
+        await page.click("#wrap-save")
         made = await page.wait_for("document.getElementById('wrap-up-error').textContent")
         assert made.startswith("Order WO"), made
         with registry.sessions() as session:
@@ -163,11 +159,11 @@ async def test_a_seat_sees_the_callers_history_classifies_its_calls_and_is_remin
             " box.value = '发票丢了'; box.dispatchEvent(new Event('input')); })()"
         )
         await page.wait_for("!!document.querySelector('button[data-use=\"DESK-9\"]')")
-        await _click(page, 'button[data-use="DESK-9"]')
+        await page.click('button[data-use="DESK-9"]')
         await _set(page, "#wrap-kind", "consultation")
         await _set(page, "#wrap-matter", "101")
-        await _click(page, "input[name=resolution][value=direct]")
-        await _click(page, "#wrap-save")
+        await page.click("input[name=resolution][value=direct]")
+        await page.click("#wrap-save")
         await page.wait_for("document.getElementById('wrap-up-box').hidden")
 
     with registry.sessions() as session:

@@ -26,7 +26,7 @@ from core import clock
 from core.keys import CALLBACKS_DUE, callback_card
 from core.paths import Paths
 from core.secrets import Secrets
-from core.site import Site, load_site
+from core.site import Site, browser_account, load_site
 from core.stores import async_redis, redis_url
 from hotline import services
 from hotline.edge import NodeState
@@ -38,6 +38,7 @@ from queues.seats import RESTING, SeatPool
 from redlist.service import RedList
 from redlist.synthetic import csv_bytes, landline, rows
 from rig.baresip import Baresip, RtpSizes, SoftphoneAccount
+from rig.browser import CONSOLE_AUDIO_IN, chromium
 from rig.orchestrator import CallerSpec, PhoneSpec, Rig, RigReport, Scenario
 from rig.probe import Probe
 from tests.conftest import (
@@ -56,6 +57,11 @@ pytestmark = pytest.mark.pbx
 EDGE = ("127.0.0.1", 15060)
 EDGE_TLS = ("127.0.0.1", 15061)
 """Where the edge takes SIP over TLS (the encrypted seat's phone)."""
+EDGE_WSS = ("127.0.0.1", 15062)
+"""Where the edge takes SIP over secure WebSocket (the seat consoles' browser phones)."""
+LINE_WEB_PORT = 8180
+"""The line's web app (the seats' consoles), beside the session's one-PBX installation's."""
+BROWSER_SEAT = "1001"
 CARRIER = "127.0.0.4"  # this line's carrier SBC, apart from the session rig's
 NODES = {"pbx-a": "127.0.0.11", "pbx-b": "127.0.0.12"}
 NODE_SERVICES = ("agi", "app", "monitor")
@@ -80,6 +86,9 @@ def line(site_file: Path, paths: Paths, tmp_path_factory: pytest.TempPathFactory
     text = on_nodes(text, len(NODES), EDGE)  # 1009 encrypted: TLS moves to the edge
     assert f"tls_port = {TLS_PORT}" in text
     text = text.replace(f"tls_port = {TLS_PORT}", f"tls_port = {EDGE_TLS[1]}")
+    assert "wss_port = 8089" in text and "web_port = 8080" in text
+    text = text.replace("wss_port = 8089", f"wss_port = {EDGE_WSS[1]}")
+    text = text.replace("web_port = 8080", f"web_port = {LINE_WEB_PORT}")
     root = tmp_path_factory.mktemp("line")
     (root / "site.toml").write_text(text, encoding="utf-8")
     line_paths = Paths(root / "state", paths.cache)
@@ -630,6 +639,25 @@ async def test_a_seat_keys_its_codes_on_its_phone_through_the_edge(
         await redis.aclose()
 
 
+@contextlib.asynccontextmanager
+async def only_seat(line: Line, seat_id: str) -> AsyncIterator[SeatPool]:
+    """Every other enterprise seat paused and ``seat_id`` free (rung by earlier tests while
+    its phone was away: paused or resting since); every seat taking calls again after."""
+    redis = Redis.from_url(redis_url(line.paths))
+    seats = SeatPool(redis)
+    others = [seat.id for seat in line.site.seats_of("enterprise") if seat.id != seat_id]
+    try:
+        for seat in others:
+            await seats.pause(seat, f"test: only seat {seat_id}")
+        await redis.zrem(RESTING, seat_id)
+        await seats.resume(seat_id)
+        yield seats
+    finally:
+        for seat in others:
+            await seats.resume(seat)
+        await redis.aclose()
+
+
 def edge_certificate(line: Line) -> Path:
     """The certificate the edge made for itself (its phones trust it)."""
     return line.paths.state / "edge-tls" / CERTIFICATE
@@ -652,16 +680,8 @@ async def test_a_phone_registers_with_the_edge_and_is_rung_from_either_node(
     in_clear = await Probe(SOFTPHONE[0], EDGE).register(REGISTERING, password)
     assert in_clear.status == 403, "an encrypted seat registers over TLS only"
 
-    redis = Redis.from_url(redis_url(line.paths))
-    seats = SeatPool(redis)
-    others = [seat.id for seat in line.site.seats_of("enterprise") if seat.id != REGISTERING]
-    for seat in others:
-        await seats.pause(seat, "test: only the registering seat")
-    # rung by earlier tests while no phone was registered: paused or resting since
-    await redis.zrem(RESTING, REGISTERING)
-    await seats.resume(REGISTERING)
     since = line_now(line)
-    try:
+    async with only_seat(line, REGISTERING):
         account = SoftphoneAccount(REGISTERING, password, EDGE_TLS, edge_certificate(line))
         async with Baresip(carrier.workdir / "baresip", account, SOFTPHONE) as softphone:
             assert await both_nodes_up(line)
@@ -676,10 +696,6 @@ async def test_a_phone_registers_with_the_edge_and_is_rung_from_either_node(
         assert "SRTP is Enabled" in softphone.log(), softphone.log()[-2000:]
         # audio flowed, every packet SRTP: G.711 with the 10-byte tag, none plain
         assert sum(wire.sizes.values()) > 100 and set(wire.sizes) == {PLAIN_RTP + 10}, wire.sizes
-    finally:
-        for seat in others:
-            await seats.resume(seat)
-        await redis.aclose()
     legs = await ended_calls(companies, since, count=2)
     assert [leg.seat_id for leg in legs] == [REGISTERING] * 2, [leg.seat_id for leg in legs]
     assert {node_of(leg) for leg in legs} == {"pbx-a", "pbx-b"}, "rung from either node"
@@ -708,3 +724,48 @@ async def test_a_registering_phone_keys_its_codes_with_its_own_password(line: Li
     finally:
         await seats.resume(REGISTERING)
         await redis.aclose()
+
+
+async def test_a_browser_phone_registers_at_the_edge_over_wss_and_is_rung_from_either_node(
+    line: Line, companies: RedList, carrier: Rig
+) -> None:
+    """A seat with nothing but a browser (headless Chromium, a generated microphone): its
+    console's phone registers with Kamailio over secure WebSocket, is rung by both nodes,
+    and talks each time (the page's WebRTC counts audio in; the caller's phone receives
+    RTP); its account over UDP is refused even with its password."""
+    assert line.site.sip.webrtc_address, "no address but loopback for WebRTC: rig/network.py"
+    path = line.paths.secrets_file
+    secrets = Secrets.load_or_create(path)
+    account = browser_account(BROWSER_SEAT)
+    in_clear = await Probe(SOFTPHONE[0], EDGE).register(
+        account, secrets.seat_password(account, path)
+    )
+    assert in_clear.status == 403, "a browser phone registers over WSS only"
+    web = await asyncio.to_thread(line.start_web)
+    since = line_now(line)
+    console = f"{web}/console/{BROWSER_SEAT}#token={secrets.console_token(BROWSER_SEAT)}"
+    async with only_seat(line, BROWSER_SEAT), chromium(console, webrtc=True) as page:
+        await page.wait_for("window.phone && window.phone.loaded")
+        await page.click("#phone-on")
+        await page.wait_for("window.phone.state === 'ready'")
+        assert await both_nodes_up(line)
+        listed = await asyncio.to_thread(hotline, line, "nodes")
+        assert account in listed, listed
+        for n in (1, 3):
+            caller = CallerSpec(landline(n), hold=None)
+            scenario = Scenario(f"browser-{n}", (), (caller,))
+            playing = asyncio.create_task(carrier.run(scenario, within=60))
+            await page.wait_for("window.phone.state === 'ringing'")
+            await page.click("#phone-answer")
+            await page.wait_for("window.phone.state === 'talking'")
+            heard = f"({CONSOLE_AUDIO_IN}).then(n => n > 50 && n)"
+            assert await page.wait_for(heard, within=10)
+            await page.click("#phone-hangup")
+            await page.wait_for("window.phone.state === 'ready'")
+            report = await playing
+            assert report.callers[0].rtp_received > 50, report.render()
+        await page.click("#phone-off")
+        await page.wait_for("window.phone.state === 'desk'")
+    legs = await ended_calls(companies, since, count=2)
+    assert [leg.seat_id for leg in legs] == [BROWSER_SEAT] * 2, [leg.seat_id for leg in legs]
+    assert {node_of(leg) for leg in legs} == {"pbx-a", "pbx-b"}, "rung from either node"

@@ -246,6 +246,31 @@ def test_a_nodes_encrypted_seat_has_srtp_only_and_the_node_takes_no_tls(
     assert "[transport-tls]" not in pjsip, "no TLS listens on a node: phones talk to the edge"
 
 
+def test_a_nodes_browser_phones_register_at_the_edge_and_their_audio_comes_to_the_node(
+    tmp_path: Path,
+) -> None:
+    """Behind the edge a seat's browser phone is rung through the edge (where it registered
+    over WSS); the node keeps its WebRTC audio (DTLS-SRTP, ICE) on its own address, or the
+    one the node names; no WSS listens on a node."""
+    webrtc = 'wss_port = 8089\nwebrtc_address = "10.0.0.9"'
+    text = EXAMPLE_SITE.read_text("utf-8").replace("wss_port = 8089", webrtc)
+    files = _node_config(tmp_path, "pbx-a", text)
+    browser = _section(files["pjsip.conf"], "[1001-web](hotline-phone)")
+    for line in ("webrtc = yes", "identify_by = header", "media_address = 10.0.0.9"):
+        assert line in browser.splitlines(), line
+    assert "transport" not in browser and "auth" not in browser, "it talks to the edge"
+    assert "contact = sip:1001-web@127.0.0.1:5060" in files["pjsip.conf"]
+    assert "match_header = X-Hotline-Phone: 1001-web" in files["pjsip.conf"]
+    assert "[transport-wss]" not in files["pjsip.conf"] and "tlsenable" not in files["http.conf"]
+    assert "icesupport = yes" in files["rtp.conf"] and "ice_permit = 10.0.0.9" in files["rtp.conf"]
+    # a node on a machine of its own names where browsers reach its audio
+    own = on_nodes(text, 2, ("127.0.0.1", 5060)) + 'webrtc_address = "10.0.0.12"\n'  # pbx-b's
+    line_file = tmp_path / "own.toml"
+    line_file.write_text(own)
+    assert load_site(line_file).on_node("pbx-b").sip.browser_media_address == "10.0.0.12"
+    assert load_site(line_file).on_node("pbx-a").sip.browser_media_address == "10.0.0.9"
+
+
 def test_a_line_of_nodes_renders_no_pbx_without_naming_the_node(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="name the node"):
         _node_config(tmp_path, None)

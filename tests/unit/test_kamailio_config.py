@@ -140,16 +140,52 @@ def test_an_encrypted_seats_phone_reaches_the_edge_over_tls_only(tmp_path: Path)
         _with_an_encrypted_seat(EDGE)
 
 
-@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
-def test_kamailio_accepts_the_rendered_configuration(tmp_path: Path, tls: bool) -> None:
+EDGE_WSS = {**EDGE, "wss_port": 15062}
+
+
+def test_a_browser_phone_reaches_the_edge_over_wss_only(tmp_path: Path) -> None:
+    """The seat consoles' browser phones register at the edge over secure WebSocket (their
+    own accounts), and are rung over the connection they opened."""
+    config = kamailio_config.render(_site(edge=EDGE_WSS, nodes=NODES), _dirs(tmp_path), PASSWORDS)[
+        "kamailio.cfg"
+    ]
+    assert "listen=tls:127.0.0.1:15062" in config and "enable_tls=yes" in config
+    assert "listen=tls:127.0.0.1:15061" not in config, "no SIP over TLS unless asked"
+    modules = re.findall(r'loadmodule "(\w+)\.so"', config)
+    assert modules[0] == "tls" and modules[-2:] == ["xhttp", "websocket"]
+    http = config.split("event_route[xhttp:request] {")[1].split("\n}")[0]
+    assert http.index("if ($Rp != 15062) {") < http.index("ws_handle_handshake()")
+    browsers = config.split("route[BROWSER_ACCOUNT] {")[1].split("\n}")[0]
+    assert re.findall(r'\$au == "([\w-]+)"', browsers) == [
+        f"{seat['id']}-web" for seat in tomllib.loads(EXAMPLE_SITE.read_text("utf-8"))["seats"]
+    ]
+    for route in ("REGISTRAR", "FROM_PHONE"):  # not over UDP, TCP or TLS, even with its password
+        body = config.split(f"route[{route}] {{")[1].split("\n}")[0]
+        refused = body.index('if ($proto != "wss" && route(BROWSER_ACCOUNT)) {')
+        assert body.index("pv_") < refused < body.index("consume_credentials()"), route
+        assert body.index('if ($proto =~ "^(tls|ws|wss)$") {') > refused, route
+    registrar = config.split("route[REGISTRAR] {")[1].split("\n}")[0]
+    assert registrar.index("fix_nated_register()") < registrar.index('save("location"')
+    assert 'onreply_route[FROM_PHONE_REPLY] {\n\tif ($proto =~ "^(tls|ws|wss)$"' in config
+    # without [edge].wss_port: no browser phone, no HTTP served
+    plain = kamailio_config.render(_site(edge=EDGE, nodes=NODES), _dirs(tmp_path), PASSWORDS)
+    assert "xhttp" not in plain["kamailio.cfg"] and "-web" not in plain["kamailio.cfg"]
+
+
+@pytest.mark.parametrize("edge", ["plain", "tls", "wss"])
+def test_kamailio_accepts_the_rendered_configuration(tmp_path: Path, edge: str) -> None:
     dirs = _dirs(tmp_path)
-    site = _with_an_encrypted_seat(EDGE_TLS) if tls else _site(edge=EDGE, nodes=NODES)
+    site = {
+        "plain": lambda: _site(edge=EDGE, nodes=NODES),
+        "tls": lambda: _with_an_encrypted_seat(EDGE_TLS),
+        "wss": lambda: _site(edge=EDGE_WSS, nodes=NODES),
+    }[edge]()
     files = kamailio_config.render(site, dirs, PASSWORDS)
     dirs.etc.mkdir()
     dirs.run.mkdir()
     for name, text in files.items():
         (dirs.etc / name).write_text(text, encoding="utf-8")
-    if tls:
+    if edge != "plain":
         certificate, key = own_certificate(site, tmp_path / "tls", "127.0.0.1")
         shutil.copyfile(certificate, dirs.etc / EDGE_CERTIFICATE)
         shutil.copyfile(key, dirs.etc / EDGE_KEY)
@@ -185,6 +221,18 @@ def test_kamailio_accepts_the_rendered_configuration(tmp_path: Path, tls: bool) 
         ),
         ({"edge": {"address": "127.0.0.1\nlisten=udp:0.0.0.0:5060"}, "nodes": NODES}, "IP"),
         ({"edge": {**EDGE, "tls_port": 15060}, "nodes": NODES}, "edge.tls_port: 15060 is also"),
+        (
+            {"edge": {**EDGE_TLS, "wss_port": 15061}, "nodes": NODES},
+            "edge.wss_port: 15061 is also edge.tls_port",
+        ),
+        (
+            {"edge": EDGE_WSS, "nodes": [{"name": "pbx-a", "address": "127.0.0.1", "port": 15062}]},
+            "nodes[0]: 127.0.0.1:15062 is the edge's own",
+        ),
+        (
+            {"edge": EDGE, "nodes": NODES, "sip": {"wss_port": 8089}},
+            "sip.wss_port: behind an [edge] browser phones register at the edge: move it to [edge]",
+        ),
         (
             {"edge": EDGE_TLS, "nodes": [{"name": "pbx-a", "address": "127.0.0.1", "port": 15061}]},
             "nodes[0]: 127.0.0.1:15061 is the edge's own",

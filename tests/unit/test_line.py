@@ -1,15 +1,15 @@
 """A one-PBX site as a line of nodes on one machine (the demo's ``--nodes``, the tests'
 two-node line): every node on its own loopback address with its services there, the edge
-where the PBX was, SIP over TLS moved to the edge, and what the edge does not serve yet
-(the browser phone) left out."""
+where the PBX was, SIP over TLS and WebSocket (the browser phones) moved to the edge."""
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from core.site import load_site
+from core.site import load_site, parse_site
 from hotline.cli.seats import register_at
 from hotline.line import on_nodes
 from tests.conftest import EXAMPLE_SITE
@@ -24,7 +24,8 @@ def test_the_example_site_on_nodes_is_a_valid_line(tmp_path: Path, count: int) -
     assert [(node.name, node.address) for node in site.nodes] == expected
     assert [node.services for node in site.nodes] == [address for _, address in expected]
     assert site.edge is not None and (site.edge.address, site.edge.port) == ("127.0.0.1", 5060)
-    assert site.sip.wss_port is None
+    assert site.sip.wss_port is None and site.edge.wss_port == 8089, "browser phones: the edge"
+    assert site.browser_phones
     original = load_site(EXAMPLE_SITE)
     assert site.seats == original.seats and site.phones == original.phones
     assert site.departments == original.departments and site.matters == original.matters
@@ -62,3 +63,28 @@ def test_hotline_seats_accounts_says_where_each_phone_registers(
     path = tmp_path / "site.toml"
     path.write_text(text)
     assert register_at(load_site(path), encrypted) == where
+
+
+@pytest.mark.parametrize(
+    ("sip", "edge", "registrar"),
+    [
+        ({}, None, ("127.0.0.1", 8089)),  # the example: WSS at the PBX
+        ({"bind": "0.0.0.0"}, None, (None, 8089)),  # everywhere: the console page's host
+        ({"external_address": "203.0.113.5"}, None, ("203.0.113.5", 8089)),
+        ({"wss_port": None}, None, None),  # no browser phones
+        ({"wss_port": None}, {"address": "10.0.0.5", "wss_port": 443}, ("10.0.0.5", 443)),
+        ({"wss_port": None}, {"address": "10.0.0.5"}, None),  # an edge without WSS
+    ],
+)
+def test_a_browser_phone_registers_at_the_edge_else_at_the_pbx(
+    sip: dict[str, object], edge: dict[str, object] | None, registrar: object
+) -> None:
+    data = tomllib.loads(EXAMPLE_SITE.read_text("utf-8"))
+    data["sip"] = {key: value for key, value in (data["sip"] | sip).items() if value is not None}
+    if edge is not None:
+        data.update(edge=edge, nodes=[{"name": "pbx-a", "address": "10.0.0.11"}])
+    site = parse_site(data)
+    assert site.browser_registrar == registrar
+    assert site.browser_phones is (registrar is not None)
+    if edge is not None:  # a node serves the edge's browser phones (their audio comes there)
+        assert site.on_node("pbx-a").browser_phones is (registrar is not None)
