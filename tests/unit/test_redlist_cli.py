@@ -73,16 +73,19 @@ def test_a_bad_file_is_refused_with_every_bad_line(state: Path, tmp_path: Path) 
     assert "line 2:" in refused.stderr and "line 4:" in refused.stderr
 
 
-MEMORY_BOUND_MB = 300
+MEMORY_BOUND_MB = 200
+FIRMS = 150_000
+"""133 MB at the peak when measured (500,000: 196 MB); read whole, 500,000 took 1.23 GB and
+150,000 would take about 370 MB."""
 
 
-def test_half_a_million_firms_import_in_bounded_memory(state: Path, tmp_path: Path) -> None:
+def test_a_big_file_of_firms_imports_in_bounded_memory(state: Path, tmp_path: Path) -> None:
     """The file is read as a stream and written in batches: the import's peak memory does
-    not grow with the file (it was 1.23 GB for this file when it was read whole)."""
+    not grow with the file (1.23 GB for 500,000 firms when the file was read whole)."""
     big = tmp_path / "firms.csv"
     with big.open("wb") as out:
         out.write(csv_bytes([]))
-        for start in range(0, 500_000, 50_000):
+        for start in range(0, FIRMS, 50_000):
             out.write(csv_bytes(list(rows(50_000, red_every=7, start=start))).split(b"\r\n", 1)[1])
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "HOTLINE_DATABASE_URL")}
     env["HOTLINE_STATE_DIR"] = str(state)
@@ -106,7 +109,7 @@ def test_half_a_million_firms_import_in_bounded_memory(state: Path, tmp_path: Pa
     first, _, output = run.stdout.partition("\n")
     code, peak_kb = (int(value) for value in first.split())
     assert code == 0, output
-    assert "500000 created" in output and "71429 added" in output, output
+    assert f"{FIRMS} created" in output and f"{-(-FIRMS // 7)} added" in output, output
     assert peak_kb / 1024 < MEMORY_BOUND_MB, f"peak {peak_kb / 1024:.0f} MB"
 
 
