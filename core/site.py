@@ -291,6 +291,10 @@ class EdgeSettings(_Model):
     node_answer: int = Field(default=1000, ge=200, le=10000)
     """Milliseconds a node may take to answer a call's INVITE (100 Trying) before the call
     goes to the next node and this one is marked down."""
+    call_check_every: int = Field(default=30, ge=30, le=600)
+    """Seconds between the edge's checks that a node still has each of its calls (OPTIONS
+    in the call; 30 at least, Kamailio's floor); a call whose node fails two checks in a row
+    is hung up at both ends: the node died with it, and its callers are called back."""
     flood_requests: int = Field(default=30, ge=5, le=10000)
     """Requests one address may send in ``flood_window`` seconds before it is blocked."""
     flood_window: int = Field(default=2, ge=1, le=60)

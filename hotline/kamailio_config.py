@@ -18,6 +18,7 @@ from core.site import (
     EDGE_FALLBACK_HEADER,
     EDGE_PHONE_HEADER,
     EDGE_TRUNK_HEADER,
+    EdgeSettings,
     Site,
     browser_account,
     contact_address,
@@ -58,6 +59,21 @@ MODULES = (
     "dialog",
 )
 """Kamailio's modules the edge loads, in order (a module after those it needs)."""
+CALL_CHECK_FAILURES = 2
+"""Checks in a row a node must fail before the edge hangs up a call it had: one slow answer
+from a node under load does not cut a live call."""
+CALL_CHECK_TIMER = 1
+"""Seconds between the edge's rounds of call checks (Kamailio's ``ka_timer``): a call is
+checked up to this much later than ``call_check_every``."""
+FAILED_CALL_ENDS_AFTER = 10
+"""Seconds after its last failed check that Kamailio's dialog module hangs a call up."""
+
+
+def lost_call_hung_up_within(edge: EdgeSettings) -> int:
+    """Seconds after its node died within which the edge has hung up both ends of a call."""
+    return edge.call_check_every * CALL_CHECK_FAILURES + CALL_CHECK_TIMER + FAILED_CALL_ENDS_AFTER
+
+
 CHILDREN = 4
 """Kamailio's worker processes per transport: plenty for hundreds of calls per second."""
 NODE_SET = 1
@@ -125,6 +141,8 @@ def render(site: Site, dirs: EdgeDirs, passwords: Mapping[str, str]) -> dict[str
         "children": CHILDREN,
         "control_socket": dirs.run / "kamailio.ctl",
         "dispatcher_list": dirs.etc / "dispatcher.list",
+        "call_check_timer": CALL_CHECK_TIMER,
+        "call_check_failures": CALL_CHECK_FAILURES,
         "node_set": NODE_SET,
         "last_resort_set": LAST_RESORT_SET,
         "trunks": site.trunks,

@@ -30,6 +30,7 @@ from core.site import Site, browser_account, load_site
 from core.stores import async_redis, redis_url
 from hotline import services
 from hotline.edge import NodeState
+from hotline.kamailio_config import lost_call_hung_up_within
 from hotline.line import Line, on_nodes
 from hotline.redis_server import SentinelSet
 from hotline.tls import CERTIFICATE
@@ -362,9 +363,10 @@ async def test_a_node_that_dies_costs_no_caller_their_place(
     line: Line, companies: RedList, carrier: Rig, gone: str
 ) -> None:
     """Node A's Asterisk SIGKILLed (alone, or with every process of the node: its machine
-    gone) under two talking and three waiting callers: new calls are answered by node B at
-    once; the talking two are called back first, with their seats, the waiting three in
-    their order, from node B; nothing is left held in Redis."""
+    gone) under two talking and three waiting callers: the edge hangs up the carrier's side
+    of their calls (its checks find A gone); new calls are answered by node B at once; the
+    talking two are called back first, with their seats, the waiting three in their order,
+    from node B; nothing is left held in Redis."""
     site = line.site
     redis = Redis.from_url(redis_url(line.paths))
     seats, waiting_line = SeatPool(redis), WaitingLine(redis, "enterprise", 0)
@@ -417,8 +419,8 @@ async def test_a_node_that_dies_costs_no_caller_their_place(
         for pid in pids:
             os.kill(pid or 0, signal.SIGKILL)
         killed = time.time()
-        await carrier.kill_all()  # the carrier's side of the calls node A took with it
-        await cut
+        if gone == "machine":  # the edge hangs up the carrier's side (below, the other case)
+            await carrier.kill_all()
         # two companies call just after the kill (and hang up when answered): node B
         # answers them, whether the edge has marked A down yet or not
         arriving = tuple(
@@ -491,6 +493,15 @@ async def test_a_node_that_dies_costs_no_caller_their_place(
             )
 
         assert await eventually(nothing_held, within=15), "something is still held in Redis"
+        if gone == "asterisk":
+            # the edge's checks find node A gone from the calls it had, and hang up the
+            # carrier's side of each: no company is left in silence, its line busy
+            assert line.site.edge is not None
+            lost = await cut
+            hung_up = time.time() - killed
+            assert all(c.exit_code == 0 for c in lost.callers), lost.render()
+            bound = lost_call_hung_up_within(line.site.edge)  # 71 s
+            assert hung_up <= bound + 2, f"hung up {hung_up:.0f} s after the kill"
     finally:
         cut.cancel()
         await carrier.kill_all()

@@ -102,6 +102,14 @@ def test_the_edge_sends_the_carriers_calls_to_the_nodes_and_nothing_else_in(
     assert 'is_present_hf("X-Hotline-Fallback")' in in_a_call
     assert in_a_call.index('sl_send_reply("486"') < in_a_call.index("dlg_manage()")
     assert 'set_dlg_profile("phone", "$rU")' in in_a_call
+    # a call's node is asked every 30 s whether it still has the call; a node that fails two
+    # checks in a row (dead: no answer; restarted: 481) has the call hung up at both ends
+    to_node = config.split("route[TO_NODE] {")[1].split("\n}")[0]
+    assert to_node.index("dlg_manage()") < to_node.index('dlg_set_property("ka-dst")')
+    assert to_node.index('dlg_set_property("ka-dst")') < to_node.index("route(RELAY)")
+    assert 'dlg_set_property("ka-src")' in in_a_call, "a node's call to a phone: the same"
+    for setting in ('"ka_interval", 30', '"ka_failed_limit", 2', '"ka_timer", 1', '"send_bye", 1'):
+        assert f'modparam("dialog", {setting})' in config, setting
 
 
 EDGE_TLS = {**EDGE, "tls_port": 15061}
@@ -221,6 +229,10 @@ def test_kamailio_accepts_the_rendered_configuration(tmp_path: Path, edge: str) 
         ),
         ({"edge": {"address": "127.0.0.1\nlisten=udp:0.0.0.0:5060"}, "nodes": NODES}, "IP"),
         ({"edge": {**EDGE, "tls_port": 15060}, "nodes": NODES}, "edge.tls_port: 15060 is also"),
+        (  # Kamailio's dialog module checks a call every 30 s at most
+            {"edge": {**EDGE, "call_check_every": 10}, "nodes": NODES},
+            "edge.call_check_every: Input should be greater than or equal to 30",
+        ),
         (
             {"edge": {**EDGE_TLS, "wss_port": 15061}, "nodes": NODES},
             "edge.wss_port: 15061 is also edge.tls_port",
