@@ -84,6 +84,10 @@ def registered_accounts(dump: str) -> list[str]:
     )
 
 
+SHARED_MEMORY_MB = 64
+PRIVATE_MEMORY_MB = 32
+
+
 class Edge:
     """The installation's Kamailio (the site file's ``[edge]``)."""
 
@@ -141,8 +145,13 @@ class Edge:
         if checked.returncode != 0:
             raise EdgeError(f"Kamailio refused its configuration:\n{checked.stderr[-2000:]}")
         config = str(self.etc / "kamailio.cfg")
-        # -DD: in the foreground, its pid the one it writes (-P); -E: log to stderr; -m: MB
-        return ["kamailio", "-f", config, "-P", str(self.pid_file), "-DD", "-E", "-m", "64"]
+        # -DD: in the foreground, its pid the one it writes (-P); -E: log to stderr; -m: shared
+        # MB; -M: each process's own MB (8 by default: with TLS and a site of 160 seats the
+        # TCP processes could not allocate their connection tables, and every call was lost)
+        return [
+            "kamailio", "-f", config, "-P", str(self.pid_file), "-DD", "-E",
+            "-m", str(SHARED_MEMORY_MB), "-M", str(PRIVATE_MEMORY_MB),
+        ]  # fmt: skip
 
     def up(self, timeout: float = 15.0) -> None:
         """Render the configuration and start Kamailio (if it is not running); wait until

@@ -8,6 +8,8 @@ carrier's address, dialling a hotline number, gets in."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.queue_path import bench_site
 from core.paths import Paths
 from core.site import load_site
 from hotline.edge import Edge, NodeState
@@ -26,6 +29,7 @@ from tests.conftest import EXAMPLE_SITE, eventually, run_hotline
 pytestmark = pytest.mark.pbx
 
 EDGE_PORT = 15060
+EDGE_WSS_PORT = 15062
 CARRIER = "127.0.0.4"  # this test's carrier SBC, apart from the session rig's
 NODES = {"pbx-a": "127.0.0.11", "pbx-b": "127.0.0.12"}
 
@@ -38,6 +42,8 @@ def site_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     text = text.replace('match = ["127.0.0.2"]', f'match = ["{CARRIER}"]')
     text = on_nodes(text, len(NODES), ("127.0.0.1", EDGE_PORT))
     assert [f'address = "{address}"' in text for address in NODES.values()] == [True, True]
+    assert "wss_port = 8089" in text  # the session's PBX may hold 8089
+    text = text.replace("wss_port = 8089", f"wss_port = {EDGE_WSS_PORT}")
     path = tmp_path_factory.mktemp("edge-site") / "site.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -214,3 +220,43 @@ async def test_only_the_carrier_dialling_a_hotline_number_gets_in(
     for caller in report.callers:  # the rig's caller stops at the refusal it did not expect
         assert caller.calls[0].events == ["calling"], report.render()
         assert "received 'SIP/2.0 403 Forbidden" in caller.errors, caller.errors
+
+
+def _tls_handshake(port: int) -> bool:
+    """Whether a TLS handshake with the edge on ``port`` completes."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=2) as plain,
+            context.wrap_socket(plain) as secure,
+        ):
+            return secure.version() is not None
+    except OSError:
+        return False
+
+
+async def test_the_edge_of_a_big_line_takes_tls_and_wss(tmp_path: Path) -> None:
+    """The benchmark's line (160 seats, each with a browser phone) with TLS and WSS at the
+    edge: every Kamailio process starts and the edge serves both (with 8 MB of memory per
+    process its TCP processes could not start, Kamailio stopped, and every call was lost)."""
+    site_file = bench_site(tmp_path, 1, notice=False)
+    # beside this module's edge (15060-15062)
+    text = on_nodes(site_file.read_text("utf-8"), len(NODES), ("127.0.0.1", 15160))
+    text = text.replace("wss_port = 8089", "wss_port = 15162\ntls_port = 15161")
+    site_file.write_text(text, "utf-8")
+    site = load_site(site_file)
+    assert len(site.seats) == 160 and site.edge is not None and site.edge.tls_port == 15161
+    edge = Edge(site, Paths(tmp_path / "state", tmp_path / "cache"))
+    edge.up()
+    try:
+        for port in (15161, 15162):
+
+            async def served(port: int = port) -> bool:
+                return await asyncio.to_thread(_tls_handshake, port)
+
+            assert await eventually(served, within=10), f"no TLS on {port}"
+        assert edge.running() and len(edge.nodes()) == len(NODES)
+        assert "could not allocate" not in edge.log_file.read_text(errors="replace")
+    finally:
+        edge.down()
