@@ -302,6 +302,11 @@ class EdgeSettings(_Model):
     _address = field_validator("address")(_check_ip)
 
     @property
+    def takes_tls(self) -> bool:
+        """Whether a TLS listener runs at the edge: SIP over TLS, or the browsers' WSS."""
+        return self.tls_port is not None or self.wss_port is not None
+
+    @property
     def ports(self) -> dict[str, int]:
         """The edge's SIP listeners: ``{key: port}`` (``port``, ``tls_port``, ``wss_port``)."""
         ports = {"port": self.port, "tls_port": self.tls_port, "wss_port": self.wss_port}
@@ -708,6 +713,11 @@ class Site(_Model):
         the edge in front of the nodes."""
         edge_wss = self.edge is not None and self.edge.wss_port is not None
         return self.sip.wss_port is not None or edge_wss
+
+    @property
+    def browser_accounts(self) -> list[str]:
+        """The SIP account of each seat's browser phone (none without browser phones)."""
+        return [browser_account(seat.id) for seat in self.seats] if self.browser_phones else []
 
     @property
     def browser_registrar(self) -> tuple[str | None, int] | None:

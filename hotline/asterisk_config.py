@@ -248,10 +248,10 @@ def render(site: Site, secrets: Secrets, dirs: AsteriskDirs, secrets_path: Path)
         account: secrets.seat_password(account, secrets_path)
         for account in site.registering_accounts
     }
-    if site.browser_phones and site.edge is None:  # each seat's browser phone: its account
+    if site.edge is None:  # each seat's browser phone registers here, with its own account
         seat_passwords |= {
-            browser_account(seat.id): secrets.seat_password(browser_account(seat.id), secrets_path)
-            for seat in site.seats
+            account: secrets.seat_password(account, secrets_path)
+            for account in site.browser_accounts
         }
     queue_names = {queue.name for queue in site.queues}
     if site.edge is not None and site.node is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from core.paths import Paths
 from core.secrets import Secrets
-from core.site import Node, Site, browser_account
+from core.site import Node, Site
 from hotline import kamailio_config
 from hotline.kamailio_config import (
     EDGE_CERTIFICATE,
@@ -114,9 +114,8 @@ class Edge:
         if modules is None:
             raise EdgeError("Kamailio's modules were not found: install Debian's kamailio")
         secrets = Secrets.load_or_create(self.paths.secrets_file)
-        accounts = self.site.registering_accounts
-        if self.site.edge.wss_port is not None:  # each seat's browser phone registers here
-            accounts += [browser_account(seat.id) for seat in self.site.seats]
+        # the phones that register here: desk phones, and each seat's browser phone
+        accounts = self.site.registering_accounts + self.site.browser_accounts
         passwords = {
             account: secrets.seat_password(account, self.paths.secrets_file) for account in accounts
         }
@@ -125,7 +124,7 @@ class Edge:
         )
         if self.site.edge.wss_port is not None:
             ensure_packages("kamailio-websocket-modules")
-        if self.site.edge.tls_port is not None or self.site.edge.wss_port is not None:
+        if self.site.edge.takes_tls:
             ensure_packages("kamailio-tls-modules")
             certificate, key = edge_certificate(self.site, self.paths)
             files[EDGE_CERTIFICATE] = certificate.read_text(encoding="utf-8")

@@ -20,7 +20,6 @@ from core.site import (
     EDGE_TRUNK_HEADER,
     EdgeSettings,
     Site,
-    browser_account,
     contact_address,
     contact_host_port,
 )
@@ -116,7 +115,7 @@ def render(site: Site, dirs: EdgeDirs, passwords: Mapping[str, str]) -> dict[str
     environment = template_environment(TEMPLATES, _edge_value)
     tls, wss = site.edge.tls_port is not None, site.edge.wss_port is not None
     modules: tuple[str, ...] = MODULES
-    if tls or wss:  # tls first: it sets up OpenSSL before any other module may use it
+    if site.edge.takes_tls:  # tls first: it sets up OpenSSL before any other module may use it
         modules = TLS_MODULES[:1] + modules + TLS_MODULES[1:]
     if wss:
         modules += WEBSOCKET_MODULES
@@ -130,7 +129,7 @@ def render(site: Site, dirs: EdgeDirs, passwords: Mapping[str, str]) -> dict[str
         "modules": modules,
         "tls": tls,
         "wss": wss,
-        "browser_accounts": [browser_account(seat.id) for seat in site.seats] if wss else [],
+        "browser_accounts": site.browser_accounts,
         "tls_certificate": dirs.etc / EDGE_CERTIFICATE,
         "tls_key": dirs.etc / EDGE_KEY,
         "encrypted_accounts": [seat.id for seat in site.seats if seat.encrypted],
