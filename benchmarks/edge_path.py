@@ -50,16 +50,17 @@ from rig.sip_meter import SipMeter
 
 
 @contextlib.contextmanager
-def bench_line(work: Path, site_file: Path) -> Iterator[Line]:
+def bench_line(work: Path, site_file: Path, supervised: bool = False) -> Iterator[Line]:
     """The benchmark site as two nodes behind Kamailio, at the benchmark's open moment with
-    the sample registry; brought down afterwards."""
+    the sample registry (each node under its supervisor if ``supervised``); brought down
+    afterwards."""
     site = load_site(site_file)
     line_file = work / "line.toml"
     line_file.write_text(
         on_nodes(site_file.read_text("utf-8"), 2, (site.sip.bind, site.sip.port)), "utf-8"
     )
     paths = bench_paths(work)
-    line = Line(load_site(line_file), line_file, paths)
+    line = Line(load_site(line_file), line_file, paths, supervised=supervised)
     try:
         line.up()
         load_sample_registry(line.site, paths)

@@ -30,6 +30,10 @@ class Line:
     nodes: dict[str, Stack] = field(init=False)
     edge: Edge = field(init=False)
     redis: PrivateRedis = field(init=False)
+    supervised: bool = False
+    """Each node's services and Asterisk run under the node's own supervisor, which starts
+    again any that dies (as ``hotline services up --node NAME`` on a node's machine); else
+    they run on their own, for the tests that kill and start them on purpose."""
 
     def __post_init__(self) -> None:
         if self.site.edge is None:
@@ -50,7 +54,10 @@ class Line:
         self.redis.up()
         migrate(database_url(self.paths))
         for stack in self.nodes.values():
-            stack.up()
+            if self.supervised:
+                stack.up_supervised()
+            else:
+                stack.up()
         self.edge.up()
 
     def start_web(self, timeout: float = 30.0) -> str:

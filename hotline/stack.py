@@ -52,6 +52,21 @@ class Stack:
         for instance in range(1, (self.app_processes or self.site.services.app_processes) + 1):
             self.start_app(instance)
 
+    def up_supervised(self, timeout: float = 60.0) -> None:
+        """Like :meth:`up`, but the services run under the installation's supervisor (as
+        ``hotline services up`` runs them), which starts again any that dies, Asterisk too;
+        returns once every service does its work."""
+        self.redis.up()
+        migrate(database_url(self.paths))
+        self.pbx.up()
+        services.start_supervisor(self.paths, self.site_file)
+        deadline = time.monotonic() + timeout
+        for name in services.names(self.site):
+            left = max(0.0, deadline - time.monotonic())
+            if not services.wait_ready(self.paths, self.site, name, left):
+                log = self.paths.logs / f"{name}.log"
+                raise PbxError(f"{name} did not start under the supervisor; see {log}")
+
     def start_monitor(self) -> None:
         """Start the monitor (CDRs, alerts, retention); calls do not wait for it."""
         services.start(self.paths, "monitor", self.site_file)
@@ -119,6 +134,7 @@ class Stack:
 
     def down(self) -> None:
         try:
+            services.stop(self.paths, services.SUPERVISOR, timeout=30.0)  # it would restart them
             for instance in range(self.site.services.app_processes, 0, -1):
                 self.stop_app(instance)
             self.stop_front_door()

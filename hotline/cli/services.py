@@ -167,7 +167,9 @@ def services_run() -> None:
     site, paths = load_site_file(), Paths.from_env()
     _prepare_services(paths)
     redis = PrivateRedis(paths)
-    Supervisor(site, state.site_file, paths, redis=None if redis.external else redis).run()
+    # a node's Redis is the line's: the line's own supervisor keeps it, not each node's
+    keeps_redis = not redis.external and paths.node is None
+    Supervisor(site, state.site_file, paths, redis=redis if keeps_redis else None).run()
 
 
 @services_app.command("unit")
