@@ -69,7 +69,5 @@ def test_a_record_arrives_once_whichever_way_and_however_often(
     assert reconcile(factory, path).added == 1
     assert _stored(factory) == 4
     with factory() as session:
-        sources = dict(
-            session.execute(select(AsteriskCdr.sequence, AsteriskCdr.source)).tuples().all()
-        )
+        sources = dict(session.execute(select(AsteriskCdr.sequence, AsteriskCdr.source)).all())
     assert sources == {0: "ami", 1: "file", 2: "file", 3: "file"}
