@@ -51,6 +51,8 @@ LEFT = {
     "EXITEMPTY": (VisitOutcome.FAILED, CallOutcome.FAILED),
 }
 """How a stay ends without a member answering, in the visit and in the call."""
+COMPLETED = ("COMPLETECALLER", "COMPLETEAGENT")
+"""How a stay a member answered ends."""
 UNSEEN = (VisitOutcome.FAILED.value,)
 """What the app makes of a stay it could not see end (``ended-unobserved``): Asterisk's
 word replaces it."""
@@ -128,8 +130,10 @@ class AsteriskQueueRecords:
                 self.taken_back.discard(event.call)  # sent back to the app: not a give-up
                 return
             self._left(session, event)
-        elif event.event in ("COMPLETECALLER", "COMPLETEAGENT"):
+        elif event.event in COMPLETED:
             self._completed(session, event)
+        if event.event in LEFT or event.event in COMPLETED:
+            self.taken_back.discard(event.call)  # its stay is over, however it ended
 
     def _entered(self, session: Session, event: QueueEvent) -> None:
         if _leg(session, event.call) is not None:

@@ -134,6 +134,11 @@ def test_a_caller_the_app_sent_there_is_closed_as_asterisk_says_even_after_the_a
                 line(T + timedelta(seconds=2), "6.1", "NONE", "ENTERQUEUE", "", PLAIN, 3),
                 line(T + timedelta(seconds=9), "6.1", "NONE", "TAKENBACK", "to the app"),
                 line(T + timedelta(seconds=9), "6.1", "NONE", "ABANDON", 1, 3, 7),
+                # taken back too late: a seat had answered it
+                line(T + timedelta(seconds=2), "7.1", "NONE", "ENTERQUEUE", "", PLAIN, 4),
+                line(T + timedelta(seconds=9), "7.1", "NONE", "TAKENBACK", "to the app"),
+                line(T + timedelta(seconds=9), "7.1", "Seat 1", "CONNECT", 7, "9.7", 1),
+                line(T + timedelta(seconds=20), "7.1", "Seat 1", "COMPLETEAGENT", 7, 11, 1),
                 "",
             ]
         )
@@ -151,8 +156,10 @@ def test_a_caller_the_app_sent_there_is_closed_as_asterisk_says_even_after_the_a
     assert visits["4.1"] == ("answered", 8.0, "1001"), "waited since the app's arrival"
     assert visits["5.1"] == ("abandoned", 30.0, None), "Asterisk's word, not unobserved"
     assert visits["6.1"] == (None, None, None), "taken back to the app: still waiting"
+    assert visits["7.1"] == ("answered", 7.0, "1001"), "answered before it was taken back"
+    assert records.taken_back == set(), "every stay has ended: nothing is kept for it"
     others = _queue_rows(factory)["others"]
-    assert (others["offered"], others["answered"], others["abandoned"]) == (2, 1, 1)
+    assert (others["offered"], others["answered"], others["abandoned"]) == (3, 2, 1)
 
 
 def test_a_call_the_queue_put_through_lists_the_queue_s_recording_or_says_it_failed(
