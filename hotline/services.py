@@ -178,6 +178,14 @@ def _end(pid: int, timeout: float, sig: int = signal.SIGTERM) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def redis_to_keep(paths: Paths) -> PrivateRedis | None:
+    """The Redis an installation's supervisor starts again when it dies: the private one,
+    kept by the line's own supervisor only (a node's Redis is the line's, and two keepers
+    would race to start it); none when ``REDIS_URL`` names a server run by others."""
+    redis = PrivateRedis(paths)
+    return None if redis.external or paths.node is not None else redis
+
+
 def pause_after(failures: int) -> float:
     """How long to wait before restarting a service that has died ``failures`` times in a
     row without running :data:`HEALTHY_AFTER` seconds: 1, 2, 4 … 30 s."""

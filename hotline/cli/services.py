@@ -81,7 +81,7 @@ def _prepare_services(paths: Paths) -> None:
     except Exception as error:
         raise fail(
             f"the database could not be prepared ({type(error).__name__}: {error}); "
-            "check DATABASE_URL, or unset it for the installation's SQLite file"
+            "check HOTLINE_DATABASE_URL, or unset it for the installation's SQLite file"
         ) from None
 
 
@@ -161,15 +161,11 @@ def services_status() -> None:
 def services_run() -> None:
     """Run the supervisor in the foreground (what `services up` starts, and what a systemd
     unit runs): it starts every service and restarts any that dies."""
-    from hotline.redis_server import PrivateRedis
-    from hotline.services import Supervisor
+    from hotline.services import Supervisor, redis_to_keep
 
     site, paths = load_site_file(), Paths.from_env()
     _prepare_services(paths)
-    redis = PrivateRedis(paths)
-    # a node's Redis is the line's: the line's own supervisor keeps it, not each node's
-    keeps_redis = not redis.external and paths.node is None
-    Supervisor(site, state.site_file, paths, redis=redis if keeps_redis else None).run()
+    Supervisor(site, state.site_file, paths, redis=redis_to_keep(paths)).run()
 
 
 @services_app.command("unit")

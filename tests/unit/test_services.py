@@ -4,7 +4,9 @@ stops every child. Children here are small shell commands, the clock a counter."
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,8 @@ import pytest
 from core.paths import Paths
 from core.site import Site, load_site
 from hotline import services
-from hotline.services import Supervisor, pause_after, systemd_unit
+from hotline.redis_server import PrivateRedis
+from hotline.services import Supervisor, pause_after, redis_to_keep, systemd_unit
 from tests.conftest import EXAMPLE_SITE
 
 
@@ -233,3 +236,44 @@ def test_asterisk_that_dies_is_started_again_while_the_installation_wants_it(
     assert services.running_pid(paths, services.PBX) == started[-1].pid
     started[-1].kill()
     started[-1].wait(5)
+
+
+@pytest.mark.parametrize(
+    ("node", "redis_url", "kept"),
+    [
+        (None, None, True),  # the line's (or a one-PBX installation's) own supervisor
+        ("pbx-a", None, False),  # a node's supervisor: the line's Redis is not its own
+        (None, "redis://redis.example.org:6379/0", False),  # run by others
+    ],
+)
+def test_only_the_line_s_own_supervisor_keeps_its_private_redis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, node: str | None, redis_url: str | None,
+    kept: bool,
+) -> None:  # fmt: skip
+    if redis_url is None:
+        monkeypatch.delenv("REDIS_URL", raising=False)
+    else:
+        monkeypatch.setenv("REDIS_URL", redis_url)
+    redis = redis_to_keep(Paths(tmp_path / "state", tmp_path / "cache", node))
+    assert isinstance(redis, PrivateRedis) is kept
+
+
+def test_services_up_names_the_setting_to_check_when_the_database_does_not_answer(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
+    env |= {
+        "HOTLINE_STATE_DIR": str(state),
+        "HOTLINE_DATABASE_URL": f"postgresql+psycopg://hotline@/hotline?host={tmp_path}&port=9",
+    }
+    try:
+        up = subprocess.run(
+            [sys.executable, "-m", "hotline", "--site", str(EXAMPLE_SITE), "services", "up"],
+            capture_output=True, text=True, env=env, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        PrivateRedis(Paths(state, tmp_path / "cache")).down()
+    assert up.returncode == 1
+    assert "the database could not be prepared" in up.stderr, up.stderr
+    assert "check HOTLINE_DATABASE_URL" in up.stderr, up.stderr
