@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import signal
 
+from core import memory_trace
+
 
 def stop_on_signals() -> asyncio.Event:
-    """An event that SIGTERM or SIGINT sets."""
+    """An event that SIGTERM or SIGINT sets. The service also answers SIGUSR1 and SIGUSR2
+    by tracing its memory (:mod:`core.memory_trace`)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    memory_trace.listen(loop)
     return stop
 
 
