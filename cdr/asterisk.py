@@ -14,7 +14,7 @@ import csv
 import io
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -213,17 +213,24 @@ class Appended:
     key: str = ""
     inode: int = 0
     offset: int = 0
+    ends: list[int] = field(default_factory=list)
+    """Where each line ends in the file: a pass that stops after it starts there."""
 
     def done(self) -> None:
         """Note the lines as read: the next pass starts after them."""
         if self.sessions is None:
             return
         with self.sessions.begin() as session:
-            mark = session.get(CdrFileMark, self.key)
-            if mark is None:
-                session.add(CdrFileMark(path=self.key, inode=self.inode, offset=self.offset))
-            else:
-                mark.inode, mark.offset = self.inode, self.offset
+            self.note(session, self.offset)
+
+    def note(self, session: Session, offset: int) -> None:
+        """Note the lines up to ``offset`` as read, in ``session``'s transaction (with what
+        was made of them, so that both are kept or neither)."""
+        mark = session.get(CdrFileMark, self.key)
+        if mark is None:
+            session.add(CdrFileMark(path=self.key, inode=self.inode, offset=offset))
+        else:
+            mark.inode, mark.offset = self.inode, offset
 
 
 def appended(sessions: sessionmaker[Session], path: Path) -> Appended:
@@ -244,8 +251,12 @@ def appended(sessions: sessionmaker[Session], path: Path) -> Appended:
         data = file.read()
     complete = data[: data.rfind(b"\n") + 1]
     first = _lines_before(path, offset)
-    lines = list(enumerate(complete.decode("utf-8", errors="replace").splitlines(), first + 1))
-    return Appended(lines, sessions, key, status.st_ino, offset + len(complete))
+    lines, ends, end = [], [], offset
+    for number, raw in enumerate(complete.split(b"\n")[:-1], first + 1):
+        end += len(raw) + 1
+        lines.append((number, raw.rstrip(b"\r").decode("utf-8", errors="replace")))
+        ends.append(end)
+    return Appended(lines, sessions, key, status.st_ino, end, ends)
 
 
 def reconcile(sessions: sessionmaker[Session], path: Path, batch: int = 1000) -> Reconciled:

@@ -18,15 +18,16 @@ listed like the app's, or as failed if no file is there.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdr.asterisk import appended
@@ -34,6 +35,7 @@ from cdr.models import CallLeg, QueueVisit
 from cdr.rollups import Rollups
 from core import clock
 from core.outcomes import CallOutcome, VisitOutcome
+from core.stores import rolled_back
 from queues.fallback import TAKEN_BACK
 from recording.files import asterisk_queue_name, file_of
 from recording.models import Recording
@@ -53,6 +55,13 @@ LEFT = {
 """How a stay ends without a member answering, in the visit and in the call."""
 COMPLETED = ("COMPLETECALLER", "COMPLETEAGENT")
 """How a stay a member answered ends."""
+BATCH = 200
+"""Queue-log lines applied in one transaction. A pass over a backlog in one transaction
+held the rollup rows the app writes too: on PostgreSQL one of the two was rolled back
+(deadlock) and the monitor read the whole backlog again and again (94 times in the long
+run) while it grew."""
+TRIES = 3
+"""Times a batch is applied when the database rolls it back (a deadlock)."""
 UNSEEN = (VisitOutcome.FAILED.value,)
 """What the app makes of a stay it could not see end (``ended-unobserved``): Asterisk's
 word replaces it."""
@@ -242,23 +251,52 @@ class AsteriskQueueRecords:
         return True
 
 
-def ingest(sessions: sessionmaker[Session], path: Path, records: AsteriskQueueRecords) -> int:
-    """Apply what Asterisk appended to its queue log since the last pass; how many events."""
+def ingest(
+    sessions: sessionmaker[Session],
+    path: Path,
+    records: AsteriskQueueRecords,
+    batch: int = BATCH,
+) -> int:
+    """Apply what Asterisk appended to its queue log since the last pass, ``batch`` lines
+    at a time, each batch with the read mark past it in one transaction; how many events."""
     new = appended(sessions, path)
-    events = []
-    for line_number, line in new.lines:
-        event = QueueEvent.parse(line)
-        if event is None:
-            if line.strip():
-                log.warning("skipped %s line %d: not a queue-log event", path.name, line_number)
-            continue
-        events.append(event)
-    if events:
-        with sessions.begin() as session:
-            for event in events:
-                records.apply(session, event)
-    new.done()
-    return len(events)
+    applied = 0
+    for start in range(0, len(new.lines), batch):
+        lines = new.lines[start : start + batch]
+        events = []
+        for line_number, line in lines:
+            event = QueueEvent.parse(line)
+            if event is None:
+                if line.strip():
+                    log.warning("skipped %s line %d: not a queue-log event", path.name, line_number)
+                continue
+            events.append(event)
+        end = new.ends[start + len(lines) - 1]
+        _apply(sessions, records, events, functools.partial(new.note, offset=end))
+        applied += len(events)
+    return applied
+
+
+def _apply(
+    sessions: sessionmaker[Session],
+    records: AsteriskQueueRecords,
+    events: list[QueueEvent],
+    note: Callable[[Session], None],
+) -> None:
+    """One batch in one transaction, tried again when the database rolled it back."""
+    for attempt in range(1, TRIES + 1):
+        taken_back = set(records.taken_back)
+        try:
+            with sessions.begin() as session:
+                for event in events:
+                    records.apply(session, event)
+                note(session)
+            return
+        except DBAPIError as error:
+            records.taken_back = taken_back  # undone with the batch
+            if attempt == TRIES or not rolled_back(error):
+                raise
+            log.warning("the database rolled back a batch of the queue log (%s): again", error)
 
 
 def _leg(session: Session, call: str) -> CallLeg | None:

@@ -27,6 +27,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel as SyncSentinel
 from redis.sentinel import SentinelConnectionPool as SyncSentinelPool
+from sqlalchemy.exc import DBAPIError
 
 from core.paths import Paths
 
@@ -152,3 +153,10 @@ def sync_redis_at(url: str) -> SyncRedis:
         )
         return blocking
     return SyncRedis.from_url(url, retry=Retry(NoBackoff(), 1), **_limits())
+
+
+def rolled_back(error: DBAPIError) -> bool:
+    """Whether the database rolled a transaction back to settle a conflict with another
+    (a deadlock or a serialization failure, SQLSTATE class 40): the same transaction tried
+    again is right."""
+    return str(getattr(error.orig, "sqlstate", None) or "").startswith("40")

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cdr import journeys, queue_log
@@ -246,3 +247,71 @@ def test_a_call_only_a_nodes_queue_saw_is_recorded_on_that_node(
     ingest(factory, log, records)
     with factory() as session:
         assert session.execute(select(CallLeg.node)).scalar_one() == "pbx-a"
+
+
+class Deadlock(Exception):
+    """What psycopg raises for a transaction PostgreSQL rolled back to end a deadlock."""
+
+    sqlstate = "40P01"
+
+
+class FailingOnce(AsteriskQueueRecords):
+    """Records whose first application of ``call``'s ``event`` fails with ``error``."""
+
+    def __init__(self, rollups: Rollups, call: str, event: str, error: Exception) -> None:
+        super().__init__(rollups, {"Seat 1": "1001"}, "21")
+        self.failing: tuple[str, str] | None = (call, event)
+        self.error = error
+
+    def apply(self, session: Session, event: queue_log.QueueEvent) -> None:
+        super().apply(session, event)
+        if (event.call, event.event) == self.failing:
+            self.failing = None
+            raise OperationalError("UPDATE queue_hours ...", {}, self.error)
+
+
+def _stays(factory: sessionmaker[Session]) -> dict[str, str | None]:
+    with factory() as session:
+        return {v.caller_channel: v.outcome for v in session.execute(select(QueueVisit)).scalars()}
+
+
+def _three_callers(log: Path) -> None:
+    """Three callers, each in two lines: 1.1 answered, 2.1 taken back to the app, 3.1 gave up."""
+    log.write_text("\n".join([
+        line(T, "1.1", "NONE", "ENTERQUEUE", "", PLAIN, 1),
+        line(T + timedelta(seconds=3), "1.1", "Seat 1", "CONNECT", 3, "9.1", 1),
+        line(T, "2.1", "NONE", "ENTERQUEUE", "", PLAIN, 2),
+        line(T + timedelta(seconds=4), "2.1", "NONE", "TAKENBACK", "to the app"),
+        line(T + timedelta(seconds=4), "2.1", "NONE", "ABANDON", 1, 2, 4),
+        line(T, "3.1", "NONE", "ENTERQUEUE", "", PLAIN, 3),
+        line(T + timedelta(seconds=9), "3.1", "NONE", "ABANDON", 1, 3, 9),
+        "",
+    ]))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("error", "raised", "stays_after_the_pass"),
+    [
+        # a deadlock: the batch is applied again, the pass goes on
+        (Deadlock(), False, {"1.1": "answered", "2.1": None, "3.1": "abandoned"}),
+        # anything else ends the pass; the batches before it are kept, read past
+        (ValueError("disk full"), True, {"1.1": "answered", "2.1": None}),
+    ],
+)
+def test_a_backlog_is_applied_a_batch_at_a_time(
+    factory: sessionmaker[Session], rollups: Rollups, tmp_path: Path,
+    error: Exception, raised: bool, stays_after_the_pass: dict[str, str | None],
+) -> None:  # fmt: skip
+    log = tmp_path / "queue_log"
+    _three_callers(log)
+    records = FailingOnce(rollups, "2.1", "ABANDON", error)
+    if raised:
+        with pytest.raises(OperationalError):
+            ingest(factory, log, records, batch=2)
+    else:
+        assert ingest(factory, log, records, batch=2) == 7
+    assert _stays(factory) == stays_after_the_pass
+    # the next pass reads on from the last batch kept: the taken-back caller still has not
+    # abandoned, whichever batch its take-back was in
+    assert ingest(factory, log, records, batch=2) == (3 if raised else 0)
+    assert _stays(factory) == {"1.1": "answered", "2.1": None, "3.1": "abandoned"}
